@@ -1,0 +1,26 @@
+"""The adapter bank: per-task LoRA adapters on any unmodified PyTorch model."""
+
+from litelora.adapters.bank import AdapterBank, AdapterRecord, adapter_name
+from litelora.adapters.config import AdapterConfig
+from litelora.adapters.layer import AdapterSlot, BankLinear, LoraAdapter
+from litelora.adapters.reuse import CoreReuse, ScaleReuse, span_bases
+from litelora.adapters.serialization import bank_state_dict, load_bank, save_bank
+from litelora.adapters.targeting import TargetSpec, find_targets
+
+__all__ = [
+    "AdapterBank",
+    "AdapterConfig",
+    "AdapterRecord",
+    "AdapterSlot",
+    "BankLinear",
+    "CoreReuse",
+    "LoraAdapter",
+    "ScaleReuse",
+    "TargetSpec",
+    "adapter_name",
+    "bank_state_dict",
+    "find_targets",
+    "load_bank",
+    "save_bank",
+    "span_bases",
+]

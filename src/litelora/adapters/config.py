@@ -1,0 +1,75 @@
+"""AdapterConfig: which modules get LoRA and how each adapter is shaped."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+from litelora.errors import ConfigError
+
+INIT_MODES = ("lora", "gaussian", "zeros")
+
+
+@dataclass
+class AdapterConfig:
+    """LoRA settings for every task adapter, named as in ``peft.LoraConfig``.
+
+    target_modules: a regex that must fullmatch a dotted module name, or a list whose
+        entries match a name that equals them or ends with ``"." + entry``. An entry may
+        select output slices of a fused linear layer: ``"qkv:q,v"`` targets the q and v
+        thirds of every ``qkv`` (slices named by ``fused_slices``).
+    exclude_modules: same syntax as ``target_modules``; checked first.
+    r: rank of each new adapter; ``rank_pattern`` maps a target name pattern to its rank.
+    lora_alpha: the adapter scale is ``lora_alpha / r`` (``use_scale=False``: scale 1).
+    lora_dropout: dropout on the adapter input during training.
+    init_lora_weights: ``"lora"`` (A Kaiming-uniform, B = 0: the model is unchanged at
+        the start of a task), ``"gaussian"`` (both non-zero, for tests) or ``"zeros"``.
+    """
+
+    target_modules: str | list[str] = field(default_factory=lambda: ["query", "value"])
+    exclude_modules: str | list[str] | None = None
+    r: int = 8
+    lora_alpha: float = 16.0
+    lora_dropout: float = 0.0
+    rank_pattern: dict[str, int] = field(default_factory=dict)
+    use_scale: bool = True
+    init_lora_weights: str = "lora"
+    fused_slices: tuple[str, ...] = ("q", "k", "v")
+
+    def __post_init__(self) -> None:
+        if isinstance(self.target_modules, (list, tuple)):
+            self.target_modules = list(self.target_modules)
+            if not self.target_modules or not all(isinstance(t, str) and t for t in self.target_modules):
+                raise ConfigError(
+                    f"target_modules must be a regex string or a non-empty list of names, got {self.target_modules!r}"
+                )
+        elif not isinstance(self.target_modules, str) or not self.target_modules:
+            raise ConfigError(f"target_modules must be a regex string or a list of names, got {self.target_modules!r}")
+        check_rank("r", self.r)
+        for pattern, rank in self.rank_pattern.items():
+            check_rank(f"rank_pattern[{pattern!r}]", rank)
+        if not isinstance(self.lora_alpha, (int, float)) or self.lora_alpha <= 0:
+            raise ConfigError(f"lora_alpha must be a positive number, got {self.lora_alpha!r}")
+        if not isinstance(self.lora_dropout, (int, float)) or not 0.0 <= self.lora_dropout < 1.0:
+            raise ConfigError(f"lora_dropout must be in [0, 1), got {self.lora_dropout!r}")
+        if self.init_lora_weights not in INIT_MODES:
+            raise ConfigError(f"init_lora_weights must be one of {INIT_MODES}, got {self.init_lora_weights!r}")
+        self.fused_slices = tuple(self.fused_slices)
+        if len(set(self.fused_slices)) != len(self.fused_slices) or not self.fused_slices:
+            raise ConfigError(f"fused_slices must be distinct names, got {self.fused_slices!r}")
+
+    def to_dict(self) -> dict[str, Any]:
+        d = asdict(self)
+        d["fused_slices"] = list(self.fused_slices)
+        return d
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> AdapterConfig:
+        return cls(**data)
+
+
+def check_rank(name: str, rank: object) -> int:
+    """A rank must be a positive int (bool is not an int here)."""
+    if isinstance(rank, bool) or not isinstance(rank, int) or rank <= 0:
+        raise ConfigError(f"{name} must be a positive integer rank, got {rank!r}")
+    return rank

@@ -1,0 +1,63 @@
+"""Reuse structures: what a module keeps for a task that recruits no new adapter.
+
+They live in the bank (not in ``gates``) because a saved run must load them without
+knowing which gate created them.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+
+class ScaleReuse(nn.Module):
+    """One trainable scalar per old adapter of the slot (SD-LoRA-style magnitudes).
+
+    Adds ``coeffs[i]`` to adapter ``adapter_names[i]``'s magnitude: the contribution is
+    ``(m_i + coeffs[i]) * s_i * B_i A_i x``. Stored as ``coeffs`` (shape ``(k,)``, init 0).
+    """
+
+    def __init__(self, adapter_names: list[str]) -> None:
+        super().__init__()
+        self.adapter_names = list(adapter_names)
+        self.coeffs = nn.Parameter(torch.zeros(len(adapter_names)))
+
+    def extra_repr(self) -> str:
+        return f"adapters={self.adapter_names}"
+
+
+class CoreReuse(nn.Module):
+    """An update confined to the span of the old adapters: ``U C V^T x``.
+
+    ``U`` (d_out x R) and ``V`` (d_in x R) are orthonormal bases of the old B columns and
+    A rows, recomputed from the adapters (not stored); ``C`` (R x R, init 0) is the only
+    stored and trainable tensor.
+    """
+
+    def __init__(self, adapter_names: list[str], U: torch.Tensor, V: torch.Tensor) -> None:
+        super().__init__()
+        self.adapter_names = list(adapter_names)
+        self.register_buffer("U", U, persistent=False)
+        self.register_buffer("V", V, persistent=False)
+        self.core = nn.Parameter(torch.zeros(U.shape[1], V.shape[1], dtype=U.dtype, device=U.device))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return nn.functional.linear(nn.functional.linear(nn.functional.linear(x, self.V.T), self.core), self.U)
+
+    def delta_weight(self) -> torch.Tensor:
+        """Dense ``U C V^T`` (d_out x d_in), for merging only."""
+        return self.U @ self.core @ self.V.T
+
+    def extra_repr(self) -> str:
+        return f"adapters={self.adapter_names}, R={self.core.shape[0]}"
+
+
+def span_bases(As: list[torch.Tensor], Bs: list[torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor]:
+    """Orthonormal bases (U of the B columns, V of the A rows), each with sum(r) columns.
+
+    Reduced QR of the stacked factors: O((d_in + d_out) R^2), no d x d matrix.
+    """
+    U, _ = torch.linalg.qr(torch.cat(Bs, dim=1).detach().double())
+    V, _ = torch.linalg.qr(torch.cat(As, dim=0).detach().double().T)
+    dtype = Bs[0].dtype
+    return U.to(dtype), V.to(dtype)

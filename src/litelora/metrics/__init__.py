@@ -1,0 +1,29 @@
+"""Continual-learning and efficiency metrics (pure functions over plain numbers)."""
+
+from __future__ import annotations
+
+from litelora.metrics.continual import (
+    average_incremental_accuracy,
+    bwt,
+    final_accuracy,
+    forgetting,
+    fwt,
+    incremental_accuracies,
+    per_task_forgetting,
+    summarize,
+)
+from litelora.metrics.efficiency import adapter_reduction, aggregate_seeds, parameter_bytes
+
+__all__ = [
+    "adapter_reduction",
+    "aggregate_seeds",
+    "average_incremental_accuracy",
+    "bwt",
+    "final_accuracy",
+    "forgetting",
+    "fwt",
+    "incremental_accuracies",
+    "parameter_bytes",
+    "per_task_forgetting",
+    "summarize",
+]

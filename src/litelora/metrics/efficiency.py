@@ -1,0 +1,60 @@
+"""Efficiency and reporting helpers: adapter counts, parameter bytes, seed statistics.
+
+Pure arithmetic on numbers the caller already has; nothing here touches a model.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+import torch
+
+from litelora.errors import DataError
+
+
+def adapter_reduction(active: int, num_tasks: int, num_modules: int) -> float:
+    """Fraction of adapters saved versus one adapter per task per module, in [0, 1].
+
+    ``1 - active / (num_tasks * num_modules)``: 0.0 when every task recruited a new
+    adapter at every target module, approaching 1.0 as more are reused.
+    """
+    if num_tasks < 0 or num_modules < 0:
+        raise DataError(
+            f"num_tasks and num_modules must be >= 0, got {num_tasks} and {num_modules}"
+        )
+    total = num_tasks * num_modules
+    if total == 0:
+        raise DataError(
+            f"adapter_reduction needs num_tasks * num_modules > 0, got {num_tasks} * {num_modules}"
+        )
+    if active < 0 or active > total:
+        raise DataError(f"active adapters must be in [0, {total}], got {active}")
+    return 1.0 - active / total
+
+
+def parameter_bytes(num_params: int, dtype: torch.dtype) -> int:
+    """Storage of ``num_params`` elements of ``dtype``, in bytes (``num_params * itemsize``)."""
+    if not isinstance(dtype, torch.dtype):
+        raise DataError(f"dtype must be a torch.dtype, got {dtype!r}")
+    if num_params < 0:
+        raise DataError(f"num_params must be >= 0, got {num_params}")
+    return int(num_params) * dtype.itemsize
+
+
+def aggregate_seeds(values: Sequence[float]) -> dict[str, float]:
+    """Mean, sample standard deviation (ddof=1) and count of one metric over seeds.
+
+    Returns ``{"mean": ..., "std": ..., "n": ...}`` in the metric's own units; ``std``
+    is 0.0 for a single value, where a sample deviation is undefined.
+    """
+    try:
+        arr = np.asarray(values, dtype=np.float64)
+    except (TypeError, ValueError) as exc:
+        raise DataError(f"aggregate_seeds needs a sequence of numbers: {exc}") from exc
+    if arr.ndim != 1 or arr.size == 0:
+        raise DataError(f"aggregate_seeds needs a non-empty 1-D sequence, got shape {arr.shape}")
+    if not np.all(np.isfinite(arr)):
+        raise DataError(f"aggregate_seeds needs finite values, got {arr.tolist()}")
+    std = float(np.std(arr, ddof=1)) if arr.size > 1 else 0.0
+    return {"mean": float(np.mean(arr)), "std": std, "n": int(arr.size)}
