@@ -145,6 +145,8 @@ class AdapterBank:
         if name not in slot.adapters:
             raise AdapterError(f"target {target!r} holds no adapter for task {task_id} ({name})")
         self._check_not_merged("remove an adapter")
+        # An optimizer may still hold the tensors; frozen, they can no longer be stepped.
+        slot.adapters[name].requires_grad_(False)
         del slot.adapters[name]
         slot.coefficients.pop(name, None)
 

@@ -39,19 +39,20 @@ def _as_matrix(R: AccuracyMatrix) -> np.ndarray:
         raise DataError("accuracy matrix must have at least one task, got shape (0, 0)")
     lower = arr[np.tril_indices(arr.shape[0])]
     if not np.all(np.isfinite(lower)):
-        i, j = _first_bad(arr, ~np.isfinite(arr))
+        i, j = _first_bad(~np.isfinite(arr))
         raise DataError(
-            f"accuracy matrix must be finite on and below the diagonal, got R[{i}][{j}] = {arr[i, j]}"
+            "accuracy matrix must be finite on and below the diagonal, "
+            f"got R[{i}][{j}] = {arr[i, j]}"
         )
     if np.any((lower < 0.0) | (lower > 1.0)):
-        i, j = _first_bad(arr, (arr < 0.0) | (arr > 1.0))
+        i, j = _first_bad((arr < 0.0) | (arr > 1.0))
         raise DataError(
             f"accuracy matrix values must be fractions in [0, 1], got R[{i}][{j}] = {arr[i, j]}"
         )
     return arr
 
 
-def _first_bad(arr: np.ndarray, bad: np.ndarray) -> tuple[int, int]:
+def _first_bad(bad: np.ndarray) -> tuple[int, int]:
     """Index of the first flagged entry on or below the diagonal (for error messages)."""
     rows, cols = np.nonzero(np.tril(bad))
     return int(rows[0]), int(cols[0])
@@ -85,7 +86,9 @@ def _as_baseline(baseline: Sequence[float], num_tasks: int) -> np.ndarray:
             f"baseline must have one accuracy per task ({num_tasks}), got shape {base.shape}"
         )
     if not np.all(np.isfinite(base)) or np.any((base < 0.0) | (base > 1.0)):
-        raise DataError(f"baseline accuracies must be finite fractions in [0, 1], got {base.tolist()}")
+        raise DataError(
+            f"baseline accuracies must be finite fractions in [0, 1], got {base.tolist()}"
+        )
     return base
 
 

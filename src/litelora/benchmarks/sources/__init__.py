@@ -1,0 +1,24 @@
+"""Loaders for real labelled data: each returns examples with integer labels and class names."""
+
+from __future__ import annotations
+
+from litelora.benchmarks.sources.olora import OLORA_ORDERS, load_olora_task
+from litelora.benchmarks.sources.text_packages import load_bbc_news, load_rotten_tomatoes, package_dir
+from litelora.benchmarks.sources.wordnet import (
+    LEXNAMES,
+    find_wordnet_file,
+    load_wordnet_supersenses,
+    wordnet_search_dirs,
+)
+
+__all__ = [
+    "LEXNAMES",
+    "OLORA_ORDERS",
+    "find_wordnet_file",
+    "load_bbc_news",
+    "load_olora_task",
+    "load_rotten_tomatoes",
+    "load_wordnet_supersenses",
+    "package_dir",
+    "wordnet_search_dirs",
+]

@@ -57,7 +57,7 @@ def find_wordnet_file(path: str | os.PathLike[str] | None = None, pos: str = "no
     filename = f"data.{pos}"
     if path is not None:
         given = Path(path).expanduser()
-        candidates = [given] if given.is_file() else [given / filename]
+        candidates = [given] if given.is_file() or given.name == filename else [given / filename]
     else:
         candidates = [d / filename for d in wordnet_search_dirs()]
     for candidate in candidates:

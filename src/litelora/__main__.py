@@ -1,0 +1,5 @@
+import sys
+
+from litelora.cli.main import main
+
+sys.exit(main())

@@ -1,0 +1,103 @@
+"""The O-LoRA continual text-classification benchmark, read from a folder the user provides.
+
+Layout: ``<root>/<task>/train.json`` and ``test.json`` (``dev.json`` may sit beside them and
+is not read), each a JSON list of ``{"sentence": str, "label": str}``; an optional
+``labels.json`` lists the label strings in order (else: the sorted train labels).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+from litelora.errors import DataError
+
+# Published task orders (Wang et al., 2023, "Orthogonal Subspace Learning for Language Model
+# Continual Learning"): 1-3 are the 4-task standard benchmark, 4-6 the 15-task long one.
+OLORA_ORDERS: dict[int, list[str]] = {
+    1: ["dbpedia", "amazon", "yahoo", "agnews"],
+    2: ["dbpedia", "amazon", "agnews", "yahoo"],
+    3: ["yahoo", "amazon", "agnews", "dbpedia"],
+    4: ["mnli", "cb", "wic", "copa", "qqp", "boolqa", "rte", "imdb",
+        "yelp", "amazon", "sst-2", "dbpedia", "agnews", "multirc", "yahoo"],
+    5: ["multirc", "boolqa", "wic", "mnli", "cb", "copa", "qqp", "rte",
+        "imdb", "sst-2", "dbpedia", "agnews", "yelp", "amazon", "yahoo"],
+    6: ["yelp", "amazon", "mnli", "cb", "copa", "qqp", "rte", "imdb",
+        "sst-2", "dbpedia", "agnews", "yahoo", "multirc", "boolqa", "wic"],
+}
+
+
+def load_olora_task(
+    root: str | os.PathLike[str], task_name: str
+) -> tuple[list[tuple[str, str]], list[tuple[str, str]], list[str]]:
+    """One task's ``(train, test, labels)``: (sentence, label) pairs and the label strings."""
+    root_dir = Path(root).expanduser()
+    if not root_dir.is_dir():
+        raise DataError(
+            f"O-LoRA data root {root_dir} is not a folder; pass the folder that holds one "
+            f"sub-folder per task (e.g. {root_dir / 'dbpedia'})"
+        )
+    task_dir = root_dir / task_name
+    if not task_dir.is_dir():
+        present = sorted(p.name for p in root_dir.iterdir() if p.is_dir())
+        raise DataError(f"O-LoRA task folder {task_dir} not found; tasks present: {present or 'none'}")
+    train = _read_split(task_dir / "train.json")
+    test = _read_split(task_dir / "test.json")
+    labels_file = task_dir / "labels.json"
+    labels = _read_labels(labels_file) if labels_file.exists() else sorted({label for _, label in train})
+    known = set(labels)
+    for file, records in ((task_dir / "train.json", train), (task_dir / "test.json", test)):
+        for i, (_, label) in enumerate(records):
+            if label not in known:
+                raise DataError(
+                    f"{file}, record {i}: label {label!r} is not among the task's labels {labels} "
+                    f"(add it to {labels_file} or fix the record)"
+                )
+    return train, test, labels
+
+
+def _load_json(file: Path) -> Any:
+    if not file.is_file():
+        raise DataError(f"{file} not found; every O-LoRA task folder needs train.json and test.json")
+    try:
+        with open(file, encoding="utf-8") as handle:
+            return json.load(handle)
+    except json.JSONDecodeError as err:
+        raise DataError(f"{file}: broken JSON at line {err.lineno}, column {err.colno}: {err.msg}") from err
+    except UnicodeDecodeError as err:
+        raise DataError(f"{file}: not UTF-8 text ({err.reason} at byte {err.start})") from err
+
+
+def _read_split(file: Path) -> list[tuple[str, str]]:
+    data = _load_json(file)
+    if not isinstance(data, list):
+        raise DataError(f"{file}: expected a JSON list of records, got {type(data).__name__}")
+    if not data:
+        raise DataError(f"{file}: the split is empty")
+    records = []
+    for i, record in enumerate(data):
+        if not isinstance(record, dict):
+            raise DataError(f"{file}, record {i}: expected an object, got {type(record).__name__}")
+        for key in ("sentence", "label"):
+            if key not in record:
+                raise DataError(f"{file}, record {i}: missing {key!r} (keys: {sorted(record)})")
+            if not isinstance(record[key], str):
+                raise DataError(
+                    f"{file}, record {i}: {key!r} must be a string, got {type(record[key]).__name__}"
+                )
+        records.append((record["sentence"], record["label"]))
+    return records
+
+
+def _read_labels(file: Path) -> list[str]:
+    data = _load_json(file)
+    if not isinstance(data, list) or not data:
+        raise DataError(f"{file}: expected a non-empty JSON list of label strings")
+    for i, label in enumerate(data):
+        if not isinstance(label, str):
+            raise DataError(f"{file}, record {i}: labels must be strings, got {type(label).__name__}")
+    if len(set(data)) != len(data):
+        raise DataError(f"{file}: labels must be distinct, got {data}")
+    return list(data)

@@ -1,0 +1,28 @@
+"""``litelora eval RUN_DIR``: re-evaluate a finished run's final model on every task."""
+
+from __future__ import annotations
+
+import argparse
+
+from litelora.errors import ConfigError
+
+
+def add_parser(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("eval", help="evaluate a run directory's final model on each task's test set")
+    p.add_argument("run_dir")
+    p.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from litelora.training.build import load_run_model
+    from litelora.training.evaluation import evaluate_task
+
+    config, stream, model = load_run_model(args.run_dir)
+    if len(model.head.class_ids) == 0:
+        raise ConfigError(f"{args.run_dir}: the saved head is empty")
+    accs = [evaluate_task(model, task, stream.scenario, config.train.eval_batch_size) for task in stream.tasks]
+    for task, acc in zip(stream.tasks, accs):
+        print(f"task {task.task_id} ({task.name}): accuracy {acc:.4f} on {len(task.test)} examples")
+    total = sum(a * len(t.test) for a, t in zip(accs, stream.tasks)) / sum(len(t.test) for t in stream.tasks)
+    print(f"final accuracy (sample-weighted): {total:.4f}")
+    return 0

@@ -1,0 +1,25 @@
+"""Shared CLI options: ``--config FILE`` (repeatable) and ``--set dotted.key=value``."""
+
+from __future__ import annotations
+
+import argparse
+from typing import Any
+
+from litelora._config import apply_override, load_yaml, merge_dicts
+from litelora.training.config import RunConfig
+
+
+def add_config_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("-c", "--config", action="append", default=[], metavar="FILE",
+                        help="YAML config; repeatable, later files win")
+    parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", dest="overrides",
+                        help="override one field, e.g. --set method.name=seqlora --set train.lr=5e-4")
+
+
+def resolve_config(args: argparse.Namespace) -> RunConfig:
+    data: dict[str, Any] = {}
+    for path in args.config:
+        data = merge_dicts(data, load_yaml(path))
+    for assignment in args.overrides:
+        apply_override(data, assignment)
+    return RunConfig.from_dict(data)

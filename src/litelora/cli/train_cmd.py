@@ -1,0 +1,35 @@
+"""``litelora train``: run a continual benchmark (the offline default with no arguments)."""
+
+from __future__ import annotations
+
+import argparse
+
+from litelora.cli.options import add_config_options, resolve_config
+from litelora.cli.render import print_summary
+
+
+def add_parser(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("train", help="train a model on a task stream and write a run directory")
+    add_config_options(p)
+    p.add_argument("-o", "--output-dir", help="run directory (default: config output_dir)")
+    p.add_argument("--no-progress", action="store_true", help="hide the progress bar")
+    p.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from litelora.training.build import build_trainer
+
+    config = resolve_config(args)
+    if args.output_dir:
+        config.output_dir = args.output_dir
+    if args.no_progress:
+        config.train.progress = False
+    trainer = build_trainer(config)
+    stream = trainer.stream
+    print(f"benchmark {stream.name}: {len(stream.tasks)} tasks, {stream.num_classes} classes ({stream.scenario}), "
+          f"model {config.model.name}, method {config.method.name}, gate {config.gate.kind}; "
+          f"{len(trainer.bank.targets)} target modules")
+    result = trainer.run()
+    print_summary(result.accuracy_matrix, result.metrics, result.gate_decisions)
+    print(f"run directory: {config.output_dir}")
+    return 0

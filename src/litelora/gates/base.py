@@ -1,0 +1,107 @@
+"""GatePlugin: the trainer's view of a gate. The host method never sees it."""
+
+from __future__ import annotations
+
+import re
+from collections import defaultdict
+from typing import Any
+
+import torch
+
+from litelora.adapters import AdapterBank, CoreReuse, LoraAdapter, ScaleReuse, span_bases
+from litelora.gates.config import GateConfig
+from litelora.methods.base import TaskContext
+
+
+class GatePlugin:
+    """Hooks the trainer calls around a host method that adds one candidate per target.
+
+    ``before_task`` returns extra optimizer groups; ``penalty`` is added to the loss;
+    ``after_step`` returns True when the structure changed (rebuild the optimizer);
+    ``after_training`` runs once the task's steps are done; decisions are kept as data.
+    """
+
+    def __init__(self, config: GateConfig, num_tasks: int) -> None:
+        self.config = config
+        self.num_tasks = num_tasks
+        self.decisions: list[dict[str, Any]] = []
+
+    def before_task(self, ctx: TaskContext) -> list[dict[str, Any]]:
+        return []
+
+    def penalty(self) -> torch.Tensor | None:
+        return None
+
+    def after_step(self, ctx: TaskContext, step: int, total: int) -> bool:
+        return False
+
+    def after_training(self, ctx: TaskContext) -> None:
+        return None
+
+    def after_task(self, ctx: TaskContext) -> None:
+        """Freeze what the task's reuse paths trained."""
+        for target in ctx.bank.targets:
+            for name, module in ctx.bank.slot(target).reuse.items():
+                if name == reuse_name(ctx.task_id):
+                    module.requires_grad_(False)
+
+    def decisions_for(self, task_id: int) -> list[dict[str, Any]]:
+        return [d for d in self.decisions if d["task"] == task_id]
+
+    def gated(self, ctx: TaskContext) -> bool:
+        """Does this task decide at all? (Task 0 recruits everywhere by default.)"""
+        return not (self.config.first_task_recruits and ctx.task_id == 0) and bool(ctx.bank.candidates(ctx.task_id))
+
+    # ------------------------------------------------------------------ shared pieces
+    def attach_reuse(self, bank: AdapterBank, task_id: int, targets: list[str]) -> list[torch.nn.Parameter]:
+        """Give each target the configured reuse path over its earlier adapters."""
+        params: list[torch.nn.Parameter] = []
+        if self.config.reuse == "frozen":
+            return params
+        for target in targets:
+            slot = bank.slot(target)
+            olds = [(n, a) for n, a in slot.adapters.items() if a.task_id != task_id]  # type: ignore[union-attr]
+            if not olds:
+                continue
+            names = [n for n, _ in olds]
+            if self.config.reuse == "scale":
+                module: torch.nn.Module = ScaleReuse(names).to(bank.layer(target).base_layer.weight.device)
+            else:
+                U, V = span_bases([a.lora_A for _, a in olds], [a.lora_B for _, a in olds])  # type: ignore[union-attr]
+                module = CoreReuse(names, U, V)
+            slot.reuse[reuse_name(task_id)] = module
+            params += list(module.parameters())
+        return params
+
+    def record(self, task_id: int, target: str, group: str, value: float, recruit: bool,
+               adapter: LoraAdapter | None, bank: AdapterBank) -> None:
+        reuse = bank.slot(target).reuse.get(reuse_name(task_id))
+        params = adapter.num_parameters() if adapter is not None else 0
+        self.decisions.append({
+            "task": task_id, "target": target, "group": group, "gate": value,
+            "decision": "recruit" if recruit else "reuse",
+            "params_kept": params if recruit else 0, "params_freed": 0 if recruit else params,
+            "reuse": None if reuse is None else self.config.reuse,
+            "reuse_params": 0 if reuse is None else sum(p.numel() for p in reuse.parameters()),
+        })
+
+
+def reuse_name(task_id: int) -> str:
+    return f"task_{task_id:03d}"
+
+
+def group_targets(targets: list[str], group: str) -> dict[str, list[str]]:
+    """Gate groups: each target (``module``), each block (``layer``: the path up to the
+    last numeric component, e.g. ``encoder.layer.3``), or one for the task (``task``)."""
+    groups: dict[str, list[str]] = defaultdict(list)
+    for t in targets:
+        if group == "module":
+            key = t
+        elif group == "task":
+            key = "task"
+        else:
+            parts = t.split(":")[0].split(".")
+            idx = [i for i, p in enumerate(parts) if re.fullmatch(r"\d+", p)]
+            key = ".".join(parts[: idx[-1] + 1]) if idx else "model"
+        groups[key].append(t)
+    return dict(groups)

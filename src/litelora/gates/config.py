@@ -1,0 +1,66 @@
+"""GateConfig: whether and how each task decides between recruiting and reusing adapters."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal
+
+from litelora.errors import ConfigError
+
+GateKind = Literal["none", "hard_concrete", "representability"]
+GateGroup = Literal["module", "layer", "task"]
+ReuseKind = Literal["frozen", "scale", "core"]
+
+
+@dataclass
+class GateConfig:
+    """Settings of the LiteLoRA gate (DESIGN.md sections 3-4).
+
+    kind: ``none`` (recruit everywhere), ``hard_concrete`` (learned L0 gate) or
+        ``representability`` (training-free: drop a trained candidate whose update the
+        earlier adapters represent with residual < ``tau``).
+    group: one gate per target ``module``, per ``layer`` (all targets of a block) or ``task``.
+    lam: weight of the expected-L0 penalty (per unit of relative adapter size).
+    lr: learning rate of the gate parameters (their own optimizer group).
+    decide_at: fraction of a task's steps spent searching before the decision, in (0, 1].
+    threshold: recruit where the deterministic gate exceeds it (ignored with ``budget``).
+    budget: fraction of groups recruited per task, in (0, 1]; ``None`` = use ``threshold``.
+    reuse: what a closed group keeps: ``frozen``, ``scale`` or ``core``.
+    init_open: the initial P(gate open).
+    first_task_recruits: task 0 has nothing to reuse, so it recruits everywhere.
+    tau: representability threshold (SD-LoRA-KD uses 9e-4).
+    """
+
+    kind: GateKind = "none"
+    group: GateGroup = "module"
+    lam: float = 0.05
+    lr: float = 0.05
+    decide_at: float = 0.5
+    threshold: float = 0.5
+    budget: float | None = None
+    reuse: ReuseKind = "frozen"
+    init_open: float = 0.9
+    first_task_recruits: bool = True
+    tau: float = 9e-4
+
+    def __post_init__(self) -> None:
+        if self.lam < 0:
+            raise ConfigError(f"gate.lam must be >= 0, got {self.lam}")
+        if self.lr <= 0:
+            raise ConfigError(f"gate.lr must be > 0, got {self.lr}")
+        if not 0.0 < self.decide_at <= 1.0:
+            raise ConfigError(f"gate.decide_at must be in (0, 1], got {self.decide_at}")
+        if not 0.0 < self.threshold < 1.0:
+            raise ConfigError(f"gate.threshold must be in (0, 1), got {self.threshold}")
+        if self.budget is not None and not 0.0 < self.budget <= 1.0:
+            raise ConfigError(f"gate.budget must be in (0, 1] (fraction of groups recruited), got {self.budget}")
+        if not 0.0 < self.init_open < 1.0:
+            raise ConfigError(f"gate.init_open must be in (0, 1), got {self.init_open}")
+        if self.tau < 0:
+            raise ConfigError(f"gate.tau must be >= 0, got {self.tau}")
+        if self.reuse == "core" and not self.first_task_recruits:
+            raise ConfigError("gate.reuse='core' needs earlier adapters to span: set gate.first_task_recruits=true")
+
+    @property
+    def enabled(self) -> bool:
+        return self.kind != "none"

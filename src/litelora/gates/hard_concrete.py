@@ -1,0 +1,127 @@
+"""The learned LiteLoRA gate: hard-concrete (L0) gates over each task's candidates."""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import torch
+
+from litelora.gates.base import GatePlugin, group_targets
+from litelora.gates.config import GateConfig
+from litelora.methods.base import TaskContext
+
+BETA, GAMMA, ZETA = 2.0 / 3.0, -0.1, 1.1  # Louizos et al. (2018)
+
+
+def deterministic_gate(log_a: torch.Tensor) -> torch.Tensor:
+    """z = clamp(sigmoid(log_a) (zeta - gamma) + gamma, 0, 1): the gate at test time."""
+    return (torch.sigmoid(log_a) * (ZETA - GAMMA) + GAMMA).clamp(0.0, 1.0)
+
+
+def sample_gate(log_a: torch.Tensor) -> torch.Tensor:
+    """A reparameterised hard-concrete sample, same shape as ``log_a``."""
+    u = torch.rand_like(log_a).clamp(1e-6, 1 - 1e-6)
+    s = torch.sigmoid((torch.log(u) - torch.log1p(-u) + log_a) / BETA)
+    return (s * (ZETA - GAMMA) + GAMMA).clamp(0.0, 1.0)
+
+
+def prob_open(log_a: torch.Tensor) -> torch.Tensor:
+    """P(z != 0) = sigmoid(log_a - beta log(-gamma / zeta)): the expected-L0 term."""
+    return torch.sigmoid(log_a - BETA * math.log(-GAMMA / ZETA))
+
+
+def log_a_for(p_open: float) -> float:
+    """The log_a whose P(open) is ``p_open``."""
+    return math.log(p_open / (1 - p_open)) + BETA * math.log(-GAMMA / ZETA)
+
+
+class HardConcreteGate(GatePlugin):
+    """Search (candidates, gates and reuse train together), decide at ``decide_at`` of the
+    steps (closed candidates are deleted; open ones get coefficient 1), then consolidate."""
+
+    def __init__(self, config: GateConfig, num_tasks: int) -> None:
+        super().__init__(config, num_tasks)
+        self.log_a: torch.nn.Parameter | None = None
+        self.groups: dict[str, list[str]] = {}
+        self.cost: torch.Tensor | None = None
+        self._z: torch.Tensor | None = None
+        self._decided = True
+        self._bank: Any = None
+
+    def before_task(self, ctx: TaskContext) -> list[dict[str, Any]]:
+        self.log_a, self._z, self._decided = None, None, True
+        if not self.gated(ctx):
+            for target, adapter in ctx.bank.candidates(ctx.task_id).items():
+                self.record(ctx.task_id, target, target, 1.0, True, adapter, ctx.bank)
+            return []
+        self._bank = ctx.bank
+        candidates = ctx.bank.candidates(ctx.task_id)
+        self.groups = group_targets(list(candidates), self.config.group)
+        sizes = torch.tensor([float(sum(candidates[t].num_parameters() for t in ts)) for ts in self.groups.values()])
+        self.cost = sizes / sizes.max()
+        device = next(iter(candidates.values())).lora_A.device
+        self.log_a = torch.nn.Parameter(torch.full((len(self.groups),), log_a_for(self.config.init_open), device=device))
+        for g, targets in enumerate(self.groups.values()):
+            for target in targets:
+                ctx.bank.set_coefficient(target, ctx.task_id, self._coefficient(g))
+        self._decided = False
+        reuse = self.attach_reuse(ctx.bank, ctx.task_id, list(candidates))
+        groups = [{"params": [self.log_a], "lr": self.config.lr, "weight_decay": 0.0, "name": "gates"}]
+        if reuse:
+            groups.append({"params": reuse, "lr": self.config.lr, "weight_decay": 0.0, "name": "reuse"})
+        return groups
+
+    def _coefficient(self, g: int):  # noqa: ANN202 - a closure over the group index
+        return lambda: self.z()[g]
+
+    def z(self) -> torch.Tensor:
+        """Gate values for this step: one sample per step while training, deterministic in eval."""
+        assert self.log_a is not None
+        if not self._bank.model.training:
+            return deterministic_gate(self.log_a)
+        if self._z is None:
+            self._z = sample_gate(self.log_a)
+        return self._z
+
+    def penalty(self) -> torch.Tensor | None:
+        if self._decided or self.log_a is None or self.config.lam == 0:
+            return None
+        assert self.cost is not None
+        return self.config.lam * (self.cost.to(self.log_a.device) * prob_open(self.log_a)).sum()
+
+    def after_step(self, ctx: TaskContext, step: int, total: int) -> bool:
+        self._z = None  # resample next step
+        if self._decided or step < max(1, round(self.config.decide_at * total)):
+            return False
+        self.decide(ctx)
+        return True
+
+    def after_training(self, ctx: TaskContext) -> None:
+        if not self._decided:  # fewer steps than the schedule expected
+            self.decide(ctx)
+
+    @torch.no_grad()
+    def decide(self, ctx: TaskContext) -> list[bool]:
+        """Fix the structure: recruit where z > threshold (or the top ``budget`` groups)."""
+        assert self.log_a is not None
+        z = deterministic_gate(self.log_a.detach())
+        G = len(self.groups)
+        if self.config.budget is not None:
+            k = round(self.config.budget * G)
+            keep = set(torch.argsort(z, descending=True, stable=True)[:k].tolist())
+            recruit = [g in keep for g in range(G)]
+        else:
+            recruit = [bool(v > self.config.threshold) for v in z]
+        candidates = ctx.bank.candidates(ctx.task_id)
+        for g, (name, targets) in enumerate(self.groups.items()):
+            for target in targets:
+                adapter = candidates[target]
+                if recruit[g]:
+                    ctx.bank.set_coefficient(target, ctx.task_id, None)
+                else:
+                    ctx.bank.remove_candidate(target, ctx.task_id)
+                self.record(ctx.task_id, target, name, float(z[g]), recruit[g], adapter, ctx.bank)
+        self.log_a.requires_grad_(False)
+        self._decided = True
+        return recruit

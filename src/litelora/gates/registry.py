@@ -1,0 +1,27 @@
+"""Gate registry and the one check every gate shares: the host must add candidates."""
+
+from __future__ import annotations
+
+from litelora._registry import Registry
+from litelora.errors import ConfigError
+from litelora.gates.base import GatePlugin
+from litelora.gates.config import GateConfig
+from litelora.gates.hard_concrete import HardConcreteGate
+from litelora.gates.representability import RepresentabilityGate
+from litelora.methods.base import ContinualMethod
+
+GATES: Registry[GatePlugin] = Registry("gate")
+GATES.register("hard_concrete")(HardConcreteGate)
+GATES.register("representability")(RepresentabilityGate)
+
+
+def build_gate(config: GateConfig, method: ContinualMethod, num_tasks: int) -> GatePlugin | None:
+    """The gate for ``config`` (``None`` for ``kind: none``), checked against the host."""
+    if not config.enabled:
+        return None
+    if not method.adds_candidates:
+        raise ConfigError(
+            f"gate.kind={config.kind!r} needs a method that adds a candidate adapter per task; "
+            f"{method.name!r} does not (use inclora, olora, inflora or sdlora)"
+        )
+    return GATES.create(config.kind, config, num_tasks)

@@ -1,0 +1,55 @@
+"""The training-free gate: train the candidate fully, then drop it where the earlier
+adapters already represent its update (SD-LoRA-KD generalised to every host)."""
+
+from __future__ import annotations
+
+import torch
+
+from litelora.adapters import CoreReuse, ScaleReuse, span_bases
+from litelora.adapters.layer import LoraAdapter
+from litelora.adapters.subspace import frobenius_inner, project_onto_span, representability
+from litelora.gates.base import GatePlugin, reuse_name
+from litelora.methods.base import TaskContext
+
+
+class RepresentabilityGate(GatePlugin):
+    """After training: residual < ``tau`` -> delete the candidate and fold it into reuse."""
+
+    @torch.no_grad()
+    def after_training(self, ctx: TaskContext) -> None:
+        bank, task = ctx.bank, ctx.task_id
+        gated = self.gated(ctx)
+        for target, cand in bank.candidates(task).items():
+            slot = bank.slot(target)
+            olds = [(n, a) for n, a in slot.adapters.items() if a.task_id != task]
+            if not gated or not olds:
+                self.record(task, target, target, 1.0, True, cand, bank)
+                continue
+            coef = slot.effective_magnitudes()[[n for n, a in slot.adapters.items() if a is cand][0]] * cand.scale
+            new = (cand.lora_B * coef, cand.lora_A)
+            old_pairs = [(a.lora_B * (a.magnitude * a.scale), a.lora_A) for _, a in olds]  # type: ignore[union-attr]
+            residual, beta = representability(old_pairs, new)
+            if residual >= self.config.tau:
+                self.record(task, target, target, residual, True, cand, bank)
+                continue
+            self._fold(slot, task, olds, cand, coef, beta, new)
+            bank.remove_candidate(target, task)
+            self.record(task, target, target, residual, False, cand, bank)
+
+    def _fold(self, slot, task: int, olds, cand: LoraAdapter, coef, beta, new) -> None:  # noqa: ANN001
+        names = [n for n, _ in olds]
+        if self.config.reuse == "scale":
+            # beta weighs unit directions; convert each to a magnitude delta of its adapter.
+            norm_new = frobenius_inner(*new, *new).sqrt()
+            module = ScaleReuse(names).to(cand.lora_A.device)
+            for i, (_, a) in enumerate(olds):
+                norm_i = frobenius_inner(a.lora_B, a.lora_A, a.lora_B, a.lora_A).sqrt()
+                module.coeffs[i] = (beta[i] * norm_new / (a.scale * norm_i)).to(module.coeffs.dtype)
+        elif self.config.reuse == "core":
+            U, V = span_bases([a.lora_A for _, a in olds], [a.lora_B for _, a in olds])
+            module = CoreReuse(names, U, V)
+            module.core.copy_(project_onto_span(U, V, cand.lora_B * coef, cand.lora_A))
+        else:
+            return
+        module.requires_grad_(False)
+        slot.reuse[reuse_name(task)] = module

@@ -1,0 +1,69 @@
+"""ContinualMethod: the hooks a LoRA continual-learning method implements."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from typing import Any, ClassVar
+
+import torch
+from torch import nn
+
+from litelora.adapters.bank import AdapterBank
+from litelora.errors import ConfigError
+
+
+@dataclass
+class TaskContext:
+    """What a method sees of the run at a task boundary or step (explicit, no god object).
+
+    ``train_inputs`` yields the task's training batches as model inputs (for methods that
+    pass over the data before training, like InfLoRA); ``run_model`` runs the model on one.
+    """
+
+    task_id: int
+    num_tasks: int
+    bank: AdapterBank
+    train_inputs: Callable[[], Iterable[Any]] | None = None
+    run_model: Callable[[Any], torch.Tensor] | None = None
+
+
+class ContinualMethod:
+    """Base class. Subclasses declare ``defaults`` for their ``params`` and override hooks.
+
+    ``adds_candidates``: the method adds one candidate adapter per task and target, so a
+    gate can decide over them (``seqlora`` does not).
+    """
+
+    name: ClassVar[str] = ""
+    adds_candidates: ClassVar[bool] = True
+    defaults: ClassVar[dict[str, Any]] = {}
+
+    def __init__(self, **params: Any) -> None:
+        unknown = sorted(set(params) - set(self.defaults))
+        if unknown:
+            raise ConfigError(
+                f"method.params for {self.name!r}: unknown {unknown}; known: {sorted(self.defaults) or 'none'}"
+            )
+        self.params = {**self.defaults, **params}
+
+    def before_task(self, ctx: TaskContext) -> list[nn.Parameter]:
+        """Add or reopen adapters for ``ctx.task_id``; return the parameters to train."""
+        raise NotImplementedError
+
+    def extra_loss(self, ctx: TaskContext) -> torch.Tensor | None:
+        """A regulariser added to the task loss at every step (``None``: nothing)."""
+        return None
+
+    def after_task(self, ctx: TaskContext) -> None:
+        """Consolidate at the end of the task (freeze, update memories, ...)."""
+        if ctx.task_id in ctx.bank.tasks:
+            ctx.bank.freeze_task(ctx.task_id)
+
+    def state_dict(self) -> dict[str, torch.Tensor]:
+        """Method tensors that must survive a checkpoint (memories, magnitudes)."""
+        return {}
+
+    def load_state_dict(self, state: dict[str, torch.Tensor]) -> None:
+        if state:
+            raise ConfigError(f"method {self.name!r} keeps no state, but the checkpoint holds {sorted(state)[:3]}")

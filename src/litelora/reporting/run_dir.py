@@ -1,0 +1,99 @@
+"""The run directory layout and its writers (every file atomic)."""
+
+from __future__ import annotations
+
+import csv
+import io
+import os
+import platform
+import subprocess
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from litelora import __version__
+from litelora._io import append_jsonl, read_json, read_jsonl, write_json, write_text
+
+SCHEMA_VERSION = 1
+
+
+class RunDirectory:
+    """``config.yaml``, ``events.jsonl``, ``accuracy_matrix.csv``, ``results.json``,
+    ``stream.json``, ``gates.json``, ``adapters/`` (bank) and ``head/`` under ``root``."""
+
+    def __init__(self, root: str | os.PathLike[str]) -> None:
+        self.root = Path(root)
+
+    @property
+    def adapters(self) -> Path:
+        return self.root / "adapters"
+
+    @property
+    def head(self) -> Path:
+        return self.root / "head"
+
+    def create(self) -> None:
+        self.root.mkdir(parents=True, exist_ok=True)
+
+    def write_config(self, config: dict[str, Any]) -> None:
+        write_text(self.root / "config.yaml", yaml.safe_dump(config, sort_keys=False))
+
+    def reset_events(self) -> None:
+        write_text(self.root / "events.jsonl", "")
+
+    def event(self, kind: str, **fields: Any) -> None:
+        append_jsonl(self.root / "events.jsonl", {"event": kind, **fields})
+
+    def events(self) -> list[dict[str, Any]]:
+        return read_jsonl(self.root / "events.jsonl")
+
+    def write_matrix(self, R: list[list[float]]) -> None:
+        buf = io.StringIO()
+        writer = csv.writer(buf, lineterminator="\n")
+        writer.writerow(["after_task"] + [f"task_{j}" for j in range(len(R))])
+        for i, row in enumerate(R):
+            writer.writerow([i] + [f"{v:.6f}" for v in row])
+        write_text(self.root / "accuracy_matrix.csv", buf.getvalue())
+
+    def read_matrix(self) -> list[list[float]]:
+        rows = list(csv.reader((self.root / "accuracy_matrix.csv").read_text().splitlines()))
+        return [[float(v) for v in row[1:]] for row in rows[1:]]
+
+    def write_json(self, name: str, obj: Any) -> None:
+        write_json(self.root / name, obj)
+
+    def read_json(self, name: str) -> Any:
+        return read_json(self.root / name)
+
+
+def environment_info() -> dict[str, Any]:
+    """Package versions and system facts for ``results.json``'s ``meta_info``."""
+    import torch
+
+    versions = {"litelora": __version__, "torch": torch.__version__, "python": platform.python_version()}
+    for pkg in ("transformers", "peft", "safetensors", "numpy", "accelerate", "timm"):
+        try:
+            versions[pkg] = __import__(pkg).__version__
+        except ImportError:
+            continue
+    return {
+        "package_versions": versions,
+        "system": {
+            "platform": platform.platform(),
+            "machine": platform.machine(),
+            "cpu_count": os.cpu_count(),
+            "torch_threads": torch.get_num_threads(),
+            "cuda": torch.cuda.is_available(),
+        },
+        "git_hash": _git_hash(),
+    }
+
+
+def _git_hash() -> str | None:
+    try:
+        out = subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True, text=True, timeout=5,
+                             cwd=Path(__file__).parent)
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return out.stdout.strip() or None

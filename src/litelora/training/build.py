@@ -1,0 +1,61 @@
+"""From a RunConfig to the objects of a run (stream, backbone, trainer), failing early."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from litelora._io import load_tensors, read_json
+from litelora.adapters import load_bank
+from litelora.benchmarks import TaskStream, build_benchmark
+from litelora.errors import ConfigError
+from litelora.gates import build_gate
+from litelora.methods import create_method
+from litelora.training.backbones import build_backbone
+from litelora.training.config import RunConfig
+from litelora.training.model import ContinualModel
+from litelora.training.trainer import ContinualTrainer
+
+
+def build_stream(config: RunConfig) -> TaskStream:
+    b = config.benchmark
+    options: dict[str, Any] = dict(b.options)
+    options["seed"] = None if b.class_order is not None else b.seed
+    options["class_order"] = b.class_order
+    if b.data_root is not None:
+        options["data_root"] = b.data_root
+    return build_benchmark(b.name, **options)
+
+
+def validate(config: RunConfig) -> None:
+    """Cross-section checks that need no data or model (method, gate and their pairing)."""
+    method = create_method(config.method.name, config.method.params)
+    build_gate(config.gate, method, num_tasks=1)
+    if config.train.device.startswith("cuda") and not torch.cuda.is_available():
+        raise ConfigError(f"train.device={config.train.device!r} but no CUDA device is available; use 'cpu'")
+
+
+def build_trainer(config: RunConfig) -> ContinualTrainer:
+    """Validate, then build the stream (data errors surface here) and the backbone."""
+    validate(config)
+    stream = build_stream(config)
+    input_dim = stream.meta.get("input_dim")
+    return ContinualTrainer(config, stream, build_backbone(config.model, input_dim))
+
+
+def load_run_model(run_dir: str | Path) -> tuple[RunConfig, TaskStream, ContinualModel]:
+    """Rebuild a finished run's model (backbone + bank + head) for evaluation or export."""
+    from litelora._config import load_yaml
+
+    run_dir = Path(run_dir)
+    if not (run_dir / "config.yaml").is_file():
+        raise ConfigError(f"{run_dir} holds no config.yaml: not a litelora run directory")
+    config = RunConfig.from_dict(load_yaml(run_dir / "config.yaml"))
+    stream = build_stream(config)
+    model = ContinualModel(build_backbone(config.model, stream.meta.get("input_dim")))
+    load_bank(model.backbone.encoder, run_dir / "adapters")
+    head = read_json(run_dir / "head" / "head.json")
+    model.head.restore(head["blocks"], load_tensors(run_dir / "head" / "head.safetensors"))
+    return config, stream, model.eval()

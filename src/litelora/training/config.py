@@ -1,0 +1,91 @@
+"""RunConfig: everything a continual run needs, validated before any work starts."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+from litelora._config import from_dict, to_dict
+from litelora.adapters.config import AdapterConfig
+from litelora.errors import ConfigError
+from litelora.gates.config import GateConfig
+
+
+@dataclass
+class BenchmarkConfig:
+    """Which task stream to build. ``name`` is a registered benchmark (``litelora list benchmarks``);
+    ``options`` are passed to its builder (e.g. ``num_tasks``, ``train_per_class``)."""
+
+    name: str = "wordnet-supersenses"
+    seed: int | None = 0
+    class_order: list[int] | None = None
+    data_root: str | None = None
+    options: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class ModelConfig:
+    """The backbone: a registered name (``minilm``), ``hf:<hub name or folder>``, or a test model."""
+
+    name: str = "minilm"
+    max_length: int = 64
+    pooling: Literal["mean", "cls"] = "mean"
+
+    def __post_init__(self) -> None:
+        if self.max_length <= 0:
+            raise ConfigError(f"model.max_length must be > 0, got {self.max_length}")
+
+
+@dataclass
+class MethodConfig:
+    """The host method (``litelora list methods``) and its own hyper-parameters."""
+
+    name: str = "inclora"
+    params: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class TrainConfig:
+    epochs: float = 2.0
+    max_steps_per_task: int | None = None
+    batch_size: int = 16
+    eval_batch_size: int = 64
+    lr: float = 1e-3
+    head_lr: float = 1e-2
+    weight_decay: float = 0.0
+    seed: int = 0
+    log_every: int = 10
+    num_threads: int | None = None
+    device: str = "cpu"
+    progress: bool = True
+
+    def __post_init__(self) -> None:
+        for name in ("lr", "head_lr", "epochs"):
+            if getattr(self, name) <= 0:
+                raise ConfigError(f"train.{name} must be > 0, got {getattr(self, name)}")
+        for name in ("batch_size", "eval_batch_size", "log_every"):
+            if getattr(self, name) <= 0:
+                raise ConfigError(f"train.{name} must be a positive integer, got {getattr(self, name)}")
+        if self.weight_decay < 0:
+            raise ConfigError(f"train.weight_decay must be >= 0, got {self.weight_decay}")
+        if self.max_steps_per_task is not None and self.max_steps_per_task <= 0:
+            raise ConfigError(f"train.max_steps_per_task must be > 0 or null, got {self.max_steps_per_task}")
+
+
+@dataclass
+class RunConfig:
+    benchmark: BenchmarkConfig = field(default_factory=BenchmarkConfig)
+    model: ModelConfig = field(default_factory=ModelConfig)
+    adapter: AdapterConfig = field(default_factory=AdapterConfig)
+    method: MethodConfig = field(default_factory=MethodConfig)
+    gate: GateConfig = field(default_factory=GateConfig)
+    train: TrainConfig = field(default_factory=TrainConfig)
+    output_dir: str = os.path.join("runs", "default")
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> RunConfig:
+        return from_dict(cls, data)
+
+    def to_dict(self) -> dict[str, Any]:
+        return to_dict(self)

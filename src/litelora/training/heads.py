@@ -1,0 +1,82 @@
+"""The growing classifier head: one linear block of rows per task's new classes."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import torch
+from torch import nn
+
+from litelora.errors import DataError
+
+
+class GrowingHead(nn.Module):
+    """Maps features (B, D) to logits (B, number of seen classes).
+
+    Column ``k`` scores global class ``class_ids[k]``. ``add_task`` appends rows for the
+    task's unseen classes; only rows of the current task's classes train (for a
+    domain-incremental stream the shared rows train again on every task).
+    """
+
+    def __init__(self, feature_dim: int) -> None:
+        super().__init__()
+        self.feature_dim = feature_dim
+        self.blocks = nn.ModuleList()
+        self.class_ids: list[int] = []
+        self._block_classes: list[list[int]] = []
+
+    def add_task(self, classes: Sequence[int]) -> list[nn.Parameter]:
+        """Grow for ``classes``; freeze every other block; return the trainable parameters."""
+        new = [c for c in classes if c not in self.class_ids]
+        if new:
+            block = nn.Linear(self.feature_dim, len(new))
+            ref = next(self.parameters(), None)
+            if ref is not None:
+                block = block.to(ref.device)
+            self.blocks.append(block)
+            self._block_classes.append(new)
+            self.class_ids.extend(new)
+        wanted = set(classes)
+        params: list[nn.Parameter] = []
+        for block, owned in zip(self.blocks, self._block_classes):
+            train = bool(wanted & set(owned))
+            for p in block.parameters():
+                p.requires_grad_(train)
+                if train:
+                    params.append(p)
+        return params
+
+    def forward(self, features: torch.Tensor) -> torch.Tensor:
+        return torch.cat([block(features) for block in self.blocks], dim=-1)
+
+    def columns(self, classes: Sequence[int]) -> torch.Tensor:
+        """Column indices of ``classes`` (raises ``DataError`` for an unseen class)."""
+        index = {c: k for k, c in enumerate(self.class_ids)}
+        missing = [c for c in classes if c not in index]
+        if missing:
+            raise DataError(f"classes {missing[:5]} have no head rows yet (seen: {len(self.class_ids)} classes)")
+        return torch.tensor([index[c] for c in classes], dtype=torch.long)
+
+    def state_tensors(self) -> dict[str, torch.Tensor]:
+        out = {}
+        for i, block in enumerate(self.blocks):
+            out[f"blocks.{i}.weight"] = block.weight
+            out[f"blocks.{i}.bias"] = block.bias
+        return out
+
+    def structure(self) -> list[list[int]]:
+        return [list(c) for c in self._block_classes]
+
+    def restore(self, structure: list[list[int]], tensors: dict[str, torch.Tensor]) -> None:
+        """Rebuild blocks from ``structure()`` and ``state_tensors()`` output (frozen)."""
+        self.blocks = nn.ModuleList()
+        self._block_classes, self.class_ids = [], []
+        for i, classes in enumerate(structure):
+            block = nn.Linear(self.feature_dim, len(classes))
+            with torch.no_grad():
+                block.weight.copy_(tensors[f"blocks.{i}.weight"])
+                block.bias.copy_(tensors[f"blocks.{i}.bias"])
+            block.requires_grad_(False)
+            self.blocks.append(block)
+            self._block_classes.append(list(classes))
+            self.class_ids.extend(classes)
