@@ -75,7 +75,8 @@ class GatePlugin:
 
     def record(self, task_id: int, target: str, group: str, value: float, recruit: bool,
                adapter: LoraAdapter | None, bank: AdapterBank) -> None:
-        reuse = bank.slot(target).reuse.get(reuse_name(task_id))
+        reuses = bank.slot(target).reuse
+        reuse = reuses[reuse_name(task_id)] if reuse_name(task_id) in reuses else None
         params = adapter.num_parameters() if adapter is not None else 0
         self.decisions.append({
             "task": task_id, "target": target, "group": group, "gate": value,

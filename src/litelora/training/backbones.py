@@ -151,6 +151,34 @@ def tiny_mlp_backbone(config: ModelConfig, input_dim: int | None = None) -> Back
     return TensorBackbone(encoder, 64, ["fc1", "fc2"])
 
 
+class PlantedMLP(nn.Module):
+    """Two input layers ``in_a``/``in_b`` blind to the hidden coordinates of their half, then ``fc``."""
+
+    def __init__(self, half: int = 8, visible: int = 4, width: int = 32) -> None:
+        super().__init__()
+        self.half = half
+        self.in_a, self.in_b = nn.Linear(half, width), nn.Linear(half, width)
+        self.fc = nn.Linear(2 * width, 2 * width)
+        with torch.no_grad():
+            self.in_a.weight[:, visible:] = 0.0
+            self.in_b.weight[:, visible:] = 0.0
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        h = torch.cat([self.in_a(x[:, : self.half]), self.in_b(x[:, self.half :])], dim=-1)
+        return torch.relu(self.fc(torch.relu(h)))
+
+
+@BACKBONES.register("planted-mlp")
+def planted_mlp_backbone(config: ModelConfig, input_dim: int | None = None) -> Backbone:
+    """The backbone the ``planted-redundancy`` benchmark is built for (16 inputs, 64 features)."""
+    if input_dim != 16:
+        raise ConfigError(f"model 'planted-mlp' reads 16 inputs (benchmark planted-redundancy); got {input_dim}")
+    with torch.random.fork_rng():
+        torch.manual_seed(0)
+        encoder = PlantedMLP()
+    return TensorBackbone(encoder, 64, ["in_a", "in_b", "fc"])
+
+
 def build_backbone(config: ModelConfig, input_dim: int | None = None) -> Backbone:
     if config.name.startswith("hf:"):
         return load_hf_text(config.name[3:], config)

@@ -1,0 +1,145 @@
+import math
+
+import pytest
+import torch
+
+from litelora.adapters import AdapterBank, AdapterConfig, load_bank, save_bank
+from litelora.errors import ConfigError
+from litelora.gates import GateConfig, HardConcreteGate, build_gate, deterministic_gate, group_targets, prob_open
+from litelora.gates.hard_concrete import log_a_for
+from litelora.methods import TaskContext, create_method
+from litelora.testing import tiny_mlp
+from litelora.training.optim import build_optimizer
+
+
+def _setup(**gate_kw):
+    model = tiny_mlp()
+    bank = AdapterBank(model, AdapterConfig(target_modules=["0", "2", "4"], r=2, init_lora_weights="gaussian"))
+    method = create_method("inclora")
+    gate = HardConcreteGate(GateConfig(kind="hard_concrete", **gate_kw), num_tasks=2)
+    for t in range(2):
+        ctx = TaskContext(task_id=t, num_tasks=2, bank=bank)
+        params = method.before_task(ctx)
+        groups = [{"params": params, "lr": 0.1}, *gate.before_task(ctx)]
+        if t == 0:
+            method.after_task(ctx)
+    return model, bank, gate, ctx, groups
+
+
+def test_gate_starts_open_and_penalty_reaches_log_a() -> None:
+    model, bank, gate, ctx, _ = _setup(lam=1.0, init_open=0.9)
+    assert gate.log_a is not None
+    torch.testing.assert_close(prob_open(gate.log_a), torch.full((3,), 0.9))
+    model(torch.randn(4, 8)).sum().backward()
+    task_grad = gate.log_a.grad.clone()
+    gate.log_a.grad = None
+    gate.penalty().backward()
+    assert gate.log_a.grad is not None and (gate.log_a.grad > 0).all()
+    assert not torch.equal(task_grad, torch.zeros(3))
+
+
+def test_penalty_weights_groups_by_adapter_size() -> None:
+    _, bank, gate, _, _ = _setup(lam=1.0)
+    sizes = [bank.candidates(1)[t].num_parameters() for t in ["0", "2", "4"]]  # 48, 64, 40
+    assert sizes == [48, 64, 40]
+    torch.testing.assert_close(gate.cost, torch.tensor(sizes, dtype=torch.float32) / 64)
+    expected = sum(c * 0.9 for c in gate.cost.tolist())
+    assert gate.penalty().item() == pytest.approx(expected, rel=1e-5)
+
+
+def test_hard_concrete_formulas() -> None:
+    log_a = torch.tensor([-10.0, 0.0, 10.0])
+    torch.testing.assert_close(deterministic_gate(log_a), torch.tensor([0.0, 0.5, 1.0]), atol=1e-3, rtol=0)
+    assert log_a_for(0.5) == pytest.approx((2 / 3) * math.log(0.1 / 1.1))
+
+
+def test_closed_candidate_leaves_nothing_behind(tmp_path) -> None:
+    model, bank, gate, ctx, groups = _setup(lam=0.0)
+    opt = build_optimizer(groups, 0.0)
+    x = torch.randn(6, 8)
+    model(x).sum().backward()
+    opt.step()
+    with torch.no_grad():
+        gate.log_a.copy_(torch.tensor([10.0, -10.0, 10.0]))  # close target "2"
+    closed = bank.candidates(1)["2"]
+    closed_ids = {id(p) for p in closed.parameters()}
+    model.eval()
+    bank.set_coefficient("2", 1, lambda: torch.tensor(0.0))
+    with torch.no_grad():
+        zero_coef = model(x)
+    bank.set_coefficient("2", 1, gate._coefficient(1))
+    assert gate.decide(ctx) == [True, False, True]
+    with torch.no_grad():
+        torch.testing.assert_close(model(x), zero_coef, atol=1e-6, rtol=0)
+    assert closed_ids.isdisjoint({id(p) for p in model.parameters()})
+    opt = build_optimizer(groups, 0.0, previous=opt)
+    assert closed_ids.isdisjoint({id(p) for g in opt.param_groups for p in g["params"]})
+    assert closed_ids.isdisjoint({id(p) for p in opt.state})
+    assert bank.active_adapters() == {"0": [0, 1], "2": [0], "4": [0, 1]}
+    save_bank(bank, tmp_path)
+    from safetensors import safe_open
+
+    with safe_open(tmp_path / "adapters.safetensors", "pt") as f:
+        assert not [k for k in f.keys() if k.startswith("2/task_001")]
+    assert load_bank(tiny_mlp(), tmp_path).active_adapters() == bank.active_adapters()
+    assert [d["decision"] for d in gate.decisions_for(1)] == ["recruit", "reuse", "recruit"]
+    assert gate.decisions_for(1)[1]["params_freed"] == 64
+
+
+@pytest.mark.parametrize(("budget", "kept"), [(0.34, 1), (0.5, 2), (0.67, 2), (1.0, 3)])
+def test_budget_keeps_exactly_round_fraction(budget: float, kept: int) -> None:
+    _, bank, gate, ctx, _ = _setup(budget=budget)
+    with torch.no_grad():
+        gate.log_a.copy_(torch.tensor([0.3, -0.2, 0.1]))
+    recruit = gate.decide(ctx)
+    assert sum(recruit) == kept == round(budget * 3)
+    by_rank = [True, False, True] if kept == 2 else [True, False, False] if kept == 1 else [True] * 3
+    assert recruit == by_rank  # the highest gates win: group 0 (0.3), then group 2 (0.1)
+    assert bank.num_active(task_id=1) == kept
+
+
+def test_core_reuse_stays_in_old_span() -> None:
+    model, bank, gate, ctx, groups = _setup(lam=0.0, reuse="core")
+    opt = build_optimizer(groups, 0.0)
+    for _ in range(5):
+        opt.zero_grad()
+        model(torch.randn(6, 8)).pow(2).sum().backward()
+        opt.step()
+        gate.after_step(ctx, 0, 100)
+    core = bank.slot("2").reuse["task_001"]
+    delta = core.delta_weight().double()
+    assert delta.norm() > 0
+    old = bank.candidates(0)["2"]
+    U, _ = torch.linalg.qr(old.lora_B.double())
+    V, _ = torch.linalg.qr(old.lora_A.double().T)
+    residual = delta - U @ U.T @ delta @ V @ V.T
+    assert residual.norm() / delta.norm() < 1e-6
+
+
+def test_group_targets() -> None:
+    targets = ["enc.layer.0.q", "enc.layer.0.v", "enc.layer.1.q", "head"]
+    assert group_targets(targets, "module") == {t: [t] for t in targets}
+    assert group_targets(targets, "layer") == {"enc.layer.0": targets[:2], "enc.layer.1": [targets[2]],
+                                               "model": ["head"]}
+    assert group_targets(targets, "task") == {"task": targets}
+
+
+@pytest.mark.parametrize(
+    ("kw", "needle"),
+    [
+        ({"decide_at": 0.0}, "decide_at"),
+        ({"decide_at": 1.5}, "decide_at"),
+        ({"budget": 0.0}, "budget"),
+        ({"budget": 1.2}, "budget"),
+        ({"reuse": "core", "first_task_recruits": False}, "core"),
+        ({"lam": -1.0}, "lam"),
+    ],
+)
+def test_bad_gate_config(kw, needle) -> None:
+    with pytest.raises(ConfigError, match=needle):
+        GateConfig(kind="hard_concrete", **kw)
+
+
+def test_gate_on_seqlora_is_rejected() -> None:
+    with pytest.raises(ConfigError, match="seqlora"):
+        build_gate(GateConfig(kind="hard_concrete"), create_method("seqlora"), num_tasks=3)

@@ -1,0 +1,64 @@
+import torch
+
+from litelora.adapters import AdapterBank, AdapterConfig
+from litelora.adapters.subspace import representability
+from litelora.gates import GateConfig, RepresentabilityGate
+from litelora.methods import TaskContext, create_method
+from litelora.testing import tiny_mlp
+
+
+def _two_tasks(reuse: str, in_span: bool):
+    model = tiny_mlp()
+    bank = AdapterBank(model, AdapterConfig(target_modules=["2"], r=2, init_lora_weights="gaussian"))
+    method = create_method("inclora")
+    gate = RepresentabilityGate(GateConfig(kind="representability", reuse=reuse, tau=1e-6), num_tasks=2)
+    for t in range(2):
+        ctx = TaskContext(task_id=t, num_tasks=2, bank=bank)
+        method.before_task(ctx)
+        gate.before_task(ctx)
+        if t == 1 and in_span:
+            old, new = bank.candidates(0)["2"], bank.candidates(1)["2"]
+            with torch.no_grad():  # new update = 0.7 x old update: exactly representable
+                new.lora_A.copy_(old.lora_A)
+                new.lora_B.copy_(0.7 * old.lora_B)
+        gate.after_training(ctx)
+        method.after_task(ctx)
+    return model, bank, gate
+
+
+def test_representable_candidate_is_folded_into_scale() -> None:
+    x = torch.randn(5, 16)
+    model, bank, gate = _two_tasks("scale", in_span=True)
+    assert bank.active_adapters() == {"2": [0]}
+    assert gate.decisions_for(1)[0]["decision"] == "reuse"
+    # the folded magnitude reproduces the dropped update: (1 + 0.7) x old update
+    layer = bank.layer("2")
+    old = bank.candidates(0)["2"]
+    expected = layer.base_layer(x) + 1.7 * old.scale * (x @ old.lora_A.T @ old.lora_B.T)
+    torch.testing.assert_close(layer(x), expected, atol=1e-5, rtol=0)
+
+
+def test_representable_candidate_kept_as_core() -> None:
+    x = torch.randn(5, 16)
+    model, bank, gate = _two_tasks("core", in_span=True)
+    layer = bank.layer("2")
+    old = bank.candidates(0)["2"]
+    expected = layer.base_layer(x) + 1.7 * old.scale * (x @ old.lora_A.T @ old.lora_B.T)
+    torch.testing.assert_close(layer(x), expected, atol=1e-5, rtol=0)
+
+
+def test_new_direction_is_recruited() -> None:
+    _, bank, gate = _two_tasks("scale", in_span=False)
+    assert bank.active_adapters() == {"2": [0, 1]}
+    assert gate.decisions_for(1)[0]["gate"] > 0.1
+
+
+def test_residual_values() -> None:
+    B, A = torch.randn(6, 2), torch.randn(2, 5)
+    res, beta = representability([(B, A)], (2 * B, A))
+    assert res < 1e-12 and beta[0].item() > 0.99
+    B2, A2 = torch.randn(6, 2), torch.randn(2, 5)
+    res2, _ = representability([(B, A)], (B2, A2))
+    assert 0.0 < res2 <= 1.0
+    res3, _ = representability([], (B2, A2))
+    assert res3 == 1.0
