@@ -131,7 +131,10 @@ def tiny_bert_backbone(config: ModelConfig, input_dim: int | None = None) -> Bac
     """A random 2-layer BERT with a hashing tokenizer: for tests and smoke runs."""
     from litelora.testing import tiny_bert
 
-    return TextBackbone(tiny_bert(), HashTokenizer(100), config.max_length, config.pooling)
+    with torch.random.fork_rng():  # fixed weights, so a saved run reloads onto the same backbone
+        torch.manual_seed(0)
+        encoder = tiny_bert()
+    return TextBackbone(encoder, HashTokenizer(100), config.max_length, config.pooling)
 
 
 @BACKBONES.register("tiny-mlp")

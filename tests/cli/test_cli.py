@@ -1,0 +1,55 @@
+import json
+import subprocess
+import sys
+
+import pytest
+
+from litelora.cli.main import main
+
+
+def _train_args(tmp_path) -> list[str]:
+    return ["train", "--no-progress", "-o", str(tmp_path / "run"),
+            "--set", "benchmark.name=tiny-text", "--set", "model.name=tiny-bert",
+            "--set", "train.epochs=1", "--set", "train.batch_size=8"]
+
+
+def test_train_then_eval_end_to_end(tmp_path, capsys) -> None:
+    assert main(_train_args(tmp_path)) == 0
+    out = capsys.readouterr().out
+    assert "accuracy matrix" in out and "final_acc_sample" in out
+    results = json.loads((tmp_path / "run" / "results.json").read_text())
+    assert main(["eval", str(tmp_path / "run")]) == 0
+    out = capsys.readouterr().out
+    final = float(out.strip().splitlines()[-1].split()[-1])
+    assert final == pytest.approx(results["metrics"]["final_acc_sample"], abs=1e-4)
+
+
+def test_config_file_and_overrides(tmp_path, capsys) -> None:
+    cfg = tmp_path / "c.yaml"
+    cfg.write_text("method:\n  name: seqlora\ntrain:\n  lr: 0.01\n")
+    assert main(["config", "show", "-c", str(cfg), "--set", "train.lr=0.02"]) == 0
+    out = capsys.readouterr().out
+    assert "name: seqlora" in out and "lr: 0.02" in out
+
+
+@pytest.mark.parametrize(
+    ("args", "needle"),
+    [
+        (["config", "validate", "--set", "trian.lr=1"], "did you mean 'train'"),
+        (["config", "validate", "--set", "method.name=olora2"], "Known methods"),
+        (["config", "validate", "--set", "gate.decide_at=2"], "decide_at"),
+        (["eval", "/nonexistent/run"], "not a litelora run directory"),
+    ],
+)
+def test_errors_are_one_line_messages(args, needle, capsys) -> None:
+    assert main(args) == 1
+    err = capsys.readouterr().err
+    assert needle in err and "Traceback" not in err
+
+
+def test_list_and_module_entry_point(capsys) -> None:
+    assert main(["list", "methods"]) == 0
+    assert capsys.readouterr().out.split() == ["inclora", "seqlora"]
+    proc = subprocess.run([sys.executable, "-m", "litelora", "list", "benchmarks"], capture_output=True, text=True,
+                          check=True)
+    assert "wordnet-supersenses" in proc.stdout.split()
