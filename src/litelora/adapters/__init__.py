@@ -3,6 +3,7 @@
 from litelora.adapters.bank import AdapterBank, AdapterRecord, adapter_name
 from litelora.adapters.config import AdapterConfig
 from litelora.adapters.layer import AdapterSlot, BankLinear, LoraAdapter
+from litelora.adapters.peft_io import export_peft, import_peft
 from litelora.adapters.reuse import CoreReuse, ScaleReuse, span_bases
 from litelora.adapters.serialization import bank_state_dict, load_bank, save_bank
 from litelora.adapters.targeting import TargetSpec, find_targets
@@ -19,7 +20,9 @@ __all__ = [
     "TargetSpec",
     "adapter_name",
     "bank_state_dict",
+    "export_peft",
     "find_targets",
+    "import_peft",
     "load_bank",
     "save_bank",
     "span_bases",

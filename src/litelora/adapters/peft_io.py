@@ -1,0 +1,244 @@
+"""Export an adapter bank as a standard PEFT LoRA folder, and import one back (safetensors only).
+
+The export is exact: every module's slots are concatenated into one vanilla LoRA whose scale
+(magnitudes, ``lora_alpha / r``, gate and reuse coefficients) is folded into ``lora_B``, and whose
+PEFT runtime scale ``lora_alpha / r`` is made exactly 1 (``alpha == r`` per module).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import re
+import shutil
+import tempfile
+from collections import Counter
+from pathlib import Path
+from typing import Any
+
+import torch
+from safetensors.torch import load_file, save_file
+from torch import nn
+
+from litelora.adapters.bank import AdapterBank, adapter_name
+from litelora.adapters.config import AdapterConfig
+from litelora.adapters.layer import LoraAdapter
+from litelora.errors import AdapterError
+
+CONFIG_FILE = "adapter_config.json"
+WEIGHTS_FILE = "adapter_model.safetensors"
+PREFIX = "base_model.model."
+Lora = tuple[torch.Tensor, torch.Tensor]  # (lora_A (r, d_in), lora_B (d_out, r))
+_KEY = re.compile(rf"^{re.escape(PREFIX)}(?P<module>.+)\.(?P<part>lora_A|lora_B)\.weight$")
+
+
+def peft_pattern_key(keys: list[str], name: str) -> str:
+    """The ``rank_pattern``/``alpha_pattern`` key PEFT (0.21 ``get_pattern_key``) looks up for module
+    ``name``: the first key, in the given order, with ``re.match(rf"(.*\\.)?({key})$", name)``, else
+    ``name`` itself."""
+    for key in keys:
+        if re.match(rf"(.*\.)?({key})$", name):
+            return key
+    return name
+
+
+def pattern_keys(names: list[str]) -> dict[str, str]:
+    """Module name -> a pattern key that PEFT resolves to that module only.
+
+    A plain name is kept where it is unambiguous; PEFT matches keys as regex *suffixes* (``"0"``
+    also matches ``"blk.0"``, ``"x.y"`` matches ``"x_y"``) and ``LoraConfig.save_pretrained`` sorts
+    the keys, so a key that wins for the wrong module is anchored as ``"^" + re.escape(name)``.
+    """
+    keys = {n: n for n in names}
+    while True:
+        order = sorted(keys.values())  # the order PEFT reads back from the sorted JSON
+        owner = {k: n for n, k in keys.items()}
+        offenders: set[str] = set()
+        for n in names:
+            resolved = peft_pattern_key(order, n)
+            if resolved != keys[n]:  # another module's key wins: anchor that one
+                offenders.add(owner.get(resolved, n))
+        offenders = {n for n in offenders if not keys[n].startswith("^")}
+        if not offenders:
+            return keys
+        for n in offenders:  # an anchored key matches its own module only, so this terminates
+            keys[n] = "^" + re.escape(n)
+
+
+@torch.no_grad()
+def module_loras(bank: AdapterBank) -> dict[str, Lora]:
+    """Module name -> exact LoRA ``(A (R, d_in), B (d_out, R))`` of all its slots, in model order.
+
+    Slice slots of a fused layer become one LoRA: A stacks the slots' A_cat, B is block-structured
+    (a slot's B_cat sits in its rows and its own columns; rows no slot writes, e.g. k, stay zero).
+    Modules whose slots hold nothing (closed gates everywhere) are left out.
+    """
+    grouped: dict[str, list[str]] = {}
+    for target, spec in bank.specs.items():
+        slot = bank.slot(target)
+        if slot.adapters or slot.reuse:
+            grouped.setdefault(spec.module_name, []).append(target)
+    out: dict[str, Lora] = {}
+    for module, targets in grouped.items():
+        parts = [(bank.specs[t], *bank.concatenated(t)) for t in targets]
+        A = torch.cat([a for _, a, _ in parts], dim=0)
+        B = A.new_zeros(bank.layer(targets[0]).out_features, A.shape[0])
+        col = 0
+        for spec, a, b in parts:
+            B[spec.out_start : spec.out_stop, col : col + a.shape[0]] = b
+            col += a.shape[0]
+        out[module] = (A.detach().cpu().contiguous(), B.detach().cpu().contiguous())
+    return out
+
+
+def export_peft(
+    bank: AdapterBank,
+    out_dir: str | os.PathLike[str],
+    *,
+    base_model_name_or_path: str | None = None,
+    task_type: str | None = None,
+    overwrite: bool = False,
+) -> Path:
+    """Write the bank's current state (every active adapter) as one PEFT LoRA folder; returns it.
+
+    ``adapter_config.json`` comes from ``peft.LoraConfig.save_pretrained``; ``r`` and ``lora_alpha``
+    are the most common module rank, and when ranks differ every module gets
+    ``rank_pattern == alpha_pattern == R_module`` so PEFT's scale is 1 everywhere. The folder is
+    built beside ``out_dir`` and renamed into place; a non-empty ``out_dir`` needs ``overwrite``.
+    """
+    from peft import LoraConfig  # peft pulls in transformers; import it only when exporting
+
+    out_dir = Path(out_dir)
+    if out_dir.exists() and (not out_dir.is_dir() or any(out_dir.iterdir())) and not overwrite:
+        raise AdapterError(f"{out_dir} exists and is not empty; pass overwrite=True to replace it")
+    loras = module_loras(bank)
+    if not loras:
+        raise AdapterError("the bank holds no adapters to export (add a task, or every gate is closed)")
+    ranks = {m: A.shape[0] for m, (A, _) in loras.items()}
+    counts = Counter(ranks.values())
+    r = max(sorted(counts), key=lambda k: counts[k])  # most common rank; ties go to the smallest
+    patterns: dict[str, int] = {}
+    if len(counts) > 1:
+        keys = pattern_keys(list(loras))
+        patterns = {keys[m]: ranks[m] for m in loras}
+    config = LoraConfig(
+        r=r, lora_alpha=r, target_modules=sorted(loras), rank_pattern=patterns, alpha_pattern=dict(patterns),
+        lora_dropout=0.0, bias="none", task_type=task_type, base_model_name_or_path=base_model_name_or_path,
+        inference_mode=True,
+    )
+    tensors: dict[str, torch.Tensor] = {}
+    for m, (A, B) in loras.items():
+        tensors[f"{PREFIX}{m}.lora_A.weight"] = A
+        tensors[f"{PREFIX}{m}.lora_B.weight"] = B
+    out_dir.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.", suffix=".tmp", dir=out_dir.parent))
+    try:
+        config.save_pretrained(str(tmp))
+        save_file(tensors, str(tmp / WEIGHTS_FILE), metadata={"format": "pt"})
+        for f in (CONFIG_FILE, WEIGHTS_FILE):
+            with open(tmp / f, "rb") as fh:
+                os.fsync(fh.fileno())
+        _swap_into_place(tmp, out_dir)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    return out_dir
+
+
+def _swap_into_place(tmp: Path, out_dir: Path) -> None:
+    if out_dir.is_dir() and any(out_dir.iterdir()):
+        # rename() cannot replace a non-empty folder: move the old one aside, then drop it.
+        old = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.", suffix=".old", dir=out_dir.parent))
+        os.replace(out_dir, old / "x")
+        os.replace(tmp, out_dir)
+        shutil.rmtree(old, ignore_errors=True)
+    elif out_dir.exists() and not out_dir.is_dir():
+        out_dir.unlink()
+        os.replace(tmp, out_dir)
+    else:
+        os.replace(tmp, out_dir)  # an empty folder is replaced atomically
+
+
+def read_peft(adapter_dir: str | os.PathLike[str]) -> tuple[dict[str, Any], dict[str, Lora]]:
+    """The folder's config (JSON) and module -> ``(lora_A (r, in), lora_B (out, r))``; no pickle."""
+    adapter_dir = Path(adapter_dir)
+    cfg_path, weights = adapter_dir / CONFIG_FILE, adapter_dir / WEIGHTS_FILE
+    if not weights.is_file() and (adapter_dir / "adapter_model.bin").is_file():
+        raise AdapterError(
+            f"{adapter_dir} holds only adapter_model.bin; only {WEIGHTS_FILE} is supported (pickle files are "
+            f"never loaded). Re-save it with PEFT's save_pretrained(safe_serialization=True)"
+        )
+    if not cfg_path.is_file():
+        raise AdapterError(f"{cfg_path} is missing: not a PEFT adapter folder")
+    if not weights.is_file():
+        raise AdapterError(f"{weights} is missing: not a PEFT adapter folder")
+    cfg = json.loads(cfg_path.read_text(encoding="utf-8"))
+    if cfg.get("peft_type", "LORA") != "LORA":
+        raise AdapterError(f"{cfg_path}: peft_type={cfg.get('peft_type')!r}; only LORA adapters can be imported")
+    for flag in ("use_dora", "lora_bias"):
+        if cfg.get(flag):
+            raise AdapterError(f"{cfg_path}: {flag}=true is not supported; only vanilla LoRA can be imported")
+    parts: dict[str, dict[str, torch.Tensor]] = {}
+    for key, tensor in load_file(str(weights)).items():
+        match = _KEY.match(key)
+        if match is None:
+            raise AdapterError(f"{weights}: unsupported key {key!r}; expected {PREFIX}<module>.lora_A/lora_B.weight")
+        parts.setdefault(match["module"], {})[match["part"]] = tensor
+    loras: dict[str, Lora] = {}
+    for module, ab in parts.items():
+        if set(ab) != {"lora_A", "lora_B"}:
+            raise AdapterError(f"{weights}: module {module!r} has only {sorted(ab)}; both lora_A and lora_B needed")
+        loras[module] = (ab["lora_A"], ab["lora_B"])
+    if not loras:
+        raise AdapterError(f"{weights} holds no LoRA tensors")
+    return cfg, loras
+
+
+def peft_scale(cfg: dict[str, Any], module: str) -> tuple[int, float]:
+    """PEFT's ``(r, scale)`` for ``module``: ``alpha / r`` (rsLoRA: ``alpha / sqrt(r)``), with the
+    rank and alpha looked up in ``rank_pattern``/``alpha_pattern`` by PEFT's own rule."""
+    rank_pat, alpha_pat = cfg.get("rank_pattern") or {}, cfg.get("alpha_pattern") or {}
+    r_key, a_key = peft_pattern_key(list(rank_pat), module), peft_pattern_key(list(alpha_pat), module)
+    r = int(rank_pat.get(r_key, cfg.get("r", 8)))
+    alpha = float(alpha_pat.get(a_key, cfg.get("lora_alpha", 8)))
+    return r, alpha / math.sqrt(r) if cfg.get("use_rslora") else alpha / r
+
+
+@torch.no_grad()
+def import_peft(model: nn.Module, adapter_dir: str | os.PathLike[str], *, task_id: int = 0) -> AdapterBank:
+    """Inject a PEFT LoRA folder into ``model`` (in place) as task ``task_id``'s frozen adapters.
+
+    Each ``lora_A`` (r, in) / ``lora_B`` (out, r) pair becomes one ``LoraAdapter`` with PEFT's scale.
+    """
+    cfg, loras = read_peft(adapter_dir)
+    names = dict(model.named_modules())
+    # Validate everything before the bank wraps any layer, so a bad file leaves ``model`` untouched.
+    for module, (A, B) in loras.items():
+        layer = names.get(module)
+        if not isinstance(layer, nn.Linear):
+            kind = type(layer).__name__ if layer is not None else "missing"
+            raise AdapterError(f"{adapter_dir}: module {module!r} is {kind} in this model; only nn.Linear is supported")
+        r = peft_scale(cfg, module)[0]
+        if A.shape != (r, layer.in_features) or B.shape != (layer.out_features, r):
+            raise AdapterError(
+                f"{adapter_dir}: {PREFIX}{module}.lora_A/B have shapes {tuple(A.shape)}/{tuple(B.shape)}; expected "
+                f"({r}, {layer.in_features})/({layer.out_features}, {r}) from the config rank and the model"
+            )
+    # A fullmatch regex of the exact names: a list would also match ``x.0`` for ``0``.
+    targets = "|".join(re.escape(m) for m in loras)
+    dropout = float(cfg.get("lora_dropout") or 0.0)
+    bank = AdapterBank(model, AdapterConfig(target_modules=f"(?:{targets})", r=int(cfg.get("r", 8)),
+                                            lora_alpha=float(cfg.get("lora_alpha", 8)), lora_dropout=dropout,
+                                            init_lora_weights="zeros"))
+    bank.add_task(task_id, targets=[])  # registers the task; its adapters are built from the file below
+    for module, (A, B) in loras.items():
+        spec, slot = bank.specs[module], bank.slot(module)
+        r, scale = peft_scale(cfg, module)
+        weight = bank.layer(module).base_layer.weight
+        adapter = LoraAdapter(spec.in_features, spec.out_features, r, scale, task_id, init="zeros",
+                              device=weight.device, dtype=weight.dtype)
+        adapter.lora_A.copy_(A)
+        adapter.lora_B.copy_(B)
+        slot.adapters[adapter_name(task_id)] = adapter
+    bank.freeze_task(task_id)
+    return bank
