@@ -85,12 +85,14 @@ class AdapterSlot(nn.Module):
             adapters = list(self.adapters.items())
             if len(adapters) == 1:
                 name, a = adapters[0]
-                out = F.linear(F.linear(x, a.lora_A), a.lora_B) * (mags[name] * a.scale)
+                # Scale the rank-r intermediate, not the d_out-wide output: less work both ways.
+                out = F.linear(F.linear(x, a.lora_A) * (mags[name] * a.scale), a.lora_B)
             else:
                 # One pair of matmuls for the whole bank: exactly the concatenated LoRA.
                 A_cat = torch.cat([a.lora_A for _, a in adapters], dim=0)
-                B_cat = torch.cat([a.lora_B * (mags[n] * a.scale) for n, a in adapters], dim=1)
-                out = F.linear(F.linear(x, A_cat), B_cat)
+                B_cat = torch.cat([a.lora_B for _, a in adapters], dim=1)
+                coef = torch.cat([(mags[n] * a.scale).expand(a.r) for n, a in adapters])
+                out = F.linear(F.linear(x, A_cat) * coef, B_cat)
         for reuse in self.reuse.values():
             if isinstance(reuse, CoreReuse):
                 out = reuse(x) if out is None else out + reuse(x)

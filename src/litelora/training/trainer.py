@@ -22,6 +22,7 @@ from litelora.gates import GatePlugin, build_gate
 from litelora.methods import ContinualMethod, TaskContext, create_method
 from litelora.metrics import adapter_reduction, summarize
 from litelora.reporting import RunDirectory, environment_info
+from litelora.reporting.tables import format_decisions
 from litelora.training.backbones import Backbone
 from litelora.training.config import RunConfig
 from litelora.training.data import iter_batches
@@ -95,6 +96,8 @@ class ContinualTrainer:
                                active_adapters=self.bank.num_active(), row=R[task.task_id][: task.task_id + 1])
             if self.gate is not None:
                 self.run_dir.write_json("gates.json", decisions)
+                if cfg.train.progress:
+                    tqdm.write(format_decisions(self.gate.decisions_for(task.task_id)))
         metrics = self._metrics(R, n_test, wall, trainable_per_task)
         save_bank(self.bank, self.run_dir.adapters)
         self._save_head()
