@@ -24,3 +24,7 @@ class AdapterError(LiteLoraError, KeyError):
 
 class DataError(LiteLoraError, ValueError):
     """A data set, record or task stream is malformed."""
+
+
+class NonFiniteError(LiteLoraError, FloatingPointError):
+    """A loss or gradient became NaN or infinite; the run stopped at its last checkpoint."""

@@ -5,7 +5,7 @@ from litelora.adapters.config import AdapterConfig
 from litelora.adapters.layer import AdapterSlot, BankLinear, LoraAdapter
 from litelora.adapters.peft_io import export_peft, import_peft
 from litelora.adapters.reuse import CoreReuse, ScaleReuse, span_bases
-from litelora.adapters.serialization import bank_state_dict, load_bank, save_bank
+from litelora.adapters.serialization import bank_state_dict, load_bank, restore_bank, save_bank
 from litelora.adapters.targeting import TargetSpec, find_targets
 
 __all__ = [
@@ -24,6 +24,7 @@ __all__ = [
     "find_targets",
     "import_peft",
     "load_bank",
+    "restore_bank",
     "save_bank",
     "span_bases",
 ]

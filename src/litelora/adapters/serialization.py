@@ -50,14 +50,25 @@ def load_bank(model: nn.Module, directory: str | os.PathLike[str]) -> AdapterBan
         if not (directory / f).is_file():
             raise AdapterError(f"{directory / f} is missing: not a saved adapter bank")
     desc = read_json(directory / BANK_JSON)
-    tensors = load_tensors(directory / BANK_TENSORS)
     bank = AdapterBank(model, AdapterConfig.from_dict(desc["config"]))
+    restore_bank(bank, desc, load_tensors(directory / BANK_TENSORS))
+    return bank
+
+
+def restore_bank(bank: AdapterBank, desc: dict, tensors: dict[str, torch.Tensor]) -> None:
+    """Replace ``bank``'s adapters by those ``describe()`` and ``bank_state_dict()`` recorded.
+
+    Every restored tensor is frozen; the caller re-opens what it trains.
+    """
     missing = set(desc["targets"]) - set(bank.targets)
     if missing:
         raise AdapterError(f"saved targets {sorted(missing)[:5]} do not exist in this model")
     bank.tasks = list(desc["tasks"])
     for target, entry in desc["targets"].items():
         slot, spec = bank.slot(target), bank.specs[target]
+        slot.adapters.clear()
+        slot.reuse.clear()
+        slot.coefficients.clear()
         weight = bank.layer(target).base_layer.weight
         for info in entry["adapters"]:
             a = LoraAdapter(spec.in_features, spec.out_features, info["r"], info["scale"], info["task_id"],
@@ -65,8 +76,7 @@ def load_bank(model: nn.Module, directory: str | os.PathLike[str]) -> AdapterBan
             with torch.no_grad():
                 for key in ("lora_A", "lora_B", "magnitude"):
                     getattr(a, key).copy_(_get(tensors, f"{target}/{info['name']}/{key}"))
-            for p in a.parameters():
-                p.requires_grad_(False)
+            a.requires_grad_(False)
             slot.adapters[info["name"]] = a
         for info in entry["reuse"]:
             names = info["adapters"]
@@ -77,13 +87,12 @@ def load_bank(model: nn.Module, directory: str | os.PathLike[str]) -> AdapterBan
                 U, V = span_bases([o.lora_A for o in olds], [o.lora_B for o in olds])  # type: ignore[union-attr]
                 module = CoreReuse(names, U, V)
             else:
-                raise AdapterError(f"{directory / BANK_JSON}: unknown reuse kind {info['kind']!r}")
+                raise AdapterError(f"{BANK_JSON}: unknown reuse kind {info['kind']!r}")
             with torch.no_grad():
                 for pname, p in module.named_parameters(recurse=False):
                     p.copy_(_get(tensors, f"{target}/reuse.{info['name']}/{pname}"))
-                    p.requires_grad_(False)
+            module.requires_grad_(False)
             slot.reuse[info["name"]] = module.to(weight.device)
-    return bank
 
 
 def _get(tensors: dict[str, torch.Tensor], key: str) -> torch.Tensor:

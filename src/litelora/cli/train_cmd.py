@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import argparse
+from pathlib import Path
 
 from litelora.cli.options import add_config_options, resolve_config
 from litelora.cli.render import print_summary
+from litelora.errors import ConfigError
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
@@ -13,12 +15,23 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     add_config_options(p)
     p.add_argument("-o", "--output-dir", help="run directory (default: config output_dir)")
     p.add_argument("--no-progress", action="store_true", help="hide the progress bar")
+    p.add_argument("--resume", metavar="RUN_DIR|auto", nargs="?", const="auto",
+                   help="continue RUN_DIR from its newest intact checkpoint (with its saved config.yaml); "
+                        "'auto' resumes the output directory if it holds a checkpoint, else starts fresh")
+    p.add_argument("--allow-change", action="append", default=[], metavar="FIELD",
+                   help="a dotted config field allowed to differ from the run being resumed")
     p.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
     from litelora.training.build import build_trainer
 
+    if args.resume and args.resume != "auto":
+        saved = Path(args.resume) / "config.yaml"
+        if not saved.is_file():
+            raise ConfigError(f"--resume {args.resume}: no config.yaml there; not a litelora run directory")
+        args.config = [str(saved), *args.config]
+        args.output_dir = args.output_dir or args.resume
     config = resolve_config(args)
     if args.output_dir:
         config.output_dir = args.output_dir
@@ -29,7 +42,7 @@ def run(args: argparse.Namespace) -> int:
     print(f"benchmark {stream.name}: {len(stream.tasks)} tasks, {stream.num_classes} classes ({stream.scenario}), "
           f"model {config.model.name}, method {config.method.name}, gate {config.gate.kind}; "
           f"{len(trainer.bank.targets)} target modules")
-    result = trainer.run()
+    result = trainer.run(resume=bool(args.resume), allow_changes=args.allow_change)
     print_summary(result.accuracy_matrix, result.metrics, result.gate_decisions)
     print(f"run directory: {config.output_dir}")
     return 0

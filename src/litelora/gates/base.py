@@ -45,6 +45,14 @@ class GatePlugin:
                 if name == reuse_name(ctx.task_id):
                     module.requires_grad_(False)
 
+    def live_state(self) -> tuple[dict[str, Any], dict[str, torch.Tensor]]:
+        """Mid-task state for a checkpoint: (JSON, tensors)."""
+        return {}, {}
+
+    def load_live_state(self, ctx: TaskContext, state: dict[str, Any], tensors: dict[str, torch.Tensor]) -> None:
+        """Restore ``live_state`` after ``before_task`` rebuilt the task's structure."""
+        return None
+
     def decisions_for(self, task_id: int) -> list[dict[str, Any]]:
         return [d for d in self.decisions if d["task"] == task_id]
 

@@ -47,6 +47,7 @@ class HardConcreteGate(GatePlugin):
         self.cost: torch.Tensor | None = None
         self._z: torch.Tensor | None = None
         self._decided = True
+        self._decision: dict[str, Any] | None = None
         self._bank: Any = None
 
     def before_task(self, ctx: TaskContext) -> list[dict[str, Any]]:
@@ -113,6 +114,12 @@ class HardConcreteGate(GatePlugin):
             recruit = [g in keep for g in range(G)]
         else:
             recruit = [bool(v > self.config.threshold) for v in z]
+        self.apply_decision(ctx, recruit, z.tolist())
+        return recruit
+
+    def apply_decision(self, ctx: TaskContext, recruit: list[bool], z: list[float]) -> None:
+        """Delete closed candidates, give open ones coefficient 1, record the decisions."""
+        assert self.log_a is not None
         candidates = ctx.bank.candidates(ctx.task_id)
         for g, (name, targets) in enumerate(self.groups.items()):
             for target in targets:
@@ -124,4 +131,17 @@ class HardConcreteGate(GatePlugin):
                 self.record(ctx.task_id, target, name, float(z[g]), recruit[g], adapter, ctx.bank)
         self.log_a.requires_grad_(False)
         self._decided = True
-        return recruit
+        self._decision = {"recruit": recruit, "z": z}
+
+    def live_state(self) -> tuple[dict[str, Any], dict[str, torch.Tensor]]:
+        if self.log_a is None:
+            return {}, {}
+        return {"decision": self._decision if self._decided else None}, {"log_a": self.log_a.detach()}
+
+    def load_live_state(self, ctx: TaskContext, state: dict[str, Any], tensors: dict[str, torch.Tensor]) -> None:
+        if self.log_a is None:
+            return
+        if state.get("decision") is not None:
+            self.apply_decision(ctx, state["decision"]["recruit"], state["decision"]["z"])
+        with torch.no_grad():
+            self.log_a.copy_(tensors["log_a"])

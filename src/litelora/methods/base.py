@@ -64,6 +64,7 @@ class ContinualMethod:
         """Method tensors that must survive a checkpoint (memories, magnitudes)."""
         return {}
 
-    def load_state_dict(self, state: dict[str, torch.Tensor]) -> None:
+    def load_state_dict(self, state: dict[str, torch.Tensor], bank: AdapterBank) -> None:
+        """Restore ``state_dict()`` output; ``bank`` is the restored bank (to re-tie shared tensors)."""
         if state:
             raise ConfigError(f"method {self.name!r} keeps no state, but the checkpoint holds {sorted(state)[:3]}")

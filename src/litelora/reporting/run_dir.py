@@ -97,3 +97,50 @@ def _git_hash() -> str | None:
     except (OSError, subprocess.SubprocessError):
         return None
     return out.stdout.strip() or None
+
+
+class RunLock:
+    """``<run>/.lock`` holding the writer's pid: a second live run on one directory fails.
+
+    A lock left by a killed process (its pid no longer runs) is taken over.
+    """
+
+    def __init__(self, root: Path) -> None:
+        self.path = Path(root) / ".lock"
+
+    def __enter__(self) -> RunLock:
+        from litelora.errors import LiteLoraError
+
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        for _ in range(2):
+            try:
+                fd = os.open(self.path, os.O_CREAT | os.O_EXCL | os.O_WRONLY)
+            except FileExistsError:
+                try:
+                    pid = int(self.path.read_text().strip() or 0)
+                except (OSError, ValueError):
+                    pid = 0
+                if pid and pid != os.getpid() and _alive(pid):
+                    raise LiteLoraError(
+                        f"{self.path.parent} is being written by another run (pid {pid}); "
+                        f"wait for it, or use another output_dir"
+                    ) from None
+                self.path.unlink(missing_ok=True)
+                continue
+            with os.fdopen(fd, "w") as fh:
+                fh.write(str(os.getpid()))
+            return self
+        raise LiteLoraError(f"could not take the lock {self.path}")
+
+    def __exit__(self, *exc: object) -> None:
+        self.path.unlink(missing_ok=True)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True

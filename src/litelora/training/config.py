@@ -59,6 +59,8 @@ class TrainConfig:
     num_threads: int | None = None
     device: str = "cpu"
     progress: bool = True
+    checkpoint_every: int = 0
+
 
     def __post_init__(self) -> None:
         for name in ("lr", "head_lr", "epochs"):
@@ -69,6 +71,9 @@ class TrainConfig:
                 raise ConfigError(f"train.{name} must be a positive integer, got {getattr(self, name)}")
         if self.weight_decay < 0:
             raise ConfigError(f"train.weight_decay must be >= 0, got {self.weight_decay}")
+        if self.checkpoint_every < 0:
+            raise ConfigError(f"train.checkpoint_every must be >= 0 steps (0: only at task ends), "
+                              f"got {self.checkpoint_every}")
         if self.max_steps_per_task is not None and self.max_steps_per_task <= 0:
             raise ConfigError(f"train.max_steps_per_task must be > 0 or null, got {self.max_steps_per_task}")
 

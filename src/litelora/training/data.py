@@ -14,12 +14,15 @@ Batch = tuple[dict[str, torch.Tensor], torch.Tensor]
 
 
 def iter_batches(backbone: Backbone, examples: Sequence[Example], batch_size: int, *, shuffle: bool = False,
-                 seed: int = 0, device: torch.device | str = "cpu") -> Iterator[Batch]:
-    """Yield ``(inputs, labels)``; the order depends only on ``seed`` when shuffling."""
+                 seed: int = 0, device: torch.device | str = "cpu", skip: int = 0) -> Iterator[Batch]:
+    """Yield ``(inputs, labels)``; the order depends only on ``seed`` when shuffling.
+
+    ``skip`` drops the first batches without building them (resuming mid-epoch).
+    """
     order = list(range(len(examples)))
     if shuffle:
         random.Random(seed).shuffle(order)
-    for start in range(0, len(order), batch_size):
+    for start in range(skip * batch_size, len(order), batch_size):
         chunk = [examples[i] for i in order[start : start + batch_size]]
         batch = backbone.collate([ex.input for ex in chunk])
         labels = torch.tensor([ex.label for ex in chunk], dtype=torch.long)

@@ -6,6 +6,7 @@ from __future__ import annotations
 import math
 import random
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -17,18 +18,35 @@ from tqdm.auto import tqdm
 from litelora._io import save_tensors
 from litelora.adapters import AdapterBank, save_bank
 from litelora.benchmarks.stream import Task, TaskStream
-from litelora.errors import LiteLoraError
+from litelora.errors import ConfigError, NonFiniteError
 from litelora.gates import GatePlugin, build_gate
 from litelora.methods import ContinualMethod, TaskContext, create_method
 from litelora.metrics import adapter_reduction, summarize
-from litelora.reporting import RunDirectory, environment_info
+from litelora.reporting import RunDirectory, RunLock, environment_info
 from litelora.reporting.tables import format_decisions
 from litelora.training.backbones import Backbone
 from litelora.training.config import RunConfig
 from litelora.training.data import iter_batches
 from litelora.training.evaluation import evaluate_task
 from litelora.training.model import ContinualModel
+from litelora.training.checkpoint import (
+    load_latest,
+    optimizer_from_checkpoint,
+    optimizer_to_checkpoint,
+    rng_state,
+    save_checkpoint,
+    set_rng_state,
+)
 from litelora.training.optim import build_optimizer
+from litelora.training.progress import (
+    ALWAYS_MUTABLE,
+    Progress,
+    changed_fields,
+    live_model_tensors,
+    load_live_model_tensors,
+    restore_task_start,
+    task_start_snapshot,
+)
 
 
 @dataclass
@@ -54,6 +72,9 @@ class ContinualTrainer:
         self.bank = AdapterBank(self.model.backbone.encoder, config.adapter)
         self.model.to(self.device)
         self.run_dir = RunDirectory(config.output_dir)
+        self.progress = Progress()
+        self._ckpt_seq = 0
+        self._start: tuple[dict[str, Any], dict[str, dict[str, torch.Tensor]]] = ({}, {})
 
     def _context(self, task: Task) -> TaskContext:
         bs = self.config.train.batch_size
@@ -66,56 +87,99 @@ class ContinualTrainer:
         )
 
     # ------------------------------------------------------------------ loop
-    def run(self) -> RunResult:
+    def run(self, resume: bool = False, allow_changes: Sequence[str] = ()) -> RunResult:
+        """Train every task not yet done. ``resume=True`` continues from the newest intact
+        checkpoint in the run directory (a fresh start when there is none); a config that
+        differs from the saved one is refused unless the fields are in ``allow_changes``."""
         cfg = self.config
         if cfg.train.num_threads:
             torch.set_num_threads(cfg.train.num_threads)
-        _seed_everything(cfg.train.seed)
-        self.run_dir.create()
-        self.run_dir.write_config(cfg.to_dict())
-        self.run_dir.write_json("stream.json", self.stream.summary())
-        self.run_dir.reset_events()
-        T = len(self.stream.tasks)
-        R = [[0.0] * T for _ in range(T)]
+        with RunLock(self.run_dir.root):
+            ckpt = load_latest(self.run_dir.root / "checkpoints") if resume else None
+            if ckpt is None:
+                _seed_everything(cfg.train.seed)
+                self.run_dir.create()
+                self.run_dir.write_config(cfg.to_dict())
+                self.run_dir.write_json("stream.json", self.stream.summary())
+                self.run_dir.reset_events()
+                T = len(self.stream.tasks)
+                self.progress = Progress(R=[[0.0] * T for _ in range(T)])
+                live = None
+            else:
+                self._check_resumable(allow_changes)
+                restore_task_start(self, ckpt.state["start"], ckpt.tensors)
+                self._start = (ckpt.state["start"], {k: v for k, v in ckpt.tensors.items() if k.startswith("start_")})
+                live = ckpt.state.get("live")
+                self._ckpt_seq = ckpt.seq
+                self.run_dir.event("resume", checkpoint=ckpt.path.name, task=self.progress.next_task,
+                                   step=live["step"] if live else 0)
+            while self.progress.next_task < len(self.stream.tasks):
+                self._run_task(self.stream.tasks[self.progress.next_task], live, ckpt.tensors if live else None)
+                live = None
+            return self._finish()
+
+    def _check_resumable(self, allow_changes: Sequence[str]) -> None:
+        from litelora._config import load_yaml
+
+        saved = load_yaml(self.run_dir.root / "config.yaml")
+        changed = [f for f in changed_fields(saved, self.config.to_dict())
+                   if f not in ALWAYS_MUTABLE and f not in allow_changes]
+        if changed:
+            raise ConfigError(f"cannot resume {self.run_dir.root}: config fields {changed} differ from the saved "
+                              "config.yaml; allow them explicitly (--allow-change FIELD) if that is intended")
+
+    def _run_task(self, task: Task, live: dict[str, Any] | None, tensors: dict[str, Any] | None) -> None:
+        p = self.progress
+        if live is None:
+            self._start = task_start_snapshot(self)
+        t0 = time.perf_counter()
+        p.trainable.append(self._train_task(task, live, tensors))
+        if self.gate is not None:
+            p.decisions.extend(self.gate.decisions_for(task.task_id))
+        p.wall.append(time.perf_counter() - t0 + (live or {}).get("elapsed", 0.0))
+        row = p.R[task.task_id]
+        for j in range(task.task_id + 1):
+            row[j] = self.evaluate(self.stream.tasks[j])
+            self.run_dir.event("eval", after_task=task.task_id, task=j, accuracy=row[j], n=len(self.stream.tasks[j].test))
+        self.run_dir.write_matrix(p.R[: task.task_id + 1])
+        self.run_dir.event("task_end", task=task.task_id, seconds=p.wall[-1],
+                           active_adapters=self.bank.num_active(), row=row[: task.task_id + 1])
+        if self.gate is not None:
+            self.run_dir.write_json("gates.json", p.decisions)
+            if self.config.train.progress:
+                tqdm.write(format_decisions(self.gate.decisions_for(task.task_id)))
+        p.next_task += 1
+        self._save_checkpoint(*task_start_snapshot(self))
+
+    def _save_checkpoint(self, start_state: dict[str, Any], start_tensors: dict[str, dict[str, torch.Tensor]],
+                         live: dict[str, Any] | None = None,
+                         live_tensors: dict[str, dict[str, torch.Tensor]] | None = None) -> None:
+        self._ckpt_seq += 1
+        save_checkpoint(self.run_dir.root / "checkpoints", self._ckpt_seq, {"start": start_state, "live": live},
+                        {**start_tensors, **(live_tensors or {})})
+
+    def _finish(self) -> RunResult:
+        cfg, p = self.config, self.progress
         n_test = [len(t.test) for t in self.stream.tasks]
-        wall: list[float] = []
-        trainable_per_task: list[int] = []
-        decisions: list[dict[str, Any]] = []
-        for task in self.stream.tasks:
-            t0 = time.perf_counter()
-            trainable_per_task.append(self._train_task(task))
-            if self.gate is not None:
-                decisions.extend(self.gate.decisions_for(task.task_id))
-            wall.append(time.perf_counter() - t0)
-            for j in range(task.task_id + 1):
-                R[task.task_id][j] = self.evaluate(self.stream.tasks[j])
-                self.run_dir.event("eval", after_task=task.task_id, task=j, accuracy=R[task.task_id][j],
-                                   n=n_test[j])
-            self.run_dir.write_matrix(R[: task.task_id + 1])
-            self.run_dir.event("task_end", task=task.task_id, seconds=wall[-1],
-                               active_adapters=self.bank.num_active(), row=R[task.task_id][: task.task_id + 1])
-            if self.gate is not None:
-                self.run_dir.write_json("gates.json", decisions)
-                if cfg.train.progress:
-                    tqdm.write(format_decisions(self.gate.decisions_for(task.task_id)))
-        metrics = self._metrics(R, n_test, wall, trainable_per_task)
+        metrics = self._metrics(p.R, n_test, p.wall, p.trainable)
         save_bank(self.bank, self.run_dir.adapters)
         self._save_head()
-        self.run_dir.write_matrix(R)
+        self.run_dir.write_matrix(p.R)
         self.run_dir.write_json("results.json", {
             "schema_version": 1,
-            "run_info": {"created_at": time.strftime("%Y-%m-%dT%H:%M:%S%z"), "total_time_s": sum(wall),
+            "run_info": {"created_at": time.strftime("%Y-%m-%dT%H:%M:%S%z"), "total_time_s": sum(p.wall),
                          "method": cfg.method.name, "gate": cfg.gate.kind, "benchmark": self.stream.name,
                          "model": cfg.model.name, "config": cfg.to_dict()},
-            "train_info": {"accuracy_matrix": R, "n_test": n_test, "task_seconds": wall,
-                           "trainable_params_per_task": trainable_per_task,
+            "train_info": {"accuracy_matrix": p.R, "n_test": n_test, "task_seconds": p.wall,
+                           "trainable_params_per_task": p.trainable,
                            "class_order": self.stream.class_order, "seed": self.stream.seed},
             "meta_info": environment_info(),
             "metrics": metrics,
         })
-        return RunResult(R, n_test, metrics, decisions)
+        return RunResult(p.R, n_test, metrics, p.decisions)
 
-    def _train_task(self, task: Task) -> int:
+    def _train_task(self, task: Task, live: dict[str, Any] | None = None,
+                    tensors: dict[str, Any] | None = None) -> int:
         cfg = self.config.train
         ctx = self._context(task)
         head_params = self.model.head.add_task(task.classes)
@@ -126,24 +190,34 @@ class ContinualTrainer:
             {"params": head_params, "lr": cfg.head_lr, "name": "head"},
             *gate_groups,
         ]
-        optimizer = build_optimizer(groups, cfg.weight_decay)
         n_trainable = sum(p.numel() for g in groups for p in g["params"])
+        step = 0
+        if live is not None and tensors is not None:
+            if self.gate is not None:
+                self.gate.load_live_state(ctx, live["gate"], tensors.get("live_gate", {}))
+            load_live_model_tensors(self.model, tensors["live_model"])
+            step = live["step"]
+        optimizer = build_optimizer(groups, cfg.weight_decay)
+        if live is not None and tensors is not None:
+            optimizer_from_checkpoint(optimizer, live["optimizer"], tensors["live_optim"])
+            set_rng_state(live["rng"], tensors["live_rng"])
         columns = self.model.head.columns(task.classes).to(self.device)
         target_of = {c: i for i, c in enumerate(task.classes)}
         steps_per_epoch = math.ceil(len(task.train) / cfg.batch_size)
         total = max(1, round(steps_per_epoch * cfg.epochs))
         if cfg.max_steps_per_task is not None:
             total = min(total, cfg.max_steps_per_task)
-        self.run_dir.event("task_start", task=task.task_id, steps=total, trainable_params=n_trainable,
-                           classes=list(task.classes))
+        if live is None:
+            self.run_dir.event("task_start", task=task.task_id, steps=total, trainable_params=n_trainable,
+                               classes=list(task.classes))
         self.model.train()
-        bar = tqdm(total=total, desc=f"task {task.task_id}", disable=not cfg.progress, leave=False)
-        step, seen, t_window, losses = 0, 0, time.perf_counter(), []
-        epoch = 0
+        bar = tqdm(total=total, initial=step, desc=f"task {task.task_id}", disable=not cfg.progress, leave=False)
+        seen, t_window, t_task, losses = 0, time.perf_counter(), time.perf_counter(), []
         while step < total:
+            epoch, offset = divmod(step, steps_per_epoch)
             seed = cfg.seed * 100_003 + task.task_id * 101 + epoch
             for batch, labels in iter_batches(self.model.backbone, task.train, cfg.batch_size, shuffle=True,
-                                              seed=seed, device=self.device):
+                                              seed=seed, device=self.device, skip=offset):
                 if step >= total:
                     break
                 logits = self.model(batch)[:, columns]
@@ -156,11 +230,10 @@ class ContinualTrainer:
                     penalty = self.gate.penalty()
                     if penalty is not None:
                         loss = loss + penalty
-                if not torch.isfinite(loss):
-                    raise LiteLoraError(f"non-finite loss {loss.item()} at task {task.task_id}, step {step}; "
-                                        "lower train.lr or check the data")
+                self._check_finite(loss, task.task_id, step, "loss")
                 optimizer.zero_grad(set_to_none=True)
                 loss.backward()
+                self._check_finite(_grad_norm(optimizer), task.task_id, step, "gradient norm")
                 optimizer.step()
                 step += 1
                 seen += len(labels)
@@ -175,7 +248,8 @@ class ContinualTrainer:
                     self.run_dir.event("train", task=task.task_id, step=step, loss=float(np.mean(losses)),
                                        samples_per_s=rate)
                     seen, t_window, losses = 0, time.perf_counter(), []
-            epoch += 1
+                if cfg.checkpoint_every and step % cfg.checkpoint_every == 0 and step < total:
+                    self._save_live(step, optimizer, (live or {}).get("elapsed", 0.0) + time.perf_counter() - t_task)
         bar.close()
         if self.gate is not None:
             self.gate.after_training(ctx)
@@ -184,6 +258,22 @@ class ContinualTrainer:
             self.gate.after_task(ctx)
         self.model.head.add_task([])  # freezes every head block
         return n_trainable
+
+    def _save_live(self, step: int, optimizer: torch.optim.Optimizer, elapsed: float) -> None:
+        optim_json, optim_tensors = optimizer_to_checkpoint(optimizer)
+        rng_json, rng_tensors = rng_state()
+        gate_json, gate_tensors = self.gate.live_state() if self.gate is not None else ({}, {})
+        live = {"step": step, "optimizer": optim_json, "rng": rng_json, "gate": gate_json, "elapsed": elapsed}
+        self._save_checkpoint(*self._start, live, {
+            "live_model": live_model_tensors(self.model), "live_optim": optim_tensors,
+            "live_rng": rng_tensors, "live_gate": gate_tensors,
+        })
+
+    @staticmethod
+    def _check_finite(value: torch.Tensor, task: int, step: int, what: str) -> None:
+        if not torch.isfinite(value):
+            raise NonFiniteError(f"non-finite {what} ({value.item()}) at task {task}, step {step}; the last "
+                                 "good checkpoint is kept: lower train.lr or check the data, then resume")
 
     def evaluate(self, task: Task) -> float:
         return evaluate_task(self.model, task, self.stream.scenario, self.config.train.eval_batch_size)
@@ -212,6 +302,13 @@ class ContinualTrainer:
         save_tensors(self.run_dir.head / "head.safetensors", self.model.head.state_tensors())
         self.run_dir.write_json("head/head.json", {"feature_dim": self.model.head.feature_dim,
                                                    "blocks": self.model.head.structure()})
+
+
+def _grad_norm(optimizer: torch.optim.Optimizer) -> torch.Tensor:
+    grads = [p.grad for g in optimizer.param_groups for p in g["params"] if p.grad is not None]
+    if not grads:
+        return torch.zeros(())
+    return torch.linalg.vector_norm(torch.stack([torch.linalg.vector_norm(g) for g in grads]))
 
 
 def _seed_everything(seed: int) -> None:

@@ -1,0 +1,226 @@
+"""One self-contained HTML page for a run: figures embedded as base64 PNG, no scripts, no links.
+
+Reads what the run directory holds (``results.json``, ``accuracy_matrix.csv``, ``gates.json``,
+``events.jsonl``) and the analysis output (``analysis/analysis.json``); a missing file drops its
+sections and is listed at the top. Beside the page: ``data.json`` (every figure's numbers) and
+one CSV per section.
+"""
+
+from __future__ import annotations
+
+import base64
+import csv
+import html
+import io
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from litelora._io import read_json, write_json, write_text
+from litelora.analysis import plots
+from litelora.errors import ConfigError
+from litelora.reporting.run_dir import RunDirectory
+
+
+@dataclass
+class Section:
+    """One block of the page: a figure and/or a table, its data and its CSV rows (header first)."""
+
+    key: str
+    title: str
+    text: str
+    data: dict[str, Any]
+    rows: list[list[Any]]
+    images: list[bytes] = field(default_factory=list)
+    table: list[tuple[str, str]] | None = None
+
+
+def _optional(path: Path, reader: Any, missing: list[str]) -> Any:
+    if not path.is_file():
+        missing.append(path.name)
+        return None
+    return reader(path)
+
+
+def _summary(results: dict[str, Any]) -> Section:
+    info = {k: v for k, v in results.get("run_info", {}).items() if isinstance(v, (str, int, float)) or v is None}
+    metrics = {k: v for k, v in results.get("metrics", {}).items() if isinstance(v, (int, float)) or v is None}
+    table = [(k, str(v)) for k, v in info.items()]
+    table += [(k, f"{v:.4f}" if isinstance(v, float) else str(v)) for k, v in metrics.items()]
+    return Section("summary", "Run summary", "Run settings and the DESIGN.md section 7 metrics (fractions).",
+                   {"run_info": info, "metrics": metrics}, [["name", "value"], *map(list, table)], table=table)
+
+
+def _accuracy(R: list[list[float]]) -> list[Section]:
+    T = len(R)
+    series = {f"T{j}": [R[i][j] for i in range(j, T)] for j in range(T)}
+    long = [["after_task", "task", "accuracy"]] + [[i, j, R[i][j]] for j in range(T) for i in range(j, T)]
+    return [
+        Section("accuracy-matrix", "Accuracy matrix", "R[i][j]: accuracy on task j after training task i.",
+                {"R": R}, [["after_task"] + [f"task_{j}" for j in range(T)]] + [[i, *row] for i, row in enumerate(R)],
+                [plots.accuracy_matrix(R)]),
+        Section("accuracy-over-time", "Accuracy per task over time", "Each line follows one task from when it is "
+                "learnt to the end of the stream.", {"series": series}, long, [plots.accuracy_over_time(R)]),
+    ]
+
+
+def _gates(decisions: list[dict[str, Any]]) -> Section:
+    tasks = sorted({d["task"] for d in decisions})
+    targets = list(dict.fromkeys(d["target"] for d in decisions))
+    recruit: list[list[float | None]] = [[None] * len(targets) for _ in tasks]
+    gate: list[list[float | None]] = [[None] * len(targets) for _ in tasks]
+    for d in decisions:
+        i, j = tasks.index(d["task"]), targets.index(d["target"])
+        recruit[i][j] = 1.0 if d["decision"] == "recruit" else 0.0
+        gate[i][j] = d.get("gate")
+    rows = [["task", "target", "group", "gate", "decision"]] + [
+        [d["task"], d["target"], d.get("group"), d.get("gate"), d["decision"]] for d in decisions]
+    kept = sum(d["decision"] == "recruit" for d in decisions)
+    return Section("gates", "Gate decisions", f"{kept} of {len(decisions)} (task, module) decisions recruited a new "
+                   "adapter; the others reuse earlier adapters.",
+                   {"tasks": tasks, "targets": targets, "recruit": recruit, "gate": gate}, rows,
+                   [plots.gate_grid(tasks, targets, recruit)])
+
+
+def _active(owned: list[int], cumulative: list[int]) -> Section:
+    tasks = list(range(len(owned)))
+    rows = [["task", "owned", "active_after_task"]] + [
+        [t, owned[t], cumulative[t] if t < len(cumulative) else None] for t in tasks]
+    return Section("active-adapters", "Active adapters per task", "Adapters each task owns in the final bank, and "
+                   "the bank's size after each task.", {"tasks": tasks, "owned": owned, "cumulative": cumulative},
+                   rows, [plots.active_adapters(tasks, owned, cumulative)])
+
+
+def _spread(items: list[str], k: int) -> list[str]:
+    """Up to ``k`` items evenly spread over the list (first and last included)."""
+    if len(items) <= k:
+        return items
+    return [items[round(i * (len(items) - 1) / (k - 1))] for i in range(k)]
+
+
+def _expand(m: dict[str, Any], key: str, tasks: list[int]) -> list[list[float | None]]:
+    """A module's task x task matrix over its own tasks, placed on the run's task list."""
+    pos = {t: i for i, t in enumerate(m["tasks"])}
+    return [[m[key][pos[a]][pos[b]] if a in pos and b in pos else None for b in tasks] for a in tasks]
+
+
+def _similarity(analysis: dict[str, Any]) -> Section:
+    summary, modules = analysis["summary"], analysis["modules"]
+    tasks = summary["tasks"]
+    shown = _spread(list(modules), plots.MAX_MODULE_PANELS)
+    names = dict(zip(shown, plots.short_names(shown))) if len(shown) > 1 else {m: m for m in shown}
+    data: dict[str, Any] = {"tasks": tasks}
+    images, rows = [], [["panel", "space", "task_i", "task_j", "similarity"]]
+    for space in ("col", "row"):
+        panels = {"mean over modules": summary[f"similarity_{space}_mean"]}
+        panels.update({names[m]: _expand(modules[m], f"similarity_{space}", tasks) for m in shown})
+        data[space] = panels
+        images.append(plots.similarity_heatmaps(panels, tasks))
+        rows += [[p, space, tasks[i], tasks[j], v] for p, M in panels.items() for i, r in enumerate(M)
+                 for j, v in enumerate(r)]
+    text = (f"||U_i^T U_j||_F^2 / min(r_i, r_j) between task adapters (1 = same subspace); first figure column "
+            f"spaces, second row spaces. The mean over {len(modules)} modules and up to "
+            f"{plots.MAX_MODULE_PANELS} of them.")
+    return Section("similarity", "Subspace similarity", text, data, rows, images)
+
+
+def _rho(analysis: dict[str, Any]) -> Section:
+    s = analysis["summary"]
+    per_module = {m: {"tasks": v["tasks"], "rho": v["rho"]} for m, v in analysis["modules"].items()}
+    rows = [["task", "rho_mean", "residual_mean"]] + [
+        [t, r, e] for t, r, e in zip(s["tasks"], s["rho_per_task"], s["residual_per_task"])]
+    table = [(k, "n/a" if s.get(k) is None else f"{s[k]:.4f}") for k in (
+        "mean_similarity_col", "mean_similarity_row", "mean_angle_col_deg", "mean_angle_row_deg", "mean_rho",
+        "mean_residual", "mean_erank", "mean_redundancy_ratio")]
+    text = ("rho(t): share of task t's update (squared Frobenius norm) inside the span of the module's earlier "
+            "adapters; near 1 = redundant. Residual: SD-LoRA-KD's representability residual (0 = represented).")
+    return Section("rho", "Overlap with earlier adapters", text,
+                   {"tasks": s["tasks"], "rho": s["rho_per_task"], "residual": s["residual_per_task"],
+                    "per_module": per_module}, rows,
+                   [plots.rho_curves(s["tasks"], s["rho_per_task"], s["residual_per_task"],
+                                     {m: (v["tasks"], v["rho"]) for m, v in per_module.items()})], table)
+
+
+def _functional(rows_in: list[dict[str, Any]]) -> Section:
+    keys = ["task", "accuracy", "projected_accuracy", "drop", "modules_projected"]
+    data = {k: [r[k] for r in rows_in] for k in keys}
+    text = ("Accuracy lost when each task's adapters are replaced by their projection onto the earlier adapters' "
+            "span; a small drop means the earlier adapters represent the task.")
+    return Section("functional", "Functional representability", text, data,
+                   [keys] + [[r[k] for k in keys] for r in rows_in], [plots.functional_drop(data["task"], data["drop"])])
+
+
+def collect_sections(run_dir: str | os.PathLike[str], analysis: dict[str, Any] | None = None) -> tuple[
+        list[Section], list[str]]:
+    """The page's sections from a run directory, and the names of the inputs that were missing."""
+    run = RunDirectory(run_dir)
+    if not run.root.is_dir():
+        raise ConfigError(f"{run.root} does not exist: not a litelora run directory")
+    missing: list[str] = []
+    results = _optional(run.root / "results.json", read_json, missing)
+    matrix = run.read_matrix() if (run.root / "accuracy_matrix.csv").is_file() else None
+    if matrix is None:
+        missing.append("accuracy_matrix.csv")
+    decisions = read_json(run.root / "gates.json") if (run.root / "gates.json").is_file() else None
+    if analysis is None:
+        analysis = _optional(run.root / "analysis" / "analysis.json", read_json, missing)
+    sections = []
+    if results is not None:
+        sections.append(_summary(results))
+    if matrix:
+        sections += _accuracy(matrix)
+    if decisions:
+        sections.append(_gates(decisions))
+    owned = (results or {}).get("metrics", {}).get("active_adapters_per_task")
+    if owned:
+        events = run.events() if (run.root / "events.jsonl").is_file() else []
+        sections.append(_active(owned, [e["active_adapters"] for e in events if e.get("event") == "task_end"]))
+    if analysis and analysis.get("modules"):
+        sections += [_similarity(analysis), _rho(analysis)]
+    if analysis and analysis.get("functional"):
+        sections.append(_functional(analysis["functional"]))
+    return sections, missing
+
+
+def _csv(rows: list[list[Any]]) -> str:
+    buf = io.StringIO()
+    csv.writer(buf, lineterminator="\n").writerows([["" if v is None else v for v in r] for r in rows])
+    return buf.getvalue()
+
+
+def render_html(title: str, sections: list[Section], missing: list[str]) -> str:
+    """The page: inline CSS, every image a ``data:image/png;base64`` URI, no script and no link."""
+    e = html.escape
+    parts = [f"<!DOCTYPE html><html lang='en'><head><meta charset='utf-8'><title>{e(title)}</title><style>"
+             "body{font-family:sans-serif;max-width:1100px;margin:2em auto;color:#222}"
+             "table{border-collapse:collapse}td,th{border:1px solid #ccc;padding:2px 8px;text-align:left}"
+             "img{max-width:100%;display:block;margin:0.5em 0}.note{color:#a40}</style></head><body>",
+             f"<h1>{e(title)}</h1>"]
+    if missing:
+        parts.append(f"<p class='note'>Not found, so their sections are left out: {e(', '.join(missing))}.</p>")
+    parts.append("<nav><ul>" + "".join(f"<li>{e(s.title)}</li>" for s in sections) + "</ul></nav>")
+    for s in sections:
+        parts.append(f"<section id='{s.key}'><h2>{e(s.title)}</h2><p>{e(s.text)}</p>")
+        if s.table:
+            parts.append("<table>" + "".join(f"<tr><th>{e(k)}</th><td>{e(v)}</td></tr>" for k, v in s.table)
+                         + "</table>")
+        for i, png in enumerate(s.images):
+            parts.append(f"<img alt='{e(s.title)} {i + 1}' src='data:image/png;base64,"
+                         f"{base64.b64encode(png).decode('ascii')}'>")
+        parts.append(f"<p><small>Data: {e(s.key)}.csv and data.json['{e(s.key)}'].</small></p></section>")
+    parts.append("</body></html>")
+    return "\n".join(parts)
+
+
+def build_report(run_dir: str | os.PathLike[str], out: str | os.PathLike[str] | None = None,
+                 analysis: dict[str, Any] | None = None) -> Path:
+    """Write ``out`` (default ``RUN_DIR/report/report.html``), ``data.json`` and one CSV per
+    section beside it; returns the HTML path. ``analysis`` defaults to ``analysis/analysis.json``."""
+    sections, missing = collect_sections(run_dir, analysis)
+    out = Path(out) if out is not None else Path(run_dir) / "report" / "report.html"
+    for s in sections:
+        write_text(out.parent / f"{s.key}.csv", _csv(s.rows))
+    write_json(out.parent / "data.json", {"missing": missing, **{s.key: s.data for s in sections}})
+    write_text(out, render_html(f"litelora run report: {Path(run_dir).resolve().name}", sections, missing))
+    return out

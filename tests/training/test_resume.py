@@ -1,0 +1,171 @@
+"""Checkpoints and resume: a run stopped anywhere ends exactly as an uninterrupted one."""
+
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+import torch
+from safetensors.torch import load_file
+
+from litelora.errors import ConfigError, LiteLoraError, NonFiniteError
+from litelora.training.build import build_trainer
+from litelora.training.checkpoint import load_latest
+from litelora.training.config import RunConfig
+
+SETS = {
+    "benchmark": {"name": "tiny-text"},
+    "model": {"name": "tiny-bert", "max_length": 16},
+    "gate": {"kind": "hard_concrete", "lam": 0.05, "decide_at": 0.5},
+    "train": {"epochs": 2, "batch_size": 8, "progress": False, "lr": 5e-3, "checkpoint_every": 2,
+              "num_threads": 1},
+}
+
+
+def _config(out) -> RunConfig:
+    return RunConfig.from_dict({**SETS, "output_dir": str(out)})
+
+
+def _final(out) -> tuple[list, dict]:
+    import json
+
+    results = json.loads((out / "results.json").read_text())
+    return results["train_info"]["accuracy_matrix"], load_file(str(out / "adapters" / "adapters.safetensors"))
+
+
+def _assert_same(a, b) -> None:
+    (Ra, ta), (Rb, tb) = a, b
+    assert Ra == Rb
+    assert ta.keys() == tb.keys()
+    for k in ta:
+        assert torch.equal(ta[k], tb[k]), k
+
+
+@pytest.fixture(scope="module")
+def reference(tmp_path_factory):
+    out = tmp_path_factory.mktemp("ref") / "run"
+    build_trainer(_config(out)).run()
+    return _final(out)
+
+
+class Crash(Exception):
+    pass
+
+
+@pytest.mark.parametrize("crash_at", [1, 3, 6, 7, 11])
+def test_resume_after_crash_matches_uninterrupted(tmp_path, reference, monkeypatch, crash_at: int) -> None:
+    """Crash right after the n-th checkpoint (mid-task, before and after the gate decision,
+    and at task boundaries), then resume in a fresh trainer."""
+    from litelora.training import trainer as trainer_module
+
+    real = trainer_module.save_checkpoint
+    count = {"n": 0}
+
+    def crashing(*args, **kwargs):
+        path = real(*args, **kwargs)
+        count["n"] += 1
+        if count["n"] == crash_at:
+            raise Crash
+        return path
+
+    monkeypatch.setattr(trainer_module, "save_checkpoint", crashing)
+    out = tmp_path / "run"
+    with pytest.raises(Crash):
+        build_trainer(_config(out)).run()
+    monkeypatch.setattr(trainer_module, "save_checkpoint", real)
+    build_trainer(_config(out)).run(resume=True)
+    _assert_same(_final(out), reference)
+
+
+def test_damaged_checkpoint_falls_back_to_previous(tmp_path, reference) -> None:
+    out = tmp_path / "run"
+    build_trainer(_config(out)).run()
+    root = out / "checkpoints"
+    newest, previous = sorted(root.glob("ckpt-*"), reverse=True)[:2]
+    target = newest / "start_bank.safetensors"
+    data = bytearray(target.read_bytes())
+    data[-1] ^= 0xFF
+    target.write_bytes(bytes(data))
+    with pytest.warns(UserWarning, match="checksum mismatch"):
+        assert load_latest(root).path == previous
+    (previous / "manifest.json").unlink()
+    with pytest.warns(UserWarning, match="incomplete checkpoint"):
+        assert load_latest(root) is None
+
+
+def test_resume_refuses_a_changed_config(tmp_path) -> None:
+    out = tmp_path / "run"
+    cfg = _config(out)
+    cfg.train.max_steps_per_task = 3
+    build_trainer(cfg).run()
+    changed = _config(out)
+    changed.train.max_steps_per_task = 3
+    changed.train.lr = 1e-2
+    with pytest.raises(ConfigError, match=r"train.lr"):
+        build_trainer(changed).run(resume=True)
+    build_trainer(changed).run(resume=True, allow_changes=["train.lr"])
+
+
+def test_nan_stops_with_message_and_keeps_last_checkpoint(tmp_path, monkeypatch) -> None:
+    out = tmp_path / "run"
+    trainer = build_trainer(_config(out))
+    calls = {"n": 0}
+    real = trainer.method.extra_loss
+
+    def poisoned(ctx):
+        calls["n"] += 1
+        return torch.tensor(float("nan")) if calls["n"] == 15 else real(ctx)
+
+    trainer.method.extra_loss = poisoned
+    with pytest.raises(NonFiniteError, match=r"non-finite loss \(nan\) at task 1, step 2"):
+        trainer.run()
+    ckpt = load_latest(out / "checkpoints")
+    assert ckpt is not None and ckpt.state["start"]["progress"]["next_task"] == 1
+    build_trainer(_config(out)).run(resume=True)  # resumable
+    assert (out / "results.json").is_file()
+
+
+def test_lock_stops_a_second_writer(tmp_path) -> None:
+    out = tmp_path / "run"
+    out.mkdir()
+    (out / ".lock").write_text(str(os.getppid()))  # a live process that is not us
+    with pytest.raises(LiteLoraError, match="being written by another run"):
+        build_trainer(_config(out)).run()
+    (out / ".lock").write_text("999999999")  # a dead writer: its lock is taken over
+    build_trainer(_config(out)).run()
+    assert not (out / ".lock").exists()
+
+
+def _kill_and_resume(tmp_path, delays: list[float]) -> None:
+    out = tmp_path / "run"
+    args = [sys.executable, "-m", "litelora", "train", "--no-progress", "-o", str(out)]
+    for section, fields in SETS.items():
+        for k, v in fields.items():
+            args += ["--set", f"{section}.{k}={str(v).lower() if isinstance(v, bool) else v}"]
+    env = {**os.environ, "PYTHONHASHSEED": "0"}
+    for delay in delays:
+        proc = subprocess.Popen([*args, "--resume", "auto"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                                env=env)
+        time.sleep(delay)
+        proc.send_signal(signal.SIGKILL)
+        proc.wait()
+    subprocess.run([*args, "--resume", "auto"], check=True, stdout=subprocess.DEVNULL, env=env)
+    return out
+
+
+def test_sigkill_then_resume(tmp_path, reference) -> None:
+    out = _kill_and_resume(tmp_path, [4.0, 5.5, 7.0])
+    _assert_same(_final(out), reference)
+    events = (out / "events.jsonl").read_text()
+    assert '"event": "resume"' in events  # at least one kill landed mid-run
+
+
+@pytest.mark.slow
+def test_sigkill_at_many_moments(tmp_path, reference) -> None:
+    import random
+
+    rng = random.Random(0)
+    out = _kill_and_resume(tmp_path, [rng.uniform(3.0, 9.0) for _ in range(24)])
+    _assert_same(_final(out), reference)
