@@ -16,7 +16,14 @@ GATES.register("representability")(RepresentabilityGate)
 
 
 def build_gate(config: GateConfig, method: ContinualMethod, num_tasks: int) -> GatePlugin | None:
-    """The gate for ``config`` (``None`` for ``kind: none``), checked against the host."""
+    """The gate for ``config`` (``None`` for ``kind: none``), checked against the host.
+
+    A method may name a ``default_gate`` (sdlora-kd: the representability gate); it applies
+    when ``config.kind`` is ``none``.
+    """
+    default = getattr(method, "default_gate", None)
+    if not config.enabled and default:
+        config = GateConfig(**{**default, "first_task_recruits": config.first_task_recruits})
     if not config.enabled:
         return None
     if not method.adds_candidates:

@@ -1,0 +1,67 @@
+"""olora (Wang et al., 2023): inclora plus an orthogonality penalty between the new and
+the old down-projections, and an optional L2 penalty on the new LoRA parameters."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+from torch import nn
+
+from litelora.errors import ConfigError
+from litelora.methods.base import ContinualMethod, TaskContext
+from litelora.methods.registry import register_method
+
+
+def _check_weight(name: str, value: Any) -> float:
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not value >= 0:
+        raise ConfigError(f"method.params.{name} must be a non-negative number, got {value!r}")
+    return float(value)
+
+
+@register_method("olora")
+class OLoRA(ContinualMethod):
+    """Loss += lambda_1 * sum_targets sum_old |A_old A_new^T|_1 + lambda_2 * sum ||theta_new||_2.
+
+    ``lambda_1_schedule`` (one value per task) overrides ``lambda_1``. Only A is constrained.
+    """
+
+    defaults = {"lambda_1": 0.5, "lambda_2": 0.0, "lambda_1_schedule": None}
+
+    def __init__(self, **params: Any) -> None:
+        super().__init__(**params)
+        self.lambda_1 = _check_weight("lambda_1", self.params["lambda_1"])
+        self.lambda_2 = _check_weight("lambda_2", self.params["lambda_2"])
+        schedule = self.params["lambda_1_schedule"]
+        if schedule is not None:
+            if not isinstance(schedule, (list, tuple)) or not schedule:
+                raise ConfigError(
+                    f"method.params.lambda_1_schedule must be a non-empty list (one value per task), got {schedule!r}"
+                )
+            schedule = [_check_weight(f"lambda_1_schedule[{i}]", v) for i, v in enumerate(schedule)]
+        self.schedule: list[float] | None = schedule
+        self._lambda_1 = self.lambda_1
+
+    def before_task(self, ctx: TaskContext) -> list[nn.Parameter]:
+        if self.schedule is not None:
+            if ctx.task_id >= len(self.schedule):
+                raise ConfigError(
+                    f"method.params.lambda_1_schedule has {len(self.schedule)} values, "
+                    f"but task {ctx.task_id} needs one (give one value per task)"
+                )
+            self._lambda_1 = self.schedule[ctx.task_id]
+        return ctx.bank.add_task(ctx.task_id)
+
+    def extra_loss(self, ctx: TaskContext) -> torch.Tensor | None:
+        # Re-read every step: a gate may delete candidates mid-task; a deleted one is in no sum.
+        candidates = ctx.bank.candidates(ctx.task_id)
+        terms: list[torch.Tensor] = []
+        for target, new in candidates.items():
+            olds = [a.lora_A for a in ctx.bank.slot(target).adapters.values() if a is not new]
+            if olds and self._lambda_1 > 0:
+                # Concatenated old A's: one (R, r) product equals the sum over old adapters.
+                terms.append(self._lambda_1 * (torch.cat(olds, dim=0) @ new.lora_A.T).abs().sum())
+            if self.lambda_2 > 0:
+                # Sum of per-tensor L2 norms, as in the O-LoRA code (not one global norm).
+                terms.append(self.lambda_2 * (new.lora_A.norm() + new.lora_B.norm()))
+        return torch.stack(terms).sum() if terms else None

@@ -1,0 +1,352 @@
+"""Method conformance (every registered method) and the O-LoRA, InfLoRA and SD-LoRA specifics,
+driving the hooks directly on tiny models."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+import torch
+from torch import nn
+
+from litelora.adapters import AdapterBank, AdapterConfig, save_bank
+from litelora.errors import ConfigError
+from litelora.gates import GateConfig, RepresentabilityGate
+from litelora.methods import ContinualMethod, TaskContext, create_method, list_methods
+from litelora.methods.inflora import InfLoRA, complement_basis, input_covariances, project_off
+from litelora.methods.sdlora import SDLoRA, SDLoRAKD
+from litelora.testing import TinyFusedViT, tiny_mlp
+
+D_IN = 12
+
+
+def _bank(model: nn.Module | None = None, targets: list[str] | None = None, r: int = 4) -> AdapterBank:
+    model = model if model is not None else tiny_mlp(d_in=D_IN, hidden=16, d_out=4)
+    return AdapterBank(model, AdapterConfig(target_modules=targets or ["0", "2"], r=r))
+
+
+def _data(task: int, d: int = D_IN, dims: int | None = None, n: int = 3) -> list[dict[str, torch.Tensor]]:
+    """``n`` batches of 8 inputs; with ``dims``, mostly inside a task-specific subspace."""
+    g = torch.Generator().manual_seed(100 + task)
+    if dims is None:
+        return [{"x": torch.randn(8, d, generator=g)} for _ in range(n)]
+    P = torch.randn(dims, d, generator=g)
+    return [{"x": torch.randn(8, dims, generator=g) @ P + 0.01 * torch.randn(8, d, generator=g)} for _ in range(n)]
+
+
+def _ctx(bank: AdapterBank, task: int, num_tasks: int = 3, data: list | None = None) -> TaskContext:
+    batches = data if data is not None else _data(task)
+    return TaskContext(task, num_tasks, bank, train_inputs=lambda: iter(batches),
+                       run_model=lambda b: bank.model(b["x"]))
+
+
+def _train(method: ContinualMethod, ctx: TaskContext, params: list[nn.Parameter], lr: float = 0.05) -> None:
+    opt = torch.optim.SGD(params, lr=lr)
+    for batch in ctx.train_inputs():  # type: ignore[misc]
+        out = ctx.run_model(batch)  # type: ignore[misc]
+        loss = (out - 1.0).pow(2).mean()
+        extra = method.extra_loss(ctx)
+        if extra is not None:
+            loss = loss + extra
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+
+
+def _factors(bank: AdapterBank) -> dict[tuple[str, str, str], torch.Tensor]:
+    return {(t, n, k): getattr(a, k).detach().clone()
+            for t in bank.targets for n, a in bank.slot(t).adapters.items() for k in ("lora_A", "lora_B", "magnitude")}
+
+
+# ---------------------------------------------------------------------------------------- conformance
+@pytest.mark.parametrize("name", list_methods())
+def test_train_step_moves_only_returned_params_and_old_adapters_stay(name: str) -> None:
+    method, bank = create_method(name), _bank()
+    finished: dict[tuple[str, str, str], torch.Tensor] = {}
+    for task in range(3):
+        ctx = _ctx(bank, task)
+        params = method.before_task(ctx)
+        ids = {id(p) for p in params}
+        assert len(ids) == len(params), "a parameter is returned twice"
+        assert {id(p) for p in bank.model.parameters() if p.requires_grad} == ids
+        before = {id(p): p.detach().clone() for p in bank.model.parameters()}
+        _train(method, ctx, params)
+        moved = [id(p) for p in bank.model.parameters() if not torch.equal(p, before[id(p)])]
+        assert moved and set(moved) <= ids
+        method.after_task(ctx)
+        assert not [p for p in bank.model.parameters() if p.requires_grad]
+        for key, value in finished.items():
+            if key[2] == "magnitude" and isinstance(method, SDLoRA):
+                continue  # SD-LoRA retrains every magnitude
+            if method.adds_candidates:
+                assert torch.equal(_factors(bank)[key], value), key
+        finished = _factors(bank)
+
+
+@pytest.mark.parametrize("name", [n for n in list_methods() if create_method(n).adds_candidates])
+def test_methods_cope_with_a_removed_candidate(name: str) -> None:
+    method, bank = create_method(name), _bank()
+    for task in range(2):
+        ctx = _ctx(bank, task)
+        params = method.before_task(ctx)
+        if task == 1:
+            bank.remove_candidate("2", 1)  # what a closed gate does between the hooks
+        _train(method, ctx, [p for p in params if p.requires_grad])
+        method.after_task(ctx)
+    assert bank.active_adapters()["2"] == [0] and bank.active_adapters()["0"] == [0, 1]
+    fresh = create_method(name)
+    fresh.load_state_dict(method.state_dict(), bank)
+    assert fresh.state_dict().keys() == method.state_dict().keys()
+    if isinstance(method, InfLoRA):  # the memory still grows where the candidate was closed
+        assert method.memory["2"].shape[1] > 0
+
+
+# ---------------------------------------------------------------------------------------- O-LoRA
+def _olora_small(**params: object) -> tuple[ContinualMethod, AdapterBank, TaskContext]:
+    bank = _bank(nn.Sequential(nn.Linear(2, 2)), targets=["0"], r=1)
+    method = create_method("olora", params)
+    As = [[[1.0, 2.0]], [[0.0, 1.0]], [[3.0, -1.0]]]
+    for task in range(3):
+        ctx = _ctx(bank, task, data=[{"x": torch.randn(4, 2)}])
+        method.before_task(ctx)
+        with torch.no_grad():
+            bank.candidates(task)["0"].lora_A.copy_(torch.tensor(As[task]))
+            bank.candidates(task)["0"].lora_B.copy_(torch.tensor([[1.0], [2.0]]))
+        if task < 2:
+            method.after_task(ctx)
+    return method, bank, ctx
+
+
+def test_olora_penalty_equals_hand_computed_value_and_reaches_new_A_only() -> None:
+    method, bank, ctx = _olora_small(lambda_1=0.5, lambda_2=0.1)
+    # |A0 A2^T| = |3 - 2| = 1, |A1 A2^T| = |-1| = 1; ||A2|| = sqrt(10), ||B2|| = sqrt(5)
+    expected = 0.5 * 2.0 + 0.1 * (math.sqrt(10) + math.sqrt(5))
+    assert method.extra_loss(ctx).item() == pytest.approx(expected, rel=1e-6)
+    method, bank, ctx = _olora_small(lambda_1=0.5)
+    method.extra_loss(ctx).backward()
+    old = [bank.candidates(t)["0"] for t in (0, 1)]
+    new = bank.candidates(2)["0"]
+    assert new.lora_A.grad is not None and new.lora_A.grad.abs().sum() > 0
+    assert new.lora_B.grad is None and all(a.lora_A.grad is None and a.lora_B.grad is None for a in old)
+
+
+def test_olora_schedule_overrides_lambda_and_first_task_has_no_penalty() -> None:
+    method, _, ctx = _olora_small(lambda_1_schedule=[0.0, 0.5, 5.0])
+    assert method.extra_loss(ctx).item() == pytest.approx(5.0 * 2.0)
+    bank = _bank()
+    method = create_method("olora")
+    ctx = _ctx(bank, 0)
+    method.before_task(ctx)
+    assert method.extra_loss(ctx) is None
+    with pytest.raises(ConfigError, match="lambda_1_schedule"):
+        create_method("olora", {"lambda_1_schedule": [0.5]}).before_task(_ctx(_bank(), 1))
+
+
+def test_olora_penalty_drives_overlap_to_zero() -> None:
+    method, bank = create_method("olora", {"lambda_1": 10.0}), _bank()
+    ctx = _ctx(bank, 0)
+    method.before_task(ctx)
+    method.after_task(ctx)
+    ctx = _ctx(bank, 1)
+    params = method.before_task(ctx)
+    opt = torch.optim.SGD(params, lr=1e-3)
+    first = method.extra_loss(ctx).item()
+    assert first > 0
+    for _ in range(300):
+        opt.zero_grad()
+        method.extra_loss(ctx).backward()
+        opt.step()
+    assert method.extra_loss(ctx).item() < 0.05 * first
+
+
+@pytest.mark.parametrize("params, needle", [({"lambda_1": -1}, "lambda_1"), ({"lambda_2": "x"}, "lambda_2"),
+                                            ({"lambda_1_schedule": [0.5, -2]}, "lambda_1_schedule"),
+                                            ({"lambda_3": 1}, "lambda_3")])
+def test_olora_rejects_bad_params(params: dict, needle: str) -> None:
+    with pytest.raises(ConfigError, match=needle):
+        create_method("olora", params)
+
+
+# ---------------------------------------------------------------------------------------- InfLoRA
+def test_covariance_accumulates_xtx_of_all_tokens_in_float64() -> None:
+    model = TinyFusedViT(dim=16)
+    bank = AdapterBank(model, AdapterConfig(target_modules=["blocks.0.attn.qkv:q,v"], r=4))
+    xs = [torch.randn(3, 5, 16) for _ in range(4)]
+    with input_covariances(bank, bank.targets) as covs, torch.no_grad():
+        for x in xs:
+            model(x)
+    X = torch.cat([x.reshape(-1, 16) for x in xs]).double()
+    (C,) = covs.values()
+    assert C.dtype == torch.float64
+    torch.testing.assert_close(C, X.T @ X, rtol=1e-10, atol=1e-9)
+    ctx = TaskContext(0, 2, bank, train_inputs=lambda: iter(xs), run_model=model)
+    per_target = InfLoRA().covariances(ctx)
+    assert set(per_target) == {"blocks.0.attn.qkv:q", "blocks.0.attn.qkv:v"}
+    torch.testing.assert_close(per_target["blocks.0.attn.qkv:q"], X.T @ X, rtol=1e-10, atol=1e-9)
+
+
+def _memory(method: InfLoRA, target: str) -> torch.Tensor:
+    U = method.memory[target]
+    return complement_basis(U) if method.complement[target] else U
+
+
+def test_inflora_designs_A_off_the_memory_and_memory_grows_by_schedule() -> None:
+    T = 3
+    method, bank = InfLoRA(eps_b=0.9), _bank()
+    sizes = []
+    for task in range(T):
+        ctx = _ctx(bank, task, T, data=_data(task, dims=2))
+        params = method.before_task(ctx)
+        for target, a in bank.candidates(task).items():
+            assert not a.lora_A.requires_grad and a.scale == 1.0 and not a.lora_B.any()
+            A = a.lora_A.double()
+            torch.testing.assert_close(3 * A @ A.T, torch.eye(a.r, dtype=torch.float64), atol=1e-5, rtol=0)
+            if task > 0:
+                M = _memory(method, target)
+                assert (A @ M).abs().max() < 1e-6 * A.abs().max()
+        assert {id(p) for p in params} == {id(a.lora_B) for a in bank.candidates(task).values()}
+        _train(method, ctx, params)
+        method.after_task(ctx)
+        covs = method.covariances(ctx)  # the model is fixed now: the covariance the update used
+        for target in bank.targets:
+            M = _memory(method, target)
+            torch.testing.assert_close(M.T @ M, torch.eye(M.shape[1], dtype=torch.float64), atol=1e-10, rtol=0)
+            C = covs[target]
+            assert torch.trace(M.T @ C @ M) / torch.trace(C) >= method.eps(task, T) - 1e-9
+        sizes.append([_memory(method, t).shape[1] for t in bank.targets])
+    assert all(a < b for s0, s1 in zip(sizes, sizes[1:]) for a, b in zip(s0, s1))
+    assert method.eps(0, 4) == pytest.approx(0.9) and method.eps(2, 4) == pytest.approx(0.95)
+
+
+def test_inflora_training_leaves_memory_subspace_outputs_unchanged() -> None:
+    method, bank = InfLoRA(), _bank(nn.Sequential(nn.Linear(D_IN, 6)), targets=["0"])
+    ctx = _ctx(bank, 0, data=_data(0, dims=3))
+    _train(method, ctx, method.before_task(ctx))
+    method.after_task(ctx)
+    M = _memory(method, "0").float()
+    x = torch.randn(10, M.shape[1]) @ M.T
+    ctx = _ctx(bank, 1, data=_data(1, dims=3))
+    params = method.before_task(ctx)
+    with torch.no_grad():
+        y0 = bank.model(x)
+    _train(method, ctx, params, lr=0.5)
+    assert bank.candidates(1)["0"].lora_B.abs().sum() > 0
+    with torch.no_grad():
+        torch.testing.assert_close(bank.model(x), y0, atol=1e-5, rtol=0)
+
+
+def test_complement_storage_projects_like_the_basis_and_round_trips() -> None:
+    M = torch.linalg.qr(torch.randn(10, 7, dtype=torch.float64)).Q
+    X = torch.randn(30, 10, dtype=torch.float64)
+    C = X.T @ X
+    torch.testing.assert_close(project_off(C, complement_basis(M), True), project_off(C, M, False))
+    # Full-rank inputs and a high eps: the memory outgrows d/2 and is stored as its complement.
+    method, bank = InfLoRA(eps_b=0.9), _bank(nn.Sequential(nn.Linear(D_IN, 6)), targets=["0"], r=2)
+    ctx = _ctx(bank, 0, 2)
+    method.before_task(ctx)
+    method.after_task(ctx)
+    assert method.complement["0"] and 0 < method.memory["0"].shape[1] < D_IN / 2
+    method.before_task(_ctx(bank, 1, 2))
+    A = bank.candidates(1)["0"].lora_A.double()
+    assert A.abs().max() > 0 and (A @ _memory(method, "0")).abs().max() < 1e-6 * A.abs().max()
+    fresh = InfLoRA()
+    fresh.load_state_dict(method.state_dict(), bank)
+    assert fresh.complement == method.complement
+    torch.testing.assert_close(fresh.memory["0"], method.memory["0"])
+
+
+def test_inflora_rejects_bad_params() -> None:
+    with pytest.raises(ConfigError, match="rank 8 exceeds the input dimension 4 of target '0'"):
+        InfLoRA().before_task(_ctx(_bank(nn.Sequential(nn.Linear(4, 4)), targets=["0"], r=8), 0))
+    with pytest.raises(ConfigError, match="eps_b"):
+        create_method("inflora", {"eps_b": 1.5})
+
+
+# ---------------------------------------------------------------------------------------- SD-LoRA
+def _dense(a: nn.Module) -> torch.Tensor:
+    return (a.scale * a.lora_B @ a.lora_A).double()  # type: ignore[operator]
+
+
+def test_sdlora_normalises_at_task_end_without_changing_the_model(tmp_path) -> None:
+    method, bank = create_method("sdlora"), _bank()
+    x = torch.randn(16, D_IN)
+    folded: dict[int, float] = {}
+    for task in range(3):
+        ctx = _ctx(bank, task)
+        params = method.before_task(ctx)
+        for t in bank.tasks:  # one shared, trainable magnitude per task, re-initialised each task
+            mags = {id(a.magnitude) for a in bank.candidates(t).values()}
+            alpha = bank.candidates(t)["0"].magnitude
+            # the new task starts at 1, an old one at the mean of its per-module folded magnitudes
+            assert len(mags) == 1 and alpha.requires_grad
+            assert alpha.item() == pytest.approx(folded.get(t, 1.0), rel=1e-6)
+            assert any(p is alpha for p in params)
+        _train(method, ctx, params)
+        with torch.no_grad():
+            y = bank.model(x)
+        directions = {k: _dense(a) / _dense(a).norm() for k, a in bank.candidates(task).items()}
+        method.after_task(ctx)
+        for t in bank.tasks:
+            folded[t] = torch.stack([a.magnitude for a in bank.candidates(t).values()]).mean().item()
+        with torch.no_grad():
+            torch.testing.assert_close(bank.model(x), y, atol=1e-5, rtol=0)
+        for k, a in bank.candidates(task).items():
+            assert _dense(a).norm().item() == pytest.approx(1.0, abs=1e-5)
+            torch.testing.assert_close(_dense(a), directions[k], atol=1e-6, rtol=0)
+        save_bank(bank, tmp_path / f"t{task}")  # no aliased magnitudes left between tasks
+
+
+def test_sdlora_forward_is_the_sum_of_magnitude_weighted_directions() -> None:
+    method, bank = create_method("sdlora"), _bank(nn.Sequential(nn.Linear(D_IN, 6)), targets=["0"])
+    for task in range(2):
+        ctx = _ctx(bank, task)
+        params = method.before_task(ctx)
+        _train(method, ctx, params)
+        if task == 0:
+            method.after_task(ctx)
+    with torch.no_grad():
+        old, new = bank.candidates(0)["0"], bank.candidates(1)["0"]
+        old.magnitude.fill_(0.3)
+        new.magnitude.fill_(1.7)
+        x = torch.randn(5, D_IN)
+        dW = 0.3 * _dense(old) / _dense(old).norm() + 1.7 * _dense(new)
+        torch.testing.assert_close(bank.model(x), bank.layer("0").base_layer(x) + (x.double() @ dW.T).float(),
+                                   atol=1e-5, rtol=0)
+
+
+def test_sdlora_rr_follows_the_rank_schedule() -> None:
+    method, bank = create_method("sdlora-rr"), _bank(targets=["2"])
+    ranks = []
+    for task in range(10):
+        ctx = _ctx(bank, task, 10)
+        method.before_task(ctx)
+        method.after_task(ctx)
+        ranks.append(bank.candidates(task)["2"].r)
+    assert ranks == [10] * 4 + [8] * 4 + [6] * 2
+    assert create_method("sdlora", {"rank_schedule": [[0, 3], [1, 2]]}).rank(5) == 2
+
+
+@pytest.mark.parametrize("schedule, needle", [([[0, 10], [4, 0]], "rank"), ([[0, 10], [0, 8]], "increase"),
+                                              ([[0, 10, 1]], "pair"), ([], "non-empty"), ([[-1, 4]], "first_task")])
+def test_sdlora_rejects_bad_rank_schedule(schedule: list, needle: str) -> None:
+    with pytest.raises(ConfigError, match=f"rank_schedule.*{needle}|{needle}.*rank_schedule"):
+        create_method("sdlora-rr", {"rank_schedule": schedule})
+
+
+def test_sdlora_kd_declares_the_representability_gate() -> None:
+    gate_cfg = GateConfig(**SDLoRAKD.default_gate)
+    assert (gate_cfg.kind, gate_cfg.tau, gate_cfg.reuse) == ("representability", 9e-4, "scale")
+    method, bank = create_method("sdlora-kd"), _bank()
+    gate = RepresentabilityGate(gate_cfg, num_tasks=2)
+    for task in range(2):
+        ctx = _ctx(bank, task, 2)
+        params = method.before_task(ctx)
+        _train(method, ctx, params)
+        if task == 1:
+            old, new = bank.candidates(0)["0"], bank.candidates(1)["0"]
+            with torch.no_grad():  # an exact multiple of the old direction in target "0"
+                new.lora_A.copy_(old.lora_A)
+                new.lora_B.copy_(old.lora_B)
+        gate.after_training(ctx)
+        method.after_task(ctx)
+    assert bank.active_adapters() == {"0": [0], "2": [0, 1]}
