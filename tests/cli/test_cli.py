@@ -54,3 +54,35 @@ def test_list_and_module_entry_point(capsys) -> None:
     proc = subprocess.run([sys.executable, "-m", "litelora", "list", "benchmarks"], capture_output=True, text=True,
                           check=True)
     assert "wordnet-supersenses" in proc.stdout.split()
+
+
+def test_export_peft_reloads_with_peft(tmp_path, capsys) -> None:
+    import torch
+    from peft import PeftModel
+
+    from litelora.training.backbones import HashTokenizer, build_backbone
+    from litelora.training.build import load_run
+    from litelora.training.config import ModelConfig
+
+    assert main([*_train_args(tmp_path), "--set", "adapter.init_lora_weights=gaussian"]) == 0
+    assert main(["export", str(tmp_path / "run"), str(tmp_path / "peft")]) == 0
+    assert main(["export", str(tmp_path / "run"), str(tmp_path / "merged"), "--format", "merged"]) == 0
+    assert (tmp_path / "peft" / "adapter_config.json").is_file()
+    assert (tmp_path / "peft" / "litelora_head" / "head.safetensors").is_file()
+    loaded = load_run(tmp_path / "run")
+    batch = HashTokenizer(100)(["some words here", "other words"], max_length=16)
+    with torch.no_grad():
+        ours = loaded.model.backbone.encoder(**batch).last_hidden_state
+        base = build_backbone(ModelConfig(name="tiny-bert")).encoder
+        plain = base(**batch).last_hidden_state
+        theirs = PeftModel.from_pretrained(base, tmp_path / "peft")(**batch).last_hidden_state
+    assert not torch.allclose(ours, plain, atol=1e-4)
+    torch.testing.assert_close(theirs, ours, atol=1e-5, rtol=0)
+    from transformers import AutoModel
+
+    with torch.no_grad():
+        merged = AutoModel.from_pretrained(tmp_path / "merged")(**batch).last_hidden_state
+    torch.testing.assert_close(merged, ours, atol=1e-5, rtol=0)
+    with pytest.raises(SystemExit):
+        main(["export", str(tmp_path / "run"), str(tmp_path / "x"), "--format", "onnx"])
+    assert main(["export", str(tmp_path / "run"), str(tmp_path / "peft")]) == 1  # exists, no --overwrite

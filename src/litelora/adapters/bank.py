@@ -244,6 +244,18 @@ class AdapterBank:
         for layer in self._layers():
             layer.unmerge()
 
+    def merge_and_unload(self) -> nn.Module:
+        """Fold every adapter into its base layer and put the plain layers back (as PEFT's
+        ``merge_and_unload``): the returned model has no trace of the bank, which is spent."""
+        self.merge_adapters(safe_merge=True)
+        for name, module in list(self.model.named_modules()):
+            if isinstance(module, BankLinear):
+                parent_name, _, child = name.rpartition(".")
+                parent = self.model.get_submodule(parent_name) if parent_name else self.model
+                setattr(parent, child, module.base_layer)
+        self.specs, self.tasks = {}, []
+        return self.model
+
     @contextmanager
     def disable_adapters(self) -> Iterator[None]:
         """Run the base model alone inside the block."""

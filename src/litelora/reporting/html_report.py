@@ -148,7 +148,8 @@ def _functional(rows_in: list[dict[str, Any]]) -> Section:
     text = ("Accuracy lost when each task's adapters are replaced by their projection onto the earlier adapters' "
             "span; a small drop means the earlier adapters represent the task.")
     return Section("functional", "Functional representability", text, data,
-                   [keys] + [[r[k] for k in keys] for r in rows_in], [plots.functional_drop(data["task"], data["drop"])])
+                   [keys] + [[r[k] for k in keys] for r in rows_in],
+                   [plots.functional_drop(data["task"], data["drop"])])
 
 
 def collect_sections(run_dir: str | os.PathLike[str], analysis: dict[str, Any] | None = None) -> tuple[
@@ -192,11 +193,11 @@ def _csv(rows: list[list[Any]]) -> str:
 def render_html(title: str, sections: list[Section], missing: list[str]) -> str:
     """The page: inline CSS, every image a ``data:image/png;base64`` URI, no script and no link."""
     e = html.escape
-    parts = [f"<!DOCTYPE html><html lang='en'><head><meta charset='utf-8'><title>{e(title)}</title><style>"
-             "body{font-family:sans-serif;max-width:1100px;margin:2em auto;color:#222}"
+    style = ("body{font-family:sans-serif;max-width:1100px;margin:2em auto;color:#222}"
              "table{border-collapse:collapse}td,th{border:1px solid #ccc;padding:2px 8px;text-align:left}"
-             "img{max-width:100%;display:block;margin:0.5em 0}.note{color:#a40}</style></head><body>",
-             f"<h1>{e(title)}</h1>"]
+             "img{max-width:100%;display:block;margin:0.5em 0}.note{color:#a40}")
+    head = f"<meta charset='utf-8'><title>{e(title)}</title><style>{style}</style>"
+    parts = [f"<!DOCTYPE html><html lang='en'><head>{head}</head><body>", f"<h1>{e(title)}</h1>"]
     if missing:
         parts.append(f"<p class='note'>Not found, so their sections are left out: {e(', '.join(missing))}.</p>")
     parts.append("<nav><ul>" + "".join(f"<li>{e(s.title)}</li>" for s in sections) + "</ul></nav>")

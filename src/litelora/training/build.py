@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import torch
 
 from litelora._io import load_tensors, read_json
-from litelora.adapters import load_bank
+from litelora.adapters import AdapterBank, load_bank
 from litelora.benchmarks import TaskStream, build_benchmark
 from litelora.errors import ConfigError
 from litelora.gates import build_gate
@@ -45,17 +46,35 @@ def build_trainer(config: RunConfig) -> ContinualTrainer:
     return ContinualTrainer(config, stream, build_backbone(config.model, input_dim))
 
 
-def load_run_model(run_dir: str | Path) -> tuple[RunConfig, TaskStream, ContinualModel]:
+@dataclass
+class LoadedRun:
+    """A finished run rebuilt from its directory: the model with its bank and head."""
+
+    config: RunConfig
+    stream: TaskStream
+    model: ContinualModel
+    bank: AdapterBank
+
+
+def load_run(run_dir: str | Path) -> LoadedRun:
     """Rebuild a finished run's model (backbone + bank + head) for evaluation or export."""
     from litelora._config import load_yaml
 
     run_dir = Path(run_dir)
     if not (run_dir / "config.yaml").is_file():
         raise ConfigError(f"{run_dir} holds no config.yaml: not a litelora run directory")
+    if not (run_dir / "results.json").is_file():
+        raise ConfigError(f"{run_dir} has no results.json: the run has not finished (resume it with --resume)")
     config = RunConfig.from_dict(load_yaml(run_dir / "config.yaml"))
     stream = build_stream(config)
     model = ContinualModel(build_backbone(config.model, stream.meta.get("input_dim")))
-    load_bank(model.backbone.encoder, run_dir / "adapters")
+    bank = load_bank(model.backbone.encoder, run_dir / "adapters")
     head = read_json(run_dir / "head" / "head.json")
     model.head.restore(head["blocks"], load_tensors(run_dir / "head" / "head.safetensors"))
-    return config, stream, model.eval()
+    return LoadedRun(config, stream, model.eval(), bank)
+
+
+def load_run_model(run_dir: str | Path) -> tuple[RunConfig, TaskStream, ContinualModel]:
+    """``load_run`` without the bank handle."""
+    run = load_run(run_dir)
+    return run.config, run.stream, run.model

@@ -1,0 +1,73 @@
+"""Redundancy analysis of task adapters, on LoRA factors only (DESIGN.md section 6).
+
+``functional`` (re-evaluating a run) and ``plots`` (matplotlib) are imported from their
+modules, so that the factor analysis needs neither the training stack nor matplotlib.
+"""
+
+from litelora.analysis.redundancy import (
+    TaskFactors,
+    analyze_factors,
+    analyze_module,
+    factors_from_bank,
+    factors_from_peft,
+    factors_from_saved_bank,
+    factors_from_slots,
+    live_slots,
+    write_analysis,
+)
+from litelora.analysis.subspace import (
+    FactorSVD,
+    adapter_cka,
+    column_basis,
+    effective_rank,
+    effective_rank_of,
+    extend_basis,
+    factor_svd,
+    frobenius_gram,
+    linear_cka,
+    orthonormal_union,
+    overlap_with_union,
+    pairwise_subspaces,
+    principal_angles,
+    projected_norm_sq,
+    representability_residual,
+    residuals_from_gram,
+    row_basis,
+    stacked_effective_rank_ratio,
+    stacked_singular_values,
+    subspace_similarity,
+    union_tolerance,
+)
+
+__all__ = [
+    "FactorSVD",
+    "TaskFactors",
+    "adapter_cka",
+    "analyze_factors",
+    "analyze_module",
+    "column_basis",
+    "effective_rank",
+    "effective_rank_of",
+    "extend_basis",
+    "factor_svd",
+    "factors_from_bank",
+    "factors_from_peft",
+    "factors_from_saved_bank",
+    "factors_from_slots",
+    "frobenius_gram",
+    "linear_cka",
+    "live_slots",
+    "orthonormal_union",
+    "overlap_with_union",
+    "pairwise_subspaces",
+    "principal_angles",
+    "projected_norm_sq",
+    "representability_residual",
+    "residuals_from_gram",
+    "row_basis",
+    "stacked_effective_rank_ratio",
+    "stacked_singular_values",
+    "subspace_similarity",
+    "union_tolerance",
+    "write_analysis",
+]

@@ -1,0 +1,156 @@
+"""Report figures as PNG bytes: matplotlib's object API on the Agg canvas, so importing this
+never touches pyplot's global backend or opens a window."""
+
+from __future__ import annotations
+
+import io
+import math
+from collections.abc import Sequence
+
+from matplotlib.axes import Axes
+from matplotlib.backends.backend_agg import FigureCanvasAgg
+from matplotlib.figure import Figure
+from matplotlib.image import AxesImage
+
+Matrix = Sequence[Sequence[float | None]]
+MAX_MODULE_PANELS = 6
+
+
+def _png(fig: Figure) -> bytes:
+    FigureCanvasAgg(fig)
+    buf = io.BytesIO()
+    # No "Software" text chunk: the page must not carry any URL, not even inside an image.
+    fig.savefig(buf, format="png", dpi=100, bbox_inches="tight", metadata={"Software": None})
+    return buf.getvalue()
+
+
+def _nan(m: Matrix) -> list[list[float]]:
+    return [[math.nan if v is None else float(v) for v in row] for row in m]
+
+
+def short_names(names: Sequence[str]) -> list[str]:
+    """Module names without their common dotted prefix (``encoder.layer.3.attention.self.query``
+    -> ``3.attention.self.query``), so axis labels stay readable."""
+    parts = [n.split(".") for n in names]
+    common = 0
+    while len(names) > 1 and all(len(p) > common + 1 for p in parts) and len({p[common] for p in parts}) == 1:
+        common += 1
+    return [".".join(p[common:]) for p in parts]
+
+
+def _heat(ax: Axes, M: Matrix, labels: Sequence[str], vmin: float, vmax: float, cmap: str,
+          annotate: bool) -> AxesImage:
+    """A square heat map with ``labels`` on both axes; values printed in the cells if ``annotate``."""
+    data = _nan(M)
+    im = ax.imshow(data, vmin=vmin, vmax=vmax, cmap=cmap)
+    ax.set_xticks(range(len(labels)), labels, fontsize=7)
+    ax.set_yticks(range(len(data)), labels, fontsize=7)
+    if annotate:
+        for i, row in enumerate(data):
+            for j, v in enumerate(row):
+                if not math.isnan(v):
+                    ax.text(j, i, f"{v:.2f}", ha="center", va="center", fontsize=6,
+                            color="black" if (v - vmin) / (vmax - vmin or 1) > 0.5 else "white")
+    return im
+
+
+def accuracy_matrix(R: Matrix) -> bytes:
+    """Heat map of R[i][j] (accuracy on task j after training task i); upper triangle blank."""
+    T = len(R)
+    masked = [[R[i][j] if j <= i else None for j in range(T)] for i in range(T)]
+    fig = Figure(figsize=(1.2 + 0.55 * T, 1.0 + 0.5 * T))
+    ax = fig.add_subplot()
+    im = _heat(ax, masked, [f"T{j}" for j in range(T)], 0.0, 1.0, "viridis", T <= 20)
+    ax.set_xlabel("evaluated on task")
+    ax.set_ylabel("after training task")
+    fig.colorbar(im, ax=ax, shrink=0.8)
+    return _png(fig)
+
+
+def accuracy_over_time(R: Matrix) -> bytes:
+    """One line per task j: its accuracy after each task i >= j."""
+    T = len(R)
+    fig = Figure(figsize=(6, 3.5))
+    ax = fig.add_subplot()
+    for j in range(T):
+        ax.plot(range(j, T), [R[i][j] for i in range(j, T)], marker="o", ms=3, label=f"T{j}")
+    ax.set_xlabel("after training task")
+    ax.set_ylabel("accuracy")
+    ax.set_ylim(0, 1.02)
+    ax.set_xticks(range(T))
+    if T <= 12:
+        ax.legend(fontsize=7, ncol=2)
+    return _png(fig)
+
+
+def gate_grid(tasks: Sequence[int], targets: Sequence[str], recruit: Matrix) -> bytes:
+    """Task x module grid: 1 recruit (new adapter), 0 reuse, blank where no decision."""
+    fig = Figure(figsize=(2 + 0.25 * len(targets), 1 + 0.3 * len(tasks)))
+    ax = fig.add_subplot()
+    ax.imshow(_nan(recruit), vmin=0, vmax=1, cmap="RdYlGn", aspect="auto")
+    ax.set_xticks(range(len(targets)), short_names(targets), rotation=90, fontsize=6)
+    ax.set_yticks(range(len(tasks)), [f"T{t}" for t in tasks], fontsize=7)
+    ax.set_xlabel("module (green: recruit, red: reuse)")
+    return _png(fig)
+
+
+def active_adapters(tasks: Sequence[int], owned: Sequence[int], cumulative: Sequence[int] | None) -> bytes:
+    """Bars: adapters each task owns in the final bank; line: active adapters after each task."""
+    fig = Figure(figsize=(6, 3.2))
+    ax = fig.add_subplot()
+    ax.bar([str(t) for t in tasks], owned, color="tab:blue", label="owned by task")
+    if cumulative:
+        ax.plot([str(t) for t in tasks[: len(cumulative)]], cumulative, color="tab:orange", marker="o",
+                label="active after task")
+    ax.set_xlabel("task")
+    ax.set_ylabel("adapters")
+    ax.legend(fontsize=7)
+    return _png(fig)
+
+
+def similarity_heatmaps(panels: dict[str, Matrix], tasks: Sequence[int]) -> bytes:
+    """Task x task subspace similarity, one panel per entry (e.g. the mean and a few modules)."""
+    n = len(panels)
+    cols = min(n, 4)
+    rows = math.ceil(n / cols)
+    side = 1.2 + 0.3 * len(tasks)
+    fig = Figure(figsize=(cols * side + 1, rows * side + 0.5))
+    labels = [f"T{t}" for t in tasks]
+    im = None
+    for k, (title, M) in enumerate(panels.items()):
+        ax = fig.add_subplot(rows, cols, k + 1)
+        im = _heat(ax, M, labels, 0.0, 1.0, "magma", len(tasks) <= 8)
+        ax.set_title(title, fontsize=8)
+    if im is not None:
+        fig.colorbar(im, ax=fig.axes, shrink=0.7)
+    return _png(fig)
+
+
+def rho_curves(tasks: Sequence[int], rho: Sequence[float | None], residual: Sequence[float | None],
+               per_module: dict[str, tuple[Sequence[int], Sequence[float | None]]] | None = None) -> bytes:
+    """rho(t) and the representability residual per task (means over modules), with the
+    modules' own rho(t) as faint lines."""
+    fig = Figure(figsize=(6, 3.5))
+    ax = fig.add_subplot()
+    for ts, vals in (per_module or {}).values():
+        ax.plot(ts, [math.nan if v is None else v for v in vals], color="grey", alpha=0.25, lw=0.8)
+    ax.plot(tasks, [math.nan if v is None else v for v in rho], marker="o", color="tab:red", label="rho(t) mean")
+    ax.plot(tasks, [math.nan if v is None else v for v in residual], marker="s", color="tab:blue",
+            label="residual mean")
+    ax.set_xlabel("task")
+    ax.set_ylim(-0.02, 1.02)
+    ax.set_xticks(list(tasks))
+    ax.legend(fontsize=7)
+    return _png(fig)
+
+
+def functional_drop(tasks: Sequence[int], drop: Sequence[float | None]) -> bytes:
+    """Accuracy drop per task when its adapters are projected onto the earlier span."""
+    fig = Figure(figsize=(6, 3.2))
+    ax = fig.add_subplot()
+    ax.bar([str(t) for t in tasks], [0.0 if d is None else d for d in drop],
+           color=["lightgrey" if d is None else "tab:purple" for d in drop])
+    ax.axhline(0, color="black", lw=0.8)
+    ax.set_xlabel("task (grey: not applicable)")
+    ax.set_ylabel("accuracy drop")
+    return _png(fig)

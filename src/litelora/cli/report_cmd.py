@@ -1,0 +1,31 @@
+"""``litelora report RUN_DIR``: one self-contained HTML page of a run (analysing it first if needed)."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+
+def add_parser(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("report", help="write a self-contained HTML report of a run directory")
+    p.add_argument("run_dir")
+    p.add_argument("-o", "--output", help="HTML file (default RUN_DIR/report/report.html)")
+    p.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from litelora.analysis import write_analysis
+    from litelora.cli.analyze_cmd import analyze_run_dir
+    from litelora.errors import ConfigError
+    from litelora.reporting.html_report import build_report
+
+    run_dir = Path(args.run_dir)
+    if not run_dir.is_dir():
+        raise ConfigError(f"{run_dir} does not exist: not a litelora run directory")
+    analysis_json = run_dir / "analysis" / "analysis.json"
+    if not analysis_json.is_file() and (run_dir / "adapters" / "bank.json").is_file():
+        # The factor analysis is cheap (no model, no data): run it so the report has its figures.
+        write_analysis(analyze_run_dir(run_dir), analysis_json.parent)
+    out = build_report(run_dir, args.output)
+    print(f"report written to {out}")
+    return 0
