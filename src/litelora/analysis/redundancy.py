@@ -202,7 +202,7 @@ def analyze_factors(
     tasks = sorted({t for m in modules.values() for t in m["tasks"]})
     index = {t: i for i, t in enumerate(tasks)}
     per_task: dict[str, list[list[float]]] = {k: [[] for _ in tasks] for k in ("rho", "residual")}
-    sums = {s: [[[] for _ in tasks] for _ in tasks] for s in ("col", "row")}  # type: ignore[var-annotated]
+    sums: dict[str, list[list[list[float]]]] = {s: [[[] for _ in tasks] for _ in tasks] for s in ("col", "row")}
     for m in modules.values():
         for k in per_task:
             for t, v in zip(m["tasks"], m[k]):

@@ -25,10 +25,6 @@ from litelora.metrics import adapter_reduction, summarize
 from litelora.reporting import RunDirectory, RunLock, environment_info
 from litelora.reporting.tables import format_decisions
 from litelora.training.backbones import Backbone
-from litelora.training.config import RunConfig
-from litelora.training.data import iter_batches
-from litelora.training.evaluation import evaluate_task
-from litelora.training.model import ContinualModel
 from litelora.training.checkpoint import (
     load_latest,
     optimizer_from_checkpoint,
@@ -37,6 +33,10 @@ from litelora.training.checkpoint import (
     save_checkpoint,
     set_rng_state,
 )
+from litelora.training.config import RunConfig
+from litelora.training.data import iter_batches
+from litelora.training.evaluation import evaluate_task
+from litelora.training.model import ContinualModel
 from litelora.training.optim import build_optimizer
 from litelora.training.progress import (
     ALWAYS_MUTABLE,
@@ -107,6 +107,7 @@ class ContinualTrainer:
                 live = None
             else:
                 self._check_resumable(allow_changes)
+                self.run_dir.write_config(cfg.to_dict())  # the config the run now continues with
                 restore_task_start(self, ckpt.state["start"], ckpt.tensors)
                 self._start = (ckpt.state["start"], {k: v for k, v in ckpt.tensors.items() if k.startswith("start_")})
                 live = ckpt.state.get("live")
