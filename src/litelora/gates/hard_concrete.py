@@ -125,6 +125,10 @@ class HardConcreteGate(GatePlugin):
             for target in targets:
                 adapter = candidates[target]
                 if recruit[g]:
+                    # Coefficient 1 from now on, with the gate's value folded into B so the
+                    # function does not jump at the decision (the candidate learned under z).
+                    with torch.no_grad():
+                        adapter.lora_B.mul_(z[g])
                     ctx.bank.set_coefficient(target, ctx.task_id, None)
                 else:
                     ctx.bank.remove_candidate(target, ctx.task_id)
