@@ -164,3 +164,12 @@ def test_tiny_text_stream_is_seeded() -> None:
     a, b = build_benchmark("tiny-text", seed=1), build_benchmark("tiny-text", seed=1)
     assert a.class_order == b.class_order
     assert build_benchmark("tiny-text", seed=2).class_order != a.class_order
+
+
+def test_joint_trains_once_on_the_union(tmp_path) -> None:
+    trainer = build_trainer(_config(tmp_path, method={"name": "joint"}))
+    result = trainer.run()
+    assert len(trainer.stream.tasks) == 1 and trainer.stream.tasks[0].name == "joint"
+    assert trainer.stream.meta["merged_from"] == ["task_000", "task_001", "task_002"]
+    assert len(trainer.stream.tasks[0].classes) == 6
+    assert len(result.accuracy_matrix) == 1 and result.metrics["active_adapters"] == len(trainer.bank.targets)

@@ -109,3 +109,15 @@ def sample_per_class(
         pool = by_class[label]
         out.extend(rng.sample(pool, per_class) if len(pool) > per_class else pool)
     return out
+
+
+def merge_tasks(stream: TaskStream) -> TaskStream:
+    """One task holding every task's data and classes: the joint-training upper bound."""
+    tasks = stream.tasks
+    classes = tuple(dict.fromkeys(c for t in tasks for c in t.classes))
+    merged = Task(0, "joint", classes, [ex for t in tasks for ex in t.train], [ex for t in tasks for ex in t.test])
+    return TaskStream(
+        name=f"{stream.name}-joint", scenario="cil" if stream.scenario != "dil" else "dil", tasks=[merged],
+        class_names=list(stream.class_names), input_kind=stream.input_kind, class_order=list(stream.class_order),
+        seed=stream.seed, meta={**stream.meta, "merged_from": [t.name for t in tasks]},
+    ).validate()

@@ -32,11 +32,13 @@ class ContinualMethod:
     """Base class. Subclasses declare ``defaults`` for their ``params`` and override hooks.
 
     ``adds_candidates``: the method adds one candidate adapter per task and target, so a
-    gate can decide over them (``seqlora`` does not).
+    gate can decide over them (``seqlora`` does not). ``wants_joint_stream``: train on all
+    tasks merged into one (the ``joint`` upper bound).
     """
 
     name: ClassVar[str] = ""
     adds_candidates: ClassVar[bool] = True
+    wants_joint_stream: ClassVar[bool] = False
     defaults: ClassVar[dict[str, Any]] = {}
 
     def __init__(self, **params: Any) -> None:

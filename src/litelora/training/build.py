@@ -11,6 +11,7 @@ import torch
 from litelora._io import load_tensors, read_json
 from litelora.adapters import AdapterBank, load_bank
 from litelora.benchmarks import TaskStream, build_benchmark
+from litelora.benchmarks.scenarios import merge_tasks
 from litelora.errors import ConfigError
 from litelora.gates import build_gate
 from litelora.methods import create_method
@@ -21,6 +22,14 @@ from litelora.training.trainer import ContinualTrainer
 
 
 def build_stream(config: RunConfig) -> TaskStream:
+    """The configured benchmark's stream (merged into one task for the ``joint`` method)."""
+    stream = _benchmark_stream(config)
+    if create_method(config.method.name, config.method.params).wants_joint_stream:
+        stream = merge_tasks(stream)
+    return stream
+
+
+def _benchmark_stream(config: RunConfig) -> TaskStream:
     b = config.benchmark
     options: dict[str, Any] = dict(b.options)
     options["seed"] = None if b.class_order is not None else b.seed
