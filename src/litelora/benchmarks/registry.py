@@ -7,9 +7,11 @@ and returns a validated ``TaskStream``.
 from __future__ import annotations
 
 import inspect
+import typing
 from collections.abc import Callable
 from typing import Any
 
+from litelora._config import _coerce
 from litelora._registry import Registry
 from litelora.benchmarks.stream import TaskStream
 from litelora.errors import ConfigError
@@ -33,4 +35,10 @@ def build_benchmark(name: str, **options: Any) -> TaskStream:
     if unknown:
         known = [p for p in params if p not in ("seed", "class_order", "data_root")]
         raise ConfigError(f"benchmark {name!r}: unknown options {unknown}; it takes {known}")
+    # The builder's own options come from free-form YAML: check them against its annotations
+    # (seed, class_order and data_root are typed fields of BenchmarkConfig already).
+    hints = typing.get_type_hints(builder)
+    for key, value in options.items():
+        if key in hints and key not in ("seed", "class_order", "data_root"):
+            options[key] = _coerce(hints[key], value, f"benchmark.options.{key}")
     return builder(**options)

@@ -68,6 +68,8 @@ def _load_json(file: Path) -> Any:
         raise DataError(f"{file}: broken JSON at line {err.lineno}, column {err.colno}: {err.msg}") from err
     except UnicodeDecodeError as err:
         raise DataError(f"{file}: not UTF-8 text ({err.reason} at byte {err.start})") from err
+    except RecursionError:
+        raise DataError(f"{file}: JSON nested too deeply; expected a list of records") from None
 
 
 def _read_split(file: Path) -> list[tuple[str, str]]:
