@@ -38,9 +38,11 @@ def expand(spec: dict[str, Any]) -> list[dict[str, Any]]:
     return runs
 
 
-def run_one(run: dict[str, Any], root: Path) -> dict[str, Any]:
+def run_one(run: dict[str, Any], root: Path, collect_only: bool = False) -> dict[str, Any] | None:
     out = root / run["name"]
     if not (out / "results.json").is_file():
+        if collect_only:
+            return None
         cmd = [sys.executable, "-m", "litelora", "train", "--no-progress", "-o", str(out)]
         for s in run["set"]:
             cmd += ["--set", s]
@@ -52,13 +54,17 @@ def run_one(run: dict[str, Any], root: Path) -> dict[str, Any]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("spec", help="YAML with suite, common overrides, seeds and experiments")
+    parser.add_argument("--collect-only", action="store_true", help="aggregate finished runs; start none")
     args = parser.parse_args()
     spec = yaml.safe_load(Path(args.spec).read_text())
     root = Path("runs") / spec["suite"]
     per_group: dict[str, list[dict[str, Any]]] = defaultdict(list)
     records = []
     for run in expand(spec):
-        metrics = run_one(run, root)["metrics"]
+        results = run_one(run, root, args.collect_only)
+        if results is None:
+            continue
+        metrics = results["metrics"]
         per_group[run["group"]].append(metrics)
         records.append({"run": run["name"], "group": run["group"], "seed": run["seed"],
                         "command": "litelora train " + " ".join(f"--set {s}" for s in run["set"]),
