@@ -169,3 +169,32 @@ def test_sigkill_at_many_moments(tmp_path, reference) -> None:
     rng = random.Random(0)
     out = _kill_and_resume(tmp_path, [rng.uniform(3.0, 9.0) for _ in range(24)])
     _assert_same(_final(out), reference)
+
+
+def test_disk_full_during_checkpoint_keeps_the_previous_one(tmp_path, monkeypatch) -> None:
+    import errno
+
+    from litelora.training import checkpoint as ckpt_module
+
+    out = tmp_path / "run"
+    cfg = _config(out)
+    cfg.train.max_steps_per_task = 3
+    real = ckpt_module.save_file
+    calls = {"n": 0}
+
+    def full_disk(tensors, path, metadata=None):
+        calls["n"] += 1
+        if calls["n"] > 12:  # a few checkpoints succeed, then the disk fills mid-write
+            raise OSError(errno.ENOSPC, "No space left on device")
+        return real(tensors, path, metadata=metadata)
+
+    monkeypatch.setattr(ckpt_module, "save_file", full_disk)
+    with pytest.raises(OSError, match="No space left"):
+        build_trainer(cfg).run()
+    monkeypatch.setattr(ckpt_module, "save_file", real)
+    good = load_latest(out / "checkpoints")
+    assert good is not None  # the last complete checkpoint survived the failed write
+    cfg2 = _config(out)
+    cfg2.train.max_steps_per_task = 3
+    build_trainer(cfg2).run(resume=True)
+    assert (out / "results.json").is_file()
