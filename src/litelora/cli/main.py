@@ -11,12 +11,21 @@ from litelora.errors import LiteLoraError
 
 def build_parser() -> argparse.ArgumentParser:
     from litelora import __version__
-    from litelora.cli import analyze_cmd, config_cmd, eval_cmd, export_cmd, list_cmd, report_cmd, train_cmd
+    from litelora.cli import (
+        analyze_cmd,
+        compare_cmd,
+        config_cmd,
+        eval_cmd,
+        export_cmd,
+        list_cmd,
+        report_cmd,
+        train_cmd,
+    )
 
     parser = argparse.ArgumentParser(prog="litelora", description="Continual LoRA fine-tuning with the LiteLoRA gate.")
     parser.add_argument("--version", action="version", version=f"litelora {__version__}")
     sub = parser.add_subparsers(dest="command", required=True)
-    for module in (train_cmd, eval_cmd, export_cmd, analyze_cmd, report_cmd, list_cmd, config_cmd):
+    for module in (train_cmd, eval_cmd, export_cmd, analyze_cmd, report_cmd, compare_cmd, list_cmd, config_cmd):
         module.add_parser(sub)
     return parser
 
