@@ -48,11 +48,12 @@ import sys
 import time
 from collections.abc import Callable
 from datetime import datetime, timezone
-from importlib.metadata import PackageNotFoundError, version
 from typing import Any
 
 import torch
 from torch import nn
+
+from _common import pkg_version, quantile  # benchmarks/ is on sys.path when run as a script
 
 from litelora._io import write_json
 from litelora.adapters import AdapterBank, AdapterConfig
@@ -160,8 +161,6 @@ def compare(factor: dict[str, Any], dense: dict[str, Any]) -> dict[str, Any]:
 
 
 # ---------------------------------------------------------------------------- timing
-def quantile(xs: list[float], q: float) -> float:
-    return statistics.quantiles(xs, n=100, method="inclusive")[int(q * 100) - 1] if len(xs) > 1 else xs[0]
 
 
 def stats(xs: list[float]) -> dict[str, Any]:
@@ -241,11 +240,6 @@ def markdown(results: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
-def pkg_version(name: str) -> str | None:
-    try:
-        return version(name)
-    except PackageNotFoundError:
-        return None
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -36,11 +36,12 @@ import sys
 import time
 from collections.abc import Callable
 from datetime import datetime, timezone
-from importlib.metadata import PackageNotFoundError, version
 from typing import Any
 
 import torch
 from torch import nn
+
+from _common import load_model, pkg_version, quantile  # benchmarks/ is on sys.path when run as a script
 
 from litelora._io import write_json
 
@@ -49,29 +50,6 @@ TARGETS = ["query", "value"]
 Step = Callable[[], None]
 
 
-def load_model(name: str) -> nn.Module | None:
-    """The base model by name, or None (with a message) when it is not available."""
-    if name == "tiny-bert":
-        from litelora.testing import tiny_bert
-
-        # tiny_bert: 2 heads, intermediate = 2 * hidden = 256, max 64 positions.
-        return tiny_bert(hidden=128, layers=2, vocab=1000)
-    if name == "minilm":
-        from transformers import AutoModel
-
-        from litelora.errors import ConfigError
-        from litelora.training.backbones import packaged_minilm_dir
-
-        try:
-            path = packaged_minilm_dir()
-        except ConfigError as err:
-            print(f"skipping minilm: {err}", file=sys.stderr)
-            return None
-        if not (path / "config.json").exists():
-            print(f"skipping minilm: no model folder at {path}", file=sys.stderr)
-            return None
-        return AutoModel.from_pretrained(str(path))
-    raise SystemExit(f"unknown model {name!r}; choose from tiny-bert, minilm")
 
 
 def build_variant(base: nn.Module, variant: str) -> tuple[nn.Module, list[nn.Parameter]]:
@@ -118,8 +96,6 @@ def make_step(model: nn.Module, params: list[nn.Parameter], batch: dict[str, tor
     return step
 
 
-def quantile(xs: list[float], q: float) -> float:
-    return statistics.quantiles(xs, n=100, method="inclusive")[int(q * 100) - 1] if len(xs) > 1 else xs[0]
 
 
 def bench_model(name: str, base: nn.Module, rounds: int, warmup: int, batch: int, seq: int) -> dict[str, Any]:
@@ -171,11 +147,6 @@ def markdown(results: list[dict[str, Any]]) -> str:
     return "\n".join(lines)
 
 
-def pkg_version(name: str) -> str | None:
-    try:
-        return version(name)
-    except PackageNotFoundError:
-        return None
 
 
 def main(argv: list[str] | None = None) -> int:
