@@ -138,16 +138,26 @@ def test_lock_stops_a_second_writer(tmp_path) -> None:
     assert not (out / ".lock").exists()
 
 
-def _kill_and_resume(tmp_path, delays: list[float]) -> None:
+def _newest_seq(out) -> int:
+    names = [p.name for p in (out / "checkpoints").glob("ckpt-*")] if (out / "checkpoints").is_dir() else []
+    return max((int(n.split("-")[1]) for n in names), default=0)
+
+
+def _kill_and_resume(tmp_path, kills: list[tuple[int, float]]):
+    """For each (checkpoint number, delay): start or resume the run, wait until that
+    checkpoint exists, wait ``delay`` more seconds (landing mid-step or mid-write), SIGKILL."""
     out = tmp_path / "run"
     args = [sys.executable, "-m", "litelora", "train", "--no-progress", "-o", str(out)]
     for section, fields in SETS.items():
         for k, v in fields.items():
             args += ["--set", f"{section}.{k}={str(v).lower() if isinstance(v, bool) else v}"]
     env = {**os.environ, "PYTHONHASHSEED": "0"}
-    for delay in delays:
+    for seq, delay in kills:
         proc = subprocess.Popen([*args, "--resume", "auto"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
                                 env=env)
+        deadline = time.monotonic() + 120
+        while _newest_seq(out) < seq and proc.poll() is None and time.monotonic() < deadline:
+            time.sleep(0.02)
         time.sleep(delay)
         proc.send_signal(signal.SIGKILL)
         proc.wait()
@@ -156,10 +166,10 @@ def _kill_and_resume(tmp_path, delays: list[float]) -> None:
 
 
 def test_sigkill_then_resume(tmp_path, reference) -> None:
-    out = _kill_and_resume(tmp_path, [4.0, 5.5, 7.0])
+    out = _kill_and_resume(tmp_path, [(2, 0.0), (7, 0.05), (12, 0.2)])
     _assert_same(_final(out), reference)
     events = (out / "events.jsonl").read_text()
-    assert '"event": "resume"' in events  # at least one kill landed mid-run
+    assert events.count('"event": "resume"') >= 3  # every restart found a checkpoint to resume from
 
 
 @pytest.mark.slow
@@ -167,7 +177,8 @@ def test_sigkill_at_many_moments(tmp_path, reference) -> None:
     import random
 
     rng = random.Random(0)
-    out = _kill_and_resume(tmp_path, [rng.uniform(3.0, 9.0) for _ in range(24)])
+    kills = sorted((rng.randint(1, 17), rng.uniform(0.0, 0.3)) for _ in range(24))
+    out = _kill_and_resume(tmp_path, kills)
     _assert_same(_final(out), reference)
 
 
