@@ -86,3 +86,14 @@ def test_export_peft_reloads_with_peft(tmp_path, capsys) -> None:
     with pytest.raises(SystemExit):
         main(["export", str(tmp_path / "run"), str(tmp_path / "x"), "--format", "onnx"])
     assert main(["export", str(tmp_path / "run"), str(tmp_path / "peft")]) == 1  # exists, no --overwrite
+
+
+def test_report_on_several_runs_writes_the_comparison(tmp_path, capsys) -> None:
+    for seed in (0, 1):
+        args = _train_args(tmp_path)
+        args[args.index(str(tmp_path / "run"))] = str(tmp_path / f"run{seed}")
+        assert main([*args, "--set", f"train.seed={seed}", "--set", "train.max_steps_per_task=2"]) == 0
+    out = tmp_path / "cmp"
+    assert main(["report", str(tmp_path / "run0"), str(tmp_path / "run1"), "-o", str(out)]) == 0
+    assert (out / "comparison.md").is_file() and (out / "pareto.png").is_file()
+    assert "| inclora | 2 |" in (out / "comparison.md").read_text().replace("  ", " ")

@@ -1,4 +1,5 @@
-"""``litelora report RUN_DIR``: one self-contained HTML page of a run (analysing it first if needed)."""
+"""``litelora report RUN_DIR``: one self-contained HTML page of a run (analysing it first if
+needed); with several run directories, the comparison table and Pareto plot (``compare``)."""
 
 from __future__ import annotations
 
@@ -8,8 +9,9 @@ from pathlib import Path
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("report", help="write a self-contained HTML report of a run directory")
-    p.add_argument("run_dir")
-    p.add_argument("-o", "--output", help="HTML file (default RUN_DIR/report/report.html)")
+    p.add_argument("run_dirs", nargs="+", metavar="RUN_DIR")
+    p.add_argument("-o", "--output", help="HTML file (default RUN_DIR/report/report.html); with several runs, "
+                                          "the comparison folder (default ./comparison)")
     p.set_defaults(func=run)
 
 
@@ -19,7 +21,12 @@ def run(args: argparse.Namespace) -> int:
     from litelora.errors import ConfigError
     from litelora.reporting.html_report import build_report
 
-    run_dir = Path(args.run_dir)
+    if len(args.run_dirs) > 1:
+        from litelora.cli import compare_cmd
+
+        return compare_cmd.run(argparse.Namespace(run_dirs=args.run_dirs, output_dir=args.output or "comparison",
+                                                  label_from=[]))
+    run_dir = Path(args.run_dirs[0])
     if not run_dir.is_dir():
         raise ConfigError(f"{run_dir} does not exist: not a litelora run directory")
     analysis_json = run_dir / "analysis" / "analysis.json"
