@@ -15,52 +15,16 @@ from torch import nn
 
 from litelora.adapters import AdapterBank, AdapterConfig
 from litelora.errors import ConfigError
-from litelora.methods import ContinualMethod, TaskContext, create_method, list_methods
+from litelora.methods import TaskContext, create_method, list_methods
 from litelora.methods.inflora import InfLoRA, complement_basis
 from litelora.methods.olora import OLoRA
 from litelora.methods.sdlora import SDLoRA
-from litelora.testing import tiny_mlp
 from litelora.training.build import build_trainer
 from litelora.training.config import RunConfig
 from litelora.training.trainer import ContinualTrainer
+from method_helpers import make_bank as _bank, make_ctx as _ctx, make_data as _data, train_steps as _train
 
 GATED_METHODS = [n for n in list_methods() if create_method(n).adds_candidates]
-D_IN = 12
-
-
-# ---------------------------------------------------------------------------------------- helpers
-# The same patterns as test_methods.py (kept local so the two files stay independent).
-def _bank(model: nn.Module | None = None, targets: list[str] | None = None, r: int = 4) -> AdapterBank:
-    model = model if model is not None else tiny_mlp(d_in=D_IN, hidden=16, d_out=4)
-    return AdapterBank(model, AdapterConfig(target_modules=targets or ["0", "2"], r=r))
-
-
-def _data(task: int, dims: int | None = None, n: int = 3) -> list[dict[str, torch.Tensor]]:
-    """``n`` batches of 8 inputs; with ``dims``, mostly inside a task-specific subspace."""
-    g = torch.Generator().manual_seed(100 + task)
-    if dims is None:
-        return [{"x": torch.randn(8, D_IN, generator=g)} for _ in range(n)]
-    P = torch.randn(dims, D_IN, generator=g)
-    return [{"x": torch.randn(8, dims, generator=g) @ P + 0.01 * torch.randn(8, D_IN, generator=g)}
-            for _ in range(n)]
-
-
-def _ctx(bank: AdapterBank, task: int, num_tasks: int = 3, data: list | None = None) -> TaskContext:
-    batches = data if data is not None else _data(task)
-    return TaskContext(task, num_tasks, bank, train_inputs=lambda: iter(batches),
-                       run_model=lambda b: bank.model(b["x"]))
-
-
-def _train(method: ContinualMethod, ctx: TaskContext, params: list[nn.Parameter], lr: float = 0.05) -> None:
-    opt = torch.optim.SGD(params, lr=lr)
-    for batch in ctx.train_inputs():  # type: ignore[misc]
-        loss = (ctx.run_model(batch) - 1.0).pow(2).mean()  # type: ignore[misc]
-        extra = method.extra_loss(ctx)
-        if extra is not None:
-            loss = loss + extra
-        opt.zero_grad()
-        loss.backward()
-        opt.step()
 
 
 def _memory(method: InfLoRA, target: str) -> torch.Tensor:
