@@ -2,10 +2,15 @@
 
 from __future__ import annotations
 
+import os
+import platform
+import shlex
 import statistics
 import sys
+from datetime import datetime, timezone
 from importlib.metadata import PackageNotFoundError, version
 
+import torch
 from torch import nn
 
 
@@ -43,3 +48,23 @@ def pkg_version(name: str) -> str | None:
         return version(name)
     except PackageNotFoundError:
         return None
+
+
+def run_info(argv: list[str] | None, settings: dict[str, object]) -> dict[str, object]:
+    """When, how (the exact command) and with which settings a benchmark ran."""
+    return {
+        "created_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "command": shlex.join(["python", *(sys.argv if argv is None else [sys.argv[0], *argv])]),
+        "torch_threads": torch.get_num_threads(),
+        **settings,
+    }
+
+
+def meta_info(packages: tuple[str, ...] = ("torch", "transformers", "peft", "litelora")) -> dict[str, object]:
+    """Package versions and the machine, for the results JSON."""
+    return {
+        "package_versions": {p: pkg_version(p) for p in packages},
+        "platform": platform.platform(),
+        "python": platform.python_version(),
+        "cpu_count": os.cpu_count(),
+    }

@@ -40,20 +40,16 @@ from __future__ import annotations
 
 import argparse
 import math
-import os
-import platform
-import shlex
 import statistics
 import sys
 import time
 from collections.abc import Callable
-from datetime import datetime, timezone
 from typing import Any
 
 import torch
 from torch import nn
 
-from _common import pkg_version, quantile  # benchmarks/ is on sys.path when run as a script
+from _common import meta_info, quantile, run_info  # benchmarks/ is on sys.path when run as a script
 
 from litelora._io import write_json
 from litelora.adapters import AdapterBank, AdapterConfig
@@ -266,10 +262,7 @@ def main(argv: list[str] | None = None) -> int:
 
     if args.json:
         write_json(args.json, {
-            "run_info": {
-                "created_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-                "command": shlex.join(["python", *(sys.argv if argv is None else [sys.argv[0], *argv])]),
-                "torch_threads": torch.get_num_threads(),
+            "run_info": run_info(argv, {
                 "rounds": args.rounds, "warmup": args.warmup, "tasks": task_counts,
                 "targets": 2 * args.blocks, "shape": [args.dim, args.dim], "dense_modules": args.dense_modules,
                 "lora": {"r": R, "lora_alpha": ALPHA, "target_modules": TARGETS, "init_lora_weights": "gaussian",
@@ -277,14 +270,9 @@ def main(argv: list[str] | None = None) -> int:
                 "dense_route": "dense dW, SVD per task, pairwise similarity/angles, rho by dense projectors onto "
                                "unions grown by SVD of [Q, U_t]; no residual or stacked erank (fewer measures "
                                "than the factor route); timed on dense_modules targets, extrapolated linearly",
-            },
+            }),
             "train_info": results,
-            "meta_info": {
-                "package_versions": {p: pkg_version(p) for p in ("torch", "litelora")},
-                "platform": platform.platform(),
-                "python": platform.python_version(),
-                "cpu_count": os.cpu_count(),
-            },
+            "meta_info": meta_info(("torch", "litelora")),
         })
         print(f"wrote {args.json}", file=sys.stderr)
     return 1 if bad else 0

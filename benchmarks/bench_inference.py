@@ -35,20 +35,16 @@ from __future__ import annotations
 
 import argparse
 import copy
-import os
-import platform
-import shlex
 import statistics
 import sys
 import time
 from collections.abc import Callable
-from datetime import datetime, timezone
 from typing import Any
 
 import torch
 from torch import nn
 
-from _common import load_model, pkg_version, quantile  # benchmarks/ is on sys.path when run as a script
+from _common import load_model, meta_info, quantile, run_info  # benchmarks/ is on sys.path when run as a script
 
 from litelora._io import write_json
 
@@ -231,22 +227,14 @@ def main(argv: list[str] | None = None) -> int:
 
     if args.json:
         write_json(args.json, {
-            "run_info": {
-                "created_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-                "command": shlex.join(["python", *(sys.argv if argv is None else [sys.argv[0], *argv])]),
-                "torch_threads": torch.get_num_threads(),
+            "run_info": run_info(argv, {
                 "rounds": rounds, "warmup": args.warmup, "batch": args.batch, "seq_len": args.seq_len,
                 "mode": "eval, torch.no_grad, forward only",
                 "lora": {"r": R, "lora_alpha": ALPHA, "target_modules": TARGETS, "init_lora_weights": "gaussian"},
                 "half_removal": "for t >= 1, remove task t's adapter from targets i with i % 2 == t % 2",
-            },
+            }),
             "train_info": {r["model"]: r for r in results},
-            "meta_info": {
-                "package_versions": {p: pkg_version(p) for p in ("torch", "transformers", "peft", "litelora")},
-                "platform": platform.platform(),
-                "python": platform.python_version(),
-                "cpu_count": os.cpu_count(),
-            },
+            "meta_info": meta_info(("torch", "transformers", "peft", "litelora")),
         })
         print(f"wrote {args.json}", file=sys.stderr)
     return 0
