@@ -29,10 +29,13 @@ COLUMNS = ["final_acc_sample", "aia_sample", "forgetting_first", "active_adapter
 
 
 def expand(spec: dict[str, Any]) -> list[dict[str, Any]]:
-    """Experiments x seeds -> runs, each with its overrides and group name."""
+    """Experiments x seeds -> runs, seed-major so a partial suite already covers every experiment."""
     runs = []
-    for exp in spec["experiments"]:
-        for seed in exp.get("seeds", spec.get("seeds", [0])):
+    seeds = sorted({s for exp in spec["experiments"] for s in exp.get("seeds", spec.get("seeds", [0]))})
+    for seed in seeds:
+        for exp in spec["experiments"]:
+            if seed not in exp.get("seeds", spec.get("seeds", [0])):
+                continue
             sets = [*spec.get("common", []), *exp.get("set", []), f"benchmark.seed={seed}", f"train.seed={seed}"]
             runs.append({"group": exp["name"], "name": f"{exp['name']}_s{seed}", "seed": seed, "set": sets})
     return runs
@@ -43,7 +46,8 @@ def run_one(run: dict[str, Any], root: Path, collect_only: bool = False) -> dict
     if not (out / "results.json").is_file():
         if collect_only:
             return None
-        cmd = [sys.executable, "-m", "litelora", "train", "--no-progress", "-o", str(out)]
+        # --resume: a run killed mid-way continues from its last checkpoint
+        cmd = [sys.executable, "-m", "litelora", "train", "--no-progress", "--resume", "-o", str(out)]
         for s in run["set"]:
             cmd += ["--set", s]
         print(f"[{time.strftime('%H:%M:%S')}] {run['name']}: {' '.join(cmd[3:])}", flush=True)
