@@ -1,4 +1,5 @@
-"""BankLinear: a frozen linear layer plus a bank of per-task LoRA adapters per output slot."""
+"""BankLinear: a frozen linear layer plus a bank of per-task LoRA adapters per output slot;
+BankConv1x1: the same for a 1x1 convolution, a linear map over channels at every pixel."""
 
 from __future__ import annotations
 
@@ -82,17 +83,18 @@ class AdapterSlot(nn.Module):
         out = None
         if self.adapters:
             mags = self.effective_magnitudes()
-            adapters = list(self.adapters.items())
-            if len(adapters) == 1:
-                name, a = adapters[0]
-                # Scale the rank-r intermediate, not the d_out-wide output: less work both ways.
-                out = F.linear(F.linear(x, a.lora_A) * (mags[name] * a.scale), a.lora_B)
-            else:
-                # One pair of matmuls for the whole bank: exactly the concatenated LoRA.
-                A_cat = torch.cat([a.lora_A for _, a in adapters], dim=0)
-                B_cat = torch.cat([a.lora_B for _, a in adapters], dim=1)
-                coef = torch.cat([(mags[n] * a.scale).expand(a.r) for n, a in adapters])
-                out = F.linear(F.linear(x, A_cat) * coef, B_cat)
+            # Frozen adapters run as one concatenated LoRA whose factors need no gradient, so
+            # backward computes only the input gradient through them, never their weight
+            # gradients; the trainable ones form a second pair. Without autograd: one pair.
+            frozen: list[tuple[str, LoraAdapter]] = []
+            trainable: list[tuple[str, LoraAdapter]] = []
+            for name, a in self.adapters.items():
+                needs_grad = torch.is_grad_enabled() and (a.lora_A.requires_grad or a.lora_B.requires_grad)
+                (trainable if needs_grad else frozen).append((name, a))  # type: ignore[arg-type]
+            for group in (frozen, trainable):
+                if group:
+                    d = _concat_lora(x, group, mags)
+                    out = d if out is None else out + d
         for reuse in self.reuse.values():
             if isinstance(reuse, CoreReuse):
                 out = reuse(x) if out is None else out + reuse(x)
@@ -117,6 +119,19 @@ class AdapterSlot(nn.Module):
         """Dense update (d_out_slot x d_in), for merging."""
         A, B = self.concatenated()
         return B @ A
+
+
+def _concat_lora(x: torch.Tensor, adapters: list[tuple[str, LoraAdapter]],
+                 mags: dict[str, torch.Tensor]) -> torch.Tensor:
+    """``x`` (..., d_in) through the adapters as one LoRA of rank sum(r): one pair of matmuls."""
+    if len(adapters) == 1:
+        name, a = adapters[0]
+        # Scale the rank-r intermediate, not the d_out-wide output: less work both ways.
+        return F.linear(F.linear(x, a.lora_A) * (mags[name] * a.scale), a.lora_B)
+    A_cat = torch.cat([a.lora_A for _, a in adapters], dim=0)
+    B_cat = torch.cat([a.lora_B for _, a in adapters], dim=1)
+    coef = torch.cat([(mags[n] * a.scale).expand(a.r) for n, a in adapters])
+    return F.linear(F.linear(x, A_cat) * coef, B_cat)
 
 
 class BankLinear(nn.Module):
@@ -156,28 +171,37 @@ class BankLinear(nn.Module):
         self.slots[key] = slot
         return slot
 
+    def rows(self, x: torch.Tensor) -> torch.Tensor:
+        """The layer input as the adapters read it: (..., d_in), features last."""
+        return x
+
+    def from_rows(self, delta: torch.Tensor) -> torch.Tensor:
+        """The adapters' (..., d_out) update in the layout of the base layer's output."""
+        return delta
+
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         y = self.base_layer(x)
         if self.merged or self.disabled:
             return y
+        rows, total = self.rows(x), None
         for slot in self.slots.values():
-            d = slot(x)
+            d = slot(rows)
             if d is None:
                 continue
-            if slot.out_start == 0 and slot.out_stop == self.out_features:
-                y = y + d
-            else:
-                y = y + F.pad(d, (slot.out_start, self.out_features - slot.out_stop))
-        return y
+            if slot.out_start != 0 or slot.out_stop != self.out_features:
+                d = F.pad(d, (slot.out_start, self.out_features - slot.out_stop))
+            total = d if total is None else total + d
+        return y if total is None else y + self.from_rows(total)
 
     def delta_weight(self) -> torch.Tensor:
-        """Dense update of every slot (d_out x d_in)."""
+        """Dense update of every slot, shaped like ``base_layer.weight`` (d_out x d_in for a
+        linear layer, d_out x d_in x 1 x 1 for a 1x1 convolution)."""
         W = self.base_layer.weight
-        delta = torch.zeros_like(W)
+        delta = W.new_zeros(self.out_features, self.in_features)
         for slot in self.slots.values():
             if slot.adapters or slot.reuse:
                 delta[slot.out_start : slot.out_stop] += slot.delta_weight().to(W.dtype)
-        return delta
+        return delta.view_as(W)
 
     @torch.no_grad()
     def merge(self, safe_merge: bool = False) -> None:
@@ -202,3 +226,36 @@ class BankLinear(nn.Module):
         # The bank refuses structural changes while merged, so the delta is the same one.
         self.base_layer.weight.data -= self.delta_weight().detach()
         self.merged = False
+
+
+class BankConv1x1(BankLinear):
+    """Wraps a frozen 1x1 ``nn.Conv2d`` (groups 1, no padding): the adapters act on the
+    channel vector of every output pixel, so ``lora_A`` is (r, C_in), ``lora_B`` (C_out, r).
+
+    A stride ``s`` makes the conv read every ``s``-th pixel; the adapters read the same ones.
+    """
+
+    def __init__(self, base_layer: nn.Conv2d, dropout: float = 0.0) -> None:
+        super().__init__(base_layer, dropout)  # type: ignore[arg-type]
+
+    @property
+    def in_features(self) -> int:
+        return self.base_layer.in_channels  # type: ignore[return-value]
+
+    @property
+    def out_features(self) -> int:
+        return self.base_layer.out_channels  # type: ignore[return-value]
+
+    def rows(self, x: torch.Tensor) -> torch.Tensor:
+        """(N, C_in, H, W) (or unbatched (C_in, H, W)) -> (N, H', W', C_in) at the strided pixels."""
+        sh, sw = self.base_layer.stride  # type: ignore[misc]
+        if sh != 1 or sw != 1:
+            x = x[..., ::sh, ::sw]
+        return x.movedim(-3, -1)
+
+    def from_rows(self, delta: torch.Tensor) -> torch.Tensor:
+        return delta.movedim(-1, -3)
+
+
+# Target kind (``TargetSpec.kind``) -> the wrapper the bank puts in the layer's place.
+WRAPPERS: dict[str, type[BankLinear]] = {"linear": BankLinear, "conv1x1": BankConv1x1}
