@@ -19,11 +19,14 @@ class AdapterConfig:
         select output slices of a fused linear layer: ``"qkv:q,v"`` targets the q and v
         thirds of every ``qkv`` (slices named by ``fused_slices``).
     exclude_modules: same syntax as ``target_modules``; checked first.
-    r: rank of each new adapter; ``rank_pattern`` maps a target name pattern to its rank.
+    r: rank of each new adapter (``rank_pattern`` overrides it per target).
     lora_alpha: the adapter scale is ``lora_alpha / r`` (``use_scale=False``: scale 1).
     lora_dropout: dropout on the adapter input during training.
+    rank_pattern: target name pattern -> rank of that target's adapters.
+    use_scale: multiply each adapter by ``lora_alpha / r``; false: scale 1.
     init_lora_weights: ``"lora"`` (A Kaiming-uniform, B = 0: the model is unchanged at
         the start of a task), ``"gaussian"`` (both non-zero, for tests) or ``"zeros"``.
+    fused_slices: names of the equal output slices of a fused layer, in row order (``q,k,v``).
     """
 
     target_modules: str | list[str] = field(default_factory=lambda: ["query", "value"])

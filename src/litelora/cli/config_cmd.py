@@ -1,22 +1,32 @@
-"""``litelora config show|validate``: the fully resolved config, or a check of one."""
+"""``litelora config show|validate|fields``: the resolved config, a check of one, or every field's help."""
 
 from __future__ import annotations
 
 import argparse
+import textwrap
 
 import yaml
 
 from litelora.cli.options import add_config_options, resolve_config
+from litelora.errors import ConfigError
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("config", help="print or validate a resolved config")
-    p.add_argument("action", choices=["show", "validate"])
+    p = sub.add_parser("config", help="print or validate a resolved config, or list every --set field",
+                       description="show: the fully resolved config as YAML; validate: check it without running; "
+                                   "fields [SECTION]: every --set field with its type, default and help.")
+    p.add_argument("action", choices=["show", "validate", "fields"])
+    p.add_argument("section", nargs="?", help="with 'fields': only this section (e.g. train, gate)")
     add_config_options(p)
     p.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
+    if args.action == "fields":
+        print_fields(args.section)
+        return 0
+    if args.section:
+        raise ConfigError(f"'config {args.action}' takes no SECTION ({args.section!r}); only 'config fields' does")
     from litelora.training.build import validate
 
     config = resolve_config(args)
@@ -26,3 +36,20 @@ def run(args: argparse.Namespace) -> int:
     else:
         print("config is valid")
     return 0
+
+
+def print_fields(section: str | None) -> None:
+    """Print ``--set`` fields (of one ``section`` if given) from the config dataclasses' own docs."""
+    from litelora._config_docs import field_docs, sections
+    from litelora.training.config import RunConfig
+
+    docs = field_docs(RunConfig)
+    if section is not None:
+        known = sections(RunConfig)
+        if section not in known:
+            raise ConfigError(f"unknown config section {section!r}; sections: {', '.join(known)}")
+        docs = [d for d in docs if d.path.startswith(section + ".")]
+    for d in docs:
+        default = yaml.safe_dump(d.default, default_flow_style=True, width=10_000).strip().removesuffix("...").strip()
+        print(f"{d.path}: {d.type} = {default}")
+        print(textwrap.fill(d.help.replace("``", "`"), width=100, initial_indent="    ", subsequent_indent="    "))

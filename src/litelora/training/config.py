@@ -14,8 +14,14 @@ from litelora.gates.config import GateConfig
 
 @dataclass
 class BenchmarkConfig:
-    """Which task stream to build. ``name`` is a registered benchmark (``litelora list benchmarks``);
-    ``options`` are passed to its builder (e.g. ``num_tasks``, ``train_per_class``)."""
+    """Which task stream to build.
+
+    name: a registered benchmark (``litelora list benchmarks``).
+    seed: seed of the class-order shuffle (not used when ``class_order`` is given).
+    class_order: an explicit class order (distinct class ids); replaces the seeded shuffle.
+    data_root: folder holding the benchmark's data, for benchmarks read from disk (``olora``).
+    options: keyword arguments of the benchmark's builder (e.g. ``num_tasks``, ``train_per_class``).
+    """
 
     name: str = "wordnet-supersenses"
     seed: int | None = 0
@@ -26,7 +32,12 @@ class BenchmarkConfig:
 
 @dataclass
 class ModelConfig:
-    """The backbone: a registered name (``minilm``), ``hf:<hub name or folder>``, or a test model."""
+    """The backbone.
+
+    name: a registered model (``litelora list models``) or ``hf:<hub name or folder>``.
+    max_length: tokens kept per text input (longer inputs are truncated).
+    pooling: sentence embedding of a text encoder: ``mean`` over tokens or the ``cls`` token.
+    """
 
     name: str = "minilm"
     max_length: int = 64
@@ -39,7 +50,11 @@ class ModelConfig:
 
 @dataclass
 class MethodConfig:
-    """The host method (``litelora list methods``) and its own hyper-parameters."""
+    """The host method and its own hyper-parameters.
+
+    name: a registered method (``litelora list methods``).
+    params: the method's own hyper-parameters (e.g. ``lambda_1`` of ``olora``); unknown keys fail.
+    """
 
     name: str = "inclora"
     params: dict[str, Any] = field(default_factory=dict)
@@ -47,6 +62,24 @@ class MethodConfig:
 
 @dataclass
 class TrainConfig:
+    """The training loop.
+
+    epochs: passes over each task's training set (fractions allowed).
+    max_steps_per_task: cap on optimizer steps per task; ``null`` = no cap.
+    batch_size: training examples per step.
+    eval_batch_size: examples per forward pass during evaluation.
+    lr: learning rate of the adapters.
+    head_lr: learning rate of the classifier head.
+    weight_decay: AdamW weight decay.
+    seed: seed of parameter init, shuffling and dropout.
+    log_every: steps between ``train`` events (mean loss, samples/s).
+    num_threads: torch CPU threads; ``null`` = torch's default.
+    device: torch device, e.g. ``cpu`` or ``cuda:0``.
+    progress: show a progress display (a bar on a terminal, plain lines otherwise).
+    checkpoint_every: steps between mid-task checkpoints; 0 = only at the end of each task.
+    tensorboard: also write TensorBoard scalars to ``RUN_DIR/tensorboard`` (extra ``tensorboard``).
+    """
+
     epochs: float = 2.0
     max_steps_per_task: int | None = None
     batch_size: int = 16
@@ -60,7 +93,7 @@ class TrainConfig:
     device: str = "cpu"
     progress: bool = True
     checkpoint_every: int = 0
-
+    tensorboard: bool = False
 
     def __post_init__(self) -> None:
         for name in ("lr", "head_lr", "epochs"):
@@ -80,6 +113,11 @@ class TrainConfig:
 
 @dataclass
 class RunConfig:
+    """A whole run: one section per part, plus where it writes.
+
+    output_dir: the run directory (``litelora train -o`` overrides it).
+    """
+
     benchmark: BenchmarkConfig = field(default_factory=BenchmarkConfig)
     model: ModelConfig = field(default_factory=ModelConfig)
     adapter: AdapterConfig = field(default_factory=AdapterConfig)
