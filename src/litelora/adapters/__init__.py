@@ -2,7 +2,7 @@
 
 from litelora.adapters.bank import AdapterBank, AdapterRecord, adapter_name
 from litelora.adapters.config import AdapterConfig
-from litelora.adapters.layer import AdapterSlot, BankLinear, LoraAdapter
+from litelora.adapters.layer import AdapterSlot, BankConv1x1, BankLinear, LoraAdapter
 from litelora.adapters.peft_io import export_peft, import_peft
 from litelora.adapters.reuse import CoreReuse, ScaleReuse, span_bases
 from litelora.adapters.serialization import bank_state_dict, load_bank, restore_bank, save_bank
@@ -13,6 +13,7 @@ __all__ = [
     "AdapterConfig",
     "AdapterRecord",
     "AdapterSlot",
+    "BankConv1x1",
     "BankLinear",
     "CoreReuse",
     "LoraAdapter",

@@ -10,7 +10,7 @@ import torch
 from torch import nn
 
 from litelora.adapters.config import AdapterConfig, check_rank
-from litelora.adapters.layer import AdapterSlot, BankLinear, Coefficient, LoraAdapter
+from litelora.adapters.layer import WRAPPERS, AdapterSlot, BankLinear, Coefficient, LoraAdapter
 from litelora.adapters.targeting import TargetSpec, find_targets, rank_for
 from litelora.errors import AdapterError
 
@@ -33,7 +33,8 @@ class AdapterRecord:
 
 
 class AdapterBank:
-    """Injects ``BankLinear`` layers into ``model`` (in place) and manages task adapters.
+    """Injects ``BankLinear`` (``BankConv1x1`` for 1x1 convs) layers into ``model`` (in place)
+    and manages task adapters.
 
     Every base parameter of the model is frozen. ``add_task`` adds a *candidate* adapter to
     every target; all earlier adapters stay active and are frozen by construction, so the
@@ -48,17 +49,17 @@ class AdapterBank:
         for p in model.parameters():
             p.requires_grad_(False)
         for spec in self.specs.values():
-            layer = self._wrap(spec.module_name)
+            layer = self._wrap(spec)
             layer.add_slot(spec.slice_name or BankLinear.FULL, spec.out_start, spec.out_stop)
 
     # ------------------------------------------------------------------ structure
-    def _wrap(self, module_name: str) -> BankLinear:
-        parent_name, _, child = module_name.rpartition(".")
+    def _wrap(self, spec: TargetSpec) -> BankLinear:
+        parent_name, _, child = spec.module_name.rpartition(".")
         parent = self.model.get_submodule(parent_name) if parent_name else self.model
         current = getattr(parent, child)
         if isinstance(current, BankLinear):
             return current
-        layer = BankLinear(current, dropout=self.config.lora_dropout)
+        layer = WRAPPERS[spec.kind](current, dropout=self.config.lora_dropout)
         setattr(parent, child, layer)
         return layer
 

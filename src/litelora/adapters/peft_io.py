@@ -24,7 +24,8 @@ from torch import nn
 from litelora.adapters.bank import AdapterBank, adapter_name
 from litelora.adapters.config import AdapterConfig
 from litelora.adapters.layer import LoraAdapter
-from litelora.errors import AdapterError
+from litelora.adapters.targeting import LAYER_KINDS, layer_kind
+from litelora.errors import AdapterError, TargetError
 
 CONFIG_FILE = "adapter_config.json"
 WEIGHTS_FILE = "adapter_model.safetensors"
@@ -70,6 +71,7 @@ def pattern_keys(names: list[str]) -> dict[str, str]:
 def module_loras(bank: AdapterBank) -> dict[str, Lora]:
     """Module name -> exact LoRA ``(A (R, d_in), B (d_out, R))`` of all its slots, in model order.
 
+    A 1x1 conv's LoRA is its channel map (``export_peft`` writes it in PEFT's 4-D conv layout).
     Slice slots of a fused layer become one LoRA: A stacks the slots' A_cat, B is block-structured
     (a slot's B_cat sits in its rows and its own columns; rows no slot writes, e.g. k, stay zero).
     Modules whose slots hold nothing (closed gates everywhere) are left out.
@@ -127,8 +129,11 @@ def export_peft(
         lora_dropout=0.0, bias="none", task_type=task_type, base_model_name_or_path=base_model_name_or_path,
         inference_mode=True,
     )
+    kinds = {spec.module_name: spec.kind for spec in bank.specs.values()}
     tensors: dict[str, torch.Tensor] = {}
     for m, (A, B) in loras.items():
+        if kinds[m] == "conv1x1":  # PEFT's Conv2d LoRA: lora_A a (r, C_in, 1, 1) conv, lora_B (C_out, r, 1, 1)
+            A, B = A[:, :, None, None].contiguous(), B[:, :, None, None].contiguous()
         tensors[f"{PREFIX}{m}.lora_A.weight"] = A
         tensors[f"{PREFIX}{m}.lora_B.weight"] = B
     out_dir.parent.mkdir(parents=True, exist_ok=True)
@@ -208,22 +213,33 @@ def peft_scale(cfg: dict[str, Any], module: str) -> tuple[int, float]:
 def import_peft(model: nn.Module, adapter_dir: str | os.PathLike[str], *, task_id: int = 0) -> AdapterBank:
     """Inject a PEFT LoRA folder into ``model`` (in place) as task ``task_id``'s frozen adapters.
 
-    Each ``lora_A`` (r, in) / ``lora_B`` (out, r) pair becomes one ``LoraAdapter`` with PEFT's scale.
+    Each ``lora_A`` (r, in) / ``lora_B`` (out, r) pair becomes one ``LoraAdapter`` with PEFT's scale;
+    a 1x1 conv's (r, C_in, 1, 1) / (C_out, r, 1, 1) pair is read as the same matrices.
     """
     cfg, loras = read_peft(adapter_dir)
     names = dict(model.named_modules())
     # Validate everything before the bank wraps any layer, so a bad file leaves ``model`` untouched.
-    for module, (A, B) in loras.items():
+    for module, (A, B) in list(loras.items()):
         layer = names.get(module)
-        if not isinstance(layer, nn.Linear):
-            kind = type(layer).__name__ if layer is not None else "missing"
-            raise AdapterError(f"{adapter_dir}: module {module!r} is {kind} in this model; only nn.Linear is supported")
+        kind = None
+        if layer is not None:
+            try:
+                kind = layer_kind(module, layer)
+            except TargetError as err:
+                raise AdapterError(f"{adapter_dir}: {err}") from None
+        if kind is None:
+            found = type(layer).__name__ if layer is not None else "missing"
+            raise AdapterError(f"{adapter_dir}: module {module!r} is {found} in this model; only nn.Linear and "
+                               f"1x1 nn.Conv2d are supported")
         r = peft_scale(cfg, module)[0]
-        if A.shape != (r, layer.in_features) or B.shape != (layer.out_features, r):
+        d_in, d_out = LAYER_KINDS[kind][1](layer)  # type: ignore[arg-type]
+        tail = (1, 1) if kind == "conv1x1" else ()
+        if A.shape != (r, d_in, *tail) or B.shape != (d_out, r, *tail):
             raise AdapterError(
                 f"{adapter_dir}: {PREFIX}{module}.lora_A/B have shapes {tuple(A.shape)}/{tuple(B.shape)}; expected "
-                f"({r}, {layer.in_features})/({layer.out_features}, {r}) from the config rank and the model"
+                f"{(r, d_in, *tail)}/{(d_out, r, *tail)} from the config rank and the model"
             )
+        loras[module] = (A.reshape(r, d_in), B.reshape(d_out, r))
     # A fullmatch regex of the exact names: a list would also match ``x.0`` for ``0``.
     targets = "|".join(re.escape(m) for m in loras)
     dropout = float(cfg.get("lora_dropout") or 0.0)

@@ -1,8 +1,14 @@
-"""PEFT-compatible target matching, extended with output slices of fused layers."""
+"""PEFT-compatible target matching, extended with output slices of fused layers.
+
+Two layer kinds hold adapters: ``linear`` (``nn.Linear``) and ``conv1x1`` (an ``nn.Conv2d``
+with a 1x1 kernel and ``groups=1``: a linear map over channels at every pixel; any stride,
+zero padding only, and the plain ``Conv2d.forward``, so merging stays exact).
+"""
 
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from torch import nn
@@ -10,7 +16,53 @@ from torch import nn
 from litelora.adapters.config import AdapterConfig
 from litelora.errors import TargetError
 
-SUPPORTED_LAYERS: tuple[type[nn.Module], ...] = (nn.Linear,)
+SUPPORTED_LAYERS: tuple[type[nn.Module], ...] = (nn.Linear, nn.Conv2d)
+
+
+def _linear_dims(module: nn.Module) -> tuple[int, int]:
+    return module.in_features, module.out_features  # type: ignore[return-value]
+
+
+def _conv1x1_dims(module: nn.Module) -> tuple[int, int]:
+    return module.in_channels, module.out_channels  # type: ignore[return-value]
+
+
+# kind -> (layer type, (d_in, d_out) of a layer); checked in order, first isinstance wins.
+LAYER_KINDS: dict[str, tuple[type[nn.Module], Callable[[nn.Module], tuple[int, int]]]] = {
+    "linear": (nn.Linear, _linear_dims),
+    "conv1x1": (nn.Conv2d, _conv1x1_dims),
+}
+
+
+def layer_kind(name: str, module: nn.Module) -> str | None:
+    """The target kind of ``module`` (``"linear"``, ``"conv1x1"``), ``None`` for other layers.
+
+    Raises ``TargetError`` for a ``Conv2d`` the bank cannot treat as a channel map.
+    """
+    for kind, (cls, _) in LAYER_KINDS.items():
+        if isinstance(module, cls):
+            if kind == "conv1x1":
+                check_conv1x1(name, module)  # type: ignore[arg-type]
+            return kind
+    return None
+
+
+def check_conv1x1(name: str, conv: nn.Conv2d) -> None:
+    """A 1x1, ungrouped, unpadded ``Conv2d`` whose forward is the plain convolution."""
+    problems = []
+    if tuple(conv.kernel_size) != (1, 1):
+        problems.append(f"kernel_size={tuple(conv.kernel_size)} (only 1x1 kernels are channel maps)")
+    if conv.groups != 1:
+        problems.append(f"groups={conv.groups} (grouped/depthwise convs mix channels blockwise)")
+    if conv.padding not in ((0, 0), "valid", "same"):
+        problems.append(f"padding={conv.padding} (the padded border would get no update)")
+    if type(conv).forward is not nn.Conv2d.forward:
+        problems.append(f"{type(conv).__name__} overrides Conv2d.forward (swap it for a plain nn.Conv2d "
+                        f"holding the same weights)")
+    if problems:
+        raise TargetError(f"target {name!r} is a Conv2d the bank cannot adapt: {'; '.join(problems)}. Only 1x1 "
+                          f"convolutions with groups=1 and no padding hold LoRA adapters; narrow target_modules "
+                          f"or add {name!r} to exclude_modules.")
 
 
 @dataclass(frozen=True)
@@ -26,6 +78,7 @@ class TargetSpec:
     out_start: int
     out_stop: int
     in_features: int
+    kind: str = "linear"
 
     @property
     def name(self) -> str:
@@ -60,7 +113,8 @@ def find_targets(model: nn.Module, config: AdapterConfig) -> list[TargetSpec]:
     """Every slot ``config`` selects in ``model`` (the dry run: nothing is modified).
 
     Raises ``TargetError`` naming the patterns when nothing matches, when a matched module
-    is not a linear layer, or when a slice name is unknown or does not divide the layer.
+    is not a linear layer or a 1x1 conv, or when a slice name is unknown or does not divide
+    the layer.
     """
     specs: list[TargetSpec] = []
     for name, module in model.named_modules():
@@ -72,12 +126,14 @@ def find_targets(model: nn.Module, config: AdapterConfig) -> list[TargetSpec]:
         hit, slices = _matches(config.target_modules, name)
         if not hit:
             continue
-        if not isinstance(module, SUPPORTED_LAYERS):
+        kind = layer_kind(name, module)
+        if kind is None:
             raise TargetError(
                 f"target_modules={config.target_modules!r} matched {name!r}, a {type(module).__name__}; "
-                f"only nn.Linear layers can hold LoRA adapters here. Narrow the pattern or add it to exclude_modules."
+                f"only nn.Linear and 1x1 nn.Conv2d layers can hold LoRA adapters here. Narrow the pattern or "
+                f"add it to exclude_modules."
             )
-        specs.extend(_slot_specs(name, module, slices, config))
+        specs.extend(_slot_specs(name, module, kind, slices, config))
     if not specs:
         linear = [n for n, m in model.named_modules() if isinstance(m, SUPPORTED_LAYERS)]
         raise TargetError(
@@ -88,11 +144,11 @@ def find_targets(model: nn.Module, config: AdapterConfig) -> list[TargetSpec]:
 
 
 def _slot_specs(
-    name: str, module: nn.Linear, slices: tuple[str, ...] | None, config: AdapterConfig
+    name: str, module: nn.Module, kind: str, slices: tuple[str, ...] | None, config: AdapterConfig
 ) -> list[TargetSpec]:
-    d_out, d_in = module.out_features, module.in_features
+    d_in, d_out = LAYER_KINDS[kind][1](module)
     if slices is None:
-        return [TargetSpec(name, None, 0, d_out, d_in)]
+        return [TargetSpec(name, None, 0, d_out, d_in, kind)]
     parts = config.fused_slices
     unknown = [s for s in slices if s not in parts]
     if unknown or not slices:
@@ -103,7 +159,7 @@ def _slot_specs(
         )
     width = d_out // len(parts)
     return [
-        TargetSpec(name, s, parts.index(s) * width, (parts.index(s) + 1) * width, d_in)
+        TargetSpec(name, s, parts.index(s) * width, (parts.index(s) + 1) * width, d_in, kind)
         for s in sorted(slices, key=parts.index)
     ]
 

@@ -109,7 +109,8 @@ def capture_probes(model: ContinualModel, root: nn.Module, tasks: Sequence[Task]
     seen: dict[str, list[torch.Tensor]] = {n: [] for n in names.values()}
 
     def hook(module: nn.Module, args: tuple[torch.Tensor, ...]) -> None:
-        seen[names[module]].append(args[0].detach().reshape(-1, args[0].shape[-1]).double().cpu())
+        rows = module.rows(args[0].detach())  # type: ignore[operator]  # channels last for 1x1 convs
+        seen[names[module]].append(rows.reshape(-1, rows.shape[-1]).double().cpu())
 
     handles = [m.register_forward_pre_hook(hook) for m in names]
     device = next(model.parameters()).device

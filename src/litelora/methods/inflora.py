@@ -43,7 +43,8 @@ def input_covariances(bank: AdapterBank, targets: list[str]) -> Iterator[dict[st
 
     def hook(name: str) -> Callable[[nn.Module, tuple[torch.Tensor, ...], torch.Tensor], None]:
         def accumulate(module: nn.Module, inputs: tuple[torch.Tensor, ...], output: torch.Tensor) -> None:
-            x = inputs[0].detach().reshape(-1, inputs[0].shape[-1]).double()
+            rows = module.rows(inputs[0].detach())  # type: ignore[operator]  # channels last for 1x1 convs
+            x = rows.reshape(-1, rows.shape[-1]).double()
             if name in covs:
                 covs[name].addmm_(x.T, x)
             else:
