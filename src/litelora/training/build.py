@@ -8,7 +8,6 @@ from typing import Any
 
 import torch
 
-from litelora._io import load_tensors, read_json
 from litelora.adapters import AdapterBank, load_bank
 from litelora.benchmarks import TaskStream, build_benchmark
 from litelora.benchmarks.scenarios import merge_tasks
@@ -17,7 +16,8 @@ from litelora.gates import build_gate
 from litelora.methods import create_method
 from litelora.training.backbones import build_backbone
 from litelora.training.config import RunConfig
-from litelora.training.model import ContinualModel
+from litelora.training.model import as_task_model
+from litelora.training.task_model import TaskModel
 from litelora.training.trainer import ContinualTrainer
 
 
@@ -48,7 +48,7 @@ def validate(config: RunConfig) -> None:
 
 
 def build_trainer(config: RunConfig) -> ContinualTrainer:
-    """Validate, then build the stream (data errors surface here) and the backbone."""
+    """Validate, then build the stream (data errors surface here) and the model."""
     validate(config)
     stream = build_stream(config)
     input_dim = stream.meta.get("input_dim")
@@ -57,16 +57,16 @@ def build_trainer(config: RunConfig) -> ContinualTrainer:
 
 @dataclass
 class LoadedRun:
-    """A finished run rebuilt from its directory: the model with its bank and head."""
+    """A finished run rebuilt from its directory: the model with its bank (and head, if any)."""
 
     config: RunConfig
     stream: TaskStream
-    model: ContinualModel
+    model: TaskModel
     bank: AdapterBank
 
 
 def load_run(run_dir: str | Path) -> LoadedRun:
-    """Rebuild a finished run's model (backbone + bank + head) for evaluation or export."""
+    """Rebuild a finished run's model (backbone + bank + what the task model saved) for evaluation or export."""
     from litelora._config import load_yaml
 
     run_dir = Path(run_dir)
@@ -76,14 +76,13 @@ def load_run(run_dir: str | Path) -> LoadedRun:
         raise ConfigError(f"{run_dir} has no results.json: the run has not finished (resume it with --resume)")
     config = RunConfig.from_dict(load_yaml(run_dir / "config.yaml"))
     stream = build_stream(config)
-    model = ContinualModel(build_backbone(config.model, stream.meta.get("input_dim")))
-    bank = load_bank(model.backbone.encoder, run_dir / "adapters")
-    head = read_json(run_dir / "head" / "head.json")
-    model.head.restore(head["blocks"], load_tensors(run_dir / "head" / "head.safetensors"))
+    model = as_task_model(build_backbone(config.model, stream.meta.get("input_dim")))
+    bank = load_bank(model.encoder, run_dir / "adapters")
+    model.load(run_dir)
     return LoadedRun(config, stream, model.eval(), bank)
 
 
-def load_run_model(run_dir: str | Path) -> tuple[RunConfig, TaskStream, ContinualModel]:
+def load_run_model(run_dir: str | Path) -> tuple[RunConfig, TaskStream, TaskModel]:
     """``load_run`` without the bank handle."""
     run = load_run(run_dir)
     return run.config, run.stream, run.model

@@ -1,4 +1,4 @@
-"""Batching: deterministic, seeded order; the backbone's collate makes the tensors."""
+"""Batching: deterministic, seeded order; the model's (or backbone's) collate makes the tensors."""
 
 from __future__ import annotations
 
@@ -7,23 +7,39 @@ from collections.abc import Iterator, Sequence
 
 import torch
 
-from litelora.benchmarks.stream import Example
+from litelora.benchmarks.stream import Example, Task
 from litelora.training.backbones import Backbone
+from litelora.training.task_model import TaskModel
 
 Batch = tuple[dict[str, torch.Tensor], torch.Tensor]
 
 
-def iter_batches(backbone: Backbone, examples: Sequence[Example], batch_size: int, *, shuffle: bool = False,
-                 seed: int = 0, device: torch.device | str = "cpu", skip: int = 0) -> Iterator[Batch]:
-    """Yield ``(inputs, labels)``; the order depends only on ``seed`` when shuffling.
-
-    ``skip`` drops the first batches without building them (resuming mid-epoch).
-    """
+def _chunks(examples: Sequence[Example], batch_size: int, shuffle: bool, seed: int,
+            skip: int) -> Iterator[list[Example]]:
     order = list(range(len(examples)))
     if shuffle:
         random.Random(seed).shuffle(order)
     for start in range(skip * batch_size, len(order), batch_size):
-        chunk = [examples[i] for i in order[start : start + batch_size]]
+        yield [examples[i] for i in order[start : start + batch_size]]
+
+
+def _labels(chunk: list[Example], device: torch.device | str) -> torch.Tensor:
+    return torch.tensor([ex.label for ex in chunk], dtype=torch.long).to(device)
+
+
+def iter_batches(backbone: Backbone, examples: Sequence[Example], batch_size: int, *, shuffle: bool = False,
+                 seed: int = 0, device: torch.device | str = "cpu", skip: int = 0) -> Iterator[Batch]:
+    """Yield ``(inputs, labels)`` for a feature backbone; the order depends only on ``seed`` when
+    shuffling. ``skip`` drops the first batches without building them (resuming mid-epoch)."""
+    for chunk in _chunks(examples, batch_size, shuffle, seed, skip):
         batch = backbone.collate([ex.input for ex in chunk])
-        labels = torch.tensor([ex.label for ex in chunk], dtype=torch.long)
-        yield {k: v.to(device) for k, v in batch.items()}, labels.to(device)
+        yield {k: v.to(device) for k, v in batch.items()}, _labels(chunk, device)
+
+
+def iter_task_batches(model: TaskModel, task: Task, examples: Sequence[Example], batch_size: int, *,
+                      shuffle: bool = False, seed: int = 0, device: torch.device | str = "cpu",
+                      skip: int = 0) -> Iterator[Batch]:
+    """``iter_batches`` through a TaskModel's ``collate`` (which may need the task: prompts, targets)."""
+    for chunk in _chunks(examples, batch_size, shuffle, seed, skip):
+        batch = model.collate(chunk, task)
+        yield {k: v.to(device) for k, v in batch.items()}, _labels(chunk, device)

@@ -5,26 +5,22 @@ from __future__ import annotations
 import torch
 
 from litelora.benchmarks.stream import Task
-from litelora.training.data import iter_batches
-from litelora.training.model import ContinualModel
+from litelora.training.data import iter_task_batches
+from litelora.training.task_model import TaskModel
 
 
 @torch.no_grad()
-def evaluate_task(model: ContinualModel, task: Task, scenario: str, batch_size: int = 64) -> float:
-    """Fraction of ``task``'s test set predicted right.
+def evaluate_task(model: TaskModel, task: Task, scenario: str, batch_size: int = 64) -> float:
+    """Fraction of ``task``'s test set predicted right (``TaskModel.count_correct``).
 
-    CIL and DIL take the argmax over every seen class (no task id at test time); TIL
-    restricts it to the task's own classes.
+    A classifier takes the argmax over every seen class in CIL and DIL (no task id at test
+    time) and over the task's own classes in TIL; a generative model scores exact match.
     """
     was_training = model.training
     model.eval()
     device = next(model.parameters()).device
-    columns = model.head.columns(task.classes).to(device) if scenario == "til" else None
-    class_ids = torch.tensor(model.head.class_ids, device=device)
     correct = 0
-    for batch, labels in iter_batches(model.backbone, task.test, batch_size, device=device):
-        logits = model(batch)
-        pred = columns[logits[:, columns].argmax(-1)] if columns is not None else logits.argmax(-1)
-        correct += int((class_ids[pred] == labels).sum())
+    for batch, labels in iter_task_batches(model, task, task.test, batch_size, device=device):
+        correct += model.count_correct(batch, labels, task, scenario)
     model.train(was_training)
     return correct / len(task.test)

@@ -29,17 +29,18 @@ class Progress:
 
 
 def task_start_snapshot(trainer: Any) -> tuple[dict[str, Any], dict[str, dict[str, torch.Tensor]]]:
-    """Everything fixed at a task boundary: bank, head, method state, gate records, RNG."""
+    """Everything fixed at a task boundary: bank, the task model's state (a classifier's head),
+    method state, gate records, RNG."""
     rng_json, rng_tensors = rng_state()
     state = {
         "progress": asdict(trainer.progress),
         "bank": trainer.bank.describe(),
-        "head": trainer.model.head.structure(),
+        "head": trainer.model.state()[0],
         "rng": rng_json,
     }
     tensors = {
         "start_bank": {k: v.detach().clone() for k, v in bank_state_dict(trainer.bank).items()},
-        "start_head": {k: v.detach().clone() for k, v in trainer.model.head.state_tensors().items()},
+        "start_head": {k: v.detach().clone() for k, v in trainer.model.state()[1].items()},
         "start_method": {k: v.detach().clone() for k, v in trainer.method.state_dict().items()},
         "start_rng": rng_tensors,
     }
@@ -48,7 +49,7 @@ def task_start_snapshot(trainer: Any) -> tuple[dict[str, Any], dict[str, dict[st
 
 def restore_task_start(trainer: Any, state: dict[str, Any], tensors: dict[str, dict[str, torch.Tensor]]) -> None:
     restore_bank(trainer.bank, state["bank"], tensors["start_bank"])
-    trainer.model.head.restore(state["head"], tensors["start_head"])
+    trainer.model.load_state(state["head"], tensors.get("start_head", {}))
     trainer.model.to(trainer.device)
     trainer.method.load_state_dict(tensors.get("start_method", {}), trainer.bank)
     trainer.progress = Progress(**state["progress"])

@@ -7,16 +7,14 @@ import math
 import random
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 from tqdm.auto import tqdm
 
-from litelora._io import save_tensors
-from litelora.adapters import AdapterBank, save_bank
+from litelora.adapters import AdapterBank, AdapterConfig, save_bank
 from litelora.benchmarks.stream import Task, TaskStream
 from litelora.errors import ConfigError, NonFiniteError
 from litelora.gates import GatePlugin, build_gate
@@ -34,9 +32,9 @@ from litelora.training.checkpoint import (
     set_rng_state,
 )
 from litelora.training.config import RunConfig
-from litelora.training.data import iter_batches
+from litelora.training.data import iter_task_batches
 from litelora.training.evaluation import evaluate_task
-from litelora.training.model import ContinualModel
+from litelora.training.model import as_task_model
 from litelora.training.optim import build_optimizer
 from litelora.training.progress import (
     ALWAYS_MUTABLE,
@@ -47,6 +45,7 @@ from litelora.training.progress import (
     restore_task_start,
     task_start_snapshot,
 )
+from litelora.training.task_model import TaskModel
 
 
 @dataclass
@@ -60,16 +59,20 @@ class RunResult:
 
 
 class ContinualTrainer:
-    """Runs ``config`` on ``stream`` with ``backbone``; ``run()`` trains every task in order."""
+    """Runs ``config`` on ``stream`` with ``model``; ``run()`` trains every task in order.
 
-    def __init__(self, config: RunConfig, stream: TaskStream, backbone: Backbone) -> None:
+    ``model`` is a TaskModel (a classifier or a generative LM), or a feature backbone that gets a
+    growing classifier head.
+    """
+
+    def __init__(self, config: RunConfig, stream: TaskStream, model: Backbone | TaskModel) -> None:
         self.config = config
         self.stream = stream.validate()
         self.method: ContinualMethod = create_method(config.method.name, config.method.params)
         self.gate: GatePlugin | None = build_gate(config.gate, self.method, num_tasks=len(stream.tasks))
         self.device = torch.device(config.train.device)
-        self.model = ContinualModel(backbone)
-        self.bank = AdapterBank(self.model.backbone.encoder, config.adapter)
+        self.model = as_task_model(model)
+        self.bank = AdapterBank(self.model.encoder, resolve_targets(config.adapter, self.model))
         self.model.to(self.device)
         self.run_dir = RunDirectory(config.output_dir)
         self.progress = Progress()
@@ -82,8 +85,9 @@ class ContinualTrainer:
             task_id=task.task_id,
             num_tasks=len(self.stream.tasks),
             bank=self.bank,
-            train_inputs=lambda: (b for b, _ in iter_batches(self.model.backbone, task.train, bs, device=self.device)),
-            run_model=lambda batch: self.model.backbone(**batch),
+            train_inputs=lambda: (b for b, _ in iter_task_batches(self.model, task, task.train, bs,
+                                                                  device=self.device)),
+            run_model=self.model.run,
         )
 
     # ------------------------------------------------------------------ loop
@@ -164,7 +168,7 @@ class ContinualTrainer:
         n_test = [len(t.test) for t in self.stream.tasks]
         metrics = self._metrics(p.R, n_test, p.wall, p.trainable)
         save_bank(self.bank, self.run_dir.adapters)
-        self._save_head()
+        self.model.save(self.run_dir.root)
         self.run_dir.write_matrix(p.R)
         self.run_dir.write_json("results.json", {
             "schema_version": 1,
@@ -173,7 +177,8 @@ class ContinualTrainer:
                          "model": cfg.model.name, "config": cfg.to_dict()},
             "train_info": {"accuracy_matrix": p.R, "n_test": n_test, "task_seconds": p.wall,
                            "trainable_params_per_task": p.trainable,
-                           "class_order": self.stream.class_order, "seed": self.stream.seed},
+                           "class_order": self.stream.class_order, "seed": self.stream.seed,
+                           **self.model.report()},
             "meta_info": environment_info(),
             "metrics": metrics,
         })
@@ -183,7 +188,7 @@ class ContinualTrainer:
                     tensors: dict[str, Any] | None = None) -> int:
         cfg = self.config.train
         ctx = self._context(task)
-        head_params = self.model.head.add_task(task.classes)
+        head_params = self.model.add_task(task)
         method_params = self.method.before_task(ctx)
         gate_groups = self.gate.before_task(ctx) if self.gate is not None else []
         groups = [
@@ -202,8 +207,6 @@ class ContinualTrainer:
         if live is not None and tensors is not None:
             optimizer_from_checkpoint(optimizer, live["optimizer"], tensors["live_optim"])
             set_rng_state(live["rng"], tensors["live_rng"])
-        columns = self.model.head.columns(task.classes).to(self.device)
-        target_of = {c: i for i, c in enumerate(task.classes)}
         steps_per_epoch = math.ceil(len(task.train) / cfg.batch_size)
         total = max(1, round(steps_per_epoch * cfg.epochs))
         if cfg.max_steps_per_task is not None:
@@ -217,13 +220,11 @@ class ContinualTrainer:
         while step < total:
             epoch, offset = divmod(step, steps_per_epoch)
             seed = cfg.seed * 100_003 + task.task_id * 101 + epoch
-            for batch, labels in iter_batches(self.model.backbone, task.train, cfg.batch_size, shuffle=True,
-                                              seed=seed, device=self.device, skip=offset):
+            for batch, labels in iter_task_batches(self.model, task, task.train, cfg.batch_size, shuffle=True,
+                                                   seed=seed, device=self.device, skip=offset):
                 if step >= total:
                     break
-                logits = self.model(batch)[:, columns]
-                targets = torch.tensor([target_of[int(y)] for y in labels], device=self.device)
-                loss = F.cross_entropy(logits, targets)
+                loss = self.model.loss(batch, labels, task)
                 extra = self.method.extra_loss(ctx)
                 if extra is not None:
                     loss = loss + extra
@@ -257,7 +258,7 @@ class ContinualTrainer:
         self.method.after_task(ctx)
         if self.gate is not None:
             self.gate.after_task(ctx)
-        self.model.head.add_task([])  # freezes every head block
+        self.model.end_task()
         return n_trainable
 
     def _save_live(self, step: int, optimizer: torch.optim.Optimizer, elapsed: float) -> None:
@@ -299,17 +300,20 @@ class ContinualTrainer:
             "train_seconds": sum(wall),
         }
 
-    def _save_head(self) -> None:
-        save_tensors(self.run_dir.head / "head.safetensors", self.model.head.state_tensors())
-        self.run_dir.write_json("head/head.json", {"feature_dim": self.model.head.feature_dim,
-                                                   "blocks": self.model.head.structure()})
-
 
 def _grad_norm(optimizer: torch.optim.Optimizer) -> torch.Tensor:
     grads = [p.grad for g in optimizer.param_groups for p in g["params"] if p.grad is not None]
     if not grads:
         return torch.zeros(())
     return torch.linalg.vector_norm(torch.stack([torch.linalg.vector_norm(g) for g in grads]))
+
+
+def resolve_targets(adapter: AdapterConfig, model: TaskModel) -> AdapterConfig:
+    """``adapter`` with the model's usual LoRA targets when ``target_modules`` is left at its default
+    (as PEFT does per model type: BERT query/value, T5 q/v, LLaMA q_proj/v_proj)."""
+    if adapter.target_modules != AdapterConfig().target_modules or not model.default_targets:
+        return adapter
+    return replace(adapter, target_modules=list(model.default_targets))
 
 
 def _seed_everything(seed: int) -> None:
