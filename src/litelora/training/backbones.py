@@ -185,4 +185,10 @@ def planted_mlp_backbone(config: ModelConfig, input_dim: int | None = None) -> B
 def build_backbone(config: ModelConfig, input_dim: int | None = None) -> Backbone:
     if config.name.startswith("hf:"):
         return load_hf_text(config.name[3:], config)
+    prefix, sep, rest = config.name.partition(":")
+    if sep and prefix in vision_backbones.PREFIXED_BACKBONES:  # vit:<hub name or folder>, timm:<model>
+        return vision_backbones.PREFIXED_BACKBONES.create(prefix, rest, config)
     return BACKBONES.create(config.name, config, input_dim)
+
+
+from litelora.training import vision_backbones  # noqa: E402  (registers the image backbones into BACKBONES)
