@@ -17,6 +17,7 @@ def build_parser() -> argparse.ArgumentParser:
         config_cmd,
         eval_cmd,
         export_cmd,
+        inspect_cmd,
         list_cmd,
         report_cmd,
         train_cmd,
@@ -25,7 +26,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="litelora", description="Continual LoRA fine-tuning with the LiteLoRA gate.")
     parser.add_argument("--version", action="version", version=f"litelora {__version__}")
     sub = parser.add_subparsers(dest="command", required=True)
-    for module in (train_cmd, eval_cmd, export_cmd, analyze_cmd, report_cmd, compare_cmd, list_cmd, config_cmd):
+    for module in (train_cmd, eval_cmd, export_cmd, analyze_cmd, report_cmd, compare_cmd, list_cmd, config_cmd,
+                   inspect_cmd):
         module.add_parser(sub)
     return parser
 
