@@ -156,9 +156,16 @@ def _processor_stats(path: str) -> tuple[Sequence[float], Sequence[float]]:
     return HALF, HALF
 
 
+def vit_value_query_targets(encoder: nn.Module) -> list[str]:
+    """The separate q and v projections: ``q_proj``/``v_proj`` (transformers >= 5), else
+    ``query``/``value`` (transformers 4)."""
+    leaves = {name.rpartition(".")[2] for name, _ in encoder.named_modules()}
+    return ["q_proj", "v_proj"] if {"q_proj", "v_proj"} <= leaves else ["query", "value"]
+
+
 def load_vit(path: str, config: ModelConfig) -> Backbone:
     """A ``transformers`` ViT by hub name (needs a network or the HF cache) or local folder:
-    CLS features of the last layer; LoRA on ``query``/``value`` (separate linears)."""
+    CLS features of the last layer; LoRA on the q and v projections (separate linears)."""
     from transformers import ViTModel
 
     try:
@@ -166,7 +173,7 @@ def load_vit(path: str, config: ModelConfig) -> Backbone:
     except (OSError, ValueError) as err:
         raise ConfigError(f"model.name: cannot load {path!r} as a transformers ViT: {err}") from None
     mean, std = _processor_stats(path)
-    return ImageBackbone(encoder.eval(), int(encoder.config.hidden_size), ["query", "value"], _vit_cls,
+    return ImageBackbone(encoder.eval(), int(encoder.config.hidden_size), vit_value_query_targets(encoder), _vit_cls,
                          image_size=int(encoder.config.image_size), mean=mean, std=std)
 
 
