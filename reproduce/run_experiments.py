@@ -1,11 +1,17 @@
-"""Run a list of litelora experiments and aggregate them into one results table.
+"""Run one suite of litelora experiments and aggregate it into one results table.
 
-Each experiment is a name plus config overrides; its run directory is
-``runs/<suite>/<name>``. A run whose ``results.json`` exists is not run again, so the
-script resumes where a killed invocation stopped. The summary (``<out>.json``) holds every
-run's metrics and the mean / std over seeds of each group; ``<out>.md`` is the table.
+A suite (``reproduce/suites/<name>.yaml``) is a list of experiments, each a name plus config
+overrides, run over seeds; its run directories are ``<root>/<suite>/<name>_s<seed>``. A run
+whose ``results.json`` exists is not run again and a killed run resumes from its last
+checkpoint, so re-invoking the script continues where it stopped. The summary
+(``reproduce/results/<suite>.json``) holds every run's metrics, its command, and the mean /
+std over seeds of each experiment; ``<suite>.md`` is the table.
 
-    python reproduce/run_experiments.py reproduce/gate_default.yaml
+    python reproduce/run_experiments.py reproduce/suites/hosts_default.yaml
+    python reproduce/run_experiments.py SPEC --quick --root /tmp/q --results /tmp/q/results
+
+``--quick`` applies the suite's ``quick`` overrides (a tiny model and stream, a few steps),
+keeps the first seed and runs in this process: the whole pipeline in seconds, for tests.
 """
 
 from __future__ import annotations
@@ -25,65 +31,135 @@ from litelora._io import write_json, write_text
 from litelora.metrics import aggregate_seeds
 
 COLUMNS = ["final_acc_sample", "aia_sample", "forgetting_first", "active_adapters", "adapter_reduction",
-           "train_seconds"]
+           "adapter_bytes", "train_seconds"]
 
 
-def expand(spec: dict[str, Any]) -> list[dict[str, Any]]:
+def load_spec(path: str | Path) -> dict[str, Any]:
+    spec = yaml.safe_load(Path(path).read_text())
+    for key in ("suite", "experiments"):
+        if key not in spec:
+            raise SystemExit(f"{path}: missing key {key!r}")
+    return spec
+
+
+def expand(spec: dict[str, Any], quick: bool = False) -> list[dict[str, Any]]:
     """Experiments x seeds -> runs, seed-major so a partial suite already covers every experiment."""
     runs = []
-    seeds = sorted({s for exp in spec["experiments"] for s in exp.get("seeds", spec.get("seeds", [0]))})
+    seeds_of = {e["name"]: list(e.get("seeds", spec.get("seeds", [0]))) for e in spec["experiments"]}
+    seeds = sorted({s for ss in seeds_of.values() for s in ss})
+    if quick:
+        seeds = seeds[:1]
+    extra = list(spec.get("quick", [])) if quick else []
     for seed in seeds:
         for exp in spec["experiments"]:
-            if seed not in exp.get("seeds", spec.get("seeds", [0])):
+            if seed not in seeds_of[exp["name"]] and not quick:
                 continue
-            sets = [*spec.get("common", []), *exp.get("set", []), f"benchmark.seed={seed}", f"train.seed={seed}"]
+            sets = [*spec.get("common", []), *exp.get("set", []), f"benchmark.seed={seed}", f"train.seed={seed}",
+                    *extra]
             runs.append({"group": exp["name"], "name": f"{exp['name']}_s{seed}", "seed": seed, "set": sets})
     return runs
 
 
-def run_one(run: dict[str, Any], root: Path, collect_only: bool = False) -> dict[str, Any] | None:
+def train_command(run: dict[str, Any], out: Path) -> list[str]:
+    # --resume: a run killed mid-way continues from its last checkpoint
+    cmd = ["train", "--no-progress", "--resume", "-o", str(out)]
+    for s in run["set"]:
+        cmd += ["--set", s]
+    return cmd
+
+
+def run_one(run: dict[str, Any], root: Path, collect_only: bool = False, in_process: bool = False
+            ) -> dict[str, Any] | None:
     out = root / run["name"]
     if not (out / "results.json").is_file():
         if collect_only:
             return None
-        # --resume: a run killed mid-way continues from its last checkpoint
-        cmd = [sys.executable, "-m", "litelora", "train", "--no-progress", "--resume", "-o", str(out)]
-        for s in run["set"]:
-            cmd += ["--set", s]
-        print(f"[{time.strftime('%H:%M:%S')}] {run['name']}: {' '.join(cmd[3:])}", flush=True)
-        subprocess.run(cmd, check=True, stdout=subprocess.DEVNULL)
+        cmd = train_command(run, out)
+        print(f"[{time.strftime('%H:%M:%S')}] {run['name']}: {' '.join(cmd)}", flush=True)
+        if in_process:
+            from litelora.cli.main import main as litelora_main
+
+            if litelora_main(cmd) != 0:
+                raise RuntimeError(f"run {run['name']} failed")
+        else:
+            subprocess.run([sys.executable, "-m", "litelora", *cmd], check=True, stdout=subprocess.DEVNULL)
     return json.loads((out / "results.json").read_text())
+
+
+def analyze_runs(spec: dict[str, Any], runs: list[dict[str, Any]], root: Path) -> dict[str, Any]:
+    """The redundancy analysis (with the functional test) of the runs of ``spec['analyze']``."""
+    from litelora.analysis import write_analysis
+    from litelora.cli.analyze_cmd import analyze_run_dir
+
+    out: dict[str, Any] = {}
+    for run in runs:
+        if run["group"] not in spec.get("analyze", []):
+            continue
+        run_dir = root / run["name"]
+        target = run_dir / "analysis" / "analysis.json"
+        if not target.is_file():
+            write_analysis(analyze_run_dir(run_dir, functional=True), target.parent)
+        out[run["name"]] = summarize_analysis(json.loads(target.read_text()))
+    return out
+
+
+def summarize_analysis(analysis: dict[str, Any]) -> dict[str, Any]:
+    """The per-task numbers results.md reports from a full analysis.json."""
+    keep = ("tasks", "rho_per_task", "residual_per_task", "similarity_col_mean", "mean_similarity_col",
+            "mean_angle_col_deg", "mean_rho", "mean_residual", "mean_erank")
+    summary = {k: analysis["summary"][k] for k in keep if k in analysis["summary"]}
+    if "functional" in analysis:
+        summary["functional"] = analysis["functional"]
+    return summary
+
+
+def run_suite(spec: dict[str, Any], root: Path, results: Path, *, quick: bool = False,
+              collect_only: bool = False) -> dict[str, Any]:
+    """Run (or collect) every run of ``spec``; write and return the summary JSON."""
+    suite_root = root / spec["suite"]
+    runs = expand(spec, quick)
+    per_group: dict[str, list[dict[str, Any]]] = defaultdict(list)
+    records = []
+    for run in runs:
+        res = run_one(run, suite_root, collect_only, in_process=quick)
+        if res is None:
+            continue
+        metrics = res["metrics"]
+        per_group[run["group"]].append(metrics)
+        records.append({"run": run["name"], "group": run["group"], "seed": run["seed"],
+                        "command": "litelora train " + " ".join(f"--set {s}" for s in run["set"]),
+                        "metrics": {k: metrics.get(k) for k in COLUMNS},
+                        "accuracy_matrix": res["train_info"]["accuracy_matrix"]})
+    groups = {g: {k: aggregate_seeds([m[k] for m in ms]) for k in COLUMNS if all(m.get(k) is not None for m in ms)}
+              for g, ms in per_group.items()}
+    finished = [r for r in runs if (suite_root / r["name"] / "results.json").is_file()]
+    summary = {"suite": spec["suite"], "spec": spec, "quick": quick, "groups": groups, "runs": records,
+               "analysis": analyze_runs(spec, finished, suite_root)}
+    out = results / spec["suite"]
+    write_json(out.with_suffix(".json"), summary)
+    write_text(out.with_suffix(".md"), markdown_table(groups))
+    return summary
+
+
+def markdown_table(groups: dict[str, dict[str, Any]]) -> str:
+    lines = [f"| experiment | n | {' | '.join(COLUMNS)} |", "|---|---|" + "---|" * len(COLUMNS)]
+    for g, stats in groups.items():
+        cells = [f"{stats[k]['mean']:.3f} ± {stats[k]['std']:.3f}" if k in stats else "-" for k in COLUMNS]
+        lines.append(f"| {g} | {next(iter(stats.values()))['n']} | {' | '.join(cells)} |")
+    return "\n".join(lines) + "\n"
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("spec", help="YAML with suite, common overrides, seeds and experiments")
     parser.add_argument("--collect-only", action="store_true", help="aggregate finished runs; start none")
+    parser.add_argument("--quick", action="store_true", help="the suite's tiny version, in this process")
+    parser.add_argument("--root", default="runs", help="where run directories go (default runs/)")
+    parser.add_argument("--results", default="reproduce/results", help="where the summary JSON/MD go")
     args = parser.parse_args()
-    spec = yaml.safe_load(Path(args.spec).read_text())
-    root = Path("runs") / spec["suite"]
-    per_group: dict[str, list[dict[str, Any]]] = defaultdict(list)
-    records = []
-    for run in expand(spec):
-        results = run_one(run, root, args.collect_only)
-        if results is None:
-            continue
-        metrics = results["metrics"]
-        per_group[run["group"]].append(metrics)
-        records.append({"run": run["name"], "group": run["group"], "seed": run["seed"],
-                        "command": "litelora train " + " ".join(f"--set {s}" for s in run["set"]),
-                        "metrics": {k: metrics.get(k) for k in COLUMNS}})
-    groups = {g: {k: aggregate_seeds([m[k] for m in ms]) for k in COLUMNS if ms[0].get(k) is not None}
-              for g, ms in per_group.items()}
-    out = Path(spec.get("output", f"reproduce/results/{spec['suite']}"))
-    write_json(out.with_suffix(".json"), {"suite": spec["suite"], "spec": spec, "groups": groups, "runs": records})
-    lines = [f"| experiment | n | {' | '.join(COLUMNS)} |", "|---|---|" + "---|" * len(COLUMNS)]
-    for g, stats in groups.items():
-        cells = [f"{stats[k]['mean']:.3f} ± {stats[k]['std']:.3f}" if k in stats else "-" for k in COLUMNS]
-        lines.append(f"| {g} | {next(iter(stats.values()))['n']} | {' | '.join(cells)} |")
-    table = "\n".join(lines) + "\n"
-    write_text(out.with_suffix(".md"), table)
-    print(table)
+    summary = run_suite(load_spec(args.spec), Path(args.root), Path(args.results), quick=args.quick,
+                        collect_only=args.collect_only)
+    print(markdown_table(summary["groups"]))
 
 
 if __name__ == "__main__":

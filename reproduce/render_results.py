@@ -1,0 +1,236 @@
+"""Write docs/results.md from the suite summaries in reproduce/results/*.json.
+
+Every number and every verdict on the page is computed here from those JSON files, so the
+page cannot drift from the data: ``--check`` regenerates it in memory and fails when the
+committed page differs (a test runs it).
+
+    python reproduce/render_results.py            # write docs/results.md
+    python reproduce/render_results.py --check    # exit 1 if docs/results.md is stale
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+HERE = Path(__file__).resolve().parent
+ROOT = HERE.parent
+
+# A gate "matches" its host when its mean final accuracy is at most this far below the host's.
+MATCH_TOLERANCE = 0.01
+# The paper's claimed reduction band.
+BAND = (0.20, 0.70)
+# Order of the sections for suites that exist; any other suite follows in name order.
+SUITE_ORDER = ["hosts_default", "planted", "savers_default", "gate_sweep_default", "references_default", "hosts_domains",
+               "hosts_fmnist", "generative_smollm2"]
+
+
+def load_results(results_dir: Path) -> dict[str, dict[str, Any]]:
+    out = {}
+    for path in sorted(results_dir.glob("*.json")):
+        data = json.loads(path.read_text())
+        if "suite" in data and "groups" in data:
+            out[data["suite"]] = data
+    return out
+
+
+def _m(stats: dict[str, Any], key: str, fmt: str = "{:.3f}", pm: bool = True) -> str:
+    if key not in stats:
+        return "-"
+    s = stats[key]
+    if s["n"] > 1 and pm:
+        return f"{fmt.format(s['mean'])} ± {fmt.format(s['std'])}"
+    return fmt.format(s["mean"])
+
+
+def _kib(stats: dict[str, Any]) -> str:
+    return f"{stats['adapter_bytes']['mean'] / 1024:.0f}" if "adapter_bytes" in stats else "-"
+
+
+def host_pairs(groups: dict[str, Any]) -> list[tuple[str, str]]:
+    """(host, host+gate) group names present in a suite, in the suite's order."""
+    return [(g, f"{g}+gate") for g in groups if f"{g}+gate" in groups]
+
+
+def verdicts(suite: dict[str, Any]) -> list[dict[str, Any]]:
+    """Per host: accuracy difference, reduction, and whether each claim held."""
+    rows = []
+    for host, gated in host_pairs(suite["groups"]):
+        h, g = suite["groups"][host], suite["groups"][gated]
+        delta = g["final_acc_sample"]["mean"] - h["final_acc_sample"]["mean"]
+        red = g.get("adapter_reduction", {}).get("mean")
+        rows.append({
+            "host": host, "delta": delta, "reduction": red, "n": g["final_acc_sample"]["n"],
+            "matched": delta >= -MATCH_TOLERANCE,
+            "in_band": red is not None and BAND[0] <= red <= BAND[1],
+        })
+    return rows
+
+
+def _command(suite: dict[str, Any]) -> str:
+    name = suite["suite"]
+    return f"`python reproduce/run_experiments.py reproduce/suites/{name}.yaml`"
+
+
+def section_pairs(suite: dict[str, Any]) -> list[str]:
+    groups = suite["groups"]
+    lines = [
+        "| host | n | final acc: host | final acc: + gate | difference | avg. incr. acc: host / + gate "
+        "| forgetting: host / + gate | active adapters: host / + gate | reduction | adapter KiB: host / + gate "
+        "| wall s: host / + gate |",
+        "|---|---|---|---|---|---|---|---|---|---|---|",
+    ]
+    for v in verdicts(suite):
+        h, g = groups[v["host"]], groups[f"{v['host']}+gate"]
+        lines.append(
+            f"| {v['host']} | {v['n']} | {_m(h, 'final_acc_sample')} | {_m(g, 'final_acc_sample')} "
+            f"| {v['delta']:+.3f} | {_m(h, 'aia_sample', pm=False)} / {_m(g, 'aia_sample', pm=False)} "
+            f"| {_m(h, 'forgetting_first', pm=False)} / {_m(g, 'forgetting_first', pm=False)} "
+            f"| {_m(h, 'active_adapters', '{:.0f}', pm=False)} / {_m(g, 'active_adapters', '{:.1f}')} "
+            f"| {_m(g, 'adapter_reduction', '{:.2f}')} | {_kib(h)} / {_kib(g)} "
+            f"| {_m(h, 'train_seconds', '{:.0f}', pm=False)} / {_m(g, 'train_seconds', '{:.0f}', pm=False)} |")
+    others = [g for g in groups if g not in {x for p in host_pairs(groups) for x in p}]
+    if others:
+        lines += ["", *section_groups(suite, others)]
+    return lines
+
+
+def section_groups(suite: dict[str, Any], names: list[str] | None = None) -> list[str]:
+    groups = suite["groups"]
+    lines = ["| experiment | n | final acc (sample) | avg. incr. acc | forgetting | active adapters | reduction "
+             "| adapter KiB | wall s |", "|---|---|---|---|---|---|---|---|---|"]
+    for name in names or list(groups):
+        s = groups[name]
+        lines.append(f"| {name} | {s['final_acc_sample']['n']} | {_m(s, 'final_acc_sample')} | {_m(s, 'aia_sample')} "
+                     f"| {_m(s, 'forgetting_first')} | {_m(s, 'active_adapters', '{:.1f}')} "
+                     f"| {_m(s, 'adapter_reduction', '{:.2f}')} | {_kib(s)} | {_m(s, 'train_seconds', '{:.0f}')} |")
+    return lines
+
+
+def section_peers(suite: dict[str, Any], results: dict[str, dict[str, Any]]) -> list[str]:
+    """Runs of another suite shown next to this one (``peers`` in the spec), e.g. the host and
+    the default gate at the sweep's seed, so a sweep reads as one Pareto table."""
+    peers = suite["spec"].get("peers")
+    if not peers or peers["suite"] not in results:
+        return []
+    lines = ["", f"Same seed from `{peers['suite']}`:", "",
+             "| run | final acc (sample) | forgetting | active adapters | reduction |", "|---|---|---|---|---|"]
+    for run in results[peers["suite"]]["runs"]:
+        if run["group"] in peers["groups"] and run["seed"] == peers.get("seed", 0):
+            m = run["metrics"]
+            red = "-" if m.get("adapter_reduction") is None else f"{m['adapter_reduction']:.2f}"
+            lines.append(f"| {run['run']} | {m['final_acc_sample']:.3f} | {m['forgetting_first']:.3f} "
+                         f"| {m['active_adapters']} | {red} |")
+    return lines
+
+
+def section_analysis(suite: dict[str, Any]) -> list[str]:
+    if not suite.get("analysis"):
+        return []
+    lines = ["", "Redundancy of the adapters (`litelora analyze --functional`): rho(t) is the share of "
+             "task t's update inside the span of the earlier adapters of the same module (1 = fully "
+             "represented), the residual is 1 - that share in the Frobenius sense, and the functional drop "
+             "is the accuracy lost on task t when each module's update is replaced by its projection onto "
+             "the earlier span.", "",
+             "| run | rho(t), t = 1.. | residual(t) | mean similarity (col) | mean principal angle | "
+             "functional drop(t) |", "|---|---|---|---|---|---|"]
+    for run, a in suite["analysis"].items():
+        rho = ", ".join(f"{v:.3f}" for v in a.get("rho_per_task", []) if v is not None)
+        res = ", ".join(f"{v:.3f}" for v in a.get("residual_per_task", []) if v is not None)
+        drops = ", ".join(f"{r['drop']:+.3f}" for r in a.get("functional", []) if r.get("drop") is not None)
+        lines.append(f"| {run} | {rho} | {res} | {a.get('mean_similarity_col', 0):.3f} "
+                     f"| {a.get('mean_angle_col_deg', 0):.1f} deg | {drops or '-'} |")
+    return lines
+
+
+def section_claims(results: dict[str, dict[str, Any]]) -> list[str]:
+    lines = ["## Which claims held here", "",
+             f"A gate *matches* its host when its mean final accuracy is at most {MATCH_TOLERANCE:.0%} "
+             f"(absolute) below the host's; the paper's reduction band is {BAND[0]:.0%}-{BAND[1]:.0%} of "
+             "the adapters.", "",
+             "| suite | host | seeds | reduction | in the 20-70% band | final acc. difference (gate - host) "
+             "| matched |", "|---|---|---|---|---|---|---|"]
+    held = total = 0
+    for name in _ordered(results):
+        for v in verdicts(results[name]):
+            total += 1
+            held += v["matched"] and v["in_band"]
+            red = "-" if v["reduction"] is None else f"{v['reduction']:.2f}"
+            lines.append(f"| {name} | {v['host']} | {v['n']} | {red} | {'yes' if v['in_band'] else 'no'} "
+                         f"| {v['delta']:+.3f} | {'yes' if v['matched'] else 'no'} |")
+    lines += ["", f"Both halves of the claim (reduction in band **and** matched accuracy) held for {held} of "
+                  f"{total} host/stream pairs measured here."]
+    return lines
+
+
+def _ordered(results: dict[str, Any]) -> list[str]:
+    known = [s for s in SUITE_ORDER if s in results]
+    return known + sorted(s for s in results if s not in known)
+
+
+def section_not_run(suites_dir: Path) -> list[str]:
+    specs = sorted(suites_dir.glob("gpu/*.yaml"))
+    if not specs:
+        return []
+    lines = ["## Ready but not run here (GPU-scale protocols)", "",
+             "These need the public datasets in a local folder and a GPU; nothing below was measured on "
+             "this machine.", "", "| suite | what | command |", "|---|---|---|"]
+    for path in specs:
+        spec = yaml.safe_load(path.read_text())
+        rel = path.relative_to(ROOT)
+        lines.append(f"| {spec['suite']} | {spec.get('title', '')} | `python reproduce/run_experiments.py {rel}` |")
+    return lines
+
+
+def render(results_dir: Path = HERE / "results", suites_dir: Path = HERE / "suites") -> str:
+    results = load_results(results_dir)
+    lines = ["# Results", "",
+             "<!-- generated by `python reproduce/render_results.py` from reproduce/results/*.json: "
+             "do not edit by hand -->", "",
+             "Every number here comes from run directories written by `litelora train` on this kind of "
+             "machine (2 CPU cores, no GPU), aggregated by `reproduce/run_experiments.py` into "
+             "`reproduce/results/<suite>.json`, which also holds each run's exact command, metrics and "
+             "accuracy matrix. `python reproduce/run_all.py` reruns everything (resumable); means ± sample "
+             "standard deviation over seeds (class orders). Final accuracy is sample-weighted over all "
+             "tasks after the last one (class-incremental: no task id at test time). Wall times overlapped "
+             "other jobs on the shared cores: compare them only within a row; per-step costs measured side "
+             "by side are in `benchmarks/README.md`.", ""]
+    if results:
+        lines += section_claims(results) + [""]
+    for name in _ordered(results):
+        suite = results[name]
+        title = suite["spec"].get("title", name)
+        lines += [f"## {title}", "", f"{_command(suite)}" + (" (quick mode)" if suite.get("quick") else ""), ""]
+        lines += section_pairs(suite) if host_pairs(suite["groups"]) else section_groups(suite)
+        lines += section_peers(suite, results)
+        lines += section_analysis(suite) + [""]
+    lines += section_not_run(suites_dir)
+    return "\n".join(lines).rstrip() + "\n"
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--results", type=Path, default=HERE / "results")
+    parser.add_argument("-o", "--output", type=Path, default=ROOT / "docs" / "results.md")
+    parser.add_argument("--check", action="store_true", help="fail if the output file differs from a fresh render")
+    args = parser.parse_args()
+    text = render(args.results)
+    if args.check:
+        if not args.output.is_file() or args.output.read_text() != text:
+            print(f"{args.output} is stale: run python reproduce/render_results.py", file=sys.stderr)
+            return 1
+        return 0
+    from litelora._io import write_text
+
+    write_text(args.output, text)
+    print(f"wrote {args.output}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

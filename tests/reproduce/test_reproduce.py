@@ -1,0 +1,67 @@
+"""The reproduce pipeline: docs/results.md is generated from the committed JSON, and the quick
+version of every suite runs end to end (tiny model and stream) through the same code."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def _load(name: str):
+    sys.path.insert(0, str(ROOT / "reproduce"))
+    try:
+        spec = importlib.util.spec_from_file_location(name, ROOT / "reproduce" / f"{name}.py")
+        module = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(module)
+        return module
+    finally:
+        sys.path.remove(str(ROOT / "reproduce"))
+
+
+def test_results_page_is_generated_from_the_committed_json() -> None:
+    render = _load("render_results")
+    assert (ROOT / "docs" / "results.md").read_text() == render.render(), (
+        "docs/results.md is stale: run `python reproduce/render_results.py`")
+
+
+def test_every_number_in_the_claims_table_comes_from_the_json(tmp_path: Path) -> None:
+    render = _load("render_results")
+    groups = {
+        "inclora": {"final_acc_sample": {"mean": 0.60, "std": 0.0, "n": 3}, "adapter_reduction": {"mean": 0.0, "std": 0, "n": 3}},
+        "inclora+gate": {"final_acc_sample": {"mean": 0.595, "std": 0.0, "n": 3},
+                         "adapter_reduction": {"mean": 0.5, "std": 0.0, "n": 3}},
+        "olora": {"final_acc_sample": {"mean": 0.60, "std": 0.0, "n": 3}},
+        "olora+gate": {"final_acc_sample": {"mean": 0.55, "std": 0.0, "n": 3},
+                       "adapter_reduction": {"mean": 0.9, "std": 0.0, "n": 3}},
+    }
+    (tmp_path / "s.json").write_text(json.dumps({"suite": "s", "spec": {}, "groups": groups, "runs": []}))
+    v = {row["host"]: row for row in render.verdicts(render.load_results(tmp_path)["s"])}
+    assert v["inclora"]["matched"] and v["inclora"]["in_band"]
+    assert v["inclora"]["delta"] == pytest.approx(-0.005)
+    assert not v["olora"]["matched"] and not v["olora"]["in_band"]
+    text = render.render(tmp_path, tmp_path)
+    assert "held for 1 of 2 host/stream pairs" in text
+    assert "| s | olora | 3 | 0.90 | no | -0.050 | no |" in text
+
+
+def test_quick_reproduce_runs_every_suite_end_to_end(tmp_path: Path) -> None:
+    run_all = _load("run_all")
+    assert run_all.main(["--quick", "--root", str(tmp_path)]) == 0
+    suites = [p.stem for p in (ROOT / "reproduce" / "suites").glob("*.yaml")]
+    for suite in suites:
+        summary = json.loads((tmp_path / "results" / f"{suite}.json").read_text())
+        assert summary["quick"] is True and summary["runs"], suite
+        for run in summary["runs"]:
+            R = run["accuracy_matrix"]
+            assert len(R) == len(R[0]) and all(0.0 <= x <= 1.0 for row in R for x in row)
+    page = (tmp_path / "results.md").read_text()
+    assert all(json.loads((tmp_path / "results" / f"{s}.json").read_text())["spec"]["title"] in page for s in suites)
+    assert (tmp_path / "hosts_default" / "report" / "comparison.html").is_file()
+    hosts = json.loads((tmp_path / "results" / "hosts_default.json").read_text())
+    assert set(hosts["analysis"]) == {"inclora_s0"} and hosts["analysis"]["inclora_s0"]["functional"]
