@@ -14,6 +14,7 @@ import re
 import shutil
 import tempfile
 from collections import Counter
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -209,17 +210,58 @@ def peft_scale(cfg: dict[str, Any], module: str) -> tuple[int, float]:
     return r, alpha / math.sqrt(r) if cfg.get("use_rslora") else alpha / r
 
 
-@torch.no_grad()
 def import_peft(model: nn.Module, adapter_dir: str | os.PathLike[str], *, task_id: int = 0) -> AdapterBank:
     """Inject a PEFT LoRA folder into ``model`` (in place) as task ``task_id``'s frozen adapters.
 
     Each ``lora_A`` (r, in) / ``lora_B`` (out, r) pair becomes one ``LoraAdapter`` with PEFT's scale;
     a 1x1 conv's (r, C_in, 1, 1) / (C_out, r, 1, 1) pair is read as the same matrices.
     """
-    cfg, loras = read_peft(adapter_dir)
+    return import_peft_tasks(model, {task_id: adapter_dir})
+
+
+@torch.no_grad()
+def import_peft_tasks(
+    model: nn.Module, adapter_dirs: Mapping[int, str | os.PathLike[str]] | Sequence[str | os.PathLike[str]]
+) -> AdapterBank:
+    """Inject several PEFT LoRA folders into ``model`` (in place), one bank task per folder.
+
+    ``adapter_dirs`` maps task id -> folder (a sequence means tasks 0, 1, ...). The folders may
+    target different modules; every folder is validated against ``model`` before any layer is
+    wrapped, so a folder for another base model leaves ``model`` untouched.
+    """
+    dirs = dict(adapter_dirs) if isinstance(adapter_dirs, Mapping) else dict(enumerate(adapter_dirs))
+    if not dirs:
+        raise AdapterError("no PEFT adapter folders given")
+    read = {task_id: (d, *read_peft(d)) for task_id, d in dirs.items()}
     names = dict(model.named_modules())
-    # Validate everything before the bank wraps any layer, so a bad file leaves ``model`` untouched.
-    for module, (A, B) in list(loras.items()):
+    for d, cfg, loras in read.values():
+        _check_against_model(names, d, cfg, loras)
+    modules = list(dict.fromkeys(m for _, _, loras in read.values() for m in loras))
+    # A fullmatch regex of the exact names: a list would also match ``x.0`` for ``0``.
+    targets = "|".join(re.escape(m) for m in modules)
+    first = next(iter(read.values()))[1]
+    bank = AdapterBank(model, AdapterConfig(target_modules=f"(?:{targets})", r=int(first.get("r", 8)),
+                                            lora_alpha=float(first.get("lora_alpha", 8)),
+                                            lora_dropout=float(first.get("lora_dropout") or 0.0),
+                                            init_lora_weights="zeros"))
+    for task_id, (_, cfg, loras) in read.items():
+        bank.add_task(task_id, targets=[])  # registers the task; its adapters are built from the file below
+        for module, (A, B) in loras.items():
+            spec, slot = bank.specs[module], bank.slot(module)
+            r, scale = peft_scale(cfg, module)
+            weight = bank.layer(module).base_layer.weight
+            adapter = LoraAdapter(spec.in_features, spec.out_features, r, scale, task_id, init="zeros",
+                                  device=weight.device, dtype=weight.dtype)
+            adapter.lora_A.copy_(A.reshape(r, spec.in_features))
+            adapter.lora_B.copy_(B.reshape(spec.out_features, r))
+            slot.adapters[adapter_name(task_id)] = adapter
+        bank.freeze_task(task_id)
+    return bank
+
+
+def _check_against_model(names: dict[str, nn.Module], adapter_dir: str | os.PathLike[str], cfg: dict[str, Any],
+                         loras: dict[str, Lora]) -> None:
+    for module, (A, B) in loras.items():
         layer = names.get(module)
         kind = None
         if layer is not None:
@@ -230,7 +272,7 @@ def import_peft(model: nn.Module, adapter_dir: str | os.PathLike[str], *, task_i
         if kind is None:
             found = type(layer).__name__ if layer is not None else "missing"
             raise AdapterError(f"{adapter_dir}: module {module!r} is {found} in this model; only nn.Linear and "
-                               f"1x1 nn.Conv2d are supported")
+                               f"1x1 nn.Conv2d are supported (is this folder for another base model?)")
         r = peft_scale(cfg, module)[0]
         d_in, d_out = LAYER_KINDS[kind][1](layer)  # type: ignore[arg-type]
         tail = (1, 1) if kind == "conv1x1" else ()
@@ -239,22 +281,3 @@ def import_peft(model: nn.Module, adapter_dir: str | os.PathLike[str], *, task_i
                 f"{adapter_dir}: {PREFIX}{module}.lora_A/B have shapes {tuple(A.shape)}/{tuple(B.shape)}; expected "
                 f"{(r, d_in, *tail)}/{(d_out, r, *tail)} from the config rank and the model"
             )
-        loras[module] = (A.reshape(r, d_in), B.reshape(d_out, r))
-    # A fullmatch regex of the exact names: a list would also match ``x.0`` for ``0``.
-    targets = "|".join(re.escape(m) for m in loras)
-    dropout = float(cfg.get("lora_dropout") or 0.0)
-    bank = AdapterBank(model, AdapterConfig(target_modules=f"(?:{targets})", r=int(cfg.get("r", 8)),
-                                            lora_alpha=float(cfg.get("lora_alpha", 8)), lora_dropout=dropout,
-                                            init_lora_weights="zeros"))
-    bank.add_task(task_id, targets=[])  # registers the task; its adapters are built from the file below
-    for module, (A, B) in loras.items():
-        spec, slot = bank.specs[module], bank.slot(module)
-        r, scale = peft_scale(cfg, module)
-        weight = bank.layer(module).base_layer.weight
-        adapter = LoraAdapter(spec.in_features, spec.out_features, r, scale, task_id, init="zeros",
-                              device=weight.device, dtype=weight.dtype)
-        adapter.lora_A.copy_(A)
-        adapter.lora_B.copy_(B)
-        slot.adapters[adapter_name(task_id)] = adapter
-    bank.freeze_task(task_id)
-    return bank

@@ -33,11 +33,14 @@ class ContinualMethod:
 
     ``adds_candidates``: the method adds one candidate adapter per task and target, so a
     gate can decide over them (``seqlora`` does not). ``wants_joint_stream``: train on all
-    tasks merged into one (the ``joint`` upper bound).
+    tasks merged into one (the ``joint`` upper bound). ``keeps_old_adapters``: a task never
+    changes earlier tasks' adapters (false where it retrains them or their magnitudes), so the
+    model after task t can be rebuilt from the final bank.
     """
 
     name: ClassVar[str] = ""
     adds_candidates: ClassVar[bool] = True
+    keeps_old_adapters: ClassVar[bool] = True
     wants_joint_stream: ClassVar[bool] = False
     defaults: ClassVar[dict[str, Any]] = {}
 

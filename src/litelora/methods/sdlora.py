@@ -46,6 +46,7 @@ class SDLoRA(ContinualMethod):
     """
 
     defaults = {"rank_schedule": None}
+    keeps_old_adapters = False  # every task retrains the earlier tasks' alphas
 
     def __init__(self, **params: Any) -> None:
         super().__init__(**params)

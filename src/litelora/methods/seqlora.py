@@ -11,6 +11,7 @@ from litelora.methods.registry import register_method
 @register_method("seqlora")
 class SeqLoRA(ContinualMethod):
     adds_candidates = False
+    keeps_old_adapters = False
 
     def before_task(self, ctx: TaskContext) -> list[nn.Parameter]:
         if not ctx.bank.tasks:
