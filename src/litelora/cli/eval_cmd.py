@@ -1,42 +1,113 @@
-"""``litelora eval RUN_DIR``: re-evaluate a finished run's final model on every task."""
+"""``litelora eval RUN_DIR``: re-evaluate a finished run's final model on every task; ``--peft``:
+evaluate PEFT adapter folders (one per task, trained anywhere) on a configured benchmark."""
 
 from __future__ import annotations
 
 import argparse
+from pathlib import Path
+from typing import Any
 
+from litelora.cli.options import add_config_options, resolve_config
 from litelora.errors import ConfigError
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("eval", help="evaluate a run directory's final model on each task's test set")
-    p.add_argument("run_dir")
+    p = sub.add_parser(
+        "eval", help="evaluate a run directory's final model (or PEFT adapter folders) on each task's test set",
+        description="RUN_DIR: the run's final model on every task. --peft DIR...: PEFT LoRA folders, one per task "
+                    "in order, loaded as that task's adapters onto the configured model (-c/--set: benchmark and "
+                    "model), with a litelora classifier head (--head, default DIR/litelora_head of the last "
+                    "folder, as litelora export writes it); the tasks the head covers are evaluated.")
+    p.add_argument("run_dir", nargs="?", help="run directory (omit with --peft)")
     p.add_argument("--show", type=int, default=0, metavar="N",
                    help="generative runs: print N greedy generations per task next to their targets")
+    p.add_argument("--peft", nargs="+", metavar="DIR", help="PEFT LoRA folders, one per task, in task order")
+    p.add_argument("--head", metavar="DIR", help="with --peft: folder holding head.json + head.safetensors")
+    add_config_options(p)
     p.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
     from litelora.training.build import load_run_model
-    from litelora.training.evaluation import evaluate_task
 
     if args.show < 0:
         raise ConfigError(f"--show must be >= 0, got {args.show}")
-    config, stream, model = load_run_model(args.run_dir)
-    head = getattr(model, "head", None)
-    if head is not None and len(head.class_ids) == 0:
-        raise ConfigError(f"{args.run_dir}: the saved head is empty")
-    if args.show:
-        from litelora.generative.lm import GenerativeModel
-        from litelora.generative.samples import format_samples, sample_generations
-
-        if not isinstance(model, GenerativeModel):
-            raise ConfigError(f"--show prints generations; {args.run_dir} is a classifier run (model "
-                              f"{config.model.name!r}), which has none")
-        for task in stream.tasks:
-            print(format_samples(task, sample_generations(model, task, args.show)))
-    accs = [evaluate_task(model, task, stream.scenario, config.train.eval_batch_size) for task in stream.tasks]
-    for task, acc in zip(stream.tasks, accs):
-        print(f"task {task.task_id} ({task.name}): accuracy {acc:.4f} on {len(task.test)} examples")
-    total = sum(a * len(t.test) for a, t in zip(accs, stream.tasks)) / sum(len(t.test) for t in stream.tasks)
-    print(f"final accuracy (sample-weighted): {total:.4f}")
+    if args.peft:
+        if args.run_dir or args.show:
+            raise ConfigError("--peft evaluates adapter folders on their own: drop RUN_DIR and --show")
+        stream, model, batch_size = _peft_model(args)
+    elif args.run_dir:
+        if args.config or args.overrides or args.head:
+            raise ConfigError("-c/--set/--head apply to --peft only; a run directory brings its own config and head")
+        config, stream, model = load_run_model(args.run_dir)
+        head = getattr(model, "head", None)
+        if head is not None and len(head.class_ids) == 0:
+            raise ConfigError(f"{args.run_dir}: the saved head is empty")
+        if args.show:
+            _show(args, config, stream, model)
+        batch_size = config.train.eval_batch_size
+    else:
+        raise ConfigError("give a RUN_DIR, or --peft DIR [DIR ...] with -c/--set naming the benchmark and model")
+    _report(stream, model, batch_size)
     return 0
+
+
+def _show(args: argparse.Namespace, config: Any, stream: Any, model: Any) -> None:
+    from litelora.generative.lm import GenerativeModel
+    from litelora.generative.samples import format_samples, sample_generations
+
+    if not isinstance(model, GenerativeModel):
+        raise ConfigError(f"--show prints generations; {args.run_dir} is a classifier run (model "
+                          f"{config.model.name!r}), which has none")
+    for task in stream.tasks:
+        print(format_samples(task, sample_generations(model, task, args.show)))
+
+
+def _peft_model(args: argparse.Namespace) -> tuple[Any, Any, int]:
+    """The configured stream and model with the PEFT folders as tasks 0.. and the given head."""
+    from litelora._io import load_tensors, read_json
+    from litelora.adapters import import_peft_tasks
+    from litelora.adapters.peft_io import CONFIG_FILE
+    from litelora.training.backbones import build_backbone
+    from litelora.training.build import build_stream
+    from litelora.training.model import as_task_model
+
+    config = resolve_config(args)
+    head_dir = Path(args.head) if args.head else Path(args.peft[-1]) / "litelora_head"
+    if not (head_dir / "head.json").is_file() or not (head_dir / "head.safetensors").is_file():
+        raise ConfigError(f"{head_dir} holds no head.json + head.safetensors: PEFT folders carry no classifier; pass "
+                          "--head DIR (the litelora_head folder of a litelora export)")
+    stream = build_stream(config)
+    model = as_task_model(build_backbone(config.model, stream.meta.get("input_dim")))
+    if not hasattr(model, "head"):
+        raise ConfigError(f"model {config.model.name!r} has no classifier head; eval --peft scores classifiers")
+    wanted = config.model.name[3:] if config.model.name.startswith("hf:") else config.model.name
+    for d in args.peft:
+        cfg_path = Path(d) / CONFIG_FILE
+        base = read_json(cfg_path).get("base_model_name_or_path") if cfg_path.is_file() else None
+        if base and base != wanted:
+            print(f"note: {d} was saved for base model {base!r}; evaluating on {wanted!r}")
+    import_peft_tasks(model.encoder, args.peft)
+    head = read_json(head_dir / "head.json")
+    model.head.restore(head["blocks"], load_tensors(head_dir / "head.safetensors"))
+    return stream, model.eval(), config.train.eval_batch_size
+
+
+def _report(stream: Any, model: Any, batch_size: int) -> None:
+    """Per-task accuracy and the sample-weighted total, over the tasks a classifier's head covers."""
+    from litelora.training.evaluation import evaluate_task
+
+    tasks = list(stream.tasks)
+    head = getattr(model, "head", None)
+    if head is not None:
+        known = set(head.class_ids)
+        tasks = [t for t in tasks if set(t.classes) <= known]
+        if not tasks:
+            raise ConfigError(f"the head covers classes {sorted(known)[:8]}, which complete no task of {stream.name}")
+    accs = [evaluate_task(model, task, stream.scenario, batch_size) for task in tasks]
+    for task, acc in zip(tasks, accs):
+        print(f"task {task.task_id} ({task.name}): accuracy {acc:.4f} on {len(task.test)} examples")
+    total = sum(a * len(t.test) for a, t in zip(accs, tasks)) / sum(len(t.test) for t in tasks)
+    print(f"final accuracy (sample-weighted): {total:.4f}" + (
+        f" over the {len(tasks)} of {len(stream.tasks)} tasks the head covers" if len(tasks) < len(stream.tasks)
+        else ""))
