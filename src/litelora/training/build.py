@@ -77,6 +77,7 @@ def load_run(run_dir: str | Path) -> LoadedRun:
     config = RunConfig.from_dict(load_yaml(run_dir / "config.yaml"))
     stream = build_stream(config)
     model = as_task_model(build_backbone(config.model, stream.meta.get("input_dim")))
+    model.attach(stream)
     bank = load_bank(model.encoder, run_dir / "adapters")
     model.load(run_dir)
     return LoadedRun(config, stream, model.eval(), bank)

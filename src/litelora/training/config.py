@@ -10,6 +10,7 @@ from litelora._config import from_dict, to_dict
 from litelora.adapters.config import AdapterConfig
 from litelora.errors import ConfigError
 from litelora.gates.config import GateConfig
+from litelora.generative.config import GenerationConfig
 
 
 @dataclass
@@ -37,11 +38,23 @@ class ModelConfig:
     name: a registered model (``litelora list models``) or ``hf:<hub name or folder>``.
     max_length: tokens kept per text input (longer inputs are truncated).
     pooling: sentence embedding of a text encoder: ``mean`` over tokens or the ``cls`` token.
+    kind: ``auto`` picks from the model (encoder-decoder -> ``seq2seq``, a ``*ForCausalLM``
+        -> ``causal-lm``, else ``classifier``: features + a growing head); see docs/generative.md.
+    dtype: loading precision of a transformers model.
+    autocast: run a generative model's forward passes under autocast in this precision.
+    gradient_checkpointing: recompute activations in backward (a generative model; less memory).
+    generation: prompts, target and decoding lengths of a generative model (``max_length``
+        caps its prompts).
     """
 
     name: str = "minilm"
     max_length: int = 64
     pooling: Literal["mean", "cls"] = "mean"
+    kind: Literal["auto", "classifier", "seq2seq", "causal-lm"] = "auto"
+    dtype: Literal["float32", "bfloat16", "float16"] = "float32"
+    autocast: Literal["bfloat16", "float16"] | None = None
+    gradient_checkpointing: bool = False
+    generation: GenerationConfig = field(default_factory=GenerationConfig)
 
     def __post_init__(self) -> None:
         if self.max_length <= 0:

@@ -14,7 +14,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from litelora.benchmarks.stream import Example, Task
+from litelora.benchmarks.stream import Example, Task, TaskStream
 
 
 class TaskModel(nn.Module):
@@ -26,6 +26,9 @@ class TaskModel(nn.Module):
 
     encoder: nn.Module
     default_targets: list[str]
+
+    def attach(self, stream: TaskStream) -> None:
+        """See the stream before training or evaluation (a generative model learns its label words)."""
 
     def collate(self, examples: Sequence[Example], task: Task) -> dict[str, torch.Tensor]:
         """Tensors for one batch of ``task``'s examples (padded to the longest in the batch)."""

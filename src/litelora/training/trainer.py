@@ -72,6 +72,7 @@ class ContinualTrainer:
         self.gate: GatePlugin | None = build_gate(config.gate, self.method, num_tasks=len(stream.tasks))
         self.device = torch.device(config.train.device)
         self.model = as_task_model(model)
+        self.model.attach(self.stream)
         self.bank = AdapterBank(self.model.encoder, resolve_targets(config.adapter, self.model))
         self.model.to(self.device)
         self.run_dir = RunDirectory(config.output_dir)

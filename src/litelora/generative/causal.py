@@ -1,0 +1,73 @@
+"""CausalLM: a decoder-only model (LLaMA, Qwen, GPT-2 style) reads ``[start] prompt target [end]``.
+
+Training sequences are right-padded and only target tokens (and the end token) carry loss;
+generation runs on the prompts alone, left-padded, with positions counted from each row's
+first real token so padding never shifts them.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+from torch import nn
+
+from litelora.generative.codec import TextCodec
+from litelora.generative.decoding import greedy_decode
+from litelora.generative.lm import IGNORE, GenerativeModel, cache_kwargs, pad_rows, returned_cache
+
+
+class CausalLM(GenerativeModel):
+    kind = "causal-lm"
+    peft_task_type = "CAUSAL_LM"
+    target_separator = " "
+
+    def __init__(self, lm: nn.Module, codec: TextCodec, **options: Any) -> None:
+        super().__init__(lm, codec, **options)
+        self.reserved_prompt_tokens = 0 if codec.bos_id is None else 1
+
+    def _start(self) -> list[int]:
+        return [] if self.codec.bos_id is None else [self.codec.bos_id]
+
+    def make_batch(self, prompts: list[list[int]], targets: list[list[int]]) -> dict[str, torch.Tensor]:
+        pad = self.codec.pad_id
+        sequences = [self._start() + p + t for p, t in zip(prompts, targets)]
+        labels = [[IGNORE] * (len(s) - len(t)) + t for s, t in zip(sequences, targets)]
+        heads = [self._start() + p for p in prompts]
+        return {
+            "input_ids": pad_rows(sequences, pad),
+            "attention_mask": pad_rows([[1] * len(s) for s in sequences], 0),
+            "labels": pad_rows(labels, IGNORE),
+            "prompt_ids": pad_rows(heads, pad, left=True),
+            "prompt_mask": pad_rows([[1] * len(h) for h in heads], 0, left=True),
+        }
+
+    def token_logits(self, batch: dict[str, torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor]:
+        with self.autocast_context():
+            logits = self.lm(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"],
+                             use_cache=False).logits
+        # Position i predicts token i + 1.
+        return logits[:, :-1], batch["labels"][:, 1:]
+
+    @torch.no_grad()
+    def generate_ids(self, batch: dict[str, torch.Tensor], max_new_tokens: int) -> torch.Tensor:
+        mask = batch["prompt_mask"]
+        positions = (mask.cumsum(-1) - 1).clamp(min=0)
+        state: dict[str, Any] = {}
+
+        def step(previous: torch.Tensor | None) -> torch.Tensor:
+            nonlocal mask, positions
+            if previous is None:
+                inputs = batch["prompt_ids"]
+            else:
+                inputs = previous[:, None]
+                mask = torch.cat([mask, mask.new_ones(mask.shape[0], 1)], dim=1)
+                positions = positions[:, -1:] + 1
+            with self.autocast_context():
+                out = self.lm(input_ids=inputs, attention_mask=mask, position_ids=positions, use_cache=True,
+                              **cache_kwargs(self.lm, state.get("cache"), logits_to_keep=1))
+            state["cache"] = returned_cache(out)
+            return out.logits[:, -1].float()
+
+        return greedy_decode(step, mask.shape[0], eos_id=self.codec.eos_id, pad_id=self.codec.pad_id,
+                             max_new_tokens=max_new_tokens, device=mask.device)

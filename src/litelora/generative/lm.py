@@ -1,0 +1,215 @@
+"""GenerativeModel: a language model that learns a task stream as prompts -> label words.
+
+There is no classifier head: the target of an example is its class name as text
+(``templates.target_text``), the loss is the token cross-entropy on the target only, and an
+example counts as right when the greedy generation matches the target exactly after
+normalisation. The frozen LM is the ``encoder`` the adapter bank wraps. Subclasses
+(``seq2seq.Seq2SeqLM``, ``causal.CausalLM``) say how prompt and target become tensors.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import inspect
+import warnings
+from collections.abc import Sequence
+from typing import Any, ClassVar
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from litelora.benchmarks.stream import Example, Task, TaskStream
+from litelora.errors import ConfigError, DataError
+from litelora.generative.codec import TextCodec
+from litelora.generative.config import GenerationConfig
+from litelora.generative.decoding import until_eos
+from litelora.generative.exact_match import exact_match
+from litelora.generative.templates import PromptTemplates, target_text
+from litelora.training.task_model import TaskModel
+
+IGNORE = -100  # label of a position that carries no loss (prompt, padding)
+AUTOCAST_DTYPES = {"bfloat16": torch.bfloat16, "float16": torch.float16}
+
+# Module-name pairs that mark a family's usual LoRA targets, most specific first.
+_USUAL_TARGETS = (["q", "v"], ["q_proj", "v_proj"], ["query", "value"], ["c_attn"])
+
+
+def usual_targets(lm: nn.Module) -> list[str]:
+    """The family's usual LoRA targets found in ``lm``: T5 ``q, v``; LLaMA-style ``q_proj, v_proj``."""
+    leaves = {name.rsplit(".", 1)[-1] for name, _ in lm.named_modules()}
+    for names in _USUAL_TARGETS:
+        if set(names) <= leaves:
+            return list(names)
+    raise ConfigError(f"{type(lm).__name__}: no usual attention projections (q/v, q_proj/v_proj) found; "
+                      "set adapter.target_modules")
+
+
+def cache_kwargs(lm: nn.Module, cache: Any, **extra: Any) -> dict[str, Any]:
+    """Keyword arguments passing a KV cache to ``lm.forward``: transformers 5 names it ``cache``,
+    earlier versions ``past_key_values``; ``extra`` entries the forward does not take are dropped."""
+    params = inspect.signature(lm.forward).parameters
+    out = {"cache" if "cache" in params else "past_key_values": cache}
+    out.update({k: v for k, v in extra.items() if k in params})
+    return out
+
+
+def returned_cache(output: Any) -> Any:
+    return output["cache"] if "cache" in output else output["past_key_values"]
+
+
+def pad_rows(rows: Sequence[Sequence[int]], value: int, *, left: bool = False) -> torch.Tensor:
+    """Rows of ids as one (B, longest) tensor, padded with ``value`` on the right (or left)."""
+    width = max((len(r) for r in rows), default=0)
+    out = torch.full((len(rows), width), value, dtype=torch.long)
+    for i, row in enumerate(rows):
+        if row:
+            ids = torch.tensor(list(row), dtype=torch.long)
+            if left:
+                out[i, width - len(row) :] = ids
+            else:
+                out[i, : len(row)] = ids
+    return out
+
+
+class GenerativeModel(TaskModel):
+    """Base class of the generative TaskModels; ``kind`` is ``"seq2seq"`` or ``"causal-lm"``.
+
+    ``max_length`` caps prompt tokens (the example text is cut, never the instruction);
+    ``autocast`` (``"bfloat16"``/``"float16"``/``None``) runs forward passes under autocast;
+    ``gradient_checkpointing`` recomputes activations in backward to save memory.
+    """
+
+    kind: ClassVar[str] = ""
+    peft_task_type: ClassVar[str] = ""  # the PEFT task_type an export declares
+    # Text put before the target (a causal LM continues "Answer:" with " word").
+    target_separator: ClassVar[str] = ""
+    # Prompt tokens the subclass adds around the rendered prompt (start or end tokens).
+    reserved_prompt_tokens: int = 0
+
+    def __init__(self, lm: nn.Module, codec: TextCodec, *, max_length: int = 64,
+                 generation: GenerationConfig | None = None, autocast: str | None = None,
+                 gradient_checkpointing: bool = False, default_targets: list[str] | None = None) -> None:
+        super().__init__()
+        if autocast is not None and autocast not in AUTOCAST_DTYPES:
+            raise ConfigError(f"model.autocast must be one of {sorted(AUTOCAST_DTYPES)} or null, got {autocast!r}")
+        self.lm = lm
+        self.lm.requires_grad_(False)  # the base never trains; the bank's adapters do
+        self.codec = codec
+        self.generation = generation or GenerationConfig()
+        self.templates = PromptTemplates(self.generation.templates, self.generation.task_types)
+        self.max_length = max_length
+        self.autocast = autocast
+        self.default_targets = default_targets or usual_targets(lm)
+        self.class_names: list[str] = []
+        self.truncated: dict[str, dict[str, int]] = {"targets": {}, "prompts": {}}
+        if gradient_checkpointing:
+            if not getattr(lm, "supports_gradient_checkpointing", False):
+                raise ConfigError(f"model.gradient_checkpointing: {type(lm).__name__} does not support it")
+            lm.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
+
+    @property
+    def encoder(self) -> nn.Module:  # type: ignore[override]
+        return self.lm
+
+    @property
+    def device(self) -> torch.device:
+        return next(self.lm.parameters()).device
+
+    def autocast_context(self) -> contextlib.AbstractContextManager[Any]:
+        if self.autocast is None:
+            return contextlib.nullcontext()
+        return torch.autocast(device_type=self.device.type, dtype=AUTOCAST_DTYPES[self.autocast])
+
+    # ------------------------------------------------------------ text
+    def attach(self, stream: TaskStream) -> None:
+        self.class_names = list(stream.class_names)
+
+    def target(self, label: int) -> str:
+        if not self.class_names:
+            raise DataError("the generative model has no label words yet: attach(stream) before training")
+        return target_text(self.class_names[label])
+
+    def options(self, task: Task) -> list[str]:
+        return [self.target(c) for c in task.classes]
+
+    def prompt_ids(self, task: Task, text: str, reserved: int = 0) -> tuple[list[int], bool]:
+        """Prompt tokens (at most ``max_length - reserved``; the example text is cut to fit) and
+        whether it was cut."""
+        prompt = self.templates.render(task.name, text, self.options(task))
+        prefix, suffix = self.codec.encode(prompt.prefix), self.codec.encode(prompt.suffix)
+        budget = self.max_length - reserved - len(prefix) - len(suffix)
+        if budget < 1:
+            raise ConfigError(f"model.max_length={self.max_length} leaves no room for the example of task "
+                              f"{task.name!r}: its template ({self.templates.task_type(task.name)}) alone takes "
+                              f"{len(prefix) + len(suffix) + reserved} tokens; raise model.max_length")
+        body = self.codec.encode(prompt.input)
+        return prefix + body[:budget] + suffix, len(body) > budget
+
+    def target_ids(self, label: int) -> tuple[list[int], bool]:
+        """Target tokens with the end token, at most ``max_target_length``, and whether it was cut."""
+        ids = self.codec.encode(self.target_separator + self.target(label))
+        keep = self.generation.max_target_length - 1
+        return ids[:keep] + [self.codec.eos_id], len(ids) > keep
+
+    # ------------------------------------------------------------ TaskModel
+    def add_task(self, task: Task) -> list[nn.Parameter]:
+        """Count (and warn about) the training examples whose target or prompt does not fit."""
+        long_targets = {c: self.target_ids(c)[1] for c in task.classes}
+        n_targets = sum(long_targets.get(ex.label, False) for ex in task.train)
+        n_prompts = sum(self.prompt_ids(task, ex.input, self.reserved_prompt_tokens)[1] for ex in task.train)
+        self.truncated["targets"][task.name] = n_targets
+        self.truncated["prompts"][task.name] = n_prompts
+        if n_targets:
+            words = [self.target(c) for c, long in long_targets.items() if long]
+            warnings.warn(f"task {task.name!r}: {n_targets} of {len(task.train)} training targets ({words[:3]}) "
+                          f"are longer than model.generation.max_target_length="
+                          f"{self.generation.max_target_length} tokens and are truncated; raise it", stacklevel=2)
+        return []
+
+    def collate(self, examples: Sequence[Example], task: Task) -> dict[str, torch.Tensor]:
+        prompts = [self.prompt_ids(task, ex.input, self.reserved_prompt_tokens)[0] for ex in examples]
+        targets = [self.target_ids(ex.label)[0] for ex in examples]
+        return self.make_batch(prompts, targets)
+
+    def make_batch(self, prompts: list[list[int]], targets: list[list[int]]) -> dict[str, torch.Tensor]:
+        """Tensors for training (targets as labels) and for generation (prompts alone)."""
+        raise NotImplementedError
+
+    def token_logits(self, batch: dict[str, torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor]:
+        """Logits (B, L, V) and the token each position should predict (B, L), ``IGNORE`` where no
+        loss applies (prompt and padding)."""
+        raise NotImplementedError
+
+    def generate_ids(self, batch: dict[str, torch.Tensor], max_new_tokens: int) -> torch.Tensor:
+        """Greedy continuation ids (B, n) of the batch's prompts."""
+        raise NotImplementedError
+
+    def run(self, batch: dict[str, torch.Tensor]) -> torch.Tensor:
+        return self.token_logits(batch)[0]
+
+    def loss(self, batch: dict[str, torch.Tensor], labels: torch.Tensor, task: Task) -> torch.Tensor:
+        logits, targets = self.token_logits(batch)
+        return F.cross_entropy(logits.float().flatten(0, 1), targets.flatten(), ignore_index=IGNORE)
+
+    @torch.no_grad()
+    def generate_text(self, batch: dict[str, torch.Tensor], max_new_tokens: int | None = None) -> list[str]:
+        ids = self.generate_ids(batch, max_new_tokens or self.generation.decode_length)
+        return [self.codec.decode(until_eos(row.tolist(), self.codec.eos_id)) for row in ids]
+
+    def count_correct(self, batch: dict[str, torch.Tensor], labels: torch.Tensor, task: Task, scenario: str) -> int:
+        predictions = self.generate_text(batch)
+        return sum(exact_match(p, self.target(int(y))) for p, y in zip(predictions, labels.tolist()))
+
+    def state(self) -> tuple[Any, dict[str, torch.Tensor]]:
+        return {"truncated": self.truncated}, {}
+
+    def load_state(self, structure: Any, tensors: dict[str, torch.Tensor]) -> None:
+        if isinstance(structure, dict) and "truncated" in structure:
+            self.truncated = {k: dict(v) for k, v in structure["truncated"].items()}
+
+    def report(self) -> dict[str, Any]:
+        return {"generation": {"kind": self.kind,
+                               "task_types": {t: self.templates.task_type(t) for t in self.truncated["targets"]},
+                               "truncated_targets": dict(self.truncated["targets"]),
+                               "truncated_prompts": dict(self.truncated["prompts"])}}

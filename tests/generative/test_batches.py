@@ -1,0 +1,105 @@
+"""Batches of the generative models: label masks, padding, truncation, left-padded generation."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+from gen_helpers import SHORT_PROMPTS, toy_stream
+
+from litelora.benchmarks.stream import Example
+from litelora.generative import GenerationConfig
+from litelora.generative.causal import CausalLM
+from litelora.generative.codec import ByteCodec
+from litelora.generative.lm import IGNORE
+from litelora.generative.seq2seq import Seq2SeqLM
+from litelora.generative.zoo import tiny_llama_lm, tiny_t5_lm
+
+B = ByteCodec()
+
+
+def causal(**generation) -> CausalLM:
+    model = CausalLM(tiny_llama_lm(), B, max_length=24,
+                     generation=GenerationConfig(**{**SHORT_PROMPTS, "max_target_length": 8, **generation}))
+    model.attach(toy_stream())
+    return model
+
+
+def seq2seq() -> Seq2SeqLM:
+    model = Seq2SeqLM(tiny_t5_lm(), B, max_length=24,
+                      generation=GenerationConfig(**SHORT_PROMPTS, max_target_length=8))
+    model.attach(toy_stream())
+    return model
+
+
+def test_causal_labels_cover_the_target_and_end_token_only() -> None:
+    model, task = causal(), toy_stream().tasks[0]
+    batch = model.collate([Example("fig", 0), Example("apple pear", 1)], task)
+    # Row 0: [start] "fig:" " fruit" [end], then padding up to row 1's length.
+    prompt0 = [B.bos_id, *B.encode("fig:")]
+    target0 = [*B.encode(" fruit"), B.eos_id]
+    n0 = len(prompt0) + len(target0)
+    assert batch["input_ids"][0, :n0].tolist() == prompt0 + target0
+    assert batch["labels"][0, :n0].tolist() == [IGNORE] * len(prompt0) + target0
+    assert batch["attention_mask"][0].tolist() == [1] * n0 + [0] * (batch["input_ids"].shape[1] - n0)
+    assert (batch["labels"][0, n0:] == IGNORE).all() and (batch["input_ids"][0, n0:] == B.pad_id).all()
+    # Row 1 is the longest: no padding; its prompt alone is left-padded for generation.
+    prompt1 = [B.bos_id, *B.encode("apple pear:")]
+    assert batch["labels"][1].tolist() == [IGNORE] * len(prompt1) + [*B.encode(" tool"), B.eos_id]
+    assert batch["prompt_ids"][1].tolist() == prompt1
+    pad = len(prompt1) - len(prompt0)
+    assert batch["prompt_ids"][0].tolist() == [B.pad_id] * pad + prompt0
+    assert batch["prompt_mask"][0].tolist() == [0] * pad + [1] * len(prompt0)
+
+
+def test_causal_loss_is_the_mean_over_target_tokens_only() -> None:
+    model, task = causal(), toy_stream().tasks[0]
+    batch = model.collate([Example("fig", 0), Example("apple pear", 1)], task)
+    logits, targets = model.token_logits(batch)
+    token_nll = torch.nn.functional.cross_entropy(logits.flatten(0, 1), targets.flatten(), reduction="none",
+                                                  ignore_index=IGNORE)
+    n_target = len(B.encode(" fruit")) + 1 + len(B.encode(" tool")) + 1
+    assert int((targets != IGNORE).sum()) == n_target
+    assert torch.allclose(model.loss(batch, torch.tensor([0, 1]), task), token_nll.sum() / n_target)
+
+
+def test_padding_changes_neither_logits_nor_generations() -> None:
+    model, task = causal(), toy_stream().tasks[0]
+    short, long = Example("fig", 0), Example("apple pear drill saw", 1)
+    alone = model.collate([short], task)
+    padded = model.collate([short, long], task)
+    n = alone["input_ids"].shape[1]
+    with torch.no_grad():
+        a, _ = model.token_logits(alone)
+        b, _ = model.token_logits(padded)
+    assert torch.allclose(a[0], b[0, : n - 1], atol=1e-5)
+    assert model.generate_ids(alone, 6)[0].tolist() == model.generate_ids(padded, 6)[0, : 6].tolist()
+
+
+def test_seq2seq_batch_masks_padding_and_shifts_the_target() -> None:
+    model, task = seq2seq(), toy_stream().tasks[1]
+    batch = model.collate([Example("joy", 2), Example("tears gloom", 3)], task)
+    assert batch["input_ids"][0].tolist()[: len("joy:") + 1] == [*B.encode("joy:"), B.eos_id]
+    assert batch["attention_mask"][0].sum() == len("joy:") + 1
+    assert batch["labels"].tolist() == [[*B.encode("glad"), B.eos_id], [*B.encode("sad"), B.eos_id, IGNORE]]
+    decoder_in = model._decoder_inputs(batch["labels"])
+    assert decoder_in[1].tolist() == [model.decoder_start, *B.encode("sad"), B.eos_id]
+    with torch.no_grad():
+        alone = model.generate_ids(model.collate([Example("joy", 2)], task), 5)
+        both = model.generate_ids(batch, 5)
+    assert alone[0].tolist() == both[0, : alone.shape[1]].tolist()
+
+
+def test_long_targets_are_truncated_counted_and_warned_about() -> None:
+    model, task = causal(max_target_length=4), toy_stream().tasks[0]
+    ids, cut = model.target_ids(0)
+    assert cut and ids == [*B.encode(" fruit")[:3], B.eos_id]
+    with pytest.warns(UserWarning, match=r"'kinds': 48 of 48 training targets .* max_target_length=4 tokens"):
+        model.add_task(task)
+    assert model.report()["generation"]["truncated_targets"] == {"kinds": 48}
+
+
+def test_long_inputs_are_cut_but_the_template_is_kept() -> None:
+    model, task = causal(), toy_stream().tasks[0]
+    ids, cut = model.prompt_ids(task, "apple " * 20, reserved=1)
+    assert cut and len(ids) == 24 - 1 and ids[-1:] == B.encode(":")
+    assert not model.prompt_ids(task, "fig", reserved=1)[1]
