@@ -93,7 +93,7 @@ def test_long_targets_are_truncated_counted_and_warned_about() -> None:
     model, task = causal(max_target_length=4), toy_stream().tasks[0]
     ids, cut = model.target_ids(0)
     assert cut and ids == [*B.encode(" fruit")[:3], B.eos_id]
-    with pytest.warns(UserWarning, match=r"'kinds': 48 of 48 training targets .* max_target_length=4 tokens"):
+    with pytest.warns(UserWarning, match=r"'kinds': 48 of 48 training targets .*max_target_length=4 tokens"):
         model.add_task(task)
     assert model.report()["generation"]["truncated_targets"] == {"kinds": 48}
 
