@@ -227,3 +227,4 @@ def test_vision_stream_feeds_an_image_backbone(imagenet_r_root: Path, tmp_path: 
     assert batch["x"].shape == (4, 3, 16, 16)
     with torch.no_grad():
         assert backbone(**batch).shape == (4, 16)
+

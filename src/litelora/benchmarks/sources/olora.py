@@ -39,10 +39,7 @@ def load_olora_task(
             f"O-LoRA data root {root_dir} is not a folder; pass the folder that holds one "
             f"sub-folder per task (e.g. {root_dir / 'dbpedia'})"
         )
-    task_dir = root_dir / task_name
-    if not task_dir.is_dir():
-        present = sorted(p.name for p in root_dir.iterdir() if p.is_dir())
-        raise DataError(f"O-LoRA task folder {task_dir} not found; tasks present: {present or 'none'}")
+    task_dir = find_task_dir(root_dir, task_name)
     train = _read_split(task_dir / "train.json")
     test = _read_split(task_dir / "test.json")
     labels_file = task_dir / "labels.json"
@@ -56,6 +53,20 @@ def load_olora_task(
                     f"(add it to {labels_file} or fix the record)"
                 )
     return train, test, labels
+
+
+def find_task_dir(root: Path, task_name: str) -> Path:
+    """``root/<task>``, matched without regard to case, directly or one category folder down:
+    the O-LoRA repository keeps ``CL_Benchmark/TC/dbpedia``, ``CL_Benchmark/NLI/MNLI``, ``BoolQA``."""
+    if (root / task_name).is_dir():
+        return root / task_name
+    for parent in [root, *sorted(p for p in root.iterdir() if p.is_dir())]:
+        for child in sorted(parent.iterdir()):
+            if child.is_dir() and child.name.lower() == task_name.lower() and (child / "train.json").exists():
+                return child
+    present = sorted(p.name for p in root.iterdir() if p.is_dir())
+    raise DataError(f"O-LoRA task folder {root / task_name} not found; tasks present: {present or 'none'} "
+                    f"(names match in any case, directly or one category folder down)")
 
 
 def _load_json(file: Path) -> Any:
