@@ -34,11 +34,11 @@ def toy_stream(train_per_class: int = 24, test_per_class: int = 8, seed: int = 0
     return TaskStream("toy-words", "cil", tasks, names, class_order=list(range(4)), seed=seed).validate()
 
 
-def toy_config(model: str, out: str, **sections: dict[str, Any]) -> dict[str, Any]:
-    """A RunConfig dict for ``model`` on the toy stream: short prompts, rank-8 LoRA on every
-    attention projection, a few epochs at a high learning rate."""
+def toy_config(model_name: str, out: str, **sections: dict[str, Any]) -> dict[str, Any]:
+    """A RunConfig dict for ``model_name`` on the toy stream: short prompts, the model's default
+    LoRA targets, a few epochs at a high learning rate."""
     config: dict[str, Any] = {
-        "model": {"name": model, "max_length": 32, "generation": {"max_target_length": 8, **SHORT_PROMPTS}},
+        "model": {"name": model_name, "max_length": 32, "generation": {"max_target_length": 8, **SHORT_PROMPTS}},
         "train": {"epochs": 12, "batch_size": 8, "lr": 1e-2, "progress": False, "log_every": 1000},
         "output_dir": out,
     }

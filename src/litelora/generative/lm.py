@@ -123,7 +123,11 @@ class GenerativeModel(TaskModel):
 
     # ------------------------------------------------------------ text
     def attach(self, stream: TaskStream) -> None:
+        """Learn the label words; fail now, before anything is written, if a task's template
+        leaves no room for its examples within ``max_length``."""
         self.class_names = list(stream.class_names)
+        for task in stream.tasks:
+            self.prompt_ids(task, "", self.reserved_prompt_tokens)
 
     def target(self, label: int) -> str:
         if not self.class_names:

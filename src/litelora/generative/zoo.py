@@ -51,7 +51,7 @@ def tiny_llama_lm(vocab_size: int = ByteCodec.vocab_size, hidden: int = 64, laye
     cfg = LlamaConfig(vocab_size=vocab_size, hidden_size=hidden, intermediate_size=2 * hidden,
                       num_hidden_layers=layers, num_attention_heads=4, num_key_value_heads=4,
                       max_position_embeddings=1024, bos_token_id=ByteCodec.bos_id, eos_token_id=ByteCodec.eos_id,
-                      pad_token_id=ByteCodec.pad_id, tie_word_embeddings=False)
+                      pad_token_id=ByteCodec.pad_id, tie_word_embeddings=False, architectures=["LlamaForCausalLM"])
     with torch.random.fork_rng():
         torch.manual_seed(0)
         return LlamaForCausalLM(cfg).eval()
