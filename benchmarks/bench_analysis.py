@@ -240,6 +240,8 @@ def markdown(results: dict[str, Any]) -> str:
 
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--quick", action="store_true",
+                    help="smoke run: T = 2,3, one block of 32 x 32 targets, one round, no warm-up")
     ap.add_argument("--tasks", default="5,10,20", help="comma list of task counts T")
     ap.add_argument("--blocks", type=int, default=12, help="blocks of (query, value): 2 * blocks targets")
     ap.add_argument("--dim", type=int, default=768, help="d_in = d_out of every target")
@@ -249,6 +251,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--threads", type=int, default=2, help="torch intra-op threads")
     ap.add_argument("--json", default="benchmarks/results/bench_analysis.json", help="results file ('' = none)")
     args = ap.parse_args(argv)
+    if args.quick:
+        args.tasks, args.blocks, args.dim, args.dense_modules, args.rounds, args.warmup = "2,3", 1, 32, 1, 1, 0
     task_counts = [int(t) for t in args.tasks.split(",") if t.strip()]
     if args.rounds < 1 or args.warmup < 0 or min(task_counts) < 2 or not 1 <= args.dense_modules <= 2 * args.blocks:
         ap.error("need --rounds >= 1, --warmup >= 0, every T >= 2 and 1 <= --dense-modules <= 2 * --blocks")

@@ -1,8 +1,8 @@
 """Time forward-only inference (eval mode, ``torch.no_grad``) of the adapter bank on CPU.
 
 Measured, per model, for these variants, each built from its own deep copy of the same
-base model (all adapters: ``AdapterConfig(target_modules=["query", "value"], r=8,
-lora_alpha=16, init_lora_weights="gaussian")``, so every B is non-zero):
+base model (all adapters: ``AdapterConfig(target_modules=<the query and value projections>,
+r=8, lora_alpha=16, init_lora_weights="gaussian")``, so every B is non-zero):
 
 * ``base``: the model without adapters (the reference of every ratio).
 * ``unmerged-N`` (N = 1, 5, 10, 20): an ``AdapterBank`` with ``add_task(t)`` for t < N;
@@ -17,18 +17,23 @@ lora_alpha=16, init_lora_weights="gaussian")``, so every B is non-zero):
   merged weights, no wrapper; separates the wrappers' cost from the merge.
 
 Variants run round-robin (a, b, c, ..., a, b, ...) so that drift in machine load hits all
-of them alike (``--rounds`` per model: a MiniLM round of 10 variants takes ~7 s on one
-busy core, a tiny-BERT round ~0.3 s); the first ``--warmup`` rounds are discarded and the
-median of the timed rounds is reported (p25/p75 and every time in the JSON), with its ratio
-to ``base``'s median and the "paired ratio": the median over rounds of (variant time / base
-time in the same round), less hurt by slow drift in machine load.
-Throughput = batch / median.
-Only time is measured (no peak memory: see bench_step.py).
+of them alike; the first ``--warmup`` rounds are discarded and the median of the timed
+rounds is reported (p25/p75 and every time in the JSON), with its ratio to ``base``'s
+median and the "paired ratio": the median over rounds of (variant time / base time in the
+same round), less hurt by slow drift in machine load. Throughput = batch / median. FLOPs
+of one forward of each variant are counted by ``torch.utils.flop_counter``.
+
+Merged vs base, resolved to 1 %: a second phase alternates only ``base``, ``merged-20`` and
+``unloaded-20`` (rotating the order) until the 95 % bootstrap interval of the median paired
+ratio merged / base is within +-``--merge-halfwidth`` (0.5 %) or ``--merge-budget-s`` is
+spent; ``unloaded-20`` is the plain model, so its interval shows the noise of those rounds.
+Only time is measured (peak memory: see bench_step.py).
 
 Run from the repository root::
 
-    python benchmarks/bench_inference.py --threads 1     # tiny-bert 60, minilm 8 rounds
-    python benchmarks/bench_inference.py --models tiny-bert --rounds 200 --threads 1
+    python benchmarks/bench_inference.py                 # tiny-bert and MiniLM, ~5 min on 2 busy cores
+    python benchmarks/bench_inference.py --quick         # tiny-bert, seconds
+    python benchmarks/bench_inference.py --models minilm --rounds 20 --merge-budget-s 300 --threads 1
 """
 
 from __future__ import annotations
@@ -43,12 +48,14 @@ from typing import Any
 
 import torch
 from torch import nn
+from torch.utils.flop_counter import FlopCounterMode
 
-from _common import load_model, meta_info, quantile, run_info  # benchmarks/ is on sys.path when run as a script
+from _common import (  # benchmarks/ is on sys.path when run as a script
+    MODELS, bootstrap_ci, load_model, make_inputs, meta_info, quantile, qv_targets, run_info,
+)
 
 from litelora._io import write_json
 
-TARGETS = ["query", "value"]
 R, ALPHA = 8, 16
 VARIANTS = ("base", "unmerged-1", "unmerged-5", "unmerged-10", "unmerged-20",
             "half-5", "half-10", "half-20", "merged-20", "unloaded-20")
@@ -66,7 +73,7 @@ def build_variant(base: nn.Module, variant: str) -> tuple[nn.Module, dict[str, A
 
     kind, n = variant.rsplit("-", 1)
     n_tasks = int(n)
-    bank = AdapterBank(model, AdapterConfig(target_modules=TARGETS, r=R, lora_alpha=ALPHA,
+    bank = AdapterBank(model, AdapterConfig(target_modules=qv_targets(model), r=R, lora_alpha=ALPHA,
                                             init_lora_weights="gaussian"))
     for t in range(n_tasks):
         bank.add_task(t)
@@ -97,24 +104,48 @@ def make_forward(model: nn.Module, batch: dict[str, torch.Tensor]) -> Forward:
 
 
 
-def base_flops(cfg: Any, batch: int, seq: int) -> int:
-    """Multiply-add FLOPs (x2) of the encoder's matmuls: q, k, v, output, two MLP layers and
-    the two attention products; embeddings, norms and softmax left out."""
-    tokens, h, inter = batch * seq, cfg.hidden_size, cfg.intermediate_size
-    per_layer = 2 * tokens * (4 * h * h + 2 * h * inter) + 2 * 2 * tokens * seq * h
-    return per_layer * cfg.num_hidden_layers
+def forward_flops(forward: Forward) -> int:
+    """Matmul FLOPs of one forward, counted by torch (adapters included when unmerged)."""
+    with FlopCounterMode(display=False) as counter:
+        forward()
+    return int(counter.get_total_flops())
 
 
-def adapter_flops(rank_sums: list[int], h: int, batch: int, seq: int) -> int:
-    """FLOPs of the unmerged adapters: per target x A_cat^T (d_in -> R) and then B_cat^T (R -> d_out)."""
-    return sum(2 * batch * seq * rs * (h + h) for rs in rank_sums)
+def resolve_merged(forwards: dict[str, Forward], budget_s: float, halfwidth: float,
+                   min_rounds: int) -> dict[str, Any]:
+    """Alternate ``base``, ``merged-20`` and ``unloaded-20`` (order rotating each round) until
+    the 95 % bootstrap interval of the median paired ratio merged / base is narrower than
+    +-``halfwidth`` or ``budget_s`` seconds are spent; ``unloaded`` (the plain model, true
+    ratio 1) shows the noise floor of the same rounds."""
+    names = ("base", "merged-20", "unloaded-20")
+    times: dict[str, list[float]] = {n: [] for n in names}
+    t_start = time.perf_counter()
+    i = 0
+    while True:
+        for n in names[i % 3:] + names[: i % 3]:
+            t0 = time.perf_counter()
+            forwards[n]()
+            times[n].append((time.perf_counter() - t0) * 1e3)
+        i += 1
+        if i < min_rounds:
+            continue
+        out = {}
+        for n in ("merged-20", "unloaded-20"):
+            ratios = [t / b for t, b in zip(times[n], times["base"])]
+            lo, hi = bootstrap_ci(ratios)
+            out[n] = {"paired_ratio_to_base": round(statistics.median(ratios), 4),
+                      "ci95": [round(lo, 4), round(hi, 4)]}
+        width = (out["merged-20"]["ci95"][1] - out["merged-20"]["ci95"][0]) / 2
+        if width <= halfwidth or time.perf_counter() - t_start > budget_s:
+            return {"rounds": i, "seconds": round(time.perf_counter() - t_start, 1), "target_halfwidth": halfwidth,
+                    "resolved": width <= halfwidth, **out,
+                    "times_ms": {n: [round(t, 3) for t in ts] for n, ts in times.items()}}
 
 
-def bench_model(name: str, base: nn.Module, rounds: int, warmup: int, batch: int, seq: int) -> dict[str, Any]:
-    g = torch.Generator().manual_seed(0)
+def bench_model(name: str, base: nn.Module, rounds: int, warmup: int, batch: int, seq: int,
+                merge_budget_s: float, merge_halfwidth: float, merge_min_rounds: int) -> dict[str, Any]:
     cfg = base.config  # type: ignore[union-attr]
-    inputs = {"input_ids": torch.randint(0, cfg.vocab_size, (batch, seq), generator=g),
-              "attention_mask": torch.ones(batch, seq, dtype=torch.long)}
+    inputs = make_inputs(base, batch, seq)
     torch.manual_seed(0)  # same adapter weights for every N (task t's draw follows task t-1's)
     forwards: dict[str, Forward] = {}
     facts: dict[str, dict[str, Any]] = {}
@@ -136,11 +167,10 @@ def bench_model(name: str, base: nn.Module, rounds: int, warmup: int, batch: int
             if i >= warmup:
                 times[v].append(dt * 1e3)
     med = {v: statistics.median(times[v]) for v in VARIANTS}
-    flops0 = base_flops(cfg, batch, seq)
+    flops = {v: forward_flops(forwards[v]) for v in VARIANTS}
+    merged = resolve_merged(forwards, merge_budget_s, merge_halfwidth, merge_min_rounds) if merge_budget_s > 0 else None
     out_variants = {}
     for v in VARIANTS:
-        unmerged = v.startswith(("unmerged", "half"))
-        fl = adapter_flops(facts[v]["rank_sums"], cfg.hidden_size, batch, seq) if unmerged else 0
         out_variants[v] = {
             "median_ms": round(med[v], 3),
             "p25_ms": round(quantile(times[v], 0.25), 3),
@@ -152,14 +182,16 @@ def bench_model(name: str, base: nn.Module, rounds: int, warmup: int, batch: int
             "active_adapters": facts[v]["active_adapters"],
             "mean_rank_sum_per_target": (round(sum(facts[v]["rank_sums"]) / len(facts[v]["rank_sums"]), 2)
                                          if facts[v]["rank_sums"] else 0),
-            "adapter_flops": fl,
-            "flops_ratio_to_base": round((flops0 + fl) / flops0, 4),
+            "forward_flops": flops[v],
+            "adapter_flops": flops[v] - flops["base"],
+            "flops_ratio_to_base": round(flops[v] / flops["base"], 4),
             "times_ms": [round(t, 3) for t in times[v]],
         }
     return {
         "model": name, "batch": batch, "seq_len": seq, "hidden": cfg.hidden_size,
         "layers": cfg.num_hidden_layers, "base_params": sum(p.numel() for p in base.parameters()),
-        "base_matmul_flops": flops0,
+        "targets": qv_targets(base),
+        "merged_vs_base": merged,
         "max_abs_diff_merged_vs_unmerged": merge_err,
         "max_abs_diff_unloaded_vs_unmerged": unload_err,
         "variants": out_variants,
@@ -176,40 +208,60 @@ def markdown(results: list[dict[str, Any]]) -> str:
                          f"{s['median_ms']:.2f} | {s['samples_per_s']:,.0f} | {s['ratio_to_base']:.3f} | "
                          f"{s['paired_ratio_to_base']:.3f} | "
                          f"{s['flops_ratio_to_base']:.3f} |")
+    lines += ["", "| model | merged-20 / base (paired median, 95 % CI) | unloaded-20 / base | rounds | resolved |",
+              "|---|---|---|---:|---|"]
+    for r in results:
+        m = r["merged_vs_base"]
+        if m:
+            cells = [f"{m[n]['paired_ratio_to_base']:.4f} [{m[n]['ci95'][0]:.4f}, {m[n]['ci95'][1]:.4f}]"
+                     for n in ("merged-20", "unloaded-20")]
+            lines.append(f"| {r['model']} | {cells[0]} | {cells[1]} | {m['rounds']} | "
+                         f"{'yes' if m['resolved'] else 'no'} (+-{m['target_halfwidth']:g}) |")
     return "\n".join(lines)
 
 
-def parse_rounds(spec: str, models: list[str]) -> dict[str, int]:
-    """``"30"`` (every model) or ``"tiny-bert=100,minilm=12"`` (models not named get 30)."""
+def per_model(spec: str, models: list[str], what: str, cast: type = int) -> dict[str, Any]:
+    """``"30"`` (every model) or ``"tiny-bert=100,minilm=12"``; every model must be given."""
     if "=" not in spec:
-        return {m: int(spec) for m in models}
-    pairs = dict(item.split("=", 1) for item in spec.split(",") if item.strip())
-    known = {"tiny-bert", "minilm"}
-    if set(pairs) - known:
-        raise ValueError(f"--rounds names unknown models {sorted(set(pairs) - known)}; known: {sorted(known)}")
-    return {m: int(pairs.get(m, 30)) for m in models}
-
-
+        return {m: cast(spec) for m in models}
+    pairs = {k.strip(): cast(v) for k, v in (item.split("=", 1) for item in spec.split(",") if item.strip())}
+    missing = [m for m in models if m not in pairs]
+    if missing:
+        raise ValueError(f"--{what} gives no value for {missing}; use model=value pairs or one value")
+    return {m: pairs[m] for m in models}
 
 
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--models", default="tiny-bert,minilm", help="comma list: tiny-bert, minilm")
-    ap.add_argument("--rounds", default="tiny-bert=60,minilm=8",
-                    help="timed round-robin rounds: one int for every model, or model=int pairs")
+    ap.add_argument("--quick", action="store_true", help="tiny-bert, few rounds, short merge phase (smoke run)")
+    ap.add_argument("--models", help=f"comma list of {', '.join(MODELS)} (default tiny-bert,minilm)")
+    ap.add_argument("--rounds", help="timed round-robin rounds: one int, or model=int pairs "
+                                     "(default tiny-bert=40,minilm=6)")
     ap.add_argument("--warmup", type=int, default=2, help="discarded round-robin rounds")
-    ap.add_argument("--batch", type=int, default=32)
-    ap.add_argument("--seq-len", type=int, default=64)
+    ap.add_argument("--merge-budget-s", help="seconds (one value or model=value pairs) for the merged-vs-base "
+                                             "phase, 0 = skip (default tiny-bert=30,minilm=90)")
+    ap.add_argument("--merge-halfwidth", type=float, default=0.005,
+                    help="stop the merged-vs-base phase once the 95%% CI is this narrow (each side)")
+    ap.add_argument("--batch", type=int, help="examples per forward (default 32; 4 with --quick)")
+    ap.add_argument("--seq-len", type=int, help="tokens per example (default 64; 16 with --quick)")
     ap.add_argument("--threads", type=int, default=2, help="torch intra-op threads")
     ap.add_argument("--json", default="benchmarks/results/bench_inference.json", help="results file ('' = none)")
     args = ap.parse_args(argv)
-    models = [m.strip() for m in args.models.split(",") if m.strip()]
+    if args.quick:
+        defaults = {"models": "tiny-bert", "rounds": "2", "budget": "1", "batch": 4, "seq_len": 16, "min_rounds": 3}
+    else:
+        defaults = {"models": "tiny-bert,minilm", "rounds": "tiny-bert=40,minilm=6", "budget": "tiny-bert=30,minilm=90",
+                    "batch": 32, "seq_len": 64, "min_rounds": 10}
+    args.batch = args.batch or defaults["batch"]
+    args.seq_len = args.seq_len or defaults["seq_len"]
+    models = [m.strip() for m in (args.models or defaults["models"]).split(",") if m.strip()]
     try:
-        rounds = parse_rounds(args.rounds, models)
+        rounds = per_model(args.rounds or defaults["rounds"], models, "rounds")
+        budgets = per_model(args.merge_budget_s or defaults["budget"], models, "merge-budget-s", float)
     except ValueError as err:
         ap.error(str(err))
-    if min(rounds.values()) < 1 or args.warmup < 0:
-        ap.error("--rounds must be >= 1 and --warmup >= 0")
+    if min(rounds.values()) < 1 or args.warmup < 0 or not 0 < args.merge_halfwidth < 1:
+        ap.error("--rounds must be >= 1, --warmup >= 0 and --merge-halfwidth in (0, 1)")
     torch.set_num_threads(args.threads)
     torch.manual_seed(0)
 
@@ -218,8 +270,10 @@ def main(argv: list[str] | None = None) -> int:
         base = load_model(name)
         if base is None:
             continue
-        print(f"{name}: {args.warmup} warm-up + {rounds[name]} timed rounds ...", file=sys.stderr, flush=True)
-        results.append(bench_model(name, base, rounds[name], args.warmup, args.batch, args.seq_len))
+        print(f"{name}: {args.warmup} warm-up + {rounds[name]} timed rounds, then up to {budgets[name]:g} s "
+              "of merged vs base ...", file=sys.stderr, flush=True)
+        results.append(bench_model(name, base, rounds[name], args.warmup, args.batch, args.seq_len,
+                                   budgets[name], args.merge_halfwidth, int(defaults["min_rounds"])))
     if not results:
         print("no model could be benchmarked", file=sys.stderr)
         return 1
@@ -229,8 +283,10 @@ def main(argv: list[str] | None = None) -> int:
         write_json(args.json, {
             "run_info": run_info(argv, {
                 "rounds": rounds, "warmup": args.warmup, "batch": args.batch, "seq_len": args.seq_len,
+                "merge_budget_s": budgets, "merge_halfwidth": args.merge_halfwidth,
                 "mode": "eval, torch.no_grad, forward only",
-                "lora": {"r": R, "lora_alpha": ALPHA, "target_modules": TARGETS, "init_lora_weights": "gaussian"},
+                "lora": {"r": R, "lora_alpha": ALPHA, "target_modules": "query and value projections",
+                         "init_lora_weights": "gaussian"},
                 "half_removal": "for t >= 1, remove task t's adapter from targets i with i % 2 == t % 2",
             }),
             "train_info": {r["model"]: r for r in results},

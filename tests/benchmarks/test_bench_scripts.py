@@ -1,0 +1,89 @@
+"""Smoke tests of the benchmark scripts (benchmarks/*.py): tiny modes, JSON shape, FLOP counts."""
+
+import importlib
+import json
+import sys
+from pathlib import Path
+from types import ModuleType
+
+import pytest
+
+BENCH_DIR = Path(__file__).resolve().parents[2] / "benchmarks"
+
+
+def _script(name: str) -> ModuleType:
+    if str(BENCH_DIR) not in sys.path:
+        sys.path.insert(0, str(BENCH_DIR))  # the scripts import their neighbour _common
+    return importlib.import_module(name)
+
+
+def _check_shape(path: Path) -> dict:
+    data = json.loads(path.read_text())
+    assert set(data) == {"run_info", "train_info", "meta_info"}
+    assert data["run_info"]["command"].startswith("python ")
+    load = data["meta_info"]["loadavg"]
+    assert len(load) == 3 and all(x >= 0 for x in load)
+    return data
+
+
+def test_step_quick_flops_match_hand_counts(tmp_path: Path) -> None:
+    bench = _script("bench_step")
+    out = tmp_path / "step.json"
+    assert bench.main(["--quick", "--models", "tiny-bert", "--batch", "2", "--seq-len", "8", "--rounds", "1",
+                       "--warmup", "0", "--no-memory", "--threads", "1", "--json", str(out)]) == 0
+    v = _check_shape(out)["train_info"]["tiny-bert"]["variants"]
+    assert list(v) == list(bench.VARIANTS)
+    assert v["peft-lora"]["ratio_to_peft"] == 1.0 and v["frozen-floor"]["ratio_to_floor"] == 1.0
+    # Tokens N = 16, d = 128, r = 8, targets q and v of 2 layers. A candidate costs 4 N r d
+    # forward and 6 N r d backward (dB, dh, dA), plus 2 N r d for dx in layer 1 (layer 0's
+    # input needs no gradient): 2 (10 + 12) N r d. The 5 frozen tasks (rank 40) cost their
+    # forward, 4 N 40 d per target, and dh, dx in layer 1 only: (16 + 8) 40 N d.
+    nd = 16 * 128
+    assert v["peft-lora"]["adapter_flops"] == 44 * 8 * nd
+    assert v["litelora-1task"]["adapter_flops"] == 44 * 8 * nd
+    assert v["inclora-6tasks"]["adapter_flops"] == (44 * 8 + 24 * 40) * nd
+    assert v["gate-search"]["adapter_flops"] == v["inclora-6tasks"]["adapter_flops"]
+    assert v["gate-decided"]["adapter_flops"] < v["gate-search"]["adapter_flops"]
+    assert v["gate-decided"]["trainable_params"] == v["inclora-6tasks"]["trainable_params"] // 2
+
+
+def test_step_memory_child_reports_a_peak_above_the_start() -> None:
+    bench = _script("bench_step")
+    rec = bench.child_memory("tiny-bert", "inclora-6tasks", batch=2, seq=8, steps=1)
+    assert rec["peak_rss_steps"] >= rec["rss_before_steps"] > 0
+    assert rec["peak_rise"] == rec["peak_rss_steps"] - rec["rss_before_steps"]
+
+
+def test_inference_quick_writes_ratios_and_the_merged_interval(tmp_path: Path) -> None:
+    bench = _script("bench_inference")
+    out = tmp_path / "inference.json"
+    assert bench.main(["--quick", "--threads", "1", "--json", str(out)]) == 0
+    r = _check_shape(out)["train_info"]["tiny-bert"]
+    assert r["variants"]["base"]["ratio_to_base"] == 1.0
+    # Counted FLOPs: merged costs the base's; unmerged grows with the rank sum, the gate's cut shrinks it.
+    assert r["variants"]["merged-20"]["flops_ratio_to_base"] == 1.0
+    fl = {k: s["adapter_flops"] for k, s in r["variants"].items()}
+    assert 0 < fl["unmerged-1"] < fl["unmerged-5"] < fl["unmerged-10"] < fl["unmerged-20"]
+    assert fl["half-20"] < fl["unmerged-20"]
+    lo, hi = r["merged_vs_base"]["merged-20"]["ci95"]
+    assert lo <= r["merged_vs_base"]["merged-20"]["paired_ratio_to_base"] <= hi
+    assert r["max_abs_diff_merged_vs_unmerged"] < 1e-4
+
+
+def test_analysis_quick_routes_agree(tmp_path: Path) -> None:
+    bench = _script("bench_analysis")
+    out = tmp_path / "analysis.json"
+    assert bench.main(["--quick", "--threads", "1", "--json", str(out)]) == 0
+    assert set(_check_shape(out)["train_info"]) == {"2", "3"}
+
+
+@pytest.mark.slow
+def test_sequence_quick_runs_both_configs_in_subprocesses(tmp_path: Path) -> None:
+    bench = _script("bench_sequence")
+    out = tmp_path / "sequence.json"
+    assert bench.main(["--quick", "--repeats", "1", "--threads", "1", "--set", "train.max_steps_per_task=2",
+                       "--json", str(out)]) == 0
+    info = _check_shape(out)["train_info"]
+    assert set(info["runs"]) == {"host", "host+gate"}
+    assert all(r["peak_rss_bytes"] > 0 and r["adapter_file_bytes"] > 0 for rs in info["runs"].values() for r in rs)
+    assert info["ratio_gate_to_host"]["wall_s"] > 0
