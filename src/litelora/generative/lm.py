@@ -106,7 +106,13 @@ class GenerativeModel(TaskModel):
         if gradient_checkpointing:
             if not getattr(lm, "supports_gradient_checkpointing", False):
                 raise ConfigError(f"model.gradient_checkpointing: {type(lm).__name__} does not support it")
-            lm.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
+            # Non-reentrant checkpointing works when only adapters (not the inputs) need gradients;
+            # transformers 5 renamed the switch.
+            options = {"use_reentrant": False}
+            if hasattr(lm, "activation_checkpointing_enable"):
+                lm.activation_checkpointing_enable(activation_checkpointing_kwargs=options)
+            else:
+                lm.gradient_checkpointing_enable(gradient_checkpointing_kwargs=options)
 
     @property
     def encoder(self) -> nn.Module:  # type: ignore[override]
