@@ -1,5 +1,5 @@
 """Run directories: config, events, accuracy matrix and results, written atomically."""
 
-from litelora.reporting.run_dir import RunDirectory, RunLock, environment_info
+from litelora.reporting.run_dir import ReadOnlyRunDirectory, RunDirectory, RunLock, environment_info
 
-__all__ = ["RunDirectory", "RunLock", "environment_info"]
+__all__ = ["ReadOnlyRunDirectory", "RunDirectory", "RunLock", "environment_info"]

@@ -104,6 +104,29 @@ class RunDirectory:
         return read_json(self.root / name)
 
 
+class ReadOnlyRunDirectory(RunDirectory):
+    """A run directory that reads but never writes: what the non-zero ranks of a distributed
+    run hold, so that one process alone writes every file."""
+
+    def create(self) -> None:
+        pass
+
+    def write_config(self, config: dict[str, Any]) -> None:
+        pass
+
+    def reset_events(self) -> None:
+        pass
+
+    def event(self, kind: str, **fields: Any) -> None:
+        pass
+
+    def write_matrix(self, R: list[list[float]]) -> None:
+        pass
+
+    def write_json(self, name: str, obj: Any) -> None:
+        pass
+
+
 def environment_info() -> dict[str, Any]:
     """Package versions and system facts for ``results.json``'s ``meta_info``."""
     import torch

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import random
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 
 import torch
 
@@ -38,8 +38,15 @@ def iter_batches(backbone: Backbone, examples: Sequence[Example], batch_size: in
 
 def iter_task_batches(model: TaskModel, task: Task, examples: Sequence[Example], batch_size: int, *,
                       shuffle: bool = False, seed: int = 0, device: torch.device | str = "cpu",
-                      skip: int = 0) -> Iterator[Batch]:
-    """``iter_batches`` through a TaskModel's ``collate`` (which may need the task: prompts, targets)."""
+                      skip: int = 0, shard: Callable[[list[Example]], list[Example]] | None = None
+                      ) -> Iterator[Batch]:
+    """``iter_batches`` through a TaskModel's ``collate`` (which may need the task: prompts, targets).
+
+    ``shard`` picks this process's part of each global batch (data-parallel training), so every
+    process walks the same batches in the same order and takes the same number of steps.
+    """
     for chunk in _chunks(examples, batch_size, shuffle, seed, skip):
+        if shard is not None:
+            chunk = shard(chunk)
         batch = model.collate(chunk, task)
         yield {k: v.to(device) for k, v in batch.items()}, _labels(chunk, device)

@@ -3,6 +3,7 @@ accuracy matrix, and write the run directory."""
 
 from __future__ import annotations
 
+import contextlib
 import math
 import random
 import time
@@ -12,6 +13,7 @@ from typing import Any
 
 import numpy as np
 import torch
+from torch import nn
 
 from litelora.adapters import AdapterBank, AdapterConfig, save_bank
 from litelora.benchmarks.stream import Task, TaskStream
@@ -19,7 +21,7 @@ from litelora.errors import ConfigError, NonFiniteError
 from litelora.gates import GatePlugin, build_gate
 from litelora.methods import ContinualMethod, TaskContext, create_method
 from litelora.metrics import adapter_reduction, summarize
-from litelora.reporting import RunDirectory, RunLock, environment_info
+from litelora.reporting import ReadOnlyRunDirectory, RunDirectory, RunLock, environment_info
 from litelora.reporting.progress_bar import tqdm
 from litelora.reporting.tables import format_decisions
 from litelora.training.backbones import Backbone
@@ -32,6 +34,7 @@ from litelora.training.checkpoint import (
     set_rng_state,
 )
 from litelora.training.config import RunConfig
+from litelora.training.distributed import Distributed, LossModule, check_launch
 from litelora.training.data import iter_task_batches
 from litelora.training.evaluation import evaluate_task
 from litelora.training.model import as_task_model
@@ -70,12 +73,15 @@ class ContinualTrainer:
         self.stream = stream.validate()
         self.method: ContinualMethod = create_method(config.method.name, config.method.params)
         self.gate: GatePlugin | None = build_gate(config.gate, self.method, num_tasks=len(stream.tasks))
-        self.device = torch.device(config.train.device)
+        check_launch(config.train.device)
+        self.dist = Distributed(config.train.device)
+        self.device = self.dist.device
         self.model = as_task_model(model)
         self.model.attach(self.stream)
         self.bank = AdapterBank(self.model.encoder, resolve_targets(config.adapter, self.model))
         self.model.to(self.device)
-        self.run_dir = RunDirectory(config.output_dir)
+        # Every rank reads the run directory (resume); only rank 0 writes it.
+        self.run_dir = RunDirectory(config.output_dir) if self.dist.is_main else ReadOnlyRunDirectory(config.output_dir)
         self.progress = Progress()
         self._ckpt_seq = 0
         self._start: tuple[dict[str, Any], dict[str, dict[str, torch.Tensor]]] = ({}, {})
@@ -99,7 +105,7 @@ class ContinualTrainer:
         cfg = self.config
         if cfg.train.num_threads:
             torch.set_num_threads(cfg.train.num_threads)
-        with RunLock(self.run_dir.root):
+        with RunLock(self.run_dir.root) if self.dist.is_main else contextlib.nullcontext():
             ckpt = load_latest(self.run_dir.root / "checkpoints") if resume else None
             if ckpt is None:
                 _seed_everything(cfg.train.seed)
@@ -161,6 +167,8 @@ class ContinualTrainer:
                          live: dict[str, Any] | None = None,
                          live_tensors: dict[str, dict[str, torch.Tensor]] | None = None) -> None:
         self._ckpt_seq += 1
+        if not self.dist.is_main:
+            return
         save_checkpoint(self.run_dir.root / "checkpoints", self._ckpt_seq, {"start": start_state, "live": live},
                         {**start_tensors, **(live_tensors or {})})
 
@@ -168,12 +176,14 @@ class ContinualTrainer:
         cfg, p = self.config, self.progress
         n_test = [len(t.test) for t in self.stream.tasks]
         metrics = self._metrics(p.R, n_test, p.wall, p.trainable)
-        save_bank(self.bank, self.run_dir.adapters)
-        self.model.save(self.run_dir.root)
+        if self.dist.is_main:
+            save_bank(self.bank, self.run_dir.adapters)
+            self.model.save(self.run_dir.root)
         self.run_dir.write_matrix(p.R)
         self.run_dir.write_json("results.json", {
             "schema_version": 1,
             "run_info": {"created_at": time.strftime("%Y-%m-%dT%H:%M:%S%z"), "total_time_s": sum(p.wall),
+                         "world_size": self.dist.world_size,
                          "method": cfg.method.name, "gate": cfg.gate.kind, "benchmark": self.stream.name,
                          "model": cfg.model.name, "config": cfg.to_dict()},
             "train_info": {"accuracy_matrix": p.R, "n_test": n_test, "task_seconds": p.wall,
@@ -205,6 +215,7 @@ class ContinualTrainer:
             load_live_model_tensors(self.model, tensors["live_model"])
             step = live["step"]
         optimizer = build_optimizer(groups, cfg.weight_decay)
+        loss_fn, outside = self._wrap(task, groups)
         if live is not None and tensors is not None:
             optimizer_from_checkpoint(optimizer, live["optimizer"], tensors["live_optim"])
             set_rng_state(live["rng"], tensors["live_rng"])
@@ -222,10 +233,10 @@ class ContinualTrainer:
             epoch, offset = divmod(step, steps_per_epoch)
             seed = cfg.seed * 100_003 + task.task_id * 101 + epoch
             for batch, labels in iter_task_batches(self.model, task, task.train, cfg.batch_size, shuffle=True,
-                                                   seed=seed, device=self.device, skip=offset):
+                                                   seed=seed, device=self.device, skip=offset, shard=self.dist.shard):
                 if step >= total:
                     break
-                loss = self.model.loss(batch, labels, task)
+                loss = loss_fn(batch, labels)
                 extra = self.method.extra_loss(ctx)
                 if extra is not None:
                     loss = loss + extra
@@ -236,13 +247,18 @@ class ContinualTrainer:
                 self._check_finite(loss, task.task_id, step, "loss")
                 optimizer.zero_grad(set_to_none=True)
                 loss.backward()
+                self.dist.average_grads(outside)
                 self._check_finite(_grad_norm(optimizer), task.task_id, step, "gradient norm")
                 optimizer.step()
                 step += 1
                 seen += len(labels)
                 losses.append(loss.item())
                 if self.gate is not None and self.gate.after_step(ctx, step, total):
+                    # The trainable set changed: identical decisions on every rank, then a new
+                    # optimizer and a new DDP wrapper over what still trains.
+                    self.dist.check_same(self.gate.decisions_for(task.task_id), "gate decisions")
                     optimizer = build_optimizer(groups, cfg.weight_decay, previous=optimizer)
+                    loss_fn, outside = self._wrap(task, groups)
                 bar.update(1)
                 if step % cfg.log_every == 0 or step == total:
                     dt = time.perf_counter() - t_window
@@ -262,6 +278,14 @@ class ContinualTrainer:
         self.model.end_task()
         return n_trainable
 
+    def _wrap(self, task: Task, groups: list[dict[str, Any]]) -> tuple[nn.Module, list[nn.Parameter]]:
+        """The loss as a (DDP-wrapped when distributed) module over what trains now, and the
+        trainable parameters outside the model (the gate's), whose gradients are averaged by hand."""
+        module = LossModule(self.model, task)
+        inside = {id(p) for p in self.model.parameters()}
+        outside = [p for g in groups for p in g["params"] if p.requires_grad and id(p) not in inside]
+        return self.dist.wrap(module), outside
+
     def _save_live(self, step: int, optimizer: torch.optim.Optimizer, elapsed: float) -> None:
         optim_json, optim_tensors = optimizer_to_checkpoint(optimizer)
         rng_json, rng_tensors = rng_state()
@@ -279,7 +303,7 @@ class ContinualTrainer:
                                  "good checkpoint is kept: lower train.lr or check the data, then resume")
 
     def evaluate(self, task: Task) -> float:
-        return evaluate_task(self.model, task, self.stream.scenario, self.config.train.eval_batch_size)
+        return evaluate_task(self.model, task, self.stream.scenario, self.config.train.eval_batch_size, self.dist)
 
     def _metrics(self, R: list[list[float]], n_test: list[int], wall: list[float],
                  trainable: list[int]) -> dict[str, Any]:
