@@ -1,7 +1,6 @@
 from __future__ import annotations
 
 import json
-import time
 from collections import Counter
 from pathlib import Path
 
@@ -308,9 +307,7 @@ def _package_installed(name: str) -> bool:
 
 @pytest.mark.skipif(not _wordnet_installed(), reason="WordNet data.noun not installed")
 def test_real_wordnet_nouns() -> None:
-    start = time.perf_counter()
     examples, names = load_wordnet_supersenses()
-    assert time.perf_counter() - start < 2.0
     assert len(names) >= 20 and len(examples) > 80_000
     assert "noun.Tops" not in names and "noun.motive" not in names
     counts = Counter(ex.label for ex in examples)
