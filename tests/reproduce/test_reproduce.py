@@ -65,3 +65,21 @@ def test_quick_reproduce_runs_every_suite_end_to_end(tmp_path: Path) -> None:
     assert (tmp_path / "hosts_default" / "report" / "comparison.html").is_file()
     hosts = json.loads((tmp_path / "results" / "hosts_default.json").read_text())
     assert set(hosts["analysis"]) == {"inclora_s0"} and hosts["analysis"]["inclora_s0"]["functional"]
+
+
+def test_every_suite_config_validates_and_gpu_suites_are_listed_as_not_run() -> None:
+    import yaml
+
+    from litelora.cli.main import main
+
+    render = _load("render_results")
+    for path in sorted((ROOT / "reproduce" / "suites").rglob("*.yaml")):
+        spec = yaml.safe_load(path.read_text())
+        for exp in spec["experiments"]:
+            sets = [*spec.get("common", []), *exp.get("set", [])]
+            argv = ["config", "validate"] + [x for s in sets for x in ("--set", s)]
+            # train.device=cuda cannot be checked without a GPU: validate the rest
+            argv = [a.replace("train.device=cuda", "train.device=cpu") for a in argv]
+            assert main(argv) == 0, (path.name, exp["name"])
+    text = render.section_not_run(ROOT / "reproduce" / "suites")
+    assert sum("gpu/" in line for line in text) == len(list((ROOT / "reproduce" / "suites" / "gpu").glob("*.yaml")))
