@@ -113,10 +113,12 @@ def reset_peak_rss() -> bool:
 
 @dataclass
 class ChildRun:
-    """One benchmark subprocess: exit code, wall seconds, peak RSS (bytes) and stdout."""
+    """One benchmark subprocess: exit code, wall seconds, CPU seconds (user + system, all
+    its threads), peak RSS (bytes) and stdout."""
 
     returncode: int
     wall_s: float
+    cpu_s: float
     max_rss_bytes: int
     stdout: str
 
@@ -132,7 +134,7 @@ def run_child(cmd: list[str]) -> ChildRun:
         wall = time.perf_counter() - t0
         proc.returncode = os.waitstatus_to_exitcode(status)  # reaped here, so Popen must not wait again
         out.seek(0)
-        return ChildRun(proc.returncode, wall, usage.ru_maxrss * 1024, out.read())
+        return ChildRun(proc.returncode, wall, usage.ru_utime + usage.ru_stime, usage.ru_maxrss * 1024, out.read())
 
 
 def child_json(run: ChildRun, what: str) -> dict[str, Any]:

@@ -6,7 +6,9 @@ a temporary folder), so that its peak RSS is that child's alone: ``wait4`` retur
 child's ``ru_maxrss``. The two configurations alternate, and the order flips every repeat
 (host, gate / gate, host / ...), so that drift in machine load hits both alike. Reported
 per configuration: the median over repeats of the child's wall time (start-up, data,
-training, evaluation, checkpoints), of the trainer's own training seconds
+training, evaluation, checkpoints), of its CPU time (user + system of all its threads,
+from ``wait4``; far less hurt than wall time when other processes hold the cores, though
+contended cores still slow each instruction), of the trainer's own training seconds
 (``metrics.train_seconds``), of peak RSS, and the adapter bytes in the final bank
 (``adapters/adapters.safetensors``); then gate / host ratios.
 
@@ -64,6 +66,7 @@ def train_once(config: str, sets: list[str], run_dir: Path, threads: int) -> dic
     stored = sum(f.stat().st_size for f in (run_dir / "adapters").glob("*.safetensors"))
     return {
         "wall_s": round(run.wall_s, 3),
+        "cpu_s": round(run.cpu_s, 3),
         "train_seconds": round(metrics["train_seconds"], 3),
         "peak_rss_bytes": run.max_rss_bytes,
         "adapter_file_bytes": stored,
@@ -76,27 +79,27 @@ def train_once(config: str, sets: list[str], run_dir: Path, threads: int) -> dic
 
 
 def summarise(runs: dict[str, list[dict[str, Any]]]) -> dict[str, Any]:
-    keys = ("wall_s", "train_seconds", "peak_rss_bytes", "adapter_file_bytes", "adapter_bytes",
+    keys = ("wall_s", "cpu_s", "train_seconds", "peak_rss_bytes", "adapter_file_bytes", "adapter_bytes",
             "active_adapters", "adapter_reduction", "final_acc_sample")
     med = {c: {k: statistics.median(r[k] for r in rs) for k in keys} for c, rs in runs.items()}
     host, gate = med["host"], med["host+gate"]
     paired = [g["wall_s"] / h["wall_s"] for h, g in zip(runs["host"], runs["host+gate"])]
-    ratios = {k: round(gate[k] / host[k], 4) for k in ("wall_s", "train_seconds", "peak_rss_bytes",
+    ratios = {k: round(gate[k] / host[k], 4) for k in ("wall_s", "cpu_s", "train_seconds", "peak_rss_bytes",
                                                         "adapter_file_bytes", "adapter_bytes")}
     ratios["paired_wall_s"] = round(statistics.median(paired), 4)
     return {"median": med, "ratio_gate_to_host": ratios}
 
 
 def markdown(summary: dict[str, Any]) -> str:
-    lines = ["| config | wall s | train s | peak RSS MiB | adapter KiB stored | active adapters | reduction "
-             "| final acc |", "|---|---:|---:|---:|---:|---:|---:|---:|"]
+    lines = ["| config | wall s | CPU s | train s | peak RSS MiB | adapter KiB stored | active adapters | reduction "
+             "| final acc |", "|---|---:|---:|---:|---:|---:|---:|---:|---:|"]
     for c, m in summary["median"].items():
-        lines.append(f"| {c} | {m['wall_s']:.1f} | {m['train_seconds']:.1f} | {m['peak_rss_bytes'] / 2**20:.0f} | "
-                     f"{m['adapter_file_bytes'] / 1024:.0f} | {m['active_adapters']:g} | "
+        lines.append(f"| {c} | {m['wall_s']:.1f} | {m['cpu_s']:.1f} | {m['train_seconds']:.1f} | "
+                     f"{m['peak_rss_bytes'] / 2**20:.0f} | {m['adapter_file_bytes'] / 1024:.0f} | {m['active_adapters']:g} | "
                      f"{m['adapter_reduction']:.2f} | {m['final_acc_sample']:.3f} |")
     r = summary["ratio_gate_to_host"]
-    lines.append(f"| gate / host | {r['wall_s']:.3f} (paired {r['paired_wall_s']:.3f}) | {r['train_seconds']:.3f} "
-                 f"| {r['peak_rss_bytes']:.3f} | {r['adapter_file_bytes']:.3f} | | | |")
+    lines.append(f"| gate / host | {r['wall_s']:.3f} (paired {r['paired_wall_s']:.3f}) | {r['cpu_s']:.3f} | "
+                 f"{r['train_seconds']:.3f} | {r['peak_rss_bytes']:.3f} | {r['adapter_file_bytes']:.3f} | | | |")
     return "\n".join(lines)
 
 
