@@ -40,7 +40,8 @@ class DomainTask:
 
 # Class names are disjoint across tasks (and prefixed by their task in the stream), so the
 # stream is class-incremental. The fortune categories were picked for size (>= 196 each)
-# and distinct content: a linear probe on frozen MiniLM reads them at 0.92 and 0.87.
+# and distinct content. A linear probe on frozen MiniLM separates the new tasks' classes
+# at 0.91 (fortunes a), 0.86 (fortunes b) and 0.93 (spam): learnable, not trivial.
 TEXT_DOMAIN_TASKS: list[DomainTask] = [
     DomainTask("bbc-topics-a", "bbc", ("business", "politics", "tech")),
     DomainTask("rt-sentiment", "rt", ("fresh", "rotten")),

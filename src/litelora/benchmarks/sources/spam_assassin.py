@@ -94,7 +94,8 @@ def mail_text(raw: bytes) -> str:
     subject = _LIST_TAG.sub(r"\1 ", _decode_header(message.get("subject", "")))
     parts = [p for p in message.walk() if p.get_content_maintype() == "text"]
     part = next((p for p in parts if p.get_content_subtype() == "plain"), None)
-    part = part or next((p for p in parts if p.get_content_subtype() == "html"), None)
+    if part is None:
+        part = next((p for p in parts if p.get_content_subtype() == "html"), None)
     body = _payload_text(part) if part is not None else ""
     if part is not None and part.get_content_subtype() == "html":
         body = html.unescape(_TAG.sub(" ", _HIDDEN.sub(" ", body)))
