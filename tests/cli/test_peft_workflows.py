@@ -64,6 +64,31 @@ def test_per_task_snapshots_reproduce_the_accuracy_matrix_and_load_in_peft(tmp_p
     torch.testing.assert_close(last, final, atol=1e-5, rtol=0)
 
 
+def test_gated_snapshots_drop_closed_adapters_and_stay_exact(tmp_path, capsys) -> None:
+    from safetensors.torch import load_file
+
+    # A budget recruits the top half of the modules at each later task: some open, some closed.
+    run = _train(tmp_path, "gated", "--set", "gate.kind=hard_concrete", "--set", "gate.budget=0.5")
+    out = tmp_path / "export"
+    assert main(["export", run, str(out), "--per-task"]) == 0
+    decisions = json.loads((tmp_path / "gated" / "gates.json").read_text())
+    later = [d["decision"] for d in decisions if d["task"] > 0]
+    assert later.count("reuse") == later.count("recruit") == 4
+    R = json.loads((tmp_path / "gated" / "results.json").read_text())["train_info"]["accuracy_matrix"]
+    for t in range(3):
+        folder = out / f"after_task_{t:03d}"
+        tensors = load_file(folder / "adapter_model.safetensors")
+        for module in {d["target"] for d in decisions}:
+            # Task 0 recruits everywhere; later tasks add rank 8 only where their gate stayed open.
+            owners = {0} | {d["task"] for d in decisions
+                            if d["target"] == module and d["decision"] == "recruit" and d["task"] <= t}
+            assert tensors[f"base_model.model.{module}.lora_A.weight"].shape[0] == 8 * len(owners)
+        capsys.readouterr()
+        assert main(["eval", "--peft", str(folder), *TINY]) == 0
+        accs = _accuracies(capsys.readouterr().out)
+        assert [accs[j] for j in range(t + 1)] == pytest.approx(R[t][: t + 1], abs=1e-4)
+
+
 def test_snapshots_of_a_method_that_retrains_old_adapters_are_marked_inexact(tmp_path, capsys) -> None:
     run = _train(tmp_path, "seq", "--set", "method.name=seqlora")
     capsys.readouterr()
