@@ -53,6 +53,8 @@ def test_config_fields_cli_prints_type_default_and_help(capsys) -> None:
     assert main(["config", "fields"]) == 0
     every = capsys.readouterr().out
     assert every.count("\n") > out.count("\n") and "train.tensorboard: bool = false" in every
+    assert main(["train", "--help-config"]) == 0  # lists the fields and trains nothing
+    assert capsys.readouterr().out == every
 
 
 @pytest.mark.parametrize(("argv", "needle"), [

@@ -20,12 +20,19 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                         "'auto' resumes the output directory if it holds a checkpoint, else starts fresh")
     p.add_argument("--allow-change", action="append", default=[], metavar="FIELD",
                    help="a dotted config field allowed to differ from the run being resumed")
+    p.add_argument("--help-config", action="store_true",
+                   help="list every --set field (type, default, help) and exit; as 'litelora config fields'")
     p.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
     from litelora.training.build import build_trainer
 
+    if args.help_config:
+        from litelora.cli.config_cmd import print_fields
+
+        print_fields(None)
+        return 0
     if args.resume and args.resume != "auto":
         saved = Path(args.resume) / "config.yaml"
         if not saved.is_file():
