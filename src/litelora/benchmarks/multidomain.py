@@ -177,15 +177,20 @@ def text_domains(
 def olora(
     seed: int | None = None, class_order: list[int] | None = None, data_root: str | None = None,
     order: int = 1, train_per_class: int | None = None, test_per_class: int | None = None, scenario: str = "cil",
+    tasks: list[str] | None = None,
 ) -> TaskStream:
     """The O-LoRA benchmark from a local folder (``data_root``): orders 1-3 (standard, 4
-    tasks) and 4-6 (long sequence, 15 tasks), one dataset per task in the published order."""
+    tasks) and 4-6 (long sequence, 15 tasks), one dataset per task in the published order.
+
+    ``tasks`` names the task folders to run instead, in the order given, so any folder in the
+    O-LoRA format runs; it excludes a non-default ``order``. ``meta["task_order"]`` records
+    the tasks run.
+    """
     if data_root is None:
         raise ConfigError("benchmark 'olora' reads a local folder: set benchmark.data_root to the O-LoRA data root")
-    if order not in OLORA_ORDERS:
-        raise ConfigError(f"benchmark 'olora': order must be one of {sorted(OLORA_ORDERS)}, got {order}")
+    names = _olora_task_names(order, tasks)
     parts = []
-    for task_name in OLORA_ORDERS[order]:
+    for task_name in names:
         train, test, labels = load_olora_task(data_root, task_name)
         index = {label: k for k, label in enumerate(labels)}
         train_ex = [Example(s, index[y]) for s, y in train]
@@ -195,9 +200,26 @@ def olora(
         if test_per_class is not None:
             test_ex = _cap(test_ex, test_per_class)
         parts.append((task_name, train_ex, test_ex, labels))
-    stream = _assemble(f"olora-order{order}", parts, seed, scenario)
-    stream.meta["task_order"] = list(OLORA_ORDERS[order])
+    stream = _assemble("olora-tasks" if tasks is not None else f"olora-order{order}", parts, seed, scenario)
+    stream.meta["task_order"] = list(names)
     return stream
+
+
+def _olora_task_names(order: int, tasks: list[str] | None) -> list[str]:
+    """The task folders to read: ``tasks`` as given, else the published ``order``."""
+    if tasks is None:
+        if order not in OLORA_ORDERS:
+            raise ConfigError(f"benchmark 'olora': order must be one of {sorted(OLORA_ORDERS)}, got {order}")
+        return list(OLORA_ORDERS[order])
+    if order != 1:
+        raise ConfigError(
+            f"benchmark 'olora': benchmark.options.tasks and benchmark.options.order={order} both choose the "
+            "tasks; set only one (drop order to run the named folders)"
+        )
+    if not tasks or "" in tasks or len(set(tasks)) != len(tasks):
+        raise ConfigError(
+            f"benchmark.options.tasks must name distinct, non-empty task folders, at least one; got {tasks}")
+    return list(tasks)
 
 
 def _cap(examples: list[Example], per_class: int) -> list[Example]:
