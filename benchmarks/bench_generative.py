@@ -156,6 +156,7 @@ def main(argv: list[str] | None = None) -> int:
                              str(args.seq_len), "--steps", str(args.steps), "--threads", str(args.threads),
                              "--device", args.device])
             rows.append(child_json(run, f"{m} {v}"))
+            print(json.dumps(rows[-1]), file=sys.stderr, flush=True)  # survives an interrupted sweep
     print(markdown(rows))
     if args.json:
         write_json(args.json, {
