@@ -31,7 +31,7 @@ Only time is measured (peak memory: see bench_step.py).
 
 Run from the repository root::
 
-    python benchmarks/bench_inference.py                 # tiny-bert and MiniLM, ~5 min on 2 busy cores
+    python benchmarks/bench_inference.py                 # tiny-bert and MiniLM, ~5 min on 2 quiet cores
     python benchmarks/bench_inference.py --quick         # tiny-bert, seconds
     python benchmarks/bench_inference.py --models minilm --rounds 20 --merge-budget-s 300 --threads 1
 """

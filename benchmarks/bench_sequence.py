@@ -95,8 +95,8 @@ def markdown(summary: dict[str, Any]) -> str:
              "| final acc |", "|---|---:|---:|---:|---:|---:|---:|---:|---:|"]
     for c, m in summary["median"].items():
         lines.append(f"| {c} | {m['wall_s']:.1f} | {m['cpu_s']:.1f} | {m['train_seconds']:.1f} | "
-                     f"{m['peak_rss_bytes'] / 2**20:.0f} | {m['adapter_file_bytes'] / 1024:.0f} | {m['active_adapters']:g} | "
-                     f"{m['adapter_reduction']:.2f} | {m['final_acc_sample']:.3f} |")
+                     f"{m['peak_rss_bytes'] / 2**20:.0f} | {m['adapter_file_bytes'] / 1024:.0f} | "
+                     f"{m['active_adapters']:g} | {m['adapter_reduction']:.2f} | {m['final_acc_sample']:.3f} |")
     r = summary["ratio_gate_to_host"]
     lines.append(f"| gate / host | {r['wall_s']:.3f} (paired {r['paired_wall_s']:.3f}) | {r['cpu_s']:.3f} | "
                  f"{r['train_seconds']:.3f} | {r['peak_rss_bytes']:.3f} | {r['adapter_file_bytes']:.3f} | | | |")

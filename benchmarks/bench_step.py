@@ -33,7 +33,7 @@ built and reports the peak RSS of the steps and its rise over the RSS before the
 
 Run from the repository root::
 
-    python benchmarks/bench_step.py                    # MiniLM and ViT-B/16, ~6 min on 2 busy cores
+    python benchmarks/bench_step.py                    # MiniLM and ViT-B/16, ~5 min on 2 quiet cores
     python benchmarks/bench_step.py --quick            # tiny BERT and tiny ViT, seconds
     python benchmarks/bench_step.py --models minilm --rounds minilm=30 --no-memory
 """
