@@ -12,6 +12,7 @@ from collections import defaultdict
 from collections.abc import Sequence
 from pathlib import Path
 
+from litelora.benchmarks.sources.text_packages import read_text_lenient
 from litelora.benchmarks.stream import Example
 from litelora.errors import ConfigError, DataError
 
@@ -87,7 +88,7 @@ def load_fortunes(
     texts: dict[str, list[str]] = {}
     owners: dict[str, set[int]] = defaultdict(set)
     for label, name in enumerate(names):
-        texts[name] = list(dict.fromkeys(parse_fortunes(_read_text(folder / name))))
+        texts[name] = list(dict.fromkeys(parse_fortunes(read_text_lenient(folder / name))))
         for text in texts[name]:
             owners[text].add(label)
     examples = [
@@ -95,11 +96,3 @@ def load_fortunes(
     ]
     return examples, names
 
-
-def _read_text(file: Path) -> str:
-    data = file.read_bytes()
-    try:
-        return data.decode("utf-8")
-    except UnicodeDecodeError:
-        # A few older fortune files are Latin-1 (accented names in attributions).
-        return data.decode("cp1252", errors="replace")
