@@ -132,11 +132,13 @@ def section_peers(suite: dict[str, Any], results: dict[str, dict[str, Any]]) -> 
 def section_analysis(suite: dict[str, Any]) -> list[str]:
     if not suite.get("analysis"):
         return []
-    lines = ["", "Redundancy of the adapters (`litelora analyze --functional`): rho(t) is the share of "
-             "task t's update inside the span of the earlier adapters of the same module (1 = fully "
-             "represented), the residual is 1 - that share in the Frobenius sense, and the functional drop "
-             "is the accuracy lost on task t when each module's update is replaced by its projection onto "
-             "the earlier span.", "",
+    lines = ["", "Redundancy of the adapters (`litelora analyze --functional`), averaged over modules: "
+             "rho(t) is the share of the squared Frobenius norm of task t's update dW_t inside the row and "
+             "column spans of the module's earlier adapters (1 = fully inside); the residual is SD-LoRA-KD's "
+             "test, the squared distance from the unit-norm dW_t to the best combination of the earlier "
+             "unit-norm updates (0 = representable, 1 = orthogonal to all of them); the similarity is Hu et "
+             "al.'s phi on column spaces; the functional drop is the accuracy lost on task t when each "
+             "module's update is replaced by its projection onto the earlier spans.", "",
              "| run | rho(t), t = 1.. | residual(t) | mean similarity (col) | mean principal angle | "
              "functional drop(t) |", "|---|---|---|---|---|---|"]
     for run, a in suite["analysis"].items():
