@@ -90,3 +90,26 @@ def test_every_suite_config_validates_and_gpu_suites_are_listed_as_not_run() -> 
             assert main(argv) == 0, (path.name, exp["name"])
     text = render.section_not_run(ROOT / "reproduce" / "suites")
     assert sum("gpu/" in line for line in text) == len(list((ROOT / "reproduce" / "suites" / "gpu").glob("*.yaml")))
+
+
+@pytest.mark.parametrize("path", sorted((ROOT / "reproduce" / "suites" / "gpu").glob("*.yaml")), ids=lambda p: p.stem)
+def test_gpu_suite_targets_resolve_on_a_transformers_vit(path: Path) -> None:
+    """The protocols name their LoRA targets; on the installed transformers' ViT they must hit
+    exactly the key and value projections of every block."""
+    import yaml
+    from transformers import ViTConfig, ViTModel
+
+    from litelora._config import apply_override
+    from litelora.adapters.targeting import find_targets
+    from litelora.training.config import RunConfig
+
+    spec = yaml.safe_load(path.read_text())
+    data: dict = {}
+    for assignment in spec["common"]:
+        if assignment.startswith("adapter."):
+            apply_override(data, assignment)
+    vit = ViTModel(ViTConfig(hidden_size=32, num_hidden_layers=3, num_attention_heads=2, intermediate_size=64,
+                             image_size=32, patch_size=8))
+    names = [t.name for t in find_targets(vit, RunConfig.from_dict(data).adapter)]
+    assert len(names) == 2 * 3
+    assert {n.rpartition(".")[2] for n in names} in ({"key", "value"}, {"k_proj", "v_proj"})

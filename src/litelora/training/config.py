@@ -9,6 +9,7 @@ from typing import Any, Literal
 from litelora._config import from_dict, to_dict
 from litelora.adapters.config import AdapterConfig
 from litelora.errors import ConfigError
+from litelora.training.optim import LR_SCHEDULES
 from litelora.gates.config import GateConfig
 from litelora.generative.config import GenerationConfig
 
@@ -84,6 +85,8 @@ class TrainConfig:
     lr: learning rate of the adapters.
     head_lr: learning rate of the classifier head.
     weight_decay: AdamW weight decay.
+    lr_schedule: ``constant``, or ``cosine`` (every group's rate decays from its value to 0 over
+        each task's steps, as the InfLoRA / SD-LoRA vision protocols train).
     seed: seed of parameter init, shuffling and dropout.
     log_every: steps between ``train`` events (mean loss, samples/s).
     num_threads: torch CPU threads; ``null`` = torch's default.
@@ -100,6 +103,7 @@ class TrainConfig:
     lr: float = 1e-3
     head_lr: float = 1e-2
     weight_decay: float = 0.0
+    lr_schedule: str = "constant"
     seed: int = 0
     log_every: int = 10
     num_threads: int | None = None
@@ -117,6 +121,8 @@ class TrainConfig:
                 raise ConfigError(f"train.{name} must be a positive integer, got {getattr(self, name)}")
         if self.weight_decay < 0:
             raise ConfigError(f"train.weight_decay must be >= 0, got {self.weight_decay}")
+        if self.lr_schedule not in LR_SCHEDULES:
+            raise ConfigError(f"train.lr_schedule must be one of {list(LR_SCHEDULES)}, got {self.lr_schedule!r}")
         if self.checkpoint_every < 0:
             raise ConfigError(f"train.checkpoint_every must be >= 0 steps (0: only at task ends), "
                               f"got {self.checkpoint_every}")

@@ -4,7 +4,11 @@ from __future__ import annotations
 
 from typing import Any
 
+import math
+
 import torch
+
+LR_SCHEDULES = ("constant", "cosine")
 
 
 def build_optimizer(
@@ -19,7 +23,7 @@ def build_optimizer(
     for g in groups:
         g["params"] = [p for p in g["params"] if p.requires_grad]
         if g["params"]:
-            live.append({**g, "weight_decay": g.get("weight_decay", weight_decay)})
+            live.append({**g, "weight_decay": g.get("weight_decay", weight_decay), "base_lr": g["lr"]})
     if not live:
         live = [{"params": [torch.nn.Parameter(torch.zeros(()))], "lr": 0.0}]  # nothing to train: a no-op
     optimizer = torch.optim.AdamW(live, weight_decay=weight_decay)
@@ -29,3 +33,22 @@ def build_optimizer(
                 if p in previous.state:
                     optimizer.state[p] = previous.state[p]
     return optimizer
+
+
+def schedule_factor(schedule: str, step: int, total: int) -> float:
+    """Multiplier of every group's base rate at 0-based ``step`` of a task of ``total`` steps.
+
+    A function of the step alone, so a resumed task or a rebuilt optimizer lands on the same rate.
+    """
+    if schedule == "constant":
+        return 1.0
+    if schedule == "cosine":
+        return 0.5 * (1.0 + math.cos(math.pi * step / max(1, total)))
+    raise ValueError(f"unknown learning-rate schedule {schedule!r}; known: {list(LR_SCHEDULES)}")
+
+
+def apply_schedule(optimizer: torch.optim.Optimizer, schedule: str, step: int, total: int) -> None:
+    """Set each group's ``lr`` to its ``base_lr`` times :func:`schedule_factor`."""
+    factor = schedule_factor(schedule, step, total)
+    for group in optimizer.param_groups:
+        group["lr"] = group.get("base_lr", group["lr"]) * factor

@@ -38,7 +38,7 @@ from litelora.training.distributed import Distributed, LossModule, check_launch
 from litelora.training.data import iter_task_batches
 from litelora.training.evaluation import evaluate_task
 from litelora.training.model import as_task_model
-from litelora.training.optim import build_optimizer
+from litelora.training.optim import apply_schedule, build_optimizer
 from litelora.training.progress import (
     ALWAYS_MUTABLE,
     Progress,
@@ -249,6 +249,7 @@ class ContinualTrainer:
                 loss.backward()
                 self.dist.average_grads(outside)
                 self._check_finite(_grad_norm(optimizer), task.task_id, step, "gradient norm")
+                apply_schedule(optimizer, cfg.lr_schedule, step, total)
                 optimizer.step()
                 step += 1
                 seen += len(labels)
