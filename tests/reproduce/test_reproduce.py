@@ -72,6 +72,10 @@ def test_quick_reproduce_runs_suites_end_to_end(tmp_path: Path, only: list[str] 
     assert (tmp_path / "hosts_default" / "report" / "comparison.html").is_file()
     hosts = json.loads((tmp_path / "results" / "hosts_default.json").read_text())
     assert set(hosts["analysis"]) == {"inclora_s0"} and hosts["analysis"]["inclora_s0"]["functional"]
+    for key in ("pareto", "similarity-0", "rho-0", "functional-0"):
+        png = tmp_path / "figures" / f"hosts_default-{key}.png"
+        assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n", key
+        assert f"(figures/hosts_default-{key}.png)" in page
 
 
 def test_every_suite_config_validates_and_gpu_suites_are_listed_as_not_run() -> None:
