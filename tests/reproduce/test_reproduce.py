@@ -34,11 +34,13 @@ def test_every_number_in_the_claims_table_comes_from_the_json(tmp_path: Path) ->
     render = _load("render_results")
     groups = {
         "inclora": {"final_acc_sample": {"mean": 0.60, "std": 0.0, "n": 3}, "adapter_reduction": {"mean": 0.0, "std": 0, "n": 3}},
-        "inclora+gate": {"final_acc_sample": {"mean": 0.595, "std": 0.0, "n": 3},
+        "inclora+gate": {"final_acc_sample": {"mean": 0.595, "std": 0.01, "n": 3},
                          "adapter_reduction": {"mean": 0.5, "std": 0.0, "n": 3}},
         "olora": {"final_acc_sample": {"mean": 0.60, "std": 0.0, "n": 3}},
         "olora+gate": {"final_acc_sample": {"mean": 0.55, "std": 0.0, "n": 3},
                        "adapter_reduction": {"mean": 0.9, "std": 0.0, "n": 3}},
+        "seqlora": {"final_acc_sample": {"mean": 0.58, "std": 0.02, "n": 3}},
+        "joint": {"final_acc_sample": {"mean": 0.7, "std": 0.01, "n": 3}},
     }
     (tmp_path / "s.json").write_text(json.dumps({"suite": "s", "spec": {}, "groups": groups, "runs": []}))
     v = {row["host"]: row for row in render.verdicts(render.load_results(tmp_path)["s"])}
@@ -47,7 +49,9 @@ def test_every_number_in_the_claims_table_comes_from_the_json(tmp_path: Path) ->
     assert not v["olora"]["matched"] and not v["olora"]["in_band"]
     text = render.render(tmp_path, tmp_path)
     assert "held for 1 of 2 host/stream pairs" in text
-    assert "| s | olora | 3 | 0.90 | no | -0.050 | no |" in text
+    assert "| s | olora | 3 | 0.90 | no | -0.050 | no | no |" in text
+    assert "| s | inclora | 3 | 0.50 | yes | -0.005 | yes | yes |" in text  # 0.005 <= the gate's std 0.01
+    assert "Reference lines (s): seqlora, one adapter trained on every task in turn, reaches 0.580 ± 0.020" in text
 
 
 # The default run covers the pipeline (text runs, gate, analysis, report, page); the slow run adds
