@@ -62,3 +62,28 @@ def test_residual_values() -> None:
     assert 0.0 < res2 <= 1.0
     res3, _ = representability([], (B2, A2))
     assert res3 == 1.0
+
+
+def test_budget_keeps_the_least_representable_fraction_and_folds_the_rest() -> None:
+    """Four targets; task 1's candidates made 0 %, 30 %, 60 % and 100 % new (the rest a copy of
+    task 0's update): a budget of 0.5 keeps the two newest, whatever tau says."""
+    torch.manual_seed(0)
+    model = torch.nn.Sequential(*[torch.nn.Linear(8, 8) for _ in range(4)])
+    bank = AdapterBank(model, AdapterConfig(target_modules=["0", "1", "2", "3"], r=2, init_lora_weights="gaussian"))
+    method = create_method("inclora")
+    gate = RepresentabilityGate(GateConfig(kind="representability", reuse="scale", tau=0.0, budget=0.5), num_tasks=2)
+    for t in range(2):
+        ctx = TaskContext(task_id=t, num_tasks=2, bank=bank)
+        method.before_task(ctx)
+        gate.before_task(ctx)
+        if t == 1:
+            for i, share in enumerate([0.0, 0.3, 0.6, 1.0]):
+                old, new = bank.candidates(0)[str(i)], bank.candidates(1)[str(i)]
+                with torch.no_grad():
+                    new.lora_A.copy_((1 - share) * old.lora_A + share * new.lora_A)
+                    new.lora_B.copy_((1 - share) * old.lora_B + share * new.lora_B)
+        gate.after_training(ctx)
+        method.after_task(ctx)
+    assert bank.active_adapters() == {"0": [0], "1": [0], "2": [0, 1], "3": [0, 1]}
+    residuals = [d["gate"] for d in gate.decisions_for(1)]
+    assert residuals[0] < 1e-6 < residuals[1] < residuals[2] and residuals[2] > residuals[0]

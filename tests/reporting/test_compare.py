@@ -126,6 +126,9 @@ def test_default_label_names_the_gate_strength() -> None:
     assert default_label({"method": "olora", "gate": "none"}) == "olora"
     info = _results(method="sdlora", gate="representability")["run_info"]
     assert default_label(info) == "sdlora + representability tau=0.0009"
+    info["config"]["gate"]["budget"] = 0.15
+    info["config"]["method"]["params"] = {"rank_schedule": [[0, 8], [1, 1]]}
+    assert default_label(info) == "sdlora (rank_schedule=[[0, 8], [1, 1]]) + representability budget=0.15"
 
 
 def test_bad_inputs_name_the_directory_and_write_nothing(runs, tmp_path) -> None:

@@ -24,7 +24,8 @@ class GateConfig:
     lr: learning rate of the gate parameters (their own optimizer group).
     decide_at: fraction of a task's steps spent searching before the decision, in (0, 1].
     threshold: recruit where the deterministic gate exceeds it (ignored with ``budget``).
-    budget: fraction of groups recruited per task, in (0, 1]; ``None`` = use ``threshold``.
+    budget: fraction of groups recruited per task, in (0, 1]: the top by gate value (hard_concrete)
+        or by residual (representability); ``None`` = use ``threshold`` / ``tau``.
     reuse: what a closed group keeps: ``frozen``, ``scale`` or ``core``.
     init_open: the initial P(gate open).
     first_task_recruits: task 0 has nothing to reuse, so it recruits everywhere.

@@ -13,12 +13,18 @@ from litelora.methods.base import TaskContext
 
 
 class RepresentabilityGate(GatePlugin):
-    """After training: residual < ``tau`` -> delete the candidate and fold it into reuse."""
+    """After training: residual < ``tau`` -> delete the candidate and fold it into reuse.
+
+    With ``budget``, the threshold is relative instead: per task, the ``budget`` fraction of
+    candidates with the largest residuals (the least representable) are kept and the rest are
+    folded, so the adapter count can be matched to another gate's.
+    """
 
     @torch.no_grad()
     def after_training(self, ctx: TaskContext) -> None:
         bank, task = ctx.bank, ctx.task_id
         gated = self.gated(ctx)
+        scored = []
         for target, cand in bank.candidates(task).items():
             slot = bank.slot(target)
             olds = [(n, a) for n, a in slot.adapters.items() if a.task_id != task]
@@ -29,12 +35,22 @@ class RepresentabilityGate(GatePlugin):
             new = (cand.lora_B * coef, cand.lora_A)
             old_pairs = [(a.lora_B * (a.magnitude * a.scale), a.lora_A) for _, a in olds]  # type: ignore[union-attr]
             residual, beta = representability(old_pairs, new)
-            if residual >= self.config.tau:
-                self.record(task, target, target, residual, True, cand, bank)
-                continue
-            self._fold(slot, task, olds, cand, coef, beta, new)
-            bank.remove_candidate(target, task)
-            self.record(task, target, target, residual, False, cand, bank)
+            scored.append((target, cand, slot, olds, coef, beta, new, float(residual)))
+        keep = self._keep([s[-1] for s in scored])
+        for (target, cand, slot, olds, coef, beta, new, residual), kept in zip(scored, keep):
+            if not kept:
+                self._fold(slot, task, olds, cand, coef, beta, new)
+                bank.remove_candidate(target, task)
+            self.record(task, target, target, residual, kept, cand, bank)
+
+    def _keep(self, residuals: list[float]) -> list[bool]:
+        """Recruit where the residual reaches ``tau``, or the top ``budget`` fraction by residual."""
+        if self.config.budget is None:
+            return [r >= self.config.tau for r in residuals]
+        k = round(self.config.budget * len(residuals))
+        order = sorted(range(len(residuals)), key=lambda i: -residuals[i])
+        top = set(order[:k])
+        return [i in top for i in range(len(residuals))]
 
     def _fold(self, slot, task: int, olds, cand: LoraAdapter, coef, beta, new) -> None:  # noqa: ANN001
         names = [n for n, _ in olds]

@@ -103,13 +103,20 @@ def _fmt_value(v: Any) -> str:
 
 
 def default_label(run_info: dict[str, Any]) -> str:
-    """``method``, or ``method + gate lam=...`` (``tau=...`` for the representability gate)."""
+    """``method``, or ``method + gate lam=...`` (``tau=...`` for the representability gate,
+    ``budget=...`` when a budget replaces either); method params set in the config follow in
+    parentheses, so two runs of one method with other params get two groups."""
     method = str(run_info.get("method", "?"))
+    found_params, params = _lookup(run_info.get("config"), "method.params")
+    if found_params and isinstance(params, dict) and params:
+        method += " (" + ", ".join(f"{k}={_fmt_value(v)}" for k, v in sorted(params.items())) + ")"
     gate = run_info.get("gate") or "none"
     if gate == "none":
         return method
     found, gate_cfg = _lookup(run_info.get("config"), "gate")
     strength = {"hard_concrete": "lam", "representability": "tau"}.get(str(gate), "lam")
+    if found and isinstance(gate_cfg, dict) and gate_cfg.get("budget") is not None:
+        strength = "budget"
     if found and isinstance(gate_cfg, dict) and strength in gate_cfg:
         return f"{method} + {gate} {strength}={_fmt_value(gate_cfg[strength])}"
     return f"{method} + {gate}"
