@@ -246,6 +246,8 @@ def render(results_dir: Path = HERE / "results", suites_dir: Path = HERE / "suit
         suite = results[name]
         title = suite["spec"].get("title", name)
         lines += [f"## {title}", "", f"{_command(suite)}" + (" (quick mode)" if suite.get("quick") else ""), ""]
+        if suite["spec"].get("note"):
+            lines += [" ".join(str(suite["spec"]["note"]).split()), ""]
         lines += section_pairs(suite) if host_pairs(suite["groups"]) else section_groups(suite)
         lines += section_peers(suite, results)
         lines += section_analysis(suite)
