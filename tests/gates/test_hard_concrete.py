@@ -143,3 +143,28 @@ def test_bad_gate_config(kw, needle) -> None:
 def test_gate_on_seqlora_is_rejected() -> None:
     with pytest.raises(ConfigError, match="seqlora"):
         build_gate(GateConfig(kind="hard_concrete"), create_method("seqlora"), num_tasks=3)
+
+
+def _push_closed(gate: HardConcreteGate, lr: float, steps: int) -> torch.Tensor:
+    """``steps`` Adam steps on the penalty alone (every candidate wants to close)."""
+    opt = torch.optim.AdamW([gate.log_a], lr=lr, weight_decay=0.0)
+    for _ in range(steps):
+        opt.zero_grad()
+        gate.penalty().backward()
+        opt.step()
+    return deterministic_gate(gate.log_a.detach())
+
+
+def test_too_short_search_warns_and_the_warning_is_true() -> None:
+    _, _, gate, ctx, _ = _setup(lam=10.0, lr=0.05)
+    with pytest.warns(UserWarning, match=r"searches for 9 steps.*needs about 12.*Raise gate.lr to 0.067"):
+        gate.after_step(ctx, 1, 18)
+    assert (_push_closed(gate, 0.05, 9 - 1) > 0.5).all()  # as warned: nothing can close
+    _, _, gate, ctx, _ = _setup(lam=10.0, lr=0.07)
+    assert (_push_closed(gate, 0.07, 9) < 0.5).all()  # the suggested rate is enough
+
+
+def test_long_enough_search_does_not_warn(recwarn) -> None:
+    _, _, gate, ctx, _ = _setup(lam=0.01, lr=0.05)
+    gate.after_step(ctx, 1, 60)
+    assert not [w for w in recwarn if "gate searches" in str(w.message)]

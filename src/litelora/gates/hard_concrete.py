@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import warnings
 from typing import Any
 
 import torch
@@ -93,10 +94,30 @@ class HardConcreteGate(GatePlugin):
 
     def after_step(self, ctx: TaskContext, step: int, total: int) -> bool:
         self._z = None  # resample next step
-        if self._decided or step < max(1, round(self.config.decide_at * total)):
+        search = max(1, round(self.config.decide_at * total))
+        if step == 1 and not self._decided:
+            self._warn_if_search_too_short(ctx.task_id, search)
+        if self._decided or step < search:
             return False
         self.decide(ctx)
         return True
+
+    def _warn_if_search_too_short(self, task_id: int, search_steps: int) -> None:
+        """Adam moves a parameter by about its learning rate per step at most, so a gate that
+        starts at ``init_open`` cannot cross ``threshold`` in fewer steps than the distance / lr:
+        every candidate would be recruited whatever lambda says."""
+        if self.config.budget is not None:
+            return
+        start = log_a_for(self.config.init_open)
+        s = (self.config.threshold - GAMMA) / (ZETA - GAMMA)
+        distance = start - math.log(s / (1 - s))
+        if search_steps * self.config.lr < distance:
+            warnings.warn(
+                f"task {task_id}: the gate searches for {search_steps} steps, but at gate.lr={self.config.lr:g} "
+                f"it needs about {math.ceil(distance / self.config.lr)} to close a candidate (from "
+                f"gate.init_open={self.config.init_open:g} to gate.threshold={self.config.threshold:g}); it will "
+                f"recruit everywhere. Raise gate.lr to {distance / search_steps:.2g} or more, or train longer.",
+                stacklevel=2)
 
     def after_training(self, ctx: TaskContext) -> None:
         if not self._decided:  # fewer steps than the schedule expected
