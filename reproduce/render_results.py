@@ -55,8 +55,13 @@ def _kib(stats: dict[str, Any]) -> str:
 
 
 def host_pairs(groups: dict[str, Any]) -> list[tuple[str, str]]:
-    """(host, host+gate) group names present in a suite, in the suite's order."""
-    return [(g, f"{g}+gate") for g in groups if f"{g}+gate" in groups]
+    """(host, gated) group names present in a suite, in the suite's order: ``X+gate`` and any
+    gate variant ``X+gate-<what>`` each pair with ``X``."""
+    return [(g, x) for g in groups for x in groups if x == f"{g}+gate" or x.startswith(f"{g}+gate-")]
+
+
+def _pair_label(host: str, gated: str) -> str:
+    return host if gated == f"{host}+gate" else f"{host} ({gated[len(host) + 1:]})"
 
 
 def verdicts(suite: dict[str, Any]) -> list[dict[str, Any]]:
@@ -68,7 +73,7 @@ def verdicts(suite: dict[str, Any]) -> list[dict[str, Any]]:
         red = g.get("adapter_reduction", {}).get("mean")
         spread = max(h["final_acc_sample"]["std"], g["final_acc_sample"]["std"])
         rows.append({
-            "host": host, "delta": delta, "reduction": red, "n": g["final_acc_sample"]["n"],
+            "host": host, "gated": gated, "label": _pair_label(host, gated), "delta": delta, "reduction": red, "n": g["final_acc_sample"]["n"],
             "within_spread": g["final_acc_sample"]["n"] > 1 and abs(delta) <= spread,
             "matched": delta >= -MATCH_TOLERANCE,
             "in_band": red is not None and BAND[0] <= red <= BAND[1],
@@ -90,9 +95,9 @@ def section_pairs(suite: dict[str, Any]) -> list[str]:
         "|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for v in verdicts(suite):
-        h, g = groups[v["host"]], groups[f"{v['host']}+gate"]
+        h, g = groups[v["host"]], groups[v["gated"]]
         lines.append(
-            f"| {v['host']} | {v['n']} | {_m(h, 'final_acc_sample')} | {_m(g, 'final_acc_sample')} "
+            f"| {v['label']} | {v['n']} | {_m(h, 'final_acc_sample')} | {_m(g, 'final_acc_sample')} "
             f"| {v['delta']:+.3f} | {_m(h, 'aia_sample', pm=False)} / {_m(g, 'aia_sample', pm=False)} "
             f"| {_m(h, 'forgetting_first', pm=False)} / {_m(g, 'forgetting_first', pm=False)} "
             f"| {_m(h, 'active_adapters', '{:.0f}', pm=False)} / {_m(g, 'active_adapters', '{:.1f}')} "
@@ -168,7 +173,7 @@ def section_claims(results: dict[str, dict[str, Any]]) -> list[str]:
             held += v["matched"] and v["in_band"]
             red = "-" if v["reduction"] is None else f"{v['reduction']:.2f}"
             spread = "-" if v["n"] < 2 else ("yes" if v["within_spread"] else "no")
-            lines.append(f"| {name} | {v['host']} | {v['n']} | {red} | {'yes' if v['in_band'] else 'no'} "
+            lines.append(f"| {name} | {v['label']} | {v['n']} | {red} | {'yes' if v['in_band'] else 'no'} "
                          f"| {v['delta']:+.3f} | {'yes' if v['matched'] else 'no'} | {spread} |")
     lines += ["", f"Both halves of the claim (reduction in band **and** matched accuracy) held for {held} of "
                   f"{total} host/stream pairs measured here. *Within the seed spread* means the difference is "
