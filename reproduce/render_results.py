@@ -73,7 +73,8 @@ def verdicts(suite: dict[str, Any]) -> list[dict[str, Any]]:
         red = g.get("adapter_reduction", {}).get("mean")
         spread = max(h["final_acc_sample"]["std"], g["final_acc_sample"]["std"])
         rows.append({
-            "host": host, "gated": gated, "label": _pair_label(host, gated), "delta": delta, "reduction": red, "n": g["final_acc_sample"]["n"],
+            "host": host, "gated": gated, "label": _pair_label(host, gated), "delta": delta, "reduction": red,
+            "n": g["final_acc_sample"]["n"],
             "within_spread": g["final_acc_sample"]["n"] > 1 and abs(delta) <= spread,
             "matched": delta >= -MATCH_TOLERANCE,
             "in_band": red is not None and BAND[0] <= red <= BAND[1],

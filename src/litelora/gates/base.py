@@ -95,6 +95,13 @@ class GatePlugin:
         })
 
 
+def top_fraction(scores: list[float], budget: float) -> list[bool]:
+    """True for the ``round(budget * len(scores))`` highest scores (ties: the earlier one first)."""
+    k = round(budget * len(scores))
+    top = set(sorted(range(len(scores)), key=lambda i: -scores[i])[:k])
+    return [i in top for i in range(len(scores))]
+
+
 def reuse_name(task_id: int) -> str:
     return f"task_{task_id:03d}"
 

@@ -8,7 +8,7 @@ from typing import Any
 
 import torch
 
-from litelora.gates.base import GatePlugin, group_targets
+from litelora.gates.base import GatePlugin, group_targets, top_fraction
 from litelora.gates.config import GateConfig
 from litelora.methods.base import TaskContext
 
@@ -128,11 +128,8 @@ class HardConcreteGate(GatePlugin):
         """Fix the structure: recruit where z > threshold (or the top ``budget`` groups)."""
         assert self.log_a is not None
         z = deterministic_gate(self.log_a.detach())
-        G = len(self.groups)
         if self.config.budget is not None:
-            k = round(self.config.budget * G)
-            keep = set(torch.argsort(z, descending=True, stable=True)[:k].tolist())
-            recruit = [g in keep for g in range(G)]
+            recruit = top_fraction(z.tolist(), self.config.budget)
         else:
             recruit = [bool(v > self.config.threshold) for v in z]
         self.apply_decision(ctx, recruit, z.tolist())

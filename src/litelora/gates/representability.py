@@ -8,7 +8,7 @@ import torch
 from litelora.adapters import CoreReuse, ScaleReuse, span_bases
 from litelora.adapters.layer import LoraAdapter
 from litelora.adapters.subspace import frobenius_inner, project_onto_span, representability
-from litelora.gates.base import GatePlugin, reuse_name
+from litelora.gates.base import GatePlugin, reuse_name, top_fraction
 from litelora.methods.base import TaskContext
 
 
@@ -47,10 +47,7 @@ class RepresentabilityGate(GatePlugin):
         """Recruit where the residual reaches ``tau``, or the top ``budget`` fraction by residual."""
         if self.config.budget is None:
             return [r >= self.config.tau for r in residuals]
-        k = round(self.config.budget * len(residuals))
-        order = sorted(range(len(residuals)), key=lambda i: -residuals[i])
-        top = set(order[:k])
-        return [i in top for i in range(len(residuals))]
+        return top_fraction(residuals, self.config.budget)
 
     def _fold(self, slot, task: int, olds, cand: LoraAdapter, coef, beta, new) -> None:  # noqa: ANN001
         names = [n for n, _ in olds]

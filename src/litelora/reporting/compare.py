@@ -21,14 +21,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from matplotlib import colormaps
-from matplotlib.figure import Figure
-
 from litelora._io import atomic_path, read_json, write_json, write_text
-from litelora.analysis.plots import _png
 from litelora.errors import ConfigError, DataError
 from litelora.metrics import aggregate_seeds
 from litelora.reporting.html_report import _csv
+from litelora.reporting.pareto import PARETO_X, PARETO_Y, pareto_png, pareto_rows
 
 # (key in results.json "metrics", column title, kind): kind picks the number format.
 METRICS: tuple[tuple[str, str, str], ...] = (
@@ -46,7 +43,6 @@ METRICS: tuple[tuple[str, str, str], ...] = (
     ("train_seconds", "train seconds", "seconds"),
 )
 METRIC_KEYS = tuple(k for k, _, _ in METRICS)
-PARETO_X, PARETO_Y = "active_adapters", "final_acc_sample"
 
 
 @dataclass
@@ -272,64 +268,6 @@ def _legend(cmp: Comparison) -> str:
     by = f"grouped by {', '.join(cmp.label_from)}" if cmp.label_from else "grouped by method, gate and its strength"
     return (f"Mean ± sample std (ddof=1) over each group's runs ({by}); n = runs, std 0 for one run. "
             "Accuracies, forgetting, BWT and adapter reduction are fractions (DESIGN.md section 7).")
-
-
-# ----------------------------------------------------------------------------- Pareto
-def _dominated(p: tuple[float, float], points: Sequence[tuple[float, float]]) -> bool:
-    """Fewer adapters and higher accuracy are better: is some point at least as good in both and better in one?"""
-    return any(q[0] <= p[0] and q[1] >= p[1] and (q[0] < p[0] or q[1] > p[1]) for q in points)
-
-
-def pareto_rows(cmp: Comparison) -> list[list[Any]]:
-    """Header first: one ``run`` row per run with both numbers, one ``group_mean`` row per group;
-    ``pareto_optimal`` is 1 for runs no other run beats on both axes (means: among the means)."""
-    header = ["kind", "group", "run_dir", "seed", PARETO_X, PARETO_Y, PARETO_X + "_std", PARETO_Y + "_std",
-              "pareto_optimal"]
-    runs = [(g, r) for g in cmp.groups for r in g.runs
-            if r.metrics[PARETO_X] is not None and r.metrics[PARETO_Y] is not None]
-    run_pts = [(r.metrics[PARETO_X], r.metrics[PARETO_Y]) for _, r in runs]
-    rows: list[list[Any]] = [header]
-    for (g, r), p in zip(runs, run_pts):
-        rows.append(["run", g.label, str(r.path), r.seed, p[0], p[1], None, None, int(not _dominated(p, run_pts))])
-    means = [(g, g.stats[PARETO_X], g.stats[PARETO_Y]) for g in cmp.groups
-             if g.stats[PARETO_X] is not None and g.stats[PARETO_Y] is not None]
-    mean_pts = [(sx["mean"], sy["mean"]) for _, sx, sy in means]  # type: ignore[index]
-    for (g, sx, sy), p in zip(means, mean_pts):
-        rows.append(["group_mean", g.label, None, None, p[0], p[1], sx["std"], sy["std"],  # type: ignore[index]
-                     int(not _dominated(p, mean_pts))])
-    return rows
-
-
-def pareto_png(rows: list[list[Any]], labels: Sequence[str]) -> bytes:
-    """The Pareto figure from ``pareto_rows``: runs as dots coloured by group, group means as
-    diamonds with std error bars, the non-dominated runs joined by a dashed step line."""
-    head, data = rows[0], rows[1:]
-    col = {name: i for i, name in enumerate(head)}
-    cmap = colormaps["tab10" if len(labels) <= 10 else "tab20"]
-    color = {label: cmap(i % cmap.N) for i, label in enumerate(labels)}
-    fig = Figure(figsize=(7, 4.5))
-    ax = fig.add_subplot()
-    for label in labels:
-        pts = [r for r in data if r[col["group"]] == label and r[col["kind"]] == "run"]
-        if pts:
-            ax.scatter([r[col[PARETO_X]] for r in pts], [r[col[PARETO_Y]] for r in pts], color=color[label],
-                       alpha=0.6, s=28, label=label)
-        for r in data:
-            if r[col["group"]] == label and r[col["kind"]] == "group_mean":
-                ax.errorbar(r[col[PARETO_X]], r[col[PARETO_Y]], xerr=r[col[PARETO_X + "_std"]],
-                            yerr=r[col[PARETO_Y + "_std"]], fmt="D", ms=9, color=color[label], mec="black",
-                            ecolor=color[label], capsize=3, zorder=3)
-    front = sorted((r[col[PARETO_X]], r[col[PARETO_Y]]) for r in data
-                   if r[col["kind"]] == "run" and r[col["pareto_optimal"]])
-    if len(front) > 1:
-        ax.step([p[0] for p in front], [p[1] for p in front], where="post", ls="--", color="grey", lw=0.8,
-                label="Pareto front (runs)")
-    ax.set_xlabel("active adapters (fewer is better)")
-    ax.set_ylabel("final accuracy (sample-weighted)")
-    ax.grid(alpha=0.3)
-    if labels:
-        ax.legend(fontsize=7, loc="best", title="diamond: group mean ± std", title_fontsize=7)
-    return _png(fig)
 
 
 # ----------------------------------------------------------------------------- HTML

@@ -9,9 +9,9 @@ from typing import Any, Literal
 from litelora._config import from_dict, to_dict
 from litelora.adapters.config import AdapterConfig
 from litelora.errors import ConfigError
-from litelora.training.optim import LR_SCHEDULES
 from litelora.gates.config import GateConfig
 from litelora.generative.config import GenerationConfig
+from litelora.training.optim import LR_SCHEDULES
 
 
 @dataclass

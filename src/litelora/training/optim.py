@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 import math
+from typing import Any
 
 import torch
 
@@ -25,7 +24,7 @@ def build_optimizer(
         if g["params"]:
             live.append({**g, "weight_decay": g.get("weight_decay", weight_decay), "base_lr": g["lr"]})
     if not live:
-        live = [{"params": [torch.nn.Parameter(torch.zeros(()))], "lr": 0.0}]  # nothing to train: a no-op
+        live = [{"params": [torch.nn.Parameter(torch.zeros(()))], "lr": 0.0, "base_lr": 0.0}]  # nothing to train
     optimizer = torch.optim.AdamW(live, weight_decay=weight_decay)
     if previous is not None:
         for group in live:
@@ -51,4 +50,4 @@ def apply_schedule(optimizer: torch.optim.Optimizer, schedule: str, step: int, t
     """Set each group's ``lr`` to its ``base_lr`` times :func:`schedule_factor`."""
     factor = schedule_factor(schedule, step, total)
     for group in optimizer.param_groups:
-        group["lr"] = group.get("base_lr", group["lr"]) * factor
+        group["lr"] = group["base_lr"] * factor
