@@ -214,8 +214,8 @@ def test_analysis_and_inflora_read_conv_inputs_as_channel_rows() -> None:
     assert A.shape == (2, 16) and B.shape == (12, 2)
     feats: dict[str, torch.Tensor] = {}
     model.depthwise.register_forward_hook(lambda m, i, o: feats.setdefault("dw", torch.relu(o)))
-    with input_covariances(bank, bank.targets) as covs, torch.no_grad():
+    with input_covariances(bank, bank.targets) as recorder, torch.no_grad():
         model(x)
     rows = feats["dw"][:, :, ::2, ::2].permute(0, 2, 3, 1).reshape(-1, 16).double()
-    assert covs["project"].shape == (16, 16)
-    torch.testing.assert_close(covs["project"], rows.T @ rows, atol=1e-8, rtol=1e-8)
+    assert recorder.covs["project"].shape == (16, 16)
+    torch.testing.assert_close(recorder.covs["project"], rows.T @ rows, atol=1e-8, rtol=1e-8)

@@ -157,11 +157,35 @@ def _push_closed(gate: HardConcreteGate, lr: float, steps: int) -> torch.Tensor:
 
 def test_too_short_search_warns_and_the_warning_is_true() -> None:
     _, _, gate, ctx, _ = _setup(lam=10.0, lr=0.05)
-    with pytest.warns(UserWarning, match=r"searches for 9 steps.*needs about 12.*Raise gate.lr to 0.067"):
+    with pytest.warns(UserWarning, match=r"searches for 9 steps.*needs about 12.*gate.kind=litelora"):
         gate.after_step(ctx, 1, 18)
     assert (_push_closed(gate, 0.05, 9 - 1) > 0.5).all()  # as warned: nothing can close
     _, _, gate, ctx, _ = _setup(lam=10.0, lr=0.07)
-    assert (_push_closed(gate, 0.07, 9) < 0.5).all()  # the suggested rate is enough
+    assert (_push_closed(gate, 0.07, 9) < 0.5).all()  # 12 steps' worth of lr x steps closes it
+
+
+def test_samples_come_from_the_gate_generator_not_the_global_stream() -> None:
+    """Paired randomness: a gated run draws the host's global random numbers."""
+    model, _, gate, ctx, _ = _setup(lam=0.1)
+    model.train()
+    before = torch.random.get_rng_state()
+    first = gate.z().clone()
+    assert torch.equal(torch.random.get_rng_state(), before)
+    gate.after_step(ctx, 1, 100)  # next step: a new sample
+    second = gate.z().clone()
+    assert not torch.equal(first, second)
+    _, _, again, _, _ = _setup(lam=0.1)
+    again._bank.model.train()
+    assert torch.equal(again.z(), first)  # seeded per task from the run's seed
+
+
+def test_recruited_module_drops_its_reuse_path() -> None:
+    model, bank, gate, ctx, groups = _setup(lam=0.0, reuse="scale")
+    assert all("task_001" in bank.slot(t).reuse for t in bank.targets)
+    gate.decide(ctx)
+    for target, decision in zip(bank.targets, gate.decisions_for(1)):
+        assert ("task_001" in bank.slot(target).reuse) == (decision["decision"] == "reuse")
+    assert any(d["decision"] == "recruit" for d in gate.decisions_for(1))
 
 
 def test_long_enough_search_does_not_warn(recwarn) -> None:

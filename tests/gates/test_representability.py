@@ -7,7 +7,7 @@ from litelora.methods import TaskContext, create_method
 from litelora.testing import tiny_mlp
 
 
-def _two_tasks(reuse: str, in_span: bool):
+def _two_tasks(reuse: str, in_span: bool, old_magnitude: float = 1.0):
     model = tiny_mlp()
     bank = AdapterBank(model, AdapterConfig(target_modules=["2"], r=2, init_lora_weights="gaussian"))
     method = create_method("inclora")
@@ -16,6 +16,9 @@ def _two_tasks(reuse: str, in_span: bool):
         ctx = TaskContext(task_id=t, num_tasks=2, bank=bank)
         method.before_task(ctx)
         gate.before_task(ctx)
+        if t == 1:
+            with torch.no_grad():
+                bank.candidates(0)["2"].magnitude.fill_(old_magnitude)
         if t == 1 and in_span:
             old, new = bank.candidates(0)["2"], bank.candidates(1)["2"]
             with torch.no_grad():  # new update = 0.7 x old update: exactly representable
@@ -35,6 +38,17 @@ def test_representable_candidate_is_folded_into_scale() -> None:
     layer = bank.layer("2")
     old = bank.candidates(0)["2"]
     expected = layer.base_layer(x) + 1.7 * old.scale * (x @ old.lora_A.T @ old.lora_B.T)
+    torch.testing.assert_close(layer(x), expected, atol=1e-5, rtol=0)
+
+
+def test_fold_keeps_the_sign_of_a_negative_old_magnitude() -> None:
+    """With m_old = -1 the old update is -B A and the candidate 0.7 B A: the folded magnitude must
+    be -1 + 0.7 (a delta of +0.7), not -1 - 0.7."""
+    x = torch.randn(5, 16)
+    _, bank, gate = _two_tasks("scale", in_span=True, old_magnitude=-1.0)
+    assert gate.decisions_for(1)[0]["decision"] == "reuse"
+    layer, old = bank.layer("2"), bank.candidates(0)["2"]
+    expected = layer.base_layer(x) + (-1.0 + 0.7) * old.scale * (x @ old.lora_A.T @ old.lora_B.T)
     torch.testing.assert_close(layer(x), expected, atol=1e-5, rtol=0)
 
 

@@ -134,15 +134,55 @@ def test_olora_rejects_bad_params(params: dict, needle: str) -> None:
 
 
 # ---------------------------------------------------------------------------------------- InfLoRA
+def _padded(ids: list[list[int]], length: int) -> dict[str, torch.Tensor]:
+    rows = [r + [0] * (length - len(r)) for r in ids]
+    mask = [[1] * len(r) + [0] * (length - len(r)) for r in ids]
+    return {"input_ids": torch.tensor(rows), "attention_mask": torch.tensor(mask)}
+
+
+def test_padding_changes_neither_the_covariance_nor_the_designed_a() -> None:
+    """The same two sentences padded to 7 and to 20 tokens: padding rows never enter X^T X, so
+    InfLoRA designs the same down-projection (and without the mask it would not)."""
+    from litelora.testing import tiny_bert
+
+    ids = [[5, 9, 13, 2, 7], [3, 8, 11, 4, 6, 12, 10]]
+
+    def setup(batches, mask=None):
+        torch.manual_seed(0)
+        model = tiny_bert()
+        bank = AdapterBank(model, AdapterConfig(target_modules=["query", "value"], r=4))
+        return bank, TaskContext(0, 2, bank, train_inputs=lambda: iter(batches),
+                                 run_model=lambda b: model(**b, **mask or {}).last_hidden_state)
+
+    designed, covs = [], []
+    for length in (7, 20):
+        bank, ctx = setup([_padded(ids, length)])
+        method = InfLoRA()
+        covs.append(method.covariances(ctx))
+        method.before_task(ctx)
+        designed.append({t: a.lora_A.detach().clone() for t, a in bank.candidates(0).items()})
+    for target in covs[0]:
+        torch.testing.assert_close(covs[0][target], covs[1][target], rtol=1e-5, atol=1e-6)
+        # the top singular vectors match up to sign
+        overlap = (designed[0][target] @ designed[1][target].T).abs() * 3
+        torch.testing.assert_close(overlap.diagonal(), torch.ones(4, dtype=overlap.dtype), atol=1e-5, rtol=0)
+    # the same forward, but the covariance pass cannot see the mask: padding rows count
+    padded = _padded(ids, 20)
+    _, ctx = setup([{"input_ids": padded["input_ids"]}], mask={"attention_mask": padded["attention_mask"]})
+    target = next(iter(covs[0]))
+    with_padding = InfLoRA().covariances(ctx)[target]
+    assert torch.trace(with_padding) > 1.5 * torch.trace(covs[0][target])
+
+
 def test_covariance_accumulates_xtx_of_all_tokens_in_float64() -> None:
     model = TinyFusedViT(dim=16)
     bank = AdapterBank(model, AdapterConfig(target_modules=["blocks.0.attn.qkv:q,v"], r=4))
     xs = [torch.randn(3, 5, 16) for _ in range(4)]
-    with input_covariances(bank, bank.targets) as covs, torch.no_grad():
+    with input_covariances(bank, bank.targets) as recorder, torch.no_grad():
         for x in xs:
             model(x)
     X = torch.cat([x.reshape(-1, 16) for x in xs]).double()
-    (C,) = covs.values()
+    (C,) = recorder.covs.values()
     assert C.dtype == torch.float64
     torch.testing.assert_close(C, X.T @ X, rtol=1e-10, atol=1e-9)
     ctx = TaskContext(0, 2, bank, train_inputs=lambda: iter(xs), run_model=model)

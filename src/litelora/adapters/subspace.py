@@ -42,3 +42,12 @@ def project_onto_span(
 ) -> torch.Tensor:
     """The core C (R x R) with U C V^T = P_U (B A) P_V, for orthonormal U (d_out, R), V (d_in, R)."""
     return (U.T @ B) @ (A @ V)
+
+
+
+def outside_span(G: torch.Tensor, U: torch.Tensor | None, V: torch.Tensor | None) -> torch.Tensor:
+    """``G - U U^T G V V^T``: the part of a d_out x d_in matrix that no update ``U C V^T`` inside
+    the span of older adapters (orthonormal U (d_out, R), V (d_in, R)) can give. ``None``: no span."""
+    if U is None or V is None:
+        return G
+    return G - U @ ((U.T @ G) @ V) @ V.T

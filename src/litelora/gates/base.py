@@ -21,10 +21,17 @@ class GatePlugin:
     ``after_training`` runs once the task's steps are done; decisions are kept as data.
     """
 
-    def __init__(self, config: GateConfig, num_tasks: int) -> None:
+    def __init__(self, config: GateConfig, num_tasks: int, seed: int = 0, adapter_lr: float = 1e-3) -> None:
         self.config = config
         self.num_tasks = num_tasks
+        self.seed = seed
+        self.adapter_lr = adapter_lr
         self.decisions: list[dict[str, Any]] = []
+
+    @property
+    def reuse_lr(self) -> float:
+        """Learning rate of reuse paths: ``gate.reuse_lr``, else the adapters' own rate."""
+        return self.config.reuse_lr if self.config.reuse_lr is not None else self.adapter_lr
 
     def before_task(self, ctx: TaskContext) -> list[dict[str, Any]]:
         return []
@@ -64,7 +71,8 @@ class GatePlugin:
     def attach_reuse(self, bank: AdapterBank, task_id: int, targets: list[str]) -> list[torch.nn.Parameter]:
         """Give each target the configured reuse path over its earlier adapters."""
         params: list[torch.nn.Parameter] = []
-        if self.config.reuse == "frozen":
+        kind = self.config.reuse
+        if kind == "frozen":
             return params
         for target in targets:
             slot = bank.slot(target)
@@ -72,7 +80,7 @@ class GatePlugin:
             if not olds:
                 continue
             names = [n for n, _ in olds]
-            if self.config.reuse == "scale":
+            if kind == "scale":
                 module: torch.nn.Module = ScaleReuse(names).to(bank.layer(target).base_layer.weight.device)
             else:
                 U, V = span_bases([a.lora_A for _, a in olds], [a.lora_B for _, a in olds])  # type: ignore[union-attr]
@@ -82,7 +90,7 @@ class GatePlugin:
         return params
 
     def record(self, task_id: int, target: str, group: str, value: float, recruit: bool,
-               adapter: LoraAdapter | None, bank: AdapterBank) -> None:
+               adapter: LoraAdapter | None, bank: AdapterBank, **extra: Any) -> None:
         reuses = bank.slot(target).reuse
         reuse = reuses[reuse_name(task_id)] if reuse_name(task_id) in reuses else None
         params = adapter.num_parameters() if adapter is not None else 0
@@ -92,6 +100,7 @@ class GatePlugin:
             "params_kept": params if recruit else 0, "params_freed": 0 if recruit else params,
             "reuse": None if reuse is None else self.config.reuse,
             "reuse_params": 0 if reuse is None else sum(p.numel() for p in reuse.parameters()),
+            **extra,
         })
 
 
@@ -104,6 +113,16 @@ def top_fraction(scores: list[float], budget: float) -> list[bool]:
 
 def reuse_name(task_id: int) -> str:
     return f"task_{task_id:03d}"
+
+
+def drop_reuse(bank: AdapterBank, target: str, task_id: int) -> None:
+    """Remove a task's reuse path from a target that recruited: its candidate carries the task,
+    and a reuse path left training would keep moving the old adapters' function."""
+    reuses = bank.slot(target).reuse
+    name = reuse_name(task_id)
+    if name in reuses:
+        reuses[name].requires_grad_(False)
+        del reuses[name]
 
 
 def group_targets(targets: list[str], group: str) -> dict[str, list[str]]:

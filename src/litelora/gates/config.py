@@ -7,27 +7,35 @@ from typing import Literal
 
 from litelora.errors import ConfigError
 
-GateKind = Literal["none", "hard_concrete", "representability"]
+GateKind = Literal["none", "litelora", "hard_concrete", "representability"]
 GateGroup = Literal["module", "layer", "task"]
 ReuseKind = Literal["frozen", "scale", "core"]
 
 
 @dataclass
 class GateConfig:
-    """Settings of the LiteLoRA gate (DESIGN.md sections 3-4).
+    """Settings of the LiteLoRA gate (see docs/gate.md).
 
-    kind: ``none`` (recruit everywhere), ``hard_concrete`` (learned L0 gate) or
+    kind: ``none`` (recruit everywhere), ``litelora`` (the LiteLoRA gate: decides per module
+        by the novelty of the task's gradient against the old adapters' span, after a warm-up),
+        ``hard_concrete`` (the first, learned L0 gate, kept as an ablation) or
         ``representability`` (training-free: drop a trained candidate whose update the
         earlier adapters represent with residual < ``tau``).
     group: one gate per target ``module``, per ``layer`` (all targets of a block) or ``task``.
-    lam: weight of the expected-L0 penalty (per unit of relative adapter size).
-    lr: learning rate of the gate parameters (their own optimizer group).
-    decide_at: fraction of a task's steps spent searching before the decision, in (0, 1].
-    threshold: recruit where the deterministic gate exceeds it (ignored with ``budget``).
-    budget: fraction of groups recruited per task, in (0, 1]: the top by gate value (hard_concrete)
-        or by residual (representability); ``None`` = use ``threshold`` / ``tau``.
+    lam: hard_concrete only: weight of the expected-L0 penalty (per unit of relative adapter size).
+    lr: hard_concrete only: learning rate of the gate parameters (their own optimizer group).
+    decide_at: fraction of a task's steps before the decision (litelora: the warm-up), in (0, 1].
+    threshold: hard_concrete only: recruit where the deterministic gate exceeds it.
+    probe: litelora only: length of the probe that runs before a gated task (candidates held out,
+        the head trains, the need is measured; then everything is undone), as a fraction of the
+        task's training steps (at least 4 steps), in (0, 1].
+    novelty: litelora only: recruit where the novelty score exceeds it, in [0, 1) (ignored with
+        ``budget``); higher recruits fewer.
+    budget: fraction of groups recruited per task, in (0, 1]: the top by novelty (litelora), gate
+        value (hard_concrete) or residual (representability); ``None`` = use the threshold.
     reuse: what a closed group keeps: ``frozen``, ``scale`` or ``core``.
-    init_open: the initial P(gate open).
+    reuse_lr: learning rate of the reuse parameters; ``None`` = the adapters' own learning rate.
+    init_open: hard_concrete only: the initial P(gate open).
     first_task_recruits: task 0 has nothing to reuse, so it recruits everywhere.
     tau: representability threshold (SD-LoRA-KD uses 9e-4).
     """
@@ -38,8 +46,11 @@ class GateConfig:
     lr: float = 0.05
     decide_at: float = 0.5
     threshold: float = 0.5
+    probe: float = 0.3
+    novelty: float = 0.2
     budget: float | None = None
     reuse: ReuseKind = "frozen"
+    reuse_lr: float | None = None
     init_open: float = 0.9
     first_task_recruits: bool = True
     tau: float = 9e-4
@@ -59,6 +70,12 @@ class GateConfig:
             raise ConfigError(f"gate.init_open must be in (0, 1), got {self.init_open}")
         if self.tau < 0:
             raise ConfigError(f"gate.tau must be >= 0, got {self.tau}")
+        if not 0.0 < self.probe <= 1.0:
+            raise ConfigError(f"gate.probe must be in (0, 1] (fraction of a task's training steps), got {self.probe}")
+        if not 0.0 <= self.novelty < 1.0:
+            raise ConfigError(f"gate.novelty must be in [0, 1) (the novelty score a module must exceed), got {self.novelty}")
+        if self.reuse_lr is not None and self.reuse_lr <= 0:
+            raise ConfigError(f"gate.reuse_lr must be > 0 or null (the adapters' rate), got {self.reuse_lr}")
         if self.reuse == "core" and not self.first_task_recruits:
             raise ConfigError("gate.reuse='core' needs earlier adapters to span: set gate.first_task_recruits=true")
 

@@ -8,7 +8,7 @@ from typing import Any
 
 import torch
 
-from litelora.gates.base import GatePlugin, group_targets, top_fraction
+from litelora.gates.base import GatePlugin, drop_reuse, group_targets, top_fraction
 from litelora.gates.config import GateConfig
 from litelora.methods.base import TaskContext
 
@@ -20,9 +20,10 @@ def deterministic_gate(log_a: torch.Tensor) -> torch.Tensor:
     return (torch.sigmoid(log_a) * (ZETA - GAMMA) + GAMMA).clamp(0.0, 1.0)
 
 
-def sample_gate(log_a: torch.Tensor) -> torch.Tensor:
-    """A reparameterised hard-concrete sample, same shape as ``log_a``."""
-    u = torch.rand_like(log_a).clamp(1e-6, 1 - 1e-6)
+def sample_gate(log_a: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
+    """A reparameterised hard-concrete sample, same shape as ``log_a``; the uniforms come from
+    ``generator`` (a CPU generator) when given, else from the global stream."""
+    u = torch.rand(log_a.shape, generator=generator).to(log_a.device, log_a.dtype).clamp(1e-6, 1 - 1e-6)
     s = torch.sigmoid((torch.log(u) - torch.log1p(-u) + log_a) / BETA)
     return (s * (ZETA - GAMMA) + GAMMA).clamp(0.0, 1.0)
 
@@ -38,11 +39,17 @@ def log_a_for(p_open: float) -> float:
 
 
 class HardConcreteGate(GatePlugin):
-    """Search (candidates, gates and reuse train together), decide at ``decide_at`` of the
-    steps (closed candidates are deleted; open ones get coefficient 1), then consolidate."""
+    """The first LiteLoRA gate, kept as an ablation: search (candidates, gates and reuse train
+    together), decide at ``decide_at`` of the steps (closed candidates are deleted; open ones get
+    coefficient 1), then consolidate.
 
-    def __init__(self, config: GateConfig, num_tasks: int) -> None:
-        super().__init__(config, num_tasks)
+    Its samples come from its own generator, seeded per task from the run's seed, so a gated run
+    draws the same global random numbers (initialisations, dropout) as its host.
+    """
+
+    def __init__(self, config: GateConfig, num_tasks: int, seed: int = 0, adapter_lr: float = 1e-3) -> None:
+        super().__init__(config, num_tasks, seed=seed, adapter_lr=adapter_lr)
+        self._generator = torch.Generator()
         self.log_a: torch.nn.Parameter | None = None
         self.groups: dict[str, list[str]] = {}
         self.cost: torch.Tensor | None = None
@@ -53,6 +60,7 @@ class HardConcreteGate(GatePlugin):
 
     def before_task(self, ctx: TaskContext) -> list[dict[str, Any]]:
         self.log_a, self._z, self._decided = None, None, True
+        self._generator.manual_seed(self.seed * 1_000_003 + ctx.task_id)
         if not self.gated(ctx):
             for target, adapter in ctx.bank.candidates(ctx.task_id).items():
                 self.record(ctx.task_id, target, target, 1.0, True, adapter, ctx.bank)
@@ -71,7 +79,7 @@ class HardConcreteGate(GatePlugin):
         reuse = self.attach_reuse(ctx.bank, ctx.task_id, list(candidates))
         groups = [{"params": [self.log_a], "lr": self.config.lr, "weight_decay": 0.0, "name": "gates"}]
         if reuse:
-            groups.append({"params": reuse, "lr": self.config.lr, "weight_decay": 0.0, "name": "reuse"})
+            groups.append({"params": reuse, "lr": self.reuse_lr, "weight_decay": 0.0, "name": "reuse"})
         return groups
 
     def _coefficient(self, g: int):  # noqa: ANN202 - a closure over the group index
@@ -83,7 +91,7 @@ class HardConcreteGate(GatePlugin):
         if not self._bank.model.training:
             return deterministic_gate(self.log_a)
         if self._z is None:
-            self._z = sample_gate(self.log_a)
+            self._z = sample_gate(self.log_a, self._generator)
         return self._z
 
     def penalty(self) -> torch.Tensor | None:
@@ -116,7 +124,8 @@ class HardConcreteGate(GatePlugin):
                 f"task {task_id}: the gate searches for {search_steps} steps, but at gate.lr={self.config.lr:g} "
                 f"it needs about {math.ceil(distance / self.config.lr)} to close a candidate (from "
                 f"gate.init_open={self.config.init_open:g} to gate.threshold={self.config.threshold:g}); it will "
-                f"recruit everywhere. Raise gate.lr to {distance / search_steps:.2g} or more, or train longer.",
+                "recruit everywhere. This gate's decision is a race between its penalty and gate.lr x steps; "
+                "gate.kind=litelora decides by novelty instead and does not depend on either.",
                 stacklevel=2)
 
     def after_training(self, ctx: TaskContext) -> None:
@@ -148,6 +157,7 @@ class HardConcreteGate(GatePlugin):
                     with torch.no_grad():
                         adapter.lora_B.mul_(z[g])
                     ctx.bank.set_coefficient(target, ctx.task_id, None)
+                    drop_reuse(ctx.bank, target, ctx.task_id)
                 else:
                     ctx.bank.remove_candidate(target, ctx.task_id)
                 self.record(ctx.task_id, target, name, float(z[g]), recruit[g], adapter, ctx.bank)
@@ -158,7 +168,8 @@ class HardConcreteGate(GatePlugin):
     def live_state(self) -> tuple[dict[str, Any], dict[str, torch.Tensor]]:
         if self.log_a is None:
             return {}, {}
-        return {"decision": self._decision if self._decided else None}, {"log_a": self.log_a.detach()}
+        return ({"decision": self._decision if self._decided else None},
+                {"log_a": self.log_a.detach(), "generator": self._generator.get_state()})
 
     def load_live_state(self, ctx: TaskContext, state: dict[str, Any], tensors: dict[str, torch.Tensor]) -> None:
         if self.log_a is None:
@@ -167,3 +178,5 @@ class HardConcreteGate(GatePlugin):
             self.apply_decision(ctx, state["decision"]["recruit"], state["decision"]["z"])
         with torch.no_grad():
             self.log_a.copy_(tensors["log_a"])
+        if "generator" in tensors:
+            self._generator.set_state(tensors["generator"].to(torch.uint8).cpu())

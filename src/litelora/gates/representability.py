@@ -52,12 +52,14 @@ class RepresentabilityGate(GatePlugin):
     def _fold(self, slot, task: int, olds, cand: LoraAdapter, coef, beta, new) -> None:  # noqa: ANN001
         names = [n for n, _ in olds]
         if self.config.reuse == "scale":
-            # beta weighs unit directions; convert each to a magnitude delta of its adapter.
+            # beta weighs unit directions D_i = sign(m_i) B_i A_i / ||B_i A_i||; convert each to a
+            # magnitude delta of its adapter, whose update is m_i s_i B_i A_i.
             norm_new = frobenius_inner(*new, *new).sqrt()
             module = ScaleReuse(names).to(cand.lora_A.device)
             for i, (_, a) in enumerate(olds):
                 norm_i = frobenius_inner(a.lora_B, a.lora_A, a.lora_B, a.lora_A).sqrt()
-                module.coeffs[i] = (beta[i] * norm_new / (a.scale * norm_i)).to(module.coeffs.dtype)
+                delta = beta[i] * norm_new * torch.sign(a.magnitude.detach()) / (a.scale * norm_i)
+                module.coeffs[i] = delta.to(module.coeffs.dtype)
         elif self.config.reuse == "core":
             U, V = span_bases([a.lora_A for _, a in olds], [a.lora_B for _, a in olds])
             module = CoreReuse(names, U, V)

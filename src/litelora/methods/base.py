@@ -19,6 +19,10 @@ class TaskContext:
 
     ``train_inputs`` yields the task's training batches as model inputs (for methods that
     pass over the data before training, like InfLoRA); ``run_model`` runs the model on one.
+    ``steps`` is the number of training steps the task will take. ``rehearse(n, on_step)``
+    trains what requires gradients for ``n`` steps and then undoes it (parameters, buffers,
+    random state), calling ``on_step(step, loss)`` after each; it returns the losses (a gate
+    measures with it before it decides).
     """
 
     task_id: int
@@ -26,6 +30,8 @@ class TaskContext:
     bank: AdapterBank
     train_inputs: Callable[[], Iterable[Any]] | None = None
     run_model: Callable[[Any], torch.Tensor] | None = None
+    steps: int = 0
+    rehearse: Callable[[int, Callable[[int, float], None] | None], list[float]] | None = None
 
 
 class ContinualMethod:

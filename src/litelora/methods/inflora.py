@@ -6,6 +6,7 @@ from __future__ import annotations
 import math
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass, field
 from typing import Any
 
 import torch
@@ -34,21 +35,49 @@ def complement_basis(M: torch.Tensor) -> torch.Tensor:
     return torch.linalg.qr(M, mode="complete").Q[:, k:]
 
 
+IGNORE_LABEL = -100  # positions a loss never reads (the transformers convention)
+
+
+def token_mask(batch: Any, module_name: str, rows: torch.Tensor) -> torch.Tensor | None:
+    """Which of ``rows`` (B, L, d) are real tokens: the batch's ``attention_mask``, or for an
+    encoder-decoder model's decoder modules the positions with a label; ``None``: all rows."""
+    if not isinstance(batch, dict) or rows.dim() != 3:
+        return None
+    if ".decoder." in f".{module_name}" and "labels" in batch:
+        mask = batch["labels"] != IGNORE_LABEL
+    else:
+        mask = batch.get("attention_mask")
+    if mask is None or tuple(mask.shape) != tuple(rows.shape[:2]):
+        return None
+    return mask.to(device=rows.device, dtype=torch.bool)
+
+
+@dataclass
+class CovarianceRecorder:
+    """Per hooked module name, the running X^T X (float64); set ``batch`` before each forward so
+    padding rows can be told apart."""
+
+    covs: dict[str, torch.Tensor] = field(default_factory=dict)
+    batch: Any = None
+
+
 @contextmanager
-def input_covariances(bank: AdapterBank, targets: list[str]) -> Iterator[dict[str, torch.Tensor]]:
-    """While open, every forward adds X^T X (float64, d_in x d_in; rows of X = tokens) of each
-    target layer's input to the yielded dict, keyed by module name. Activations are not kept."""
-    covs: dict[str, torch.Tensor] = {}
+def input_covariances(bank: AdapterBank, targets: list[str]) -> Iterator[CovarianceRecorder]:
+    """While open, every forward adds X^T X (d_in x d_in) of each target layer's input to the
+    yielded recorder's ``covs``; rows of X are tokens, padding excluded (padding never reaches
+    the loss, but can carry half a batch's energy). Activations are not kept."""
+    recorder = CovarianceRecorder()
     handles = []
 
     def hook(name: str) -> Callable[[nn.Module, tuple[torch.Tensor, ...], torch.Tensor], None]:
         def accumulate(module: nn.Module, inputs: tuple[torch.Tensor, ...], output: torch.Tensor) -> None:
             rows = module.rows(inputs[0].detach())  # type: ignore[operator]  # channels last for 1x1 convs
-            x = rows.reshape(-1, rows.shape[-1]).double()
-            if name in covs:
-                covs[name].addmm_(x.T, x)
+            mask = token_mask(recorder.batch, name, rows)
+            x = (rows[mask] if mask is not None else rows.reshape(-1, rows.shape[-1])).double()
+            if name in recorder.covs:
+                recorder.covs[name].addmm_(x.T, x)
             else:
-                covs[name] = x.T @ x
+                recorder.covs[name] = x.T @ x
 
         return accumulate
 
@@ -56,7 +85,7 @@ def input_covariances(bank: AdapterBank, targets: list[str]) -> Iterator[dict[st
     for name in dict.fromkeys(bank.specs[t].module_name for t in targets):
         handles.append(bank.model.get_submodule(name).register_forward_hook(hook(name)))
     try:
-        yield covs
+        yield recorder
     finally:
         for h in handles:
             h.remove()
@@ -90,9 +119,11 @@ class InfLoRA(ContinualMethod):
         was_training = model.training
         model.eval()  # dropout noise would add energy that is not in the inputs
         try:
-            with input_covariances(ctx.bank, ctx.bank.targets) as covs, torch.no_grad():
+            with input_covariances(ctx.bank, ctx.bank.targets) as recorder, torch.no_grad():
                 for batch in ctx.train_inputs():
+                    recorder.batch = batch
                     ctx.run_model(batch)
+            covs = recorder.covs
         finally:
             model.train(was_training)
         missing = [t for t in ctx.bank.targets if ctx.bank.specs[t].module_name not in covs]

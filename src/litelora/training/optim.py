@@ -20,9 +20,10 @@ def build_optimizer(
     """
     live = []
     for g in groups:
-        g["params"] = [p for p in g["params"] if p.requires_grad]
-        if g["params"]:
-            live.append({**g, "weight_decay": g.get("weight_decay", weight_decay), "base_lr": g["lr"]})
+        # ``groups`` is left as it is: a parameter frozen now (a gate's probe phase) may train again.
+        params = [p for p in g["params"] if p.requires_grad]
+        if params:
+            live.append({**g, "params": params, "weight_decay": g.get("weight_decay", weight_decay), "base_lr": g["lr"]})
     if not live:
         live = [{"params": [torch.nn.Parameter(torch.zeros(()))], "lr": 0.0, "base_lr": 0.0}]  # nothing to train
     optimizer = torch.optim.AdamW(live, weight_decay=weight_decay)

@@ -7,7 +7,7 @@ import contextlib
 import math
 import random
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
 
@@ -48,6 +48,7 @@ from litelora.training.progress import (
     restore_task_start,
     task_start_snapshot,
 )
+from litelora.training.rehearsal import rehearse
 from litelora.training.task_model import TaskModel
 
 
@@ -72,7 +73,8 @@ class ContinualTrainer:
         self.config = config
         self.stream = stream.validate()
         self.method: ContinualMethod = create_method(config.method.name, config.method.params)
-        self.gate: GatePlugin | None = build_gate(config.gate, self.method, num_tasks=len(stream.tasks))
+        self.gate: GatePlugin | None = build_gate(config.gate, self.method, num_tasks=len(stream.tasks),
+                                                  seed=config.train.seed, adapter_lr=config.train.lr)
         check_launch(config.train.device)
         self.dist = Distributed(config.train.device)
         self.device = self.dist.device
@@ -200,6 +202,12 @@ class ContinualTrainer:
         cfg = self.config.train
         ctx = self._context(task)
         head_params = self.model.add_task(task)
+        steps_per_epoch = math.ceil(len(task.train) / cfg.batch_size)
+        total = max(1, round(steps_per_epoch * cfg.epochs))
+        if cfg.max_steps_per_task is not None:
+            total = min(total, cfg.max_steps_per_task)
+        ctx.steps = total
+        ctx.rehearse = lambda n, on_step: self._rehearse(task, head_params, n, on_step)
         method_params = self.method.before_task(ctx)
         gate_groups = self.gate.before_task(ctx) if self.gate is not None else []
         groups = [
@@ -219,10 +227,6 @@ class ContinualTrainer:
         if live is not None and tensors is not None:
             optimizer_from_checkpoint(optimizer, live["optimizer"], tensors["live_optim"])
             set_rng_state(live["rng"], tensors["live_rng"])
-        steps_per_epoch = math.ceil(len(task.train) / cfg.batch_size)
-        total = max(1, round(steps_per_epoch * cfg.epochs))
-        if cfg.max_steps_per_task is not None:
-            total = min(total, cfg.max_steps_per_task)
         if live is None:
             self.run_dir.event("task_start", task=task.task_id, steps=total, trainable_params=n_trainable,
                                classes=list(task.classes))
@@ -278,6 +282,20 @@ class ContinualTrainer:
             self.gate.after_task(ctx)
         self.model.end_task()
         return n_trainable
+
+    def _rehearse(self, task: Task, head_params: list[nn.Parameter], steps: int,
+                  on_step: Callable[[int, float], None] | None) -> list[float]:
+        """``steps`` training steps of what requires gradients now, undone afterwards (see
+        ``training.rehearsal``); batches in an order of their own, this process's shard."""
+        cfg = self.config.train
+        loss = LossModule(self.model, task)
+
+        def batches() -> Iterator[tuple[dict[str, torch.Tensor], torch.Tensor]]:
+            return iter_task_batches(self.model, task, task.train, cfg.batch_size, shuffle=True,
+                                     seed=cfg.seed * 100_003 + task.task_id * 101 - 1, device=self.device,
+                                     shard=self.dist.shard)
+
+        return rehearse(self.model, loss, batches, steps, {id(p): cfg.head_lr for p in head_params}, cfg.lr, on_step)
 
     def _wrap(self, task: Task, groups: list[dict[str, Any]]) -> tuple[nn.Module, list[nn.Parameter]]:
         """The loss as a (DDP-wrapped when distributed) module over what trains now, and the
