@@ -49,9 +49,25 @@ def test_every_number_in_the_claims_table_comes_from_the_json(tmp_path: Path) ->
     assert not v["olora"]["matched"] and not v["olora"]["in_band"]
     text = render.render(tmp_path, tmp_path)
     assert "held for 1 of 2 host/stream pairs" in text
-    assert "| s | olora | 3 | 0.90 | no | -0.050 | no | no |" in text
-    assert "| s | inclora | 3 | 0.50 | yes | -0.005 | yes | yes |" in text  # 0.005 <= the gate's std 0.01
+    assert "| s | olora | 3 | not measured | 0.90 | no | -0.050 | no | no |" in text
+    assert "| s | inclora | 3 | not measured | 0.50 | yes | -0.005 | yes | yes |" in text  # 0.005 <= std 0.01
     assert "Reference lines (s): seqlora, one adapter trained on every task in turn, reaches 0.580 ± 0.020" in text
+
+
+def test_a_suite_discriminates_when_its_host_beats_closed_after_task_0(tmp_path: Path) -> None:
+    render = _load("render_results")
+
+    def acc(mean: float, std: float) -> dict:
+        return {"final_acc_sample": {"mean": mean, "std": std, "n": 3}, "adapter_reduction": {"mean": 0.5, "std": 0, "n": 3}}
+
+    for name, closed in (("far", acc(0.70, 0.01)), ("near", acc(0.78, 0.01)), ("noisy", acc(0.74, 0.07))):
+        groups = {"inclora": acc(0.80, 0.02), "inclora+litelora": acc(0.795, 0.02), "closed-after-task-0": closed}
+        (tmp_path / f"{name}.json").write_text(json.dumps({"suite": name, "spec": {}, "groups": groups, "runs": []}))
+    results = render.load_results(tmp_path)
+    assert [render.verdicts(results[n])[0]["discriminates"] for n in ("far", "near", "noisy")] == [True, False, False]
+    text = render.render(tmp_path, tmp_path)
+    assert "| far | inclora (litelora) | 3 | yes |" in text and "| near | inclora (litelora) | 3 | no |" in text
+    assert "for 1 of the 1 pairs on a suite that discriminates" in text
 
 
 # The default run covers the pipeline (text runs, gate, analysis, report, page); the slow run adds

@@ -13,6 +13,9 @@ def print_summary(R: list[list[float]], metrics: dict[str, Any], decisions: list
     if decisions:
         print("\ngate decisions (# recruit, . reuse; one mark per target module):")
         print(format_decisions(decisions))
+        active, host = metrics.get("active_adapters"), metrics.get("max_adapters")
+        if active is not None and host:
+            print(f"  active adapters {active} of the host's {host} ({1 - active / host:.0%} fewer)")
     keys = ["final_acc_sample", "final_acc_task_mean", "aia_sample", "aia_task_mean", "forgetting_first",
             "forgetting_max", "bwt", "active_adapters", "max_adapters", "adapter_reduction", "adapter_params",
             "adapter_bytes", "train_seconds"]

@@ -4,6 +4,7 @@ from litelora.gates.base import GatePlugin, group_targets
 from litelora.gates.config import GateConfig
 from litelora.gates.hard_concrete import HardConcreteGate, deterministic_gate, prob_open, sample_gate
 from litelora.gates.litelora import LiteLoRAGate
+from litelora.gates.random_choice import RandomGate
 from litelora.gates.registry import GATES, build_gate
 from litelora.gates.representability import RepresentabilityGate
 
@@ -13,6 +14,7 @@ __all__ = [
     "GatePlugin",
     "HardConcreteGate",
     "LiteLoRAGate",
+    "RandomGate",
     "RepresentabilityGate",
     "build_gate",
     "deterministic_gate",

@@ -7,7 +7,7 @@ from typing import Literal
 
 from litelora.errors import ConfigError
 
-GateKind = Literal["none", "litelora", "hard_concrete", "representability"]
+GateKind = Literal["none", "litelora", "hard_concrete", "representability", "random"]
 GateGroup = Literal["module", "layer", "task"]
 ReuseKind = Literal["frozen", "scale", "core"]
 
@@ -20,7 +20,8 @@ class GateConfig:
         by the novelty of the task's gradient against the old adapters' span, after a warm-up),
         ``hard_concrete`` (the first, learned L0 gate, kept as an ablation) or
         ``representability`` (training-free: drop a trained candidate whose update the
-        earlier adapters represent with residual < ``tau``).
+        earlier adapters represent with residual < ``tau``) or ``random`` (a random ``budget``
+        fraction of groups: the ablation a gate's decisions must beat at equal count).
     group: one gate per target ``module``, per ``layer`` (all targets of a block) or ``task``.
     lam: hard_concrete only: weight of the expected-L0 penalty (per unit of relative adapter size).
     lr: hard_concrete only: learning rate of the gate parameters (their own optimizer group).

@@ -8,6 +8,7 @@ from litelora.gates.base import GatePlugin
 from litelora.gates.config import GateConfig
 from litelora.gates.hard_concrete import HardConcreteGate
 from litelora.gates.litelora import LiteLoRAGate
+from litelora.gates.random_choice import RandomGate
 from litelora.gates.representability import RepresentabilityGate
 from litelora.methods.base import ContinualMethod
 
@@ -15,6 +16,7 @@ GATES: Registry[GatePlugin] = Registry("gate")
 GATES.register("litelora")(LiteLoRAGate)
 GATES.register("hard_concrete")(HardConcreteGate)
 GATES.register("representability")(RepresentabilityGate)
+GATES.register("random")(RandomGate)
 
 
 def build_gate(config: GateConfig, method: ContinualMethod, num_tasks: int, seed: int = 0,
