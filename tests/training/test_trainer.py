@@ -33,6 +33,10 @@ def test_run_writes_complete_directory_and_metrics_read_back(tmp_path) -> None:
                  "adapters/bank.json", "adapters/adapters.safetensors", "head/head.safetensors", "head/head.json"]:
         assert (run.root / name).is_file(), name
     R = run.read_matrix()
+    T = len(R)
+    assert [[R[i][j] for j in range(i + 1, T)] for i in range(T)] == [[None] * (T - i - 1) for i in range(T)]
+    assert "\n0,0." in (run.root / "accuracy_matrix.csv").read_text() and ",,\n" in (run.root / "accuracy_matrix.csv").read_text()
+    R = [[v if v is not None else 0.0 for v in row] for row in R]
     assert np.allclose(R, result.accuracy_matrix, atol=1e-6)
     results = run.read_json("results.json")
     assert set(results) >= {"run_info", "train_info", "meta_info", "metrics"}

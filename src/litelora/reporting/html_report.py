@@ -52,13 +52,14 @@ def _summary(results: dict[str, Any]) -> Section:
                    {"run_info": info, "metrics": metrics}, [["name", "value"], *map(list, table)], table=table)
 
 
-def _accuracy(R: list[list[float]]) -> list[Section]:
+def _accuracy(R: list[list[float | None]]) -> list[Section]:
     T = len(R)
     series = {f"T{j}": [R[i][j] for i in range(j, T)] for j in range(T)}
     long = [["after_task", "task", "accuracy"]] + [[i, j, R[i][j]] for j in range(T) for i in range(j, T)]
     return [
         Section("accuracy-matrix", "Accuracy matrix", "R[i][j]: accuracy on task j after training task i.",
-                {"R": R}, [["after_task"] + [f"task_{j}" for j in range(T)]] + [[i, *row] for i, row in enumerate(R)],
+                {"R": R}, [["after_task"] + [f"task_{j}" for j in range(T)]]
+                + [[i, *("" if v is None else v for v in row)] for i, row in enumerate(R)],
                 [plots.accuracy_matrix(R)]),
         Section("accuracy-over-time", "Accuracy per task over time", "Each line follows one task from when it is "
                 "learnt to the end of the stream.", {"series": series}, long, [plots.accuracy_over_time(R)]),

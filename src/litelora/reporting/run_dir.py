@@ -87,12 +87,14 @@ class RunDirectory:
         writer = csv.writer(buf, lineterminator="\n")
         writer.writerow(["after_task"] + [f"task_{j}" for j in range(len(R))])
         for i, row in enumerate(R):
-            writer.writerow([i] + [f"{v:.6f}" for v in row])
+            # R[i][j] for j > i is not measured yet: an empty cell, not an accuracy of 0.
+            writer.writerow([i] + [f"{v:.6f}" if j <= i else "" for j, v in enumerate(row)])
         write_text(self.root / "accuracy_matrix.csv", buf.getvalue())
 
-    def read_matrix(self) -> list[list[float]]:
+    def read_matrix(self) -> list[list[float | None]]:
+        """R as written; cells not yet evaluated (after task i, tasks j > i) read as ``None``."""
         rows = list(csv.reader((self.root / "accuracy_matrix.csv").read_text().splitlines()))
-        return [[float(v) for v in row[1:]] for row in rows[1:]]
+        return [[float(v) if v != "" else None for v in row[1:]] for row in rows[1:]]
 
     def write_json(self, name: str, obj: Any) -> None:
         write_json(self.root / name, obj)

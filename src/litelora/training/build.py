@@ -76,7 +76,8 @@ def load_run(run_dir: str | Path) -> LoadedRun:
         raise ConfigError(f"{run_dir} has no results.json: the run has not finished (resume it with --resume)")
     config = RunConfig.from_dict(load_yaml(run_dir / "config.yaml"))
     stream = build_stream(config)
-    model = as_task_model(build_backbone(config.model, stream.meta.get("input_dim")))
+    model = as_task_model(build_backbone(config.model, stream.meta.get("input_dim")), config.model.head,
+                          config.model.alignment, config.train.seed)
     model.attach(stream)
     bank = load_bank(model.encoder, run_dir / "adapters")
     model.load(run_dir)

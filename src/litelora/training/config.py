@@ -10,6 +10,7 @@ from litelora._config import from_dict, to_dict
 from litelora.adapters.config import AdapterConfig
 from litelora.errors import ConfigError
 from litelora.gates.config import GateConfig
+from litelora.training.aligned_head import AlignmentConfig
 from litelora.generative.config import GenerationConfig
 from litelora.training.optim import LR_SCHEDULES
 
@@ -46,6 +47,10 @@ class ModelConfig:
     gradient_checkpointing: recompute activations in backward (a generative model; less memory).
     generation: prompts, target and decoding lengths of a generative model (``max_length``
         caps its prompts).
+    head: a classifier's growing head: ``linear`` (each task trains its own rows), or ``aligned``
+        (after each task every row is re-fitted on features sampled from per-class Gaussians, so
+        class-incremental logits are calibrated across tasks; statistics only, no stored examples).
+    alignment: settings of the ``aligned`` head's re-fit.
     """
 
     name: str = "minilm"
@@ -56,6 +61,8 @@ class ModelConfig:
     autocast: Literal["bfloat16", "float16"] | None = None
     gradient_checkpointing: bool = False
     generation: GenerationConfig = field(default_factory=GenerationConfig)
+    head: Literal["linear", "aligned"] = "linear"
+    alignment: AlignmentConfig = field(default_factory=AlignmentConfig)
 
     def __post_init__(self) -> None:
         if self.max_length <= 0:

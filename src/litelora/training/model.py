@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -12,8 +12,12 @@ from torch import nn
 
 from litelora._io import load_tensors, read_json, save_tensors, write_json
 from litelora.benchmarks.stream import Example, Task
+from litelora.errors import ConfigError
+from litelora.training.aligned_head import AlignedHead, AlignmentConfig
 from litelora.training.backbones import Backbone
 from litelora.training.heads import GrowingHead
+
+HEADS = ("linear", "aligned")
 from litelora.training.task_model import TaskModel
 
 
@@ -21,13 +25,19 @@ class ContinualModel(TaskModel):
     """Backbone features (B, D) -> growing head logits (B, seen classes).
 
     During a task the loss is cross-entropy over that task's classes only; evaluation takes
-    the argmax over every seen class (CIL, DIL) or over the task's classes (TIL).
+    the argmax over every seen class (CIL, DIL) or over the task's classes (TIL). With
+    ``head="aligned"`` every row is re-fitted after each task on features sampled from the seen
+    classes' Gaussians (:class:`AlignedHead`), so rows of different tasks compete in training too.
     """
 
-    def __init__(self, backbone: Backbone) -> None:
+    def __init__(self, backbone: Backbone, head: str = "linear", alignment: AlignmentConfig | None = None,
+                 seed: int = 0) -> None:
         super().__init__()
+        if head not in HEADS:
+            raise ConfigError(f"model.head must be one of {list(HEADS)}, got {head!r}")
         self.backbone = backbone
-        self.head = GrowingHead(backbone.feature_dim)
+        self.head = (AlignedHead(backbone.feature_dim, alignment, seed) if head == "aligned"
+                     else GrowingHead(backbone.feature_dim))
         self.default_targets = list(backbone.default_targets)
 
     @property
@@ -46,8 +56,17 @@ class ContinualModel(TaskModel):
     def add_task(self, task: Task) -> list[nn.Parameter]:
         return self.head.add_task(task.classes)
 
-    def end_task(self) -> None:
+    def end_task(self, task: Task | None = None,
+                 batches: Callable[[], Iterable[tuple[dict[str, torch.Tensor], torch.Tensor]]] | None = None) -> None:
         self.head.add_task([])  # freezes every block
+        if isinstance(self.head, AlignedHead) and task is not None and batches is not None:
+            was_training = self.training
+            self.eval()
+            with torch.no_grad():
+                features = ((self.backbone(**batch), labels) for batch, labels in batches())
+                self.head.learn_classes(features, [c for c in task.classes if c not in self.head.stats])
+            self.head.align(task.task_id)
+            self.train(was_training)
 
     def loss(self, batch: dict[str, torch.Tensor], labels: torch.Tensor, task: Task) -> torch.Tensor:
         columns = self.head.columns(task.classes).to(labels.device)
@@ -77,13 +96,20 @@ class ContinualModel(TaskModel):
     def save(self, run_dir: Path) -> None:
         save_tensors(run_dir / "head" / "head.safetensors", self.head.state_tensors())
         write_json(run_dir / "head" / "head.json", {"feature_dim": self.head.feature_dim,
-                                                    "blocks": self.head.structure()})
+                                                    "blocks": self.head.structure(),
+                                                    "kind": "aligned" if isinstance(self.head, AlignedHead) else "linear"})
 
     def load(self, run_dir: Path) -> None:
         head = read_json(run_dir / "head" / "head.json")
         self.head.restore(head["blocks"], load_tensors(run_dir / "head" / "head.safetensors"))
 
 
-def as_task_model(model: Backbone | TaskModel) -> TaskModel:
-    """A TaskModel as is; a feature backbone gets a growing classifier head."""
-    return model if isinstance(model, TaskModel) else ContinualModel(model)
+def as_task_model(model: Backbone | TaskModel, head: str = "linear", alignment: AlignmentConfig | None = None,
+                  seed: int = 0) -> TaskModel:
+    """A TaskModel as is; a feature backbone gets a growing classifier head (``head``: linear or aligned)."""
+    if isinstance(model, TaskModel):
+        if head != "linear":
+            raise ConfigError(f"model.head={head!r} applies to classifiers (a backbone with a head); this model "
+                              f"is a {type(model).__name__}: leave model.head at 'linear'")
+        return model
+    return ContinualModel(model, head, alignment, seed)

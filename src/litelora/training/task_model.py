@@ -43,8 +43,9 @@ class TaskModel(nn.Module):
         (a classifier's head rows; none for a generative model)."""
         raise NotImplementedError
 
-    def end_task(self) -> None:
-        """Freeze whatever ``add_task`` opened."""
+    def end_task(self, task: Task | None = None, batches: Any = None) -> None:
+        """Freeze whatever ``add_task`` opened; ``batches()`` yields the task's training (batch,
+        labels) again for a model that keeps statistics of it (the aligned head)."""
 
     def loss(self, batch: dict[str, torch.Tensor], labels: torch.Tensor, task: Task) -> torch.Tensor:
         """The scalar training loss of ``task`` on one batch."""

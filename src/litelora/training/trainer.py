@@ -78,7 +78,7 @@ class ContinualTrainer:
         check_launch(config.train.device)
         self.dist = Distributed(config.train.device)
         self.device = self.dist.device
-        self.model = as_task_model(model)
+        self.model = as_task_model(model, config.model.head, config.model.alignment, config.train.seed)
         self.model.attach(self.stream)
         self.bank = AdapterBank(self.model.encoder, resolve_targets(config.adapter, self.model))
         self.model.to(self.device)
@@ -280,7 +280,8 @@ class ContinualTrainer:
         self.method.after_task(ctx)
         if self.gate is not None:
             self.gate.after_task(ctx)
-        self.model.end_task()
+        self.model.end_task(task, lambda: iter_task_batches(self.model, task, self.dist.eval_shard(task.train),
+                                                            cfg.eval_batch_size, device=self.device))
         return n_trainable
 
     def _rehearse(self, task: Task, head_params: list[nn.Parameter], steps: int,

@@ -1,0 +1,168 @@
+"""The aligned head: a growing head re-fitted after every task on features sampled from each
+seen class's Gaussian (classifier alignment, as in SLCA, Zhang et al., ICCV 2023).
+
+A plain growing head learns task t's rows with a loss over task t's classes only, so the rows of
+different tasks are never trained against each other and class-incremental prediction is swamped
+by their uncalibrated biases. After each task this head keeps, per class of the task, the mean and
+covariance of the pooled features (statistics only: no example is kept), then trains every row
+together on features drawn from ``N(mu_c, Sigma_c)`` of every class seen so far.
+
+A class's statistics are those of the model that had just learned it; later adapters move the
+features of old classes, and that drift is ignored (as in SLCA).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import Literal
+
+import torch
+import torch.distributed as dist
+import torch.nn.functional as F
+
+from litelora.errors import ConfigError, DataError
+from litelora.training.heads import GrowingHead
+
+
+@dataclass
+class AlignmentConfig:
+    """Classifier alignment of ``model.head=aligned``.
+
+    samples_per_class: features drawn per seen class at every re-fit step.
+    steps: optimizer steps of the re-fit after each task.
+    lr: AdamW learning rate of the re-fit.
+    covariance: ``full`` (D x D per class) or ``diagonal`` (D per class: for wide features or many classes).
+    shrinkage: added to each covariance's diagonal, times its mean variance (keeps it positive definite).
+    """
+
+    samples_per_class: int = 32
+    steps: int = 200
+    lr: float = 0.05
+    covariance: Literal["full", "diagonal"] = "full"
+    shrinkage: float = 0.01
+
+    def __post_init__(self) -> None:
+        for name in ("samples_per_class", "steps"):
+            if getattr(self, name) <= 0:
+                raise ConfigError(f"model.alignment.{name} must be a positive integer, got {getattr(self, name)}")
+        if self.lr <= 0:
+            raise ConfigError(f"model.alignment.lr must be > 0, got {self.lr}")
+        if self.shrinkage < 0:
+            raise ConfigError(f"model.alignment.shrinkage must be >= 0, got {self.shrinkage}")
+
+
+class AlignedHead(GrowingHead):
+    """A :class:`GrowingHead` plus per-class feature statistics and the re-fit.
+
+    ``stats[c]`` is ``(mean (D,), covariance (D, D) or variances (D,))`` in float64.
+    """
+
+    def __init__(self, feature_dim: int, config: AlignmentConfig | None = None, seed: int = 0) -> None:
+        super().__init__(feature_dim)
+        self.config = config or AlignmentConfig()
+        self.seed = seed
+        self.stats: dict[int, tuple[torch.Tensor, torch.Tensor]] = {}
+
+    @torch.no_grad()
+    def learn_classes(self, batches: Iterable[tuple[torch.Tensor, torch.Tensor]], classes: list[int]) -> None:
+        """Accumulate the mean and covariance of the features of ``classes`` over ``batches`` of
+        (features (B, D), labels (B,)); sums are added over processes before use."""
+        D, full = self.feature_dim, self.config.covariance == "full"
+        index = {c: k for k, c in enumerate(classes)}
+        n = torch.zeros(len(classes), dtype=torch.float64)
+        s = torch.zeros(len(classes), D, dtype=torch.float64)
+        ss = torch.zeros(len(classes), D, D, dtype=torch.float64) if full else torch.zeros(len(classes), D,
+                                                                                          dtype=torch.float64)
+        for features, labels in batches:
+            f = features.detach().double().cpu()
+            for label in labels.unique().tolist():
+                if label not in index:
+                    continue
+                rows = f[labels.cpu() == label]
+                k = index[label]
+                n[k] += rows.shape[0]
+                s[k] += rows.sum(0)
+                ss[k] += rows.T @ rows if full else (rows**2).sum(0)
+        if dist.is_available() and dist.is_initialized():
+            for t in (n, s, ss):
+                dist.all_reduce(t)
+        empty = [c for c, k in index.items() if n[k] < 2]
+        if empty:
+            raise DataError(f"aligned head: classes {empty[:5]} have fewer than 2 training examples; their "
+                            "feature statistics are undefined (use model.head=linear, or more examples)")
+        for c, k in index.items():
+            mean = s[k] / n[k]
+            second = ss[k] / n[k]
+            cov = second - torch.outer(mean, mean) if full else second - mean**2
+            cov = cov * (n[k] / (n[k] - 1))  # unbiased
+            var = cov.diagonal().mean() if full else cov.mean()
+            jitter = self.config.shrinkage * float(var.clamp_min(1e-12))
+            cov = cov + jitter * torch.eye(D, dtype=cov.dtype) if full else cov + jitter
+            self.stats[c] = (mean, cov)
+
+    def align(self, task_id: int) -> list[float]:
+        """Re-fit every row on features sampled from every seen class; returns the losses.
+
+        The samples come from a generator seeded by the head's seed and ``task_id`` (never the
+        global one), so a run with this head draws the same global random numbers as without it.
+        """
+        classes = [c for c in self.class_ids if c in self.stats]
+        if not classes:
+            return []
+        generator = torch.Generator().manual_seed(self.seed * 1_000_003 + task_id)
+        samplers = [self._sampler(c) for c in classes]
+        columns = self.columns(classes)
+        device = self.blocks[0].weight.device
+        targets = torch.arange(len(classes)).repeat_interleave(self.config.samples_per_class).to(device)
+        params = [p for block in self.blocks for p in block.parameters()]
+        flags = [p.requires_grad for p in params]
+        for p in params:
+            p.requires_grad_(True)
+        optimizer = torch.optim.AdamW(params, lr=self.config.lr, weight_decay=0.0)
+        losses = []
+        with torch.enable_grad():
+            for _ in range(self.config.steps):
+                x = torch.cat([draw(self.config.samples_per_class, generator) for draw in samplers])
+                logits = self(x.to(device=device, dtype=self.blocks[0].weight.dtype))[:, columns.to(device)]
+                loss = F.cross_entropy(logits, targets)
+                optimizer.zero_grad(set_to_none=True)
+                loss.backward()
+                optimizer.step()
+                losses.append(float(loss.detach()))
+        for p, flag in zip(params, flags):
+            p.requires_grad_(flag)
+            p.grad = None
+        return losses
+
+    def _sampler(self, c: int):  # noqa: ANN202 - a closure
+        mean, cov = self.stats[c]
+        if self.config.covariance == "full":
+            L = torch.linalg.cholesky(cov)
+
+            def draw(n: int, g: torch.Generator) -> torch.Tensor:
+                z = torch.randn(n, mean.shape[0], generator=g, dtype=torch.float64)
+                return (mean + z @ L.T).float()
+        else:
+            std = cov.sqrt()
+
+            def draw(n: int, g: torch.Generator) -> torch.Tensor:
+                z = torch.randn(n, mean.shape[0], generator=g, dtype=torch.float64)
+                return (mean + z * std).float()
+
+        return draw
+
+    def state_tensors(self) -> dict[str, torch.Tensor]:
+        out = super().state_tensors()
+        for c, (mean, cov) in self.stats.items():
+            out[f"stats.{c}.mean"] = mean
+            out[f"stats.{c}.cov"] = cov
+        return out
+
+    def restore(self, structure: list[list[int]], tensors: dict[str, torch.Tensor]) -> None:
+        super().restore(structure, tensors)
+        self.stats = {}
+        for key in tensors:
+            if key.startswith("stats.") and key.endswith(".mean"):
+                c = int(key.split(".")[1])
+                self.stats[c] = (tensors[key].double().cpu(), tensors[f"stats.{c}.cov"].double().cpu())
