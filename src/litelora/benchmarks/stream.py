@@ -49,6 +49,7 @@ class TaskStream:
     class_order: list[int] = field(default_factory=list)
     seed: int | None = None
     meta: dict[str, Any] = field(default_factory=dict)
+    shared_labels: bool = False
 
     @property
     def num_classes(self) -> int:
@@ -82,7 +83,7 @@ class TaskStream:
                     raise DataError(
                         f"{where}: {split} labels {stray[:5]} are not among the task's classes {list(task.classes)}"
                     )
-            if self.scenario != "dil":
+            if self.scenario != "dil" and not self.shared_labels:
                 overlap = seen & allowed
                 if overlap:
                     raise DataError(
@@ -92,17 +93,36 @@ class TaskStream:
             seen |= allowed
         return self
 
+    def problems(self) -> list[str]:
+        """Soundness issues that do not stop a run but cap what it can learn: a class with test
+        examples and no training examples (its task can never reach full accuracy)."""
+        out = []
+        for task in self.tasks:
+            trained = {ex.label for ex in task.train}
+            tested = Counter(ex.label for ex in task.test)
+            for c in sorted(set(tested) - trained):
+                out.append(f"task {task.task_id} ({task.name!r}): class {c} ({self.class_names[c]!r}) has "
+                           f"{tested[c]} test examples but no training examples")
+        return out
+
     def summary(self) -> dict[str, Any]:
+        """What ``stream.json`` records: scenario, order, class names, per-task counts, the meta."""
         return {
             "name": self.name,
             "scenario": self.scenario,
+            "shared_labels": self.shared_labels,
             "num_tasks": len(self.tasks),
             "num_classes": self.num_classes,
+            "class_names": list(self.class_names),
             "class_order": list(self.class_order),
             "seed": self.seed,
+            "meta": self.meta,
             "tasks": [
                 {"task_id": t.task_id, "name": t.name, "classes": list(t.classes),
-                 "train": len(t.train), "test": len(t.test)}
+                 "class_names": [self.class_names[c] for c in t.classes],
+                 "train": len(t.train), "test": len(t.test),
+                 "train_per_class": dict(sorted(Counter(ex.label for ex in t.train).items())),
+                 "test_per_class": dict(sorted(Counter(ex.label for ex in t.test).items()))}
                 for t in self.tasks
             ],
         }

@@ -23,6 +23,9 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                    help="generative runs: print N greedy generations per task next to their targets")
     p.add_argument("--peft", nargs="+", metavar="DIR", help="PEFT LoRA folders, one per task, in task order")
     p.add_argument("--head", metavar="DIR", help="with --peft: folder holding head.json + head.safetensors")
+    p.add_argument("--scenario", choices=["cil", "til"],
+                   help="score in this scenario instead of the stream's: cil (argmax over every seen class) or "
+                        "til (over the task's own classes); the run directory is not changed")
     add_config_options(p)
     p.set_defaults(func=run)
 
@@ -48,7 +51,7 @@ def run(args: argparse.Namespace) -> int:
         batch_size = config.train.eval_batch_size
     else:
         raise ConfigError("give a RUN_DIR, or --peft DIR [DIR ...] with -c/--set naming the benchmark and model")
-    _report(stream, model, batch_size)
+    _report(stream, model, batch_size, args.scenario or stream.scenario)
     return 0
 
 
@@ -93,8 +96,9 @@ def _peft_model(args: argparse.Namespace) -> tuple[Any, Any, int]:
     return stream, model.eval(), config.train.eval_batch_size
 
 
-def _report(stream: Any, model: Any, batch_size: int) -> None:
-    """Per-task accuracy and the sample-weighted total, over the tasks a classifier's head covers."""
+def _report(stream: Any, model: Any, batch_size: int, scenario: str) -> None:
+    """Per-task accuracy and the sample-weighted total in ``scenario``, over the tasks a classifier's
+    head covers."""
     from litelora.training.evaluation import evaluate_task
 
     tasks = list(stream.tasks)
@@ -104,7 +108,13 @@ def _report(stream: Any, model: Any, batch_size: int) -> None:
         tasks = [t for t in tasks if set(t.classes) <= known]
         if not tasks:
             raise ConfigError(f"the head covers classes {sorted(known)[:8]}, which complete no task of {stream.name}")
-    accs = [evaluate_task(model, task, stream.scenario, batch_size) for task in tasks]
+    if scenario != stream.scenario:
+        if stream.scenario == "dil" or not hasattr(model, "head"):
+            raise ConfigError(f"--scenario {scenario}: re-scoring applies to class- or task-incremental classifier "
+                              f"runs; this one is {stream.scenario!r}" + ("" if hasattr(model, "head") else
+                                                                           " and generative (no head)"))
+        print(f"scored {scenario} (the stream is {stream.scenario})")
+    accs = [evaluate_task(model, task, scenario, batch_size) for task in tasks]
     for task, acc in zip(tasks, accs):
         print(f"task {task.task_id} ({task.name}): accuracy {acc:.4f} on {len(task.test)} examples")
     total = sum(a * len(t.test) for a, t in zip(accs, tasks)) / sum(len(t.test) for t in tasks)

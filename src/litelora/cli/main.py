@@ -13,6 +13,7 @@ def build_parser() -> argparse.ArgumentParser:
     from litelora import __version__
     from litelora.cli import (
         analyze_cmd,
+        benchmark_cmd,
         compare_cmd,
         config_cmd,
         eval_cmd,
@@ -27,7 +28,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"litelora {__version__}")
     sub = parser.add_subparsers(dest="command", required=True)
     for module in (train_cmd, eval_cmd, export_cmd, analyze_cmd, report_cmd, compare_cmd, list_cmd, config_cmd,
-                   inspect_cmd):
+                   inspect_cmd, benchmark_cmd):
         module.add_parser(sub)
     return parser
 

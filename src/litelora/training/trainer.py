@@ -7,6 +7,7 @@ import contextlib
 import math
 import random
 import time
+import warnings
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
@@ -72,6 +73,9 @@ class ContinualTrainer:
     def __init__(self, config: RunConfig, stream: TaskStream, model: Backbone | TaskModel) -> None:
         self.config = config
         self.stream = stream.validate()
+        for problem in self.stream.problems():
+            warnings.warn(f"{stream.name}: {problem}; that task cannot reach full accuracy "
+                          "(litelora benchmark check lists every such class)", stacklevel=2)
         self.method: ContinualMethod = create_method(config.method.name, config.method.params)
         self.gate: GatePlugin | None = build_gate(config.gate, self.method, num_tasks=len(stream.tasks),
                                                   seed=config.train.seed, adapter_lr=config.train.lr)
@@ -190,7 +194,8 @@ class ContinualTrainer:
                          "model": cfg.model.name, "config": cfg.to_dict()},
             "train_info": {"accuracy_matrix": p.R, "n_test": n_test, "task_seconds": p.wall,
                            "trainable_params_per_task": p.trainable,
-                           "class_order": self.stream.class_order, "seed": self.stream.seed,
+                           "class_order": self.stream.class_order, "class_names": list(self.stream.class_names),
+                           "seed": self.stream.seed,
                            **self.model.report()},
             "meta_info": environment_info(),
             "metrics": metrics,
