@@ -78,6 +78,16 @@ def test_planted_decisions_on_a_long_search(tmp_path) -> None:
     assert gated.metrics["active_adapters"] == 5
 
 
+def test_at_equal_count_the_decisions_beat_random_and_representability(tmp_path) -> None:
+    """One recruit per later task (budget 0.34): the gate picks the module the task needs (10 of 12
+    decisions right is the best any one-per-task choice can do), a random choice and the
+    representability ranking do not."""
+    rates = {kind: _match(*_planted(tmp_path, {"kind": kind, "budget": 0.34}, name=f"eq-{kind}"))
+             for kind in ("litelora", "random", "representability")}
+    assert rates["litelora"] == pytest.approx(10 / 12)
+    assert rates["litelora"] > max(rates["random"], rates["representability"])
+
+
 def test_short_search_keeps_every_needed_module(tmp_path) -> None:
     """With 2 epochs the head cannot learn a task from old features during the probe, so the
     gate must not close a module the task needs (it keeps more than the truth instead)."""
