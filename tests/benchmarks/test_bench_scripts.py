@@ -87,3 +87,12 @@ def test_sequence_quick_runs_both_configs_in_subprocesses(tmp_path: Path) -> Non
     assert set(info["runs"]) == {"host", "host+gate"}
     assert all(r["peak_rss_bytes"] > 0 and r["adapter_file_bytes"] > 0 for rs in info["runs"].values() for r in rs)
     assert info["ratio_gate_to_host"]["wall_s"] > 0
+
+
+def test_generative_eval_quick_times_both_scorings(tmp_path: Path) -> None:
+    bench = _script("bench_generative_eval")
+    out = tmp_path / "gen_eval.json"
+    assert bench.main(["--quick", "--rounds", "1", "--threads", "1", "--json", str(out)]) == 0
+    info = _check_shape(out)["train_info"]
+    assert set(info["median_seconds"]) == {"exact_match", "rank"} and info["speedup_rank_vs_exact_match"] > 0
+    assert all(0.0 <= a <= 1.0 for a in info["accuracy"].values())

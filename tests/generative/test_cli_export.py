@@ -28,7 +28,7 @@ def run_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def test_run_directory_of_a_generative_run(run_dir: Path, capsys: pytest.CaptureFixture[str]) -> None:
     results = json.loads((run_dir / "results.json").read_text())
     gen = results["train_info"]["generation"]
-    assert gen == {"kind": "causal-lm", "task_types": {"task_000": "classify", "task_001": "classify"},
+    assert gen == {"kind": "causal-lm", "scoring": "exact_match", "task_types": {"task_000": "classify", "task_001": "classify"},
                    "truncated_targets": {"task_000": 0, "task_001": 0},
                    "truncated_prompts": {"task_000": 0, "task_001": 0}}
     assert not (run_dir / "head").exists()  # no head to save

@@ -18,7 +18,7 @@ from litelora.training.trainer import ContinualTrainer
 TARGETS = {"tiny-t5": ["q", "v"], "tiny-llama": ["q_proj", "v_proj"]}
 
 
-@pytest.mark.parametrize("gate", ["none", "hard_concrete"])
+@pytest.mark.parametrize("gate", ["none", "hard_concrete", "litelora"])
 @pytest.mark.parametrize("model", ["tiny-t5", "tiny-llama"])
 def test_exact_match_rises_on_each_task(model: str, gate: str, tmp_path: Path) -> None:
     cfg = RunConfig.from_dict(toy_config(model, str(tmp_path / "run"), gate={"kind": gate}))

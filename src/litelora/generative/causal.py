@@ -42,6 +42,11 @@ class CausalLM(GenerativeModel):
             "prompt_mask": pad_rows([[1] * len(h) for h in heads], 0, left=True),
         }
 
+    def batch_prompts(self, batch: dict[str, torch.Tensor]) -> list[list[int]]:
+        # ``prompt_ids`` holds the start token and the prompt, left-padded; make_batch adds the start.
+        skip = len(self._start())
+        return [row[mask.bool()].tolist()[skip:] for row, mask in zip(batch["prompt_ids"], batch["prompt_mask"])]
+
     def token_logits(self, batch: dict[str, torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor]:
         with self.autocast_context():
             logits = self.lm(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"],

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Literal
 
 from litelora.errors import ConfigError
 from litelora.generative.templates import PromptTemplates
@@ -19,12 +20,19 @@ class GenerationConfig:
     templates: task type -> prompt template, overriding the packaged ones (fields
         ``{input}``, ``{options}``, ``{task}``).
     task_types: task-name regex -> task type, checked before the packaged mapping.
+    scoring: how a test example counts as right: ``exact_match`` (greedy decoding, then the
+        normalised text equals the label word) or ``rank`` (rank classification: the token
+        log-likelihoods of every label option of the task come from one batched forward pass,
+        and the options are compared token by token along their shared prefixes, the likelier
+        token winning: the option greedy decoding would spell if it could spell only options;
+        it equals exact match wherever greedy decoding spells an option, needs no decoding loop).
     """
 
     max_target_length: int = 16
     max_new_tokens: int | None = None
     templates: dict[str, str] = field(default_factory=dict)
     task_types: dict[str, str] = field(default_factory=dict)
+    scoring: Literal["exact_match", "rank"] = "exact_match"
 
     def __post_init__(self) -> None:
         if self.max_target_length < 2:

@@ -208,8 +208,53 @@ class GenerativeModel(TaskModel):
         return [self.codec.decode(until_eos(row.tolist(), self.codec.eos_id)) for row in ids]
 
     def count_correct(self, batch: dict[str, torch.Tensor], labels: torch.Tensor, task: Task, scenario: str) -> int:
+        if self.generation.scoring == "rank":
+            options = torch.tensor(task.classes)
+            return int((options[self.rank_options(batch, task)] == labels.cpu()).sum())
         predictions = self.generate_text(batch)
         return sum(exact_match(p, self.target(int(y))) for p, y in zip(predictions, labels.tolist()))
+
+    @torch.no_grad()
+    def option_log_likelihoods(self, batch: dict[str, torch.Tensor], task: Task) -> list[list[list[float]]]:
+        """Per prompt of the batch and per label option of the task (with its end token), the
+        log-probability of each option token given the prompt and the option's earlier tokens:
+        ``[b][k][t]``, from one forward pass over B x K rows."""
+        prompts = self.batch_prompts(batch)
+        options = [self.target_ids(c)[0] for c in task.classes]
+        rows = self.make_batch([p for p in prompts for _ in options], [o for _ in prompts for o in options])
+        logits, targets = self.token_logits({k: v.to(self.device) for k, v in rows.items()})
+        logp = torch.log_softmax(logits.float(), dim=-1)
+        picked = logp.gather(-1, targets.clamp(min=0).unsqueeze(-1)).squeeze(-1)
+        keep = targets != IGNORE
+        flat = [picked[i][keep[i]].tolist() for i in range(picked.shape[0])]
+        return [flat[b * len(options):(b + 1) * len(options)] for b in range(len(prompts))]
+
+    def rank_options(self, batch: dict[str, torch.Tensor], task: Task) -> list[int]:
+        """The option (index into ``task.classes``) each prompt is classified as: options compared
+        token by token along their shared prefixes, the likelier next token winning, which is the
+        answer greedy decoding gives when it may only spell an option. Where unconstrained greedy
+        decoding spells an option, this is that option; where it spells none, this is still one."""
+        options = [self.target_ids(c)[0] for c in task.classes]
+        choices = []
+        for per_option in self.option_log_likelihoods(batch, task):
+            alive, t = list(range(len(options))), 0
+            while len(alive) > 1:
+                best: dict[int, float] = {}
+                for k in alive:
+                    if t < len(options[k]):
+                        token = options[k][t]
+                        best[token] = max(best.get(token, float("-inf")), per_option[k][t])
+                if not best:
+                    break  # identical options
+                token = max(best, key=best.__getitem__)
+                alive = [k for k in alive if t < len(options[k]) and options[k][t] == token]
+                t += 1
+            choices.append(alive[0])
+        return choices
+
+    def batch_prompts(self, batch: dict[str, torch.Tensor]) -> list[list[int]]:
+        """The prompt ids of each row of a collated batch (what ``make_batch`` was given)."""
+        raise NotImplementedError
 
     def state(self) -> tuple[Any, dict[str, torch.Tensor]]:
         return {"truncated": self.truncated}, {}
@@ -219,7 +264,7 @@ class GenerativeModel(TaskModel):
             self.truncated = {k: dict(v) for k, v in structure["truncated"].items()}
 
     def report(self) -> dict[str, Any]:
-        return {"generation": {"kind": self.kind,
+        return {"generation": {"kind": self.kind, "scoring": self.generation.scoring,
                                "task_types": {t: self.templates.task_type(t) for t in self.truncated["targets"]},
                                "truncated_targets": dict(self.truncated["targets"]),
                                "truncated_prompts": dict(self.truncated["prompts"])}}

@@ -35,6 +35,10 @@ class Seq2SeqLM(GenerativeModel):
             "labels": pad_rows(targets, IGNORE),
         }
 
+    def batch_prompts(self, batch: dict[str, torch.Tensor]) -> list[list[int]]:
+        # ``input_ids`` holds each prompt and the end token make_batch appended, right-padded.
+        return [row[mask.bool()].tolist()[:-1] for row, mask in zip(batch["input_ids"], batch["attention_mask"])]
+
     def _decoder_inputs(self, labels: torch.Tensor) -> torch.Tensor:
         shifted = labels.new_full(labels.shape, self.codec.pad_id)
         shifted[:, 0] = self.decoder_start
