@@ -218,4 +218,5 @@ def test_analysis_and_inflora_read_conv_inputs_as_channel_rows() -> None:
         model(x)
     rows = feats["dw"][:, :, ::2, ::2].permute(0, 2, 3, 1).reshape(-1, 16).double()
     assert recorder.covs["project"].shape == (16, 16)
-    torch.testing.assert_close(recorder.covs["project"], rows.T @ rows, atol=1e-8, rtol=1e-8)
+    exact = rows.T @ rows
+    assert float((recorder.covs["project"] - exact).abs().max() / exact.abs().max()) < 1e-6

@@ -174,7 +174,7 @@ def test_padding_changes_neither_the_covariance_nor_the_designed_a() -> None:
     assert torch.trace(with_padding) > 1.5 * torch.trace(covs[0][target])
 
 
-def test_covariance_accumulates_xtx_of_all_tokens_in_float64() -> None:
+def test_covariance_accumulates_xtx_of_all_tokens_in_float64_across_batches() -> None:
     model = TinyFusedViT(dim=16)
     bank = AdapterBank(model, AdapterConfig(target_modules=["blocks.0.attn.qkv:q,v"], r=4))
     xs = [torch.randn(3, 5, 16) for _ in range(4)]
@@ -184,11 +184,16 @@ def test_covariance_accumulates_xtx_of_all_tokens_in_float64() -> None:
     X = torch.cat([x.reshape(-1, 16) for x in xs]).double()
     (C,) = recorder.covs.values()
     assert C.dtype == torch.float64
-    torch.testing.assert_close(C, X.T @ X, rtol=1e-10, atol=1e-9)
+    exact = X.T @ X
+    # each batch's product is a float32 matmul: float32 accuracy relative to the matrix's scale
+    assert float((C - exact).abs().max() / exact.abs().max()) < 1e-6
+    # and the subspace InfLoRA designs from it is the float64 one
+    top = lambda M: torch.linalg.eigh(M).eigenvectors[:, -4:]  # noqa: E731
+    assert float((top(C).T @ top(exact)).pow(2).sum()) == pytest.approx(4.0, abs=1e-6)
     ctx = TaskContext(0, 2, bank, train_inputs=lambda: iter(xs), run_model=model)
     per_target = InfLoRA().covariances(ctx)
     assert set(per_target) == {"blocks.0.attn.qkv:q", "blocks.0.attn.qkv:v"}
-    torch.testing.assert_close(per_target["blocks.0.attn.qkv:q"], X.T @ X, rtol=1e-10, atol=1e-9)
+    torch.testing.assert_close(per_target["blocks.0.attn.qkv:q"], C, rtol=0, atol=0)
 
 
 def _memory(method: InfLoRA, target: str) -> torch.Tensor:

@@ -63,8 +63,8 @@ class CovarianceRecorder:
 
 @contextmanager
 def input_covariances(bank: AdapterBank, targets: list[str]) -> Iterator[CovarianceRecorder]:
-    """While open, every forward adds X^T X (d_in x d_in) of each target layer's input to the
-    yielded recorder's ``covs``; rows of X are tokens, padding excluded (padding never reaches
+    """While open, every forward adds X^T X (d_in x d_in; per batch in float32, summed in float64)
+    of each target layer's input to the yielded recorder's ``covs``; rows of X are tokens, padding excluded (padding never reaches
     the loss, but can carry half a batch's energy). Activations are not kept."""
     recorder = CovarianceRecorder()
     handles = []
@@ -73,11 +73,13 @@ def input_covariances(bank: AdapterBank, targets: list[str]) -> Iterator[Covaria
         def accumulate(module: nn.Module, inputs: tuple[torch.Tensor, ...], output: torch.Tensor) -> None:
             rows = module.rows(inputs[0].detach())  # type: ignore[operator]  # channels last for 1x1 convs
             mask = token_mask(recorder.batch, name, rows)
-            x = (rows[mask] if mask is not None else rows.reshape(-1, rows.shape[-1])).double()
+            x = (rows[mask] if mask is not None else rows.reshape(-1, rows.shape[-1])).float()
+            # One batch's product in float32 (a fast matmul), summed over batches in float64.
+            batch_cov = (x.T @ x).double()
             if name in recorder.covs:
-                recorder.covs[name].addmm_(x.T, x)
+                recorder.covs[name] += batch_cov
             else:
-                recorder.covs[name] = x.T @ x
+                recorder.covs[name] = batch_cov
 
         return accumulate
 
