@@ -96,3 +96,13 @@ def test_generative_eval_quick_times_both_scorings(tmp_path: Path) -> None:
     info = _check_shape(out)["train_info"]
     assert set(info["median_seconds"]) == {"exact_match", "rank"} and info["speedup_rank_vs_exact_match"] > 0
     assert all(0.0 <= a <= 1.0 for a in info["accuracy"].values())
+
+
+def test_tasks_quick_times_every_variant(tmp_path: Path) -> None:
+    bench = _script("bench_tasks")
+    out = tmp_path / "tasks.json"
+    assert bench.main(["--quick", "--threads", "1", "--json", str(out)]) == 0
+    info = _check_shape(out)["train_info"]
+    assert set(info["median_step_seconds"]) == {f"{v}-{n}" for v in ("inclora-fold", "inclora-rank-sum", "sdlora")
+                                                for n in (1, 5)}
+    assert info["ratio_to_one_task"]["sdlora-1"]["median_ratio"] == 1.0

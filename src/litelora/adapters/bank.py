@@ -87,6 +87,31 @@ class AdapterBank:
     def _check_not_merged(self, what: str) -> None:
         if any(layer.merged for layer in self._layers()):
             raise AdapterError(f"cannot {what} while adapters are merged; call unmerge_adapters() first")
+        if any(layer.folded for layer in self._layers()) and what != "remove an adapter":
+            raise AdapterError(f"cannot {what} while frozen adapters are folded; call unfold_frozen() first")
+
+    # ------------------------------------------------------------------ training speed
+    def fold_frozen(self) -> int:
+        """For the length of a task: fold every adapter nothing can change (frozen factors and
+        magnitude, no gate coefficient, no scale reuse) into a working copy of its layer's
+        weight, so a step's cost does not grow with the number of earlier tasks. Only candidates
+        and what trains still run as LoRA. Returns how many adapters were folded; undone exactly
+        (the base weights are restored bit for bit) by ``unfold_frozen``."""
+        return sum(layer.fold() for layer in self._layers())
+
+    def unfold_frozen(self) -> None:
+        for layer in self._layers():
+            layer.unfold()
+
+    @contextmanager
+    def frozen_folded(self, enabled: bool = True) -> Iterator[int]:
+        """``fold_frozen`` for the block (when ``enabled``), undone on the way out, errors included."""
+        count = self.fold_frozen() if enabled else 0
+        try:
+            yield count
+        finally:
+            if enabled:
+                self.unfold_frozen()
 
     # ------------------------------------------------------------------ task lifecycle
     def add_task(

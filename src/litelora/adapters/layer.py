@@ -60,6 +60,16 @@ class AdapterSlot(nn.Module):
         # Candidate coefficients (the gate's hook); plain callables so that the gate's
         # parameters stay owned by the gate, not registered twice in the model.
         self.coefficients: dict[str, Coefficient] = {}
+        # Adapters whose update currently lives in the layer's working weight (BankLinear.fold).
+        self.folded: set[str] = set()
+
+    def foldable(self) -> list[str]:
+        """Adapters nothing can change while a task trains: A, B and magnitude frozen, no gate
+        coefficient, no scale-reuse path reading their magnitude."""
+        scaled = {n for r in self.reuse.values() if isinstance(r, ScaleReuse) for n in r.adapter_names}
+        return [name for name, a in self.adapters.items()
+                if not any(p.requires_grad for p in a.parameters())
+                and name not in self.coefficients and name not in scaled]
 
     @property
     def out_features(self) -> int:
@@ -89,6 +99,8 @@ class AdapterSlot(nn.Module):
             frozen: list[tuple[str, LoraAdapter]] = []
             trainable: list[tuple[str, LoraAdapter]] = []
             for name, a in self.adapters.items():
+                if name in self.folded:
+                    continue
                 needs_grad = torch.is_grad_enabled() and (a.lora_A.requires_grad or a.lora_B.requires_grad)
                 (trainable if needs_grad else frozen).append((name, a))  # type: ignore[arg-type]
             for group in (frozen, trainable):
@@ -115,8 +127,15 @@ class AdapterSlot(nn.Module):
                 Bs.append(reuse.U @ reuse.core)
         return torch.cat(As, dim=0), torch.cat(Bs, dim=1)
 
-    def delta_weight(self) -> torch.Tensor:
-        """Dense update (d_out_slot x d_in), for merging."""
+    def delta_weight(self, only: set[str] | None = None) -> torch.Tensor:
+        """Dense update (d_out_slot x d_in), for merging; ``only``: of these adapters alone."""
+        if only is not None:
+            # Foldable adapters have no coefficient and no scale reuse: their own magnitude is the
+            # effective one (and a gate's coefficient is never called here: it may draw a sample).
+            chosen = [a for n, a in self.adapters.items() if n in only]
+            A = torch.cat([a.lora_A for a in chosen], dim=0)
+            B = torch.cat([a.lora_B * (a.magnitude * a.scale) for a in chosen], dim=1)
+            return B @ A
         A, B = self.concatenated()
         return B @ A
 
@@ -149,6 +168,7 @@ class BankLinear(nn.Module):
         self.dropout_p = dropout
         self.merged = False
         self.disabled = False
+        self._pristine: torch.Tensor | None = None  # the base weight while frozen adapters are folded in
 
     @property
     def in_features(self) -> int:
@@ -208,6 +228,8 @@ class BankLinear(nn.Module):
         """Fold every adapter into ``base_layer.weight``; ``unmerge`` subtracts it again."""
         if self.merged:
             return
+        if self.folded:
+            raise AdapterError("cannot merge while frozen adapters are folded into the working weight; unfold first")
         delta = self.delta_weight().detach()
         W = self.base_layer.weight
         if safe_merge:
@@ -218,6 +240,41 @@ class BankLinear(nn.Module):
         else:
             W.data += delta
         self.merged = True
+
+    @property
+    def folded(self) -> bool:
+        return self._pristine is not None
+
+    @torch.no_grad()
+    def fold(self) -> int:
+        """Move the adapters nothing trains (``AdapterSlot.foldable``) into a working copy of the base
+        weight, so a training step runs them as part of one matmul; returns how many. The base
+        weight is kept as it was and put back, bit for bit, by ``unfold``."""
+        if self.merged or self.folded:
+            return 0
+        chosen = {key: set(slot.foldable()) for key, slot in self.slots.items()}
+        if not any(chosen.values()):
+            return 0
+        W = self.base_layer.weight
+        delta = W.new_zeros(self.out_features, self.in_features, dtype=torch.float64)
+        for key, slot in self.slots.items():
+            if chosen[key]:
+                delta[slot.out_start : slot.out_stop] += slot.delta_weight(chosen[key]).double()
+        self._pristine = W.data.clone()
+        W.data.copy_((W.data.double() + delta.view_as(W)).to(W.dtype))
+        for key, slot in self.slots.items():
+            slot.folded = chosen[key]
+        return sum(len(v) for v in chosen.values())
+
+    @torch.no_grad()
+    def unfold(self) -> None:
+        """Put the base weight back and run every adapter from its factors again."""
+        if self._pristine is None:
+            return
+        self.base_layer.weight.data.copy_(self._pristine)
+        self._pristine = None
+        for slot in self.slots.values():
+            slot.folded = set()
 
     @torch.no_grad()
     def unmerge(self) -> None:

@@ -101,6 +101,9 @@ class TrainConfig:
     progress: show a progress display (a bar on a terminal, plain lines otherwise).
     checkpoint_every: steps between mid-task checkpoints; 0 = only at the end of each task.
     tensorboard: also write TensorBoard scalars to ``RUN_DIR/tensorboard`` (extra ``tensorboard``).
+    fold_frozen: while a task trains, run the earlier adapters nothing trains (frozen, ungated)
+        as part of a working copy of each layer's weight, so a step costs the same with 1 or 50
+        tasks in the bank; the base weights are restored exactly at the end of the task.
     """
 
     epochs: float = 2.0
@@ -118,6 +121,7 @@ class TrainConfig:
     progress: bool = True
     checkpoint_every: int = 0
     tensorboard: bool = False
+    fold_frozen: bool = True
 
     def __post_init__(self) -> None:
         for name in ("lr", "head_lr", "epochs"):

@@ -238,47 +238,48 @@ class ContinualTrainer:
         self.model.train()
         bar = tqdm(total=total, initial=step, desc=f"task {task.task_id}", disable=not cfg.progress, leave=False)
         seen, t_window, t_task, losses = 0, time.perf_counter(), time.perf_counter(), []
-        while step < total:
-            epoch, offset = divmod(step, steps_per_epoch)
-            seed = cfg.seed * 100_003 + task.task_id * 101 + epoch
-            for batch, labels in iter_task_batches(self.model, task, task.train, cfg.batch_size, shuffle=True,
-                                                   seed=seed, device=self.device, skip=offset, shard=self.dist.shard):
-                if step >= total:
-                    break
-                loss = loss_fn(batch, labels)
-                extra = self.method.extra_loss(ctx)
-                if extra is not None:
-                    loss = loss + extra
-                if self.gate is not None:
-                    penalty = self.gate.penalty()
-                    if penalty is not None:
-                        loss = loss + penalty
-                self._check_finite(loss, task.task_id, step, "loss")
-                optimizer.zero_grad(set_to_none=True)
-                loss.backward()
-                self.dist.average_grads(outside)
-                self._check_finite(_grad_norm(optimizer), task.task_id, step, "gradient norm")
-                apply_schedule(optimizer, cfg.lr_schedule, step, total)
-                optimizer.step()
-                step += 1
-                seen += len(labels)
-                losses.append(loss.item())
-                if self.gate is not None and self.gate.after_step(ctx, step, total):
-                    # The trainable set changed: identical decisions on every rank, then a new
-                    # optimizer and a new DDP wrapper over what still trains.
-                    self.dist.check_same(self.gate.decisions_for(task.task_id), "gate decisions")
-                    optimizer = build_optimizer(groups, cfg.weight_decay, previous=optimizer)
-                    loss_fn, outside = self._wrap(task, groups)
-                bar.update(1)
-                if step % cfg.log_every == 0 or step == total:
-                    dt = time.perf_counter() - t_window
-                    rate = seen / dt if dt > 0 else float("nan")
-                    bar.set_postfix(loss=f"{np.mean(losses):.3f}", sps=f"{rate:.1f}")
-                    self.run_dir.event("train", task=task.task_id, step=step, loss=float(np.mean(losses)),
-                                       samples_per_s=rate)
-                    seen, t_window, losses = 0, time.perf_counter(), []
-                if cfg.checkpoint_every and step % cfg.checkpoint_every == 0 and step < total:
-                    self._save_live(step, optimizer, (live or {}).get("elapsed", 0.0) + time.perf_counter() - t_task)
+        with self.bank.frozen_folded(cfg.fold_frozen):
+            while step < total:
+                epoch, offset = divmod(step, steps_per_epoch)
+                seed = cfg.seed * 100_003 + task.task_id * 101 + epoch
+                for batch, labels in iter_task_batches(self.model, task, task.train, cfg.batch_size, shuffle=True,
+                                                       seed=seed, device=self.device, skip=offset, shard=self.dist.shard):
+                    if step >= total:
+                        break
+                    loss = loss_fn(batch, labels)
+                    extra = self.method.extra_loss(ctx)
+                    if extra is not None:
+                        loss = loss + extra
+                    if self.gate is not None:
+                        penalty = self.gate.penalty()
+                        if penalty is not None:
+                            loss = loss + penalty
+                    self._check_finite(loss, task.task_id, step, "loss")
+                    optimizer.zero_grad(set_to_none=True)
+                    loss.backward()
+                    self.dist.average_grads(outside)
+                    self._check_finite(_grad_norm(optimizer), task.task_id, step, "gradient norm")
+                    apply_schedule(optimizer, cfg.lr_schedule, step, total)
+                    optimizer.step()
+                    step += 1
+                    seen += len(labels)
+                    losses.append(loss.item())
+                    if self.gate is not None and self.gate.after_step(ctx, step, total):
+                        # The trainable set changed: identical decisions on every rank, then a new
+                        # optimizer and a new DDP wrapper over what still trains.
+                        self.dist.check_same(self.gate.decisions_for(task.task_id), "gate decisions")
+                        optimizer = build_optimizer(groups, cfg.weight_decay, previous=optimizer)
+                        loss_fn, outside = self._wrap(task, groups)
+                    bar.update(1)
+                    if step % cfg.log_every == 0 or step == total:
+                        dt = time.perf_counter() - t_window
+                        rate = seen / dt if dt > 0 else float("nan")
+                        bar.set_postfix(loss=f"{np.mean(losses):.3f}", sps=f"{rate:.1f}")
+                        self.run_dir.event("train", task=task.task_id, step=step, loss=float(np.mean(losses)),
+                                           samples_per_s=rate)
+                        seen, t_window, losses = 0, time.perf_counter(), []
+                    if cfg.checkpoint_every and step % cfg.checkpoint_every == 0 and step < total:
+                        self._save_live(step, optimizer, (live or {}).get("elapsed", 0.0) + time.perf_counter() - t_task)
         bar.close()
         if self.gate is not None:
             self.gate.after_training(ctx)
