@@ -30,8 +30,9 @@ def run_check(args: argparse.Namespace) -> int:
     stream = build_stream(resolve_config(args))
     print(f"benchmark {stream.name}: {len(stream.tasks)} tasks, {stream.num_classes} classes, scenario "
           f"{stream.scenario}" + (", shared labels" if stream.shared_labels else ""))
+    per_task = stream.summary()["tasks"]
     for task in stream.tasks:
-        summary = stream.summary()["tasks"][task.task_id]
+        summary = per_task[task.task_id]
         print(f"task {task.task_id} {task.name}: {summary['train']} train, {summary['test']} test")
         for c in task.classes:
             print(f"  class {c:>3} {stream.class_names[c]!r}: {summary['train_per_class'].get(c, 0)} train, "
