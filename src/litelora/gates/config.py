@@ -16,8 +16,9 @@ ReuseKind = Literal["frozen", "scale", "core"]
 class GateConfig:
     """Settings of the LiteLoRA gate (see docs/gate.md).
 
-    kind: ``none`` (recruit everywhere), ``litelora`` (the LiteLoRA gate: decides per module
-        by the novelty of the task's gradient against the old adapters' span, after a warm-up),
+    kind: ``none`` (recruit everywhere), ``litelora`` (the LiteLoRA gate: a probe before the task
+        measures what the task still asks of each module outside its old adapters' span, and a
+        module recruits where that score exceeds ``novelty``),
         ``hard_concrete`` (the first, learned L0 gate, kept as an ablation) or
         ``representability`` (training-free: drop a trained candidate whose update the
         earlier adapters represent with residual < ``tau``) or ``random`` (a random ``budget``
@@ -30,10 +31,11 @@ class GateConfig:
     probe: litelora only: length of the probe that runs before a gated task (candidates held out,
         the head trains, the need is measured; then everything is undone), as a fraction of the
         task's training steps (at least 4 steps), in (0, 1].
-    novelty: litelora only: recruit where the novelty score exceeds it, in [0, 1) (ignored with
-        ``budget``); higher recruits fewer.
-    budget: fraction of groups recruited per task, in (0, 1]: the top by novelty (litelora), gate
-        value (hard_concrete) or residual (representability); ``None`` = use the threshold.
+    novelty: litelora only: recruit where the module's score (need x unsolved, in [0, 1]) exceeds
+        it, in [0, 1) (ignored with ``budget``); higher recruits fewer.
+    budget: fraction of groups recruited per task, in (0, 1]: the top by score (litelora), gate
+        value (hard_concrete), residual (representability) or at random (random); ``None`` = use
+        the threshold (1 with litelora: the gate does nothing, the run is its host's).
     reuse: what a closed group keeps: ``frozen``, ``scale`` or ``core``.
     reuse_lr: learning rate of the reuse parameters; ``None`` = the adapters' own learning rate.
     init_open: hard_concrete only: the initial P(gate open).
