@@ -157,3 +157,47 @@ def test_aligned_head_on_a_generative_model_is_refused(tmp_path) -> None:
                                "output_dir": str(tmp_path / "g")})
     with pytest.raises(ConfigError, match="model.head='aligned' applies to classifiers"):
         build_trainer(cfg)
+
+
+def test_drift_compensation_moves_old_means_with_the_nearby_new_features() -> None:
+    head = AlignedHead(2, AlignmentConfig(drift="sdc"))
+    head.stats = {0: (torch.tensor([0.0, 0.0], dtype=torch.float64), torch.eye(2, dtype=torch.float64)),
+                  1: (torch.tensor([10.0, 0.0], dtype=torch.float64), torch.eye(2, dtype=torch.float64))}
+    g = torch.Generator().manual_seed(0)
+    near0 = 0.3 * torch.randn(50, 2, generator=g)
+    near1 = torch.tensor([10.0, 0.0]) + 0.3 * torch.randn(50, 2, generator=g)
+    before = torch.cat([near0, near1])
+    after = torch.cat([near0 + torch.tensor([0.0, 2.0]), near1 + torch.tensor([0.0, -3.0])])
+    head.compensate_drift(before, after)
+    torch.testing.assert_close(head.stats[0][0], torch.tensor([0.0, 2.0], dtype=torch.float64), atol=0.05, rtol=0)
+    torch.testing.assert_close(head.stats[1][0], torch.tensor([10.0, -3.0], dtype=torch.float64), atol=0.05, rtol=0)
+    uniform = AlignedHead(2, AlignmentConfig(drift="sdc"))
+    uniform.stats = {0: (torch.tensor([3.0, 3.0], dtype=torch.float64), torch.eye(2, dtype=torch.float64))}
+    uniform.compensate_drift(before, before + torch.tensor([1.0, -1.0]))  # one shift for every example
+    torch.testing.assert_close(uniform.stats[0][0], torch.tensor([4.0, 2.0], dtype=torch.float64))
+
+
+def test_drift_compensation_run_resumes_bit_identically(tmp_path, monkeypatch) -> None:
+    from litelora.training import trainer as trainer_module
+
+    def cfg(name):
+        return _tiny_run(tmp_path, name, head="aligned", alignment={"drift": "sdc", "steps": 20})
+
+    ref = build_trainer(cfg("ref")).run()
+    real, count = trainer_module.save_checkpoint, {"n": 0}
+
+    class Crash(Exception):
+        pass
+
+    def crashing(*args, **kwargs):
+        path = real(*args, **kwargs)
+        count["n"] += 1
+        if count["n"] == 4:
+            raise Crash
+        return path
+
+    monkeypatch.setattr(trainer_module, "save_checkpoint", crashing)
+    with pytest.raises(Crash):
+        build_trainer(cfg("run")).run()
+    monkeypatch.setattr(trainer_module, "save_checkpoint", real)
+    assert build_trainer(cfg("run")).run(resume=True).accuracy_matrix == ref.accuracy_matrix

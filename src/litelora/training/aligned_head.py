@@ -8,7 +8,10 @@ covariance of the pooled features (statistics only: no example is kept), then tr
 together on features drawn from ``N(mu_c, Sigma_c)`` of every class seen so far.
 
 A class's statistics are those of the model that had just learned it; later adapters move the
-features of old classes, and that drift is ignored (as in SLCA).
+features of old classes. ``drift="none"`` ignores that (as SLCA does); ``drift="sdc"`` shifts each
+old class mean by the feature displacement of the new task's own training examples, weighted by
+their closeness to that mean (semantic drift compensation, Yu et al., CVPR 2020): no old example
+is needed, only the new task's features before and after it trains.
 """
 
 from __future__ import annotations
@@ -34,6 +37,8 @@ class AlignmentConfig:
     lr: AdamW learning rate of the re-fit.
     covariance: ``full`` (D x D per class) or ``diagonal`` (D per class: for wide features or many classes).
     shrinkage: added to each covariance's diagonal, times its mean variance (keeps it positive definite).
+    drift: ``none`` (old class statistics stay as recorded) or ``sdc`` (old class means follow the
+        drift of the new task's features; see the module docstring).
     """
 
     samples_per_class: int = 32
@@ -41,6 +46,7 @@ class AlignmentConfig:
     lr: float = 0.05
     covariance: Literal["full", "diagonal"] = "full"
     shrinkage: float = 0.01
+    drift: Literal["none", "sdc"] = "none"
 
     def __post_init__(self) -> None:
         for name in ("samples_per_class", "steps"):
@@ -100,6 +106,30 @@ class AlignedHead(GrowingHead):
             jitter = self.config.shrinkage * float(var.clamp_min(1e-12))
             cov = cov + jitter * torch.eye(D, dtype=cov.dtype) if full else cov + jitter
             self.stats[c] = (mean, cov)
+
+    @torch.no_grad()
+    def compensate_drift(self, before: torch.Tensor, after: torch.Tensor) -> None:
+        """Shift every recorded class mean by the displacement ``after - before`` (N, D) of the new
+        task's examples, weighted by ``exp(-||before_i - mu_c||^2 / (2 s_c^2))``, with ``s_c^2`` the
+        mean squared distance of the closest tenth of those examples to ``mu_c`` (a bandwidth that
+        follows the features' scale and keeps the shift local to the class)."""
+        if not self.stats or before.shape[0] == 0:
+            return
+        classes = sorted(self.stats)
+        means = torch.stack([self.stats[c][0] for c in classes])  # (C, D)
+        b, shift = before.double().cpu(), (after - before).double().cpu()
+        d2 = torch.cdist(b, means) ** 2  # (N, C)
+        k = max(1, d2.shape[0] // 10)
+        scale = d2.topk(k, dim=0, largest=False).values.mean(0).clamp_min(1e-12)  # (C,)
+        w = torch.exp(-(d2 - d2.min(0).values) / (2 * scale))
+        num, den = w.T @ shift, w.sum(0)  # (C, D), (C,)
+        if dist.is_available() and dist.is_initialized():
+            dist.all_reduce(num)
+            dist.all_reduce(den)
+        for k, c in enumerate(classes):
+            if den[k] > 0:
+                mean, cov = self.stats[c]
+                self.stats[c] = (mean + num[k] / den[k], cov)
 
     def align(self, task_id: int) -> list[float]:
         """Re-fit every row on features sampled from every seen class; returns the losses.

@@ -18,6 +18,7 @@ from litelora.training.backbones import Backbone
 from litelora.training.heads import GrowingHead
 
 HEADS = ("linear", "aligned")
+Batches = Callable[[], Iterable[tuple[dict[str, torch.Tensor], torch.Tensor]]]
 from litelora.training.task_model import TaskModel
 
 
@@ -56,17 +57,32 @@ class ContinualModel(TaskModel):
     def add_task(self, task: Task) -> list[nn.Parameter]:
         return self.head.add_task(task.classes)
 
-    def end_task(self, task: Task | None = None,
-                 batches: Callable[[], Iterable[tuple[dict[str, torch.Tensor], torch.Tensor]]] | None = None) -> None:
+    def begin_task(self, task: Task, batches: Batches) -> None:
+        """Before the task trains: with drift compensation, keep the task's features as the model
+        sees them now (discarded at ``end_task``)."""
+        self._before = None
+        if isinstance(self.head, AlignedHead) and self.head.config.drift == "sdc" and self.head.stats:
+            self._before = torch.cat([f for f, _ in self._features(batches)])
+
+    def end_task(self, task: Task | None = None, batches: Batches | None = None) -> None:
         self.head.add_task([])  # freezes every block
         if isinstance(self.head, AlignedHead) and task is not None and batches is not None:
-            was_training = self.training
-            self.eval()
-            with torch.no_grad():
-                features = ((self.backbone(**batch), labels) for batch, labels in batches())
-                self.head.learn_classes(features, [c for c in task.classes if c not in self.head.stats])
+            features = self._features(batches)
+            before = getattr(self, "_before", None)
+            if before is not None:
+                self.head.compensate_drift(before, torch.cat([f for f, _ in features]))
+                self._before = None
+            self.head.learn_classes(features, [c for c in task.classes if c not in self.head.stats])
             self.head.align(task.task_id)
-            self.train(was_training)
+
+    @torch.no_grad()
+    def _features(self, batches: Batches) -> list[tuple[torch.Tensor, torch.Tensor]]:
+        """(pooled features (B, D) on the CPU, labels) of every batch, in eval mode."""
+        was_training = self.training
+        self.eval()
+        out = [(self.backbone(**batch).float().cpu(), labels.cpu()) for batch, labels in batches()]
+        self.train(was_training)
+        return out
 
     def loss(self, batch: dict[str, torch.Tensor], labels: torch.Tensor, task: Task) -> torch.Tensor:
         columns = self.head.columns(task.classes).to(labels.device)

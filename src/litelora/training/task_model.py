@@ -43,6 +43,10 @@ class TaskModel(nn.Module):
         (a classifier's head rows; none for a generative model)."""
         raise NotImplementedError
 
+    def begin_task(self, task: Task, batches: Any) -> None:
+        """After ``add_task``, before the task's adapters exist: ``batches()`` yields the task's
+        training (batch, labels) for a model that measures the task before it trains."""
+
     def end_task(self, task: Task | None = None, batches: Any = None) -> None:
         """Freeze whatever ``add_task`` opened; ``batches()`` yields the task's training (batch,
         labels) again for a model that keeps statistics of it (the aligned head)."""

@@ -207,6 +207,8 @@ class ContinualTrainer:
         cfg = self.config.train
         ctx = self._context(task)
         head_params = self.model.add_task(task)
+        self.model.begin_task(task, lambda: iter_task_batches(self.model, task, self.dist.eval_shard(task.train),
+                                                              cfg.eval_batch_size, device=self.device))
         steps_per_epoch = math.ceil(len(task.train) / cfg.batch_size)
         total = max(1, round(steps_per_epoch * cfg.epochs))
         if cfg.max_steps_per_task is not None:
