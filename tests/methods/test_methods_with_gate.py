@@ -119,25 +119,30 @@ def test_inflora_each_adapted_module_is_unchanged_on_its_memory_subspace(dims: i
 
 
 # ---------------------------------------------------------------------------------------- with the gate
-def _planted(tmp_path, method: str, params: dict[str, Any]) -> RunConfig:
+# Gates that close every candidate after task 0: the first gate with a penalty it cannot resist,
+# and the LiteLoRA gate with a threshold no score reaches (it closes before anything trains).
+CLOSE_ALL = {"hard_concrete": None, "litelora": {"kind": "litelora", "novelty": 0.999}}
+
+
+def _planted(tmp_path, method: str, params: dict[str, Any], gate: dict | None = None) -> RunConfig:
     return RunConfig.from_dict({  # tests/gates/test_planted.py's config; 2 epochs, lambda 100
         "benchmark": {"name": "planted-redundancy", "seed": 0},
         "model": {"name": "planted-mlp"},
         "method": {"name": method, "params": params},
         "adapter": {"target_modules": ["in_a", "in_b", "fc"], "r": 2, "lora_alpha": 2},
         # gate lr 0.3 (0.1 there): 8 search steps a task must surely close every gate
-        "gate": {"kind": "hard_concrete", "lam": 100.0, "lr": 0.3},
+        "gate": gate or {"kind": "hard_concrete", "lam": 100.0, "lr": 0.3},
         "train": {"epochs": 2, "batch_size": 32, "lr": 0.01, "head_lr": 0.05, "progress": False, "seed": 0},
         "output_dir": str(tmp_path / "run"),
     })
 
 
-def _tiny_text(tmp_path, method: str, params: dict[str, Any]) -> RunConfig:
+def _tiny_text(tmp_path, method: str, params: dict[str, Any], gate: dict | None = None) -> RunConfig:
     return RunConfig.from_dict({  # 6 steps a task: a faster gate so that it closes by the decision
         "benchmark": {"name": "tiny-text"},
         "model": {"name": "tiny-bert", "max_length": 16},
         "method": {"name": method, "params": params},
-        "gate": {"kind": "hard_concrete", "lam": 100.0, "lr": 0.5},
+        "gate": gate or {"kind": "hard_concrete", "lam": 100.0, "lr": 0.5},
         "train": {"epochs": 1, "batch_size": 8, "progress": False, "lr": 5e-3},
         "output_dir": str(tmp_path / "run"),
     })
@@ -240,11 +245,12 @@ def _check_inflora(trainer: ContinualTrainer, monkeypatch, seen: list) -> None:
 CHECKS: dict[type, Callable[..., None]] = {OLoRA: _check_olora, SDLoRA: _check_sdlora, InfLoRA: _check_inflora}
 
 
+@pytest.mark.parametrize("gate", list(CLOSE_ALL))
 @pytest.mark.parametrize("stream", [_planted, _tiny_text], ids=["planted", "tiny-text"])
 @pytest.mark.parametrize("name", GATED_METHODS)
-def test_closed_candidates_never_enter_the_method_state(tmp_path, monkeypatch, name: str, stream) -> None:
+def test_closed_candidates_never_enter_the_method_state(tmp_path, monkeypatch, name: str, stream, gate: str) -> None:
     params = {"lambda_2": 0.01} if name == "olora" else {}
-    trainer = build_trainer(stream(tmp_path, name, params))
+    trainer = build_trainer(stream(tmp_path, name, params, CLOSE_ALL[gate]))
     closed = _poison_closed_candidates(trainer, monkeypatch)
     seen: list = []
     check = next((c for cls, c in CHECKS.items() if isinstance(trainer.method, cls)), None)
@@ -264,9 +270,12 @@ def test_closed_candidates_never_enter_the_method_state(tmp_path, monkeypatch, n
         tasks = {t for t, _, _ in seen}
         assert tasks == set(range(T))
         assert all(v is not None and v > 0 for t, _, v in seen if t == 0)  # lambda_2 only
-        for t in range(1, T):  # penalised before the decision, nothing left to penalise after it
+        for t in range(1, T):
             values = [v for u, _, v in seen if u == t]
-            assert values[0] is not None and values[0] > 0 and values[-1] is None
+            if gate == "hard_concrete":  # penalised before the decision, nothing left to penalise after it
+                assert values[0] is not None and values[0] > 0 and values[-1] is None
+            else:  # the litelora gate closed them before the task's first step
+                assert values and all(v is None for v in values)
     elif isinstance(trainer.method, SDLoRA):
         assert seen == [(0, {0})] + [(t, {0, t}) for t in range(1, T)]
     elif isinstance(trainer.method, InfLoRA):
