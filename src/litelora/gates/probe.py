@@ -104,16 +104,3 @@ class GradientProbe:
     def need(self, target: str) -> float:
         T, T_N, n = self.stats[target].tolist()
         return need(self.sums[target], T, T_N, int(n))
-
-    def state(self) -> dict[str, torch.Tensor]:
-        """The running sums, for a mid-task checkpoint."""
-        out = {}
-        for i, target in enumerate(self.targets):
-            out[f"{i}.sum"] = self.sums[target].detach().clone()
-            out[f"{i}.stats"] = self.stats[target].detach().clone()
-        return out
-
-    def load_state(self, tensors: dict[str, torch.Tensor]) -> None:
-        for i, target in enumerate(self.targets):
-            self.sums[target].copy_(tensors[f"{i}.sum"])
-            self.stats[target].copy_(tensors[f"{i}.stats"])

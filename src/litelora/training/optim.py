@@ -20,7 +20,7 @@ def build_optimizer(
     """
     live = []
     for g in groups:
-        # ``groups`` is left as it is: a parameter frozen now (a gate's probe phase) may train again.
+        # ``groups`` is left as it is: a parameter frozen now may be made trainable again later.
         params = [p for p in g["params"] if p.requires_grad]
         if params:
             live.append({**g, "params": params, "weight_decay": g.get("weight_decay", weight_decay), "base_lr": g["lr"]})
