@@ -9,6 +9,7 @@ from litelora.training.aligned_head import AlignedHead, AlignmentConfig
 from litelora.training.build import build_trainer
 from litelora.training.config import RunConfig
 from litelora.training.heads import GrowingHead
+from crash_helpers import crash_then_resume
 
 D = 8
 
@@ -127,26 +128,8 @@ def _tiny_run(tmp_path, name: str, **model):
 
 
 def test_aligned_head_run_resumes_bit_identically(tmp_path, monkeypatch) -> None:
-    from litelora.training import trainer as trainer_module
-
     ref = build_trainer(_tiny_run(tmp_path, "ref", head="aligned")).run()
-    real, count = trainer_module.save_checkpoint, {"n": 0}
-
-    class Crash(Exception):
-        pass
-
-    def crashing(*args, **kwargs):
-        path = real(*args, **kwargs)
-        count["n"] += 1
-        if count["n"] == 3:
-            raise Crash
-        return path
-
-    monkeypatch.setattr(trainer_module, "save_checkpoint", crashing)
-    with pytest.raises(Crash):
-        build_trainer(_tiny_run(tmp_path, "run", head="aligned")).run()
-    monkeypatch.setattr(trainer_module, "save_checkpoint", real)
-    resumed = build_trainer(_tiny_run(tmp_path, "run", head="aligned")).run(resume=True)
+    resumed = crash_then_resume(monkeypatch, lambda: _tiny_run(tmp_path, "run", head="aligned"), 3)
     assert resumed.accuracy_matrix == ref.accuracy_matrix
     head = (tmp_path / "run" / "head" / "head.json").read_text()
     assert '"kind": "aligned"' in head
@@ -178,26 +161,8 @@ def test_drift_compensation_moves_old_means_with_the_nearby_new_features() -> No
 
 
 def test_drift_compensation_run_resumes_bit_identically(tmp_path, monkeypatch) -> None:
-    from litelora.training import trainer as trainer_module
-
     def cfg(name):
         return _tiny_run(tmp_path, name, head="aligned", alignment={"drift": "sdc", "steps": 20})
 
     ref = build_trainer(cfg("ref")).run()
-    real, count = trainer_module.save_checkpoint, {"n": 0}
-
-    class Crash(Exception):
-        pass
-
-    def crashing(*args, **kwargs):
-        path = real(*args, **kwargs)
-        count["n"] += 1
-        if count["n"] == 4:
-            raise Crash
-        return path
-
-    monkeypatch.setattr(trainer_module, "save_checkpoint", crashing)
-    with pytest.raises(Crash):
-        build_trainer(cfg("run")).run()
-    monkeypatch.setattr(trainer_module, "save_checkpoint", real)
-    assert build_trainer(cfg("run")).run(resume=True).accuracy_matrix == ref.accuracy_matrix
+    assert crash_then_resume(monkeypatch, lambda: cfg("run"), 4).accuracy_matrix == ref.accuracy_matrix

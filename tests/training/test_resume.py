@@ -14,6 +14,7 @@ from litelora.errors import ConfigError, LiteLoraError, NonFiniteError
 from litelora.training.build import build_trainer
 from litelora.training.checkpoint import load_latest
 from litelora.training.config import RunConfig
+from crash_helpers import Crash, crash_then_resume
 
 SETS = {
     "benchmark": {"name": "tiny-text"},
@@ -50,36 +51,15 @@ def reference(tmp_path_factory):
     return _final(out)
 
 
-class Crash(Exception):
-    pass
-
-
 V2 = {**SETS, "gate": {"kind": "litelora", "budget": 0.5}}
 
 
 @pytest.mark.parametrize("crash_at", [2, 4, 7])
 def test_resume_with_the_litelora_gate_matches_uninterrupted(tmp_path, monkeypatch, crash_at: int) -> None:
     """The probe reruns on resume from the restored task start and decides the same."""
-    from litelora.training import trainer as trainer_module
-
-    ref = tmp_path / "ref"
+    ref, out = tmp_path / "ref", tmp_path / "run"
     build_trainer(RunConfig.from_dict({**V2, "output_dir": str(ref)})).run()
-    real = trainer_module.save_checkpoint
-    count = {"n": 0}
-
-    def crashing(*args, **kwargs):
-        path = real(*args, **kwargs)
-        count["n"] += 1
-        if count["n"] == crash_at:
-            raise Crash
-        return path
-
-    monkeypatch.setattr(trainer_module, "save_checkpoint", crashing)
-    out = tmp_path / "run"
-    with pytest.raises(Crash):
-        build_trainer(RunConfig.from_dict({**V2, "output_dir": str(out)})).run()
-    monkeypatch.setattr(trainer_module, "save_checkpoint", real)
-    build_trainer(RunConfig.from_dict({**V2, "output_dir": str(out)})).run(resume=True)
+    crash_then_resume(monkeypatch, lambda: RunConfig.from_dict({**V2, "output_dir": str(out)}), crash_at)
     _assert_same(_final(out), _final(ref))
     assert (out / "gates.json").read_text() == (ref / "gates.json").read_text()
 
@@ -88,24 +68,8 @@ def test_resume_with_the_litelora_gate_matches_uninterrupted(tmp_path, monkeypat
 def test_resume_after_crash_matches_uninterrupted(tmp_path, reference, monkeypatch, crash_at: int) -> None:
     """Crash right after the n-th checkpoint (mid-task, before and after the gate decision,
     and at task boundaries), then resume in a fresh trainer."""
-    from litelora.training import trainer as trainer_module
-
-    real = trainer_module.save_checkpoint
-    count = {"n": 0}
-
-    def crashing(*args, **kwargs):
-        path = real(*args, **kwargs)
-        count["n"] += 1
-        if count["n"] == crash_at:
-            raise Crash
-        return path
-
-    monkeypatch.setattr(trainer_module, "save_checkpoint", crashing)
     out = tmp_path / "run"
-    with pytest.raises(Crash):
-        build_trainer(_config(out)).run()
-    monkeypatch.setattr(trainer_module, "save_checkpoint", real)
-    build_trainer(_config(out)).run(resume=True)
+    crash_then_resume(monkeypatch, lambda: _config(out), crash_at)
     _assert_same(_final(out), reference)
 
 

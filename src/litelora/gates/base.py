@@ -76,7 +76,7 @@ class GatePlugin:
             return params
         for target in targets:
             slot = bank.slot(target)
-            olds = [(n, a) for n, a in slot.adapters.items() if a.task_id != task_id]  # type: ignore[union-attr]
+            olds = earlier_adapters(bank, target, task_id)
             if not olds:
                 continue
             names = [n for n, _ in olds]
@@ -109,6 +109,11 @@ def top_fraction(scores: list[float], budget: float) -> list[bool]:
     k = round(budget * len(scores))
     top = set(sorted(range(len(scores)), key=lambda i: -scores[i])[:k])
     return [i in top for i in range(len(scores))]
+
+
+def earlier_adapters(bank: AdapterBank, target: str, task_id: int) -> list[tuple[str, LoraAdapter]]:
+    """(name, adapter) of every adapter of ``target`` that another task than ``task_id`` owns."""
+    return [(n, a) for n, a in bank.slot(target).adapters.items() if a.task_id != task_id]  # type: ignore[misc]
 
 
 def reuse_name(task_id: int) -> str:

@@ -32,7 +32,7 @@ import torch.distributed as dist
 
 from litelora.adapters import AdapterBank, span_bases
 from litelora.errors import ConfigError
-from litelora.gates.base import GatePlugin, drop_reuse, group_targets, top_fraction
+from litelora.gates.base import GatePlugin, drop_reuse, earlier_adapters, group_targets, top_fraction
 from litelora.gates.config import GateConfig
 from litelora.gates.probe import GradientProbe
 from litelora.methods.base import TaskContext
@@ -145,7 +145,7 @@ def _zero() -> torch.Tensor:
 
 def _old_span(bank: AdapterBank, target: str, task_id: int) -> tuple[torch.Tensor, torch.Tensor] | None:
     """Orthonormal bases (U, V) of the column and row spans of a target's earlier adapters."""
-    olds = [a for a in bank.slot(target).adapters.values() if a.task_id != task_id]
+    olds = [a for _, a in earlier_adapters(bank, target, task_id)]
     if not olds:
         return None
     return span_bases([a.lora_A for a in olds], [a.lora_B for a in olds])  # type: ignore[union-attr]

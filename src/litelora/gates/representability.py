@@ -8,7 +8,7 @@ import torch
 from litelora.adapters import CoreReuse, ScaleReuse, span_bases
 from litelora.adapters.layer import LoraAdapter
 from litelora.adapters.subspace import frobenius_inner, project_onto_span, representability
-from litelora.gates.base import GatePlugin, reuse_name, top_fraction
+from litelora.gates.base import GatePlugin, earlier_adapters, reuse_name, top_fraction
 from litelora.methods.base import TaskContext
 
 
@@ -27,7 +27,7 @@ class RepresentabilityGate(GatePlugin):
         scored = []
         for target, cand in bank.candidates(task).items():
             slot = bank.slot(target)
-            olds = [(n, a) for n, a in slot.adapters.items() if a.task_id != task]
+            olds = earlier_adapters(bank, target, task)
             if not gated or not olds:
                 self.record(task, target, target, 1.0, True, cand, bank)
                 continue

@@ -207,8 +207,13 @@ class ContinualTrainer:
         cfg = self.config.train
         ctx = self._context(task)
         head_params = self.model.add_task(task)
-        self.model.begin_task(task, lambda: iter_task_batches(self.model, task, self.dist.eval_shard(task.train),
-                                                              cfg.eval_batch_size, device=self.device))
+
+        def task_batches() -> Iterator[tuple[dict[str, torch.Tensor], torch.Tensor]]:
+            # The task's training data in order, this process's share: what a model measures.
+            return iter_task_batches(self.model, task, self.dist.eval_shard(task.train), cfg.eval_batch_size,
+                                     device=self.device)
+
+        self.model.begin_task(task, task_batches)
         steps_per_epoch = math.ceil(len(task.train) / cfg.batch_size)
         total = max(1, round(steps_per_epoch * cfg.epochs))
         if cfg.max_steps_per_task is not None:
@@ -288,8 +293,7 @@ class ContinualTrainer:
         self.method.after_task(ctx)
         if self.gate is not None:
             self.gate.after_task(ctx)
-        self.model.end_task(task, lambda: iter_task_batches(self.model, task, self.dist.eval_shard(task.train),
-                                                            cfg.eval_batch_size, device=self.device))
+        self.model.end_task(task, task_batches)
         return n_trainable
 
     def _rehearse(self, task: Task, head_params: list[nn.Parameter], steps: int,
