@@ -177,3 +177,19 @@ def test_joint_trains_once_on_the_union(tmp_path) -> None:
     assert trainer.stream.meta["merged_from"] == ["task_000", "task_001", "task_002"]
     assert len(trainer.stream.tasks[0].classes) == 6
     assert len(result.accuracy_matrix) == 1 and result.metrics["active_adapters"] == len(trainer.bank.targets)
+
+
+def test_a_generative_task_with_every_candidate_closed_is_evaluated_untrained(tmp_path) -> None:
+    # No head and frozen reuse: after task 0 nothing requires a gradient. The run must go on
+    # (that model is the "closed after task 0" reference), say so, and leave the weights as they were.
+    cfg = _config(tmp_path, model={"name": "tiny-llama", "max_length": 160},
+                  train={"max_steps_per_task": 2, "epochs": 1},
+                  method={"name": "inclora"}, gate={"kind": "random", "budget": 0.01})
+    trainer = build_trainer(cfg)
+    with pytest.warns(UserWarning, match="task 1: nothing trains"):
+        result = trainer.run()
+    starts = [e for e in RunDirectory(tmp_path / "run").events() if e["event"] == "task_start"]
+    assert [e["steps"] for e in starts] == [2, 0, 0]
+    assert [e["trainable_params"] for e in starts][1:] == [0, 0]
+    R = result.accuracy_matrix
+    assert R[2][0] == pytest.approx(R[0][0])  # task 0 untouched by the tasks that trained nothing

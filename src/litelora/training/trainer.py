@@ -227,7 +227,14 @@ class ContinualTrainer:
             {"params": head_params, "lr": cfg.head_lr, "name": "head"},
             *gate_groups,
         ]
-        n_trainable = sum(p.numel() for g in groups for p in g["params"])
+        n_trainable = sum(p.numel() for g in groups for p in g["params"] if p.requires_grad)
+        if n_trainable == 0:
+            # A generative model with every candidate closed (gate.reuse=frozen) has nothing left
+            # to learn this task with; that is a legitimate outcome, not an error.
+            warnings.warn(f"task {task.task_id}: nothing trains (every candidate adapter closed with "
+                          f"gate.reuse={self.config.gate.reuse!r} and no trainable head); the task is "
+                          "evaluated with the model as it stands", stacklevel=2)
+            total = 0
         step = 0
         if live is not None and tensors is not None:
             if self.gate is not None:
