@@ -8,6 +8,7 @@ import math
 import re
 import types
 import typing
+from collections.abc import Hashable
 from pathlib import Path
 from typing import Any, Literal, TypeVar, Union, get_args, get_origin
 
@@ -129,12 +130,36 @@ def to_dict(obj: Any) -> Any:
     return obj
 
 
+class DuplicateKeyError(yaml.YAMLError):
+    """A mapping names one key twice (plain YAML keeps the last one silently)."""
+
+
+class _UniqueKeyLoader(yaml.SafeLoader):
+    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
+        seen: set[Any] = set()
+        for key_node, _ in node.value:
+            key = self.construct_object(key_node, deep=deep)
+            if not isinstance(key, Hashable):
+                continue  # SafeLoader itself refuses an unhashable key, with its own message
+            if key in seen:
+                raise DuplicateKeyError(f"key {key!r} appears twice (line {key_node.start_mark.line + 1})")
+            seen.add(key)
+        return super().construct_mapping(node, deep=deep)
+
+
+def safe_load_unique(text: str) -> Any:
+    """``yaml.safe_load`` that refuses a mapping with a repeated key."""
+    return yaml.load(text, Loader=_UniqueKeyLoader)  # noqa: S506 - a SafeLoader subclass
+
+
 def load_yaml(path: str | Path) -> dict[str, Any]:
     path = Path(path)
     if not path.is_file():
         raise ConfigError(f"config file {str(path)!r} does not exist")
     try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+        data = safe_load_unique(path.read_text(encoding="utf-8"))
+    except DuplicateKeyError as err:
+        raise ConfigError(f"config file {str(path)!r}: {err}; keep one of them") from None
     except yaml.YAMLError as err:
         raise ConfigError(f"config file {str(path)!r} is not valid YAML: {err}") from None
     except UnicodeDecodeError as err:
@@ -161,7 +186,7 @@ def apply_override(data: dict[str, Any], assignment: str) -> None:
     if not all(parts):
         raise ConfigError(f"--set {assignment!r}: empty component in key {key!r}")
     try:
-        value = yaml.safe_load(raw) if raw.strip() else ""
+        value = safe_load_unique(raw) if raw.strip() else ""
     except (yaml.YAMLError, RecursionError, ValueError) as err:
         raise ConfigError(f"--set {assignment!r}: cannot parse the value: {err}") from None
     node = data

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -11,7 +12,10 @@ from pathlib import Path
 from typing import Any
 
 import torch
+from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
+
+from litelora.errors import DataError
 
 
 @contextmanager
@@ -31,6 +35,35 @@ def atomic_path(path: str | os.PathLike[str]) -> Iterator[Path]:
     finally:
         if tmp_path.exists():
             tmp_path.unlink()
+
+
+@contextmanager
+def atomic_dir(path: str | os.PathLike[str]) -> Iterator[Path]:
+    """Yield an empty temp folder beside ``path``; on success it replaces ``path`` as a whole
+    (an existing folder is moved aside first and deleted after), so ``path`` never holds a mix of
+    old and new files or a partial write. On failure ``path`` is left as it was."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent))
+    try:
+        yield tmp
+        for f in tmp.rglob("*"):
+            if f.is_file() and not f.is_symlink():
+                with open(f, "rb") as fh:
+                    os.fsync(fh.fileno())
+        os.chmod(tmp, 0o755)  # mkdtemp makes 0700
+        if path.is_symlink() or (path.exists() and not path.is_dir()):
+            path.unlink()
+        if path.is_dir() and any(path.iterdir()):
+            # rename() cannot replace a non-empty folder: move the old one aside, then drop it.
+            old = Path(tempfile.mkdtemp(prefix=f".{path.name}.", suffix=".old", dir=path.parent))
+            os.replace(path, old / "x")
+            os.replace(tmp, path)
+            shutil.rmtree(old, ignore_errors=True)
+        else:
+            os.replace(tmp, path)  # an empty folder is replaced atomically
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
 
 
 def write_text(path: str | os.PathLike[str], text: str) -> None:
@@ -54,12 +87,14 @@ def append_jsonl(path: str | os.PathLike[str], obj: Any) -> None:
 
 
 def read_jsonl(path: str | os.PathLike[str]) -> list[Any]:
+    """Every line that parses; a torn line (a run killed mid-write, then resumed and appended
+    to) is skipped, not the end of the file."""
     out = []
-    for line in Path(path).read_text(encoding="utf-8").splitlines():
+    for line in Path(path).read_text(encoding="utf-8", errors="replace").splitlines():
         try:
             out.append(json.loads(line))
-        except json.JSONDecodeError:
-            break  # a run killed mid-write leaves at most one torn line, the last
+        except (json.JSONDecodeError, RecursionError):
+            continue
     return out
 
 
@@ -73,7 +108,29 @@ def save_tensors(
 
 
 def load_tensors(path: str | os.PathLike[str]) -> dict[str, torch.Tensor]:
-    return load_file(str(path), device="cpu")
+    """A safetensors file's tensors on the CPU; a damaged file is a ``DataError`` naming it.
+
+    The header (names, shapes, offsets) is checked against the file size by safetensors before
+    any tensor is allocated, so a forged header cannot ask for more memory than the file holds.
+    """
+    try:
+        return load_file(str(path), device="cpu")
+    except SafetensorError as err:
+        raise DataError(f"{path}: not a readable safetensors file ({err}); restore or re-export it") from None
+
+
+def check_tensor(tensors: dict[str, torch.Tensor], key: str, shape: tuple[int, ...], where: str) -> torch.Tensor:
+    """``tensors[key]``, required to exist, to have exactly ``shape`` and finite floating values."""
+    if key not in tensors:
+        raise DataError(f"{where}: tensor {key!r} is missing")
+    t = tensors[key]
+    if tuple(t.shape) != tuple(shape):
+        raise DataError(f"{where}: tensor {key!r} has shape {tuple(t.shape)}, expected {tuple(shape)}")
+    if not t.is_floating_point():
+        raise DataError(f"{where}: tensor {key!r} has dtype {t.dtype}, expected a floating-point type")
+    if not bool(torch.isfinite(t).all()):
+        raise DataError(f"{where}: tensor {key!r} holds NaN or infinite values")
+    return t
 
 
 def _json_default(obj: Any) -> Any:

@@ -28,3 +28,8 @@ class DataError(LiteLoraError, ValueError):
 
 class NonFiniteError(LiteLoraError, FloatingPointError):
     """A loss or gradient became NaN or infinite; the run stopped at its last checkpoint."""
+
+
+class PathError(LiteLoraError, ValueError):
+    """A path that would leave the directory it belongs to (a symbolic link, ``..``, an absolute
+    name), or a run directory that cannot be used as asked (not empty, no intact checkpoint)."""

@@ -10,7 +10,7 @@ import pytest
 import torch
 from safetensors.torch import load_file
 
-from litelora.errors import ConfigError, LiteLoraError, NonFiniteError
+from litelora.errors import ConfigError, LiteLoraError, NonFiniteError, PathError
 from litelora.training.build import build_trainer
 from litelora.training.checkpoint import load_latest
 from litelora.training.config import RunConfig
@@ -85,8 +85,16 @@ def test_damaged_checkpoint_falls_back_to_previous(tmp_path, reference) -> None:
     with pytest.warns(UserWarning, match="checksum mismatch"):
         assert load_latest(root).path == previous
     (previous / "manifest.json").unlink()
-    with pytest.warns(UserWarning, match="incomplete checkpoint"):
-        assert load_latest(root) is None
+    before = sorted(p.name for p in root.rglob("*"))
+    with pytest.warns(UserWarning, match="incomplete checkpoint"), \
+            pytest.raises(PathError, match="no intact checkpoint.*nothing was deleted"):
+        load_latest(root)
+    with pytest.warns(UserWarning), pytest.raises(PathError, match="pass --force"):
+        build_trainer(_config(out)).run(resume=True)
+    assert sorted(p.name for p in root.rglob("*")) == before  # the damaged run is left for the user
+    with pytest.warns(UserWarning):
+        build_trainer(_config(out)).run(resume=True, force=True)
+    assert load_latest(root) is not None  # started over, as asked
 
 
 def test_resume_refuses_a_changed_config(tmp_path) -> None:

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import math
+import re
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from litelora.errors import ConfigError
 
 INIT_MODES = ("lora", "gaussian", "zeros")
+MAX_RANK = 4096
 
 
 @dataclass
@@ -48,10 +51,12 @@ class AdapterConfig:
                 )
         elif not isinstance(self.target_modules, str) or not self.target_modules:
             raise ConfigError(f"target_modules must be a regex string or a list of names, got {self.target_modules!r}")
+        for field_name in ("target_modules", "exclude_modules"):
+            check_pattern(f"adapter.{field_name}", getattr(self, field_name))
         check_rank("r", self.r)
         for pattern, rank in self.rank_pattern.items():
             check_rank(f"rank_pattern[{pattern!r}]", rank)
-        if not isinstance(self.lora_alpha, (int, float)) or self.lora_alpha <= 0:
+        if not isinstance(self.lora_alpha, (int, float)) or not math.isfinite(self.lora_alpha) or self.lora_alpha <= 0:
             raise ConfigError(f"lora_alpha must be a positive number, got {self.lora_alpha!r}")
         if not isinstance(self.lora_dropout, (int, float)) or not 0.0 <= self.lora_dropout < 1.0:
             raise ConfigError(f"lora_dropout must be in [0, 1), got {self.lora_dropout!r}")
@@ -72,7 +77,21 @@ class AdapterConfig:
 
 
 def check_rank(name: str, rank: object) -> int:
-    """A rank must be a positive int (bool is not an int here)."""
+    """A rank must be a positive int (bool is not an int here) no larger than ``MAX_RANK``."""
     if isinstance(rank, bool) or not isinstance(rank, int) or rank <= 0:
         raise ConfigError(f"{name} must be a positive integer rank, got {rank!r}")
+    if rank > MAX_RANK:
+        # Checked before anything is allocated: a typo'd rank would otherwise ask for gigabytes.
+        raise ConfigError(f"{name}={rank} is above the largest supported rank {MAX_RANK}; LoRA ranks are "
+                          "usually 4-64")
     return rank
+
+
+def check_pattern(name: str, patterns: str | list[str] | None) -> None:
+    """A string pattern must compile as a regular expression (a list holds plain names)."""
+    if isinstance(patterns, str):
+        try:
+            re.compile(patterns)
+        except re.error as err:
+            raise ConfigError(f"{name}={patterns!r} is not a valid regular expression ({err}); escape the "
+                              "special characters, or give a list of module names") from None

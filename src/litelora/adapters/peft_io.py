@@ -11,19 +11,18 @@ import json
 import math
 import os
 import re
-import shutil
-import tempfile
 from collections import Counter
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 import torch
-from safetensors.torch import load_file, save_file
+from safetensors.torch import save_file
 from torch import nn
 
+from litelora._io import atomic_dir, check_tensor, load_tensors
 from litelora.adapters.bank import AdapterBank, adapter_name
-from litelora.adapters.config import AdapterConfig
+from litelora.adapters.config import MAX_RANK, AdapterConfig
 from litelora.adapters.layer import LoraAdapter
 from litelora.adapters.targeting import LAYER_KINDS, layer_kind
 from litelora.errors import AdapterError, TargetError
@@ -110,7 +109,9 @@ def export_peft(
     ``rank_pattern == alpha_pattern == R_module`` so PEFT's scale is 1 everywhere. The folder is
     built beside ``out_dir`` and renamed into place; a non-empty ``out_dir`` needs ``overwrite``.
     """
-    from peft import LoraConfig  # peft pulls in transformers; import it only when exporting
+    from peft import (
+        LoraConfig,  # peft pulls in transformers; import it only when exporting
+    )
 
     out_dir = Path(out_dir)
     if out_dir.exists() and (not out_dir.is_dir() or any(out_dir.iterdir())) and not overwrite:
@@ -137,32 +138,10 @@ def export_peft(
             A, B = A[:, :, None, None].contiguous(), B[:, :, None, None].contiguous()
         tensors[f"{PREFIX}{m}.lora_A.weight"] = A
         tensors[f"{PREFIX}{m}.lora_B.weight"] = B
-    out_dir.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.", suffix=".tmp", dir=out_dir.parent))
-    try:
+    with atomic_dir(out_dir) as tmp:
         config.save_pretrained(str(tmp))
         save_file(tensors, str(tmp / WEIGHTS_FILE), metadata={"format": "pt"})
-        for f in (CONFIG_FILE, WEIGHTS_FILE):
-            with open(tmp / f, "rb") as fh:
-                os.fsync(fh.fileno())
-        _swap_into_place(tmp, out_dir)
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
     return out_dir
-
-
-def _swap_into_place(tmp: Path, out_dir: Path) -> None:
-    if out_dir.is_dir() and any(out_dir.iterdir()):
-        # rename() cannot replace a non-empty folder: move the old one aside, then drop it.
-        old = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.", suffix=".old", dir=out_dir.parent))
-        os.replace(out_dir, old / "x")
-        os.replace(tmp, out_dir)
-        shutil.rmtree(old, ignore_errors=True)
-    elif out_dir.exists() and not out_dir.is_dir():
-        out_dir.unlink()
-        os.replace(tmp, out_dir)
-    else:
-        os.replace(tmp, out_dir)  # an empty folder is replaced atomically
 
 
 def read_peft(adapter_dir: str | os.PathLike[str]) -> tuple[dict[str, Any], dict[str, Lora]]:
@@ -178,17 +157,25 @@ def read_peft(adapter_dir: str | os.PathLike[str]) -> tuple[dict[str, Any], dict
         raise AdapterError(f"{cfg_path} is missing: not a PEFT adapter folder")
     if not weights.is_file():
         raise AdapterError(f"{weights} is missing: not a PEFT adapter folder")
-    cfg = json.loads(cfg_path.read_text(encoding="utf-8"))
+    try:
+        cfg = json.loads(cfg_path.read_text(encoding="utf-8"))
+    except (OSError, ValueError, RecursionError) as err:
+        raise AdapterError(f"{cfg_path}: cannot be read as JSON ({err})") from None
+    check_peft_config(cfg, cfg_path)
     if cfg.get("peft_type", "LORA") != "LORA":
         raise AdapterError(f"{cfg_path}: peft_type={cfg.get('peft_type')!r}; only LORA adapters can be imported")
     for flag in ("use_dora", "lora_bias"):
         if cfg.get(flag):
             raise AdapterError(f"{cfg_path}: {flag}=true is not supported; only vanilla LoRA can be imported")
     parts: dict[str, dict[str, torch.Tensor]] = {}
-    for key, tensor in load_file(str(weights)).items():
+    for key, tensor in load_tensors(weights).items():
         match = _KEY.match(key)
         if match is None:
             raise AdapterError(f"{weights}: unsupported key {key!r}; expected {PREFIX}<module>.lora_A/lora_B.weight")
+        check_tensor({key: tensor}, key, tuple(tensor.shape), str(weights))  # finite floating values
+        if tensor.dim() not in (2, 4):
+            raise AdapterError(f"{weights}: {key} has {tensor.dim()} dimensions; LoRA factors are matrices "
+                               "(or 1x1 convolution kernels)")
         parts.setdefault(match["module"], {})[match["part"]] = tensor
     loras: dict[str, Lora] = {}
     for module, ab in parts.items():
@@ -198,6 +185,39 @@ def read_peft(adapter_dir: str | os.PathLike[str]) -> tuple[dict[str, Any], dict
     if not loras:
         raise AdapterError(f"{weights} holds no LoRA tensors")
     return cfg, loras
+
+
+def check_peft_config(cfg: Any, where: Path) -> None:
+    """The ``adapter_config.json`` fields litelora reads, each of the type and range PEFT allows."""
+    if not isinstance(cfg, dict):
+        raise AdapterError(f"{where}: expected a JSON object, got {type(cfg).__name__}")
+
+    def fail(field: str, value: Any, want: str) -> AdapterError:
+        return AdapterError(f"{where}: {field}={value!r}; expected {want}")
+
+    def check_r(field: str, value: Any) -> None:
+        if isinstance(value, bool) or not isinstance(value, int) or not 0 < value <= MAX_RANK:
+            raise fail(field, value, f"a positive integer rank (at most {MAX_RANK})")
+
+    def check_alpha(field: str, value: Any) -> None:
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) or value <= 0:
+            raise fail(field, value, "a positive finite number")
+
+    check_r("r", cfg.get("r", 8))
+    check_alpha("lora_alpha", cfg.get("lora_alpha", 8))
+    dropout = cfg.get("lora_dropout") or 0.0
+    if isinstance(dropout, bool) or not isinstance(dropout, (int, float)) or not 0.0 <= dropout < 1.0:
+        raise fail("lora_dropout", cfg.get("lora_dropout"), "a number in [0, 1)")
+    for field, check in (("rank_pattern", check_r), ("alpha_pattern", check_alpha)):
+        pattern = cfg.get(field) or {}
+        if not isinstance(pattern, dict):
+            raise fail(field, pattern, "an object {module pattern: value}")
+        for key, value in pattern.items():
+            check(f"{field}[{key!r}]", value)
+            try:
+                re.compile(key)
+            except re.error as err:
+                raise fail(f"{field} key", key, f"a valid regular expression ({err})") from None
 
 
 def peft_scale(cfg: dict[str, Any], module: str) -> tuple[int, float]:

@@ -14,10 +14,10 @@ from typing import Any
 import torch
 from torch import nn
 
-from litelora._io import load_tensors, read_json, write_json, write_text
+from litelora._io import check_tensor, write_json, write_text
 from litelora.adapters import AdapterBank, AdapterSlot, BankLinear, LoraAdapter
 from litelora.adapters.peft_io import peft_scale, read_peft
-from litelora.adapters.serialization import BANK_JSON, BANK_TENSORS
+from litelora.adapters.serialization import BANK_JSON, BANK_TENSORS, read_saved_bank
 from litelora.analysis.subspace import (
     Factors,
     effective_rank_of,
@@ -72,21 +72,21 @@ def factors_from_saved_bank(directory: str | os.PathLike[str]) -> dict[str, list
     """Factors of a bank saved by ``save_bank`` (``bank.json`` + ``adapters.safetensors``),
     read without rebuilding the model it was trained on."""
     directory = Path(directory)
-    for f in (BANK_JSON, BANK_TENSORS):
-        if not (directory / f).is_file():
-            raise AdapterError(f"{directory / f} is missing: not a saved adapter bank")
-    desc, tensors = read_json(directory / BANK_JSON), load_tensors(directory / BANK_TENSORS)
+    desc, tensors = read_saved_bank(directory)
     out: dict[str, list[TaskFactors]] = {}
     for target, entry in desc["targets"].items():
         rows = []
         for info in entry["adapters"]:
-            key = f"{target}/{info['name']}"
-            if f"{key}/lora_A" not in tensors or f"{key}/lora_B" not in tensors:
-                raise AdapterError(
-                    f"{directory / BANK_TENSORS} has no tensors for {key!r}: it does not match {BANK_JSON}")
-            mag = float(tensors[f"{key}/magnitude"]) if f"{key}/magnitude" in tensors else 1.0
-            rows.append((int(info["task_id"]), tensors[f"{key}/lora_A"], tensors[f"{key}/lora_B"],
-                         mag * float(info["scale"])))
+            key, r = f"{target}/{info['name']}", info["r"]
+            where = str(directory / BANK_TENSORS)
+            A = tensors.get(f"{key}/lora_A")
+            B = tensors.get(f"{key}/lora_B")
+            if A is None or B is None:
+                raise AdapterError(f"{where} has no tensors for {key!r}: it does not match {BANK_JSON}")
+            check_tensor(tensors, f"{key}/lora_A", (r, A.shape[-1]), where)
+            check_tensor(tensors, f"{key}/lora_B", (B.shape[0], r), where)
+            mag = float(check_tensor(tensors, f"{key}/magnitude", (), where)) if f"{key}/magnitude" in tensors else 1.0
+            rows.append((int(info["task_id"]), A, B, mag * float(info["scale"])))
         if rows:
             out[target] = rows
     return out

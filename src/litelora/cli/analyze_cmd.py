@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from litelora.errors import ConfigError
+from litelora.reporting import RunDirectory
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
@@ -27,10 +28,13 @@ def analyze_run_dir(run_dir: str | os.PathLike[str], functional: bool = False, d
     """The analysis of a run's saved bank, plus the functional test and CKA with ``functional``."""
     from litelora.analysis import analyze_factors, factors_from_saved_bank
 
-    run_dir = Path(run_dir)
-    if not run_dir.is_dir():
-        raise ConfigError(f"{run_dir} does not exist: not a litelora run directory")
-    factors = factors_from_saved_bank(run_dir / "adapters")
+    run = RunDirectory(run_dir)
+    if not run.is_run():
+        raise ConfigError(f"{run_dir} holds no config.yaml: not a litelora run directory")
+    if not run.path("results.json").is_file():
+        raise ConfigError(f"{run_dir} has not finished (no results.json), so it has no final adapters to analyse; "
+                          f"continue it with litelora train --resume {run_dir}")
+    factors = factors_from_saved_bank(run.adapters)
     rows, probes = None, None
     if functional:
         from litelora.analysis.functional import functional_from_run
@@ -56,7 +60,7 @@ def run(args: argparse.Namespace) -> int:
         out = Path(args.output_dir)
     elif args.run_dir:
         result = analyze_run_dir(args.run_dir, args.functional, args.device)
-        out = Path(args.output_dir) if args.output_dir else Path(args.run_dir) / "analysis"
+        out = Path(args.output_dir) if args.output_dir else RunDirectory(args.run_dir).analysis
     else:
         raise ConfigError("give a RUN_DIR, or --peft DIR [DIR ...] with -o OUT")
     path = write_analysis(result, out)

@@ -26,6 +26,9 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--scenario", choices=["cil", "til"],
                    help="score in this scenario instead of the stream's: cil (argmax over every seen class) or "
                         "til (over the task's own classes); the run directory is not changed")
+    p.add_argument("--allow-download", action="store_true",
+                   help="let the model a run directory names be downloaded; by default only local files and the "
+                        "local Hugging Face cache are read")
     add_config_options(p)
     p.set_defaults(func=run)
 
@@ -42,7 +45,7 @@ def run(args: argparse.Namespace) -> int:
     elif args.run_dir:
         if args.config or args.overrides or args.head:
             raise ConfigError("-c/--set/--head apply to --peft only; a run directory brings its own config and head")
-        config, stream, model = load_run_model(args.run_dir)
+        config, stream, model = load_run_model(args.run_dir, allow_download=args.allow_download)
         head = getattr(model, "head", None)
         if head is not None and len(head.class_ids) == 0:
             raise ConfigError(f"{args.run_dir}: the saved head is empty")
@@ -91,8 +94,14 @@ def _peft_model(args: argparse.Namespace) -> tuple[Any, Any, int]:
         if base and base != wanted:
             print(f"note: {d} was saved for base model {base!r}; evaluating on {wanted!r}")
     import_peft_tasks(model.encoder, args.peft)
-    head = read_json(head_dir / "head.json")
-    model.head.restore(head["blocks"], load_tensors(head_dir / "head.safetensors"))
+    try:
+        head = read_json(head_dir / "head.json")
+    except (OSError, ValueError) as err:
+        raise ConfigError(f"{head_dir / 'head.json'}: cannot be read as JSON ({err})") from None
+    if not isinstance(head, dict) or "blocks" not in head:
+        raise ConfigError(f"{head_dir / 'head.json'}: expected an object with 'blocks'")
+    model.head.restore(head["blocks"], load_tensors(head_dir / "head.safetensors"), stream.num_classes,
+                       where=str(head_dir))
     return stream, model.eval(), config.train.eval_batch_size
 
 

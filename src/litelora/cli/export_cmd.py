@@ -6,8 +6,10 @@ import argparse
 import shutil
 from pathlib import Path
 
-from litelora._io import read_json
+from litelora._io import atomic_dir, read_json
+from litelora._paths import confined
 from litelora.errors import ConfigError
+from litelora.reporting import RunDirectory
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
@@ -21,6 +23,9 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--per-task", action="store_true",
                    help="also write OUT/after_task_NNN/: the model as it stood after each task (PEFT folder, "
                         "litelora_head/, snapshot.json saying whether it is exact for the run's method)")
+    p.add_argument("--allow-download", action="store_true",
+                   help="let the model the run names be downloaded; by default only local files and the local "
+                        "Hugging Face cache are read")
     p.set_defaults(func=run)
 
 
@@ -30,34 +35,44 @@ def run(args: argparse.Namespace) -> int:
 
     if args.per_task and args.format != "peft":
         raise ConfigError("--per-task writes PEFT folders: use it with --format peft")
-    loaded = load_run(args.run_dir)
-    config, bank = loaded.config, loaded.bank
-    out = Path(args.out_dir)
+    out, run_dir = Path(args.out_dir), Path(args.run_dir)
     if out.exists() and (not out.is_dir() or any(out.iterdir())) and not args.overwrite:
         raise ConfigError(f"{out} is not empty; pass --force (or --overwrite) to replace it")
-    if args.format == "peft":
-        base = config.model.name[3:] if config.model.name.startswith("hf:") else config.model.name
-        # Generative runs say which PEFT model class loads them (SEQ_2_SEQ_LM, CAUSAL_LM).
-        export_peft(bank, out, base_model_name_or_path=base, task_type=getattr(loaded.model, "peft_task_type", None),
-                    overwrite=args.overwrite)
-    else:
-        encoder = bank.merge_and_unload()
-        if not hasattr(encoder, "save_pretrained"):
-            raise ConfigError(f"model {config.model.name!r} is not a transformers model; use --format peft")
-        encoder.save_pretrained(out, safe_serialization=True)
-    # The growing head and litelora's own state travel beside the adapters (generative runs have no head).
-    head_dir = out / "litelora_head"
-    if head_dir.exists():
-        shutil.rmtree(head_dir)
-    if (Path(args.run_dir) / "head").is_dir():
-        shutil.copytree(Path(args.run_dir) / "head", head_dir)
-    print(f"exported {args.format} model to {out}")
-    if args.per_task:
-        from litelora.training.snapshots import export_snapshots
+    if out.resolve() == run_dir.resolve() or out.resolve() in run_dir.resolve().parents:
+        raise ConfigError(f"{out} holds the run being exported; export to another folder")
+    loaded = load_run(run_dir, allow_download=args.allow_download)
+    config, bank = loaded.config, loaded.bank
+    base = config.model.name[3:] if config.model.name.startswith("hf:") else config.model.name
+    # Everything is built in a folder beside OUT that then replaces OUT whole: a kill leaves the
+    # old OUT (or none), never a mix of two exports or an adapter without its head.
+    with atomic_dir(out) as staging:
+        if args.format == "peft":
+            # Generative runs say which PEFT model class loads them (SEQ_2_SEQ_LM, CAUSAL_LM).
+            export_peft(bank, staging, base_model_name_or_path=base,
+                        task_type=getattr(loaded.model, "peft_task_type", None), overwrite=True)
+        else:
+            encoder = bank.merge_and_unload()
+            if not hasattr(encoder, "save_pretrained"):
+                raise ConfigError(f"model {config.model.name!r} is not a transformers model; use --format peft")
+            encoder.save_pretrained(staging, safe_serialization=True)
+        # The growing head travels beside the adapters (generative runs have no head).
+        head = RunDirectory(run_dir).head
+        if head.is_dir():
+            for name in ("head.json", "head.safetensors"):
+                source = confined(head, name)
+                if source.is_file():
+                    (staging / "litelora_head").mkdir(exist_ok=True)
+                    shutil.copyfile(source, staging / "litelora_head" / name)
+        folders = []
+        if args.per_task:
+            from litelora.training.snapshots import export_snapshots
 
-        folders = export_snapshots(loaded, out, base_model_name_or_path=base, overwrite=True)
+            folders = [out / f.name for f in export_snapshots(loaded, staging, base_model_name_or_path=base,
+                                                              overwrite=True)]
+    print(f"exported {args.format} model to {out}")
+    if folders:
         print(f"exported {len(folders)} per-task snapshots: {', '.join(f.name for f in folders)}")
-        info = read_json(folders[0] / "snapshot.json") if folders else {"exact": True}
+        info = read_json(folders[0] / "snapshot.json")
         if not info["exact"]:
             print(f"note: {info['note']}")
     return 0

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from collections.abc import Sequence
 
@@ -34,13 +35,34 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    """Run one sub-command; every failure is one line on stderr and a non-zero status.
+
+    1: the input or the environment (the message names the field or file and the fix);
+    130: interrupted; 3: a bug in litelora (``LITELORA_DEBUG=1`` shows the traceback).
+    """
     parser = build_parser()
     args = parser.parse_args(argv)
+
+    def fail(message: str, code: int) -> int:
+        print(f"litelora {args.command}: error: {message}", file=sys.stderr)
+        return code
+
     try:
         return int(args.func(args) or 0)
     except LiteLoraError as err:
-        print(f"litelora {args.command}: error: {err}", file=sys.stderr)
-        return 1
+        return fail(str(err), 1)
+    except KeyboardInterrupt:
+        return fail("interrupted; a train run continues from its last checkpoint with --resume", 130)
+    except OSError as err:
+        where = f"{err.filename}: " if err.filename else ""
+        return fail(f"{where}{err.strerror or err} (check the path, its permissions and the free disk space)", 1)
+    except MemoryError:
+        return fail("out of memory; lower train.batch_size, model.max_length or adapter.r", 1)
+    except Exception as err:
+        if os.environ.get("LITELORA_DEBUG"):
+            raise
+        return fail(f"internal error {type(err).__name__}: {err} (rerun with LITELORA_DEBUG=1 for the traceback, "
+                    "and please report it)", 3)
 
 
 if __name__ == "__main__":

@@ -16,9 +16,11 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from litelora._paths import confined
     from litelora.analysis import write_analysis
     from litelora.cli.analyze_cmd import analyze_run_dir
     from litelora.errors import ConfigError
+    from litelora.reporting import RunDirectory
     from litelora.reporting.html_report import build_report
 
     if len(args.run_dirs) > 1:
@@ -27,10 +29,12 @@ def run(args: argparse.Namespace) -> int:
         return compare_cmd.run(argparse.Namespace(run_dirs=args.run_dirs, output_dir=args.output or "comparison",
                                                   label_from=[]))
     run_dir = Path(args.run_dirs[0])
-    if not run_dir.is_dir():
-        raise ConfigError(f"{run_dir} does not exist: not a litelora run directory")
-    analysis_json = run_dir / "analysis" / "analysis.json"
-    if not analysis_json.is_file() and (run_dir / "adapters" / "bank.json").is_file():
+    run = RunDirectory(run_dir)
+    if not run.is_run():
+        raise ConfigError(f"{run_dir} holds no config.yaml: not a litelora run directory")
+    analysis_json = confined(run.analysis, "analysis.json")
+    finished = run.path("results.json").is_file()
+    if finished and not analysis_json.is_file() and confined(run.adapters, "bank.json").is_file():
         # The factor analysis is cheap (no model, no data): run it so the report has its figures.
         write_analysis(analyze_run_dir(run_dir), analysis_json.parent)
     out = build_report(run_dir, args.output)

@@ -8,6 +8,7 @@ from pathlib import Path
 from litelora.cli.options import add_config_options, resolve_config
 from litelora.cli.render import print_summary
 from litelora.errors import ConfigError
+from litelora.reporting import RunDirectory
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
@@ -18,6 +19,9 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--resume", metavar="RUN_DIR|auto", nargs="?", const="auto",
                    help="continue RUN_DIR from its newest intact checkpoint (with its saved config.yaml); "
                         "'auto' resumes the output directory if it holds a checkpoint, else starts fresh")
+    p.add_argument("--force", action="store_true",
+                   help="delete the run already in the output directory and start over (without it, a non-empty "
+                        "output directory is refused unless --resume)")
     p.add_argument("--allow-change", action="append", default=[], metavar="FIELD",
                    help="a dotted config field allowed to differ from the run being resumed")
     p.add_argument("--help-config", action="store_true",
@@ -34,7 +38,7 @@ def run(args: argparse.Namespace) -> int:
         print_fields(None)
         return 0
     if args.resume and args.resume != "auto":
-        saved = Path(args.resume) / "config.yaml"
+        saved = RunDirectory(args.resume).path("config.yaml")
         if not saved.is_file():
             raise ConfigError(f"--resume {args.resume}: no config.yaml there; not a litelora run directory")
         args.config = [str(saved), *args.config]
@@ -49,7 +53,7 @@ def run(args: argparse.Namespace) -> int:
     print(f"benchmark {stream.name}: {len(stream.tasks)} tasks, {stream.num_classes} classes ({stream.scenario}), "
           f"model {config.model.name}, method {config.method.name}, gate {config.gate.kind}; "
           f"{len(trainer.bank.targets)} target modules")
-    result = trainer.run(resume=bool(args.resume), allow_changes=args.allow_change)
+    result = trainer.run(resume=bool(args.resume), allow_changes=args.allow_change, force=args.force)
     print_summary(result.accuracy_matrix, result.metrics, result.gate_decisions)
     print(f"run directory: {config.output_dir}")
     return 0

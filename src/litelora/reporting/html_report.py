@@ -157,16 +157,16 @@ def collect_sections(run_dir: str | os.PathLike[str], analysis: dict[str, Any] |
         list[Section], list[str]]:
     """The page's sections from a run directory, and the names of the inputs that were missing."""
     run = RunDirectory(run_dir)
-    if not run.root.is_dir():
-        raise ConfigError(f"{run.root} does not exist: not a litelora run directory")
+    if not run.is_run():
+        raise ConfigError(f"{run.root} holds no config.yaml: not a litelora run directory")
     missing: list[str] = []
-    results = _optional(run.root / "results.json", read_json, missing)
-    matrix = run.read_matrix() if (run.root / "accuracy_matrix.csv").is_file() else None
+    results = _optional(run.path("results.json"), read_json, missing)
+    matrix = run.read_matrix() if run.path("accuracy_matrix.csv").is_file() else None
     if matrix is None:
         missing.append("accuracy_matrix.csv")
-    decisions = read_json(run.root / "gates.json") if (run.root / "gates.json").is_file() else None
+    decisions = read_json(run.path("gates.json")) if run.path("gates.json").is_file() else None
     if analysis is None:
-        analysis = _optional(run.root / "analysis" / "analysis.json", read_json, missing)
+        analysis = _optional(run.path("analysis", "analysis.json"), read_json, missing)
     sections = []
     if results is not None:
         sections.append(_summary(results))
@@ -176,7 +176,7 @@ def collect_sections(run_dir: str | os.PathLike[str], analysis: dict[str, Any] |
         sections.append(_gates(decisions))
     owned = (results or {}).get("metrics", {}).get("active_adapters_per_task")
     if owned:
-        events = run.events() if (run.root / "events.jsonl").is_file() else []
+        events = run.events() if run.path("events.jsonl").is_file() else []
         sections.append(_active(owned, [e["active_adapters"] for e in events if e.get("event") == "task_end"]))
     if analysis and analysis.get("modules"):
         sections += [_similarity(analysis), _rho(analysis)]
@@ -220,7 +220,7 @@ def build_report(run_dir: str | os.PathLike[str], out: str | os.PathLike[str] | 
     """Write ``out`` (default ``RUN_DIR/report/report.html``), ``data.json`` and one CSV per
     section beside it; returns the HTML path. ``analysis`` defaults to ``analysis/analysis.json``."""
     sections, missing = collect_sections(run_dir, analysis)
-    out = Path(out) if out is not None else Path(run_dir) / "report" / "report.html"
+    out = Path(out) if out is not None else RunDirectory(run_dir).path("report", "report.html")
     for s in sections:
         write_text(out.parent / f"{s.key}.csv", _csv(s.rows))
     write_json(out.parent / "data.json", {"missing": missing, **{s.key: s.data for s in sections}})

@@ -6,6 +6,7 @@ import csv
 import io
 import os
 import platform
+import shutil
 import subprocess
 from pathlib import Path
 from typing import Any, Protocol
@@ -14,8 +15,13 @@ import yaml
 
 from litelora import __version__
 from litelora._io import append_jsonl, read_json, read_jsonl, write_json, write_text
+from litelora._paths import confined
+from litelora.errors import PathError
 
 SCHEMA_VERSION = 1
+LOCK_NAME = ".lock"
+# What a run killed before its first checkpoint leaves: nothing trained, safe to start over.
+_EARLY_FILES = {"config.yaml", "events.jsonl", "stream.json", "checkpoints", "tensorboard"}
 
 
 class EventSink(Protocol):
@@ -41,29 +47,74 @@ class RunDirectory:
         self.root = Path(root)
         self.sinks: list[EventSink] = []
 
+    def path(self, *parts: str) -> Path:
+        """``root/parts...``; a symbolic link or ``..`` on the way is refused (``PathError``)."""
+        return confined(self.root, *parts)
+
     @property
     def adapters(self) -> Path:
-        return self.root / "adapters"
+        return self.path("adapters")
 
     @property
     def head(self) -> Path:
-        return self.root / "head"
+        return self.path("head")
 
-    def create(self) -> None:
-        self.root.mkdir(parents=True, exist_ok=True)
+    @property
+    def checkpoints(self) -> Path:
+        return self.path("checkpoints")
+
+    @property
+    def analysis(self) -> Path:
+        return self.path("analysis")
 
     @property
     def tensorboard(self) -> Path:
-        return self.root / "tensorboard"
+        return self.path("tensorboard")
+
+    def is_run(self) -> bool:
+        """Whether ``root`` holds a litelora run (its ``config.yaml``)."""
+        return self.root.is_dir() and self.path("config.yaml").is_file()
+
+    def create(self) -> None:
+        if self.root.exists() and not self.root.is_dir():
+            raise PathError(f"output directory {self.root} is a file; choose a folder (-o / output_dir)")
+        self.root.mkdir(parents=True, exist_ok=True)
+
+    def start_fresh(self, force: bool = False, after_crash: bool = False) -> None:
+        """Make ``root`` an empty run directory, refusing to overwrite a run unless ``force``.
+
+        ``after_crash``: files a run killed before its first checkpoint leaves (config, stream,
+        events) may be overwritten, since nothing was trained yet. ``force`` deletes an earlier
+        run's files, but only in a folder that holds a run: never an arbitrary non-empty folder.
+        """
+        self.create()
+        present = sorted(p.name for p in self.root.iterdir() if p.name != LOCK_NAME)
+        if not present:
+            return
+        if after_crash and set(present) <= _EARLY_FILES and not _has_checkpoint_dirs(self.root / "checkpoints"):
+            return
+        if not force:
+            listed = ", ".join(present[:4]) + (", ..." if len(present) > 4 else "")
+            raise PathError(f"{self.root} is not empty ({listed}); continue that run with --resume, choose another "
+                            "output directory, or pass --force to delete it and start over")
+        if not self.is_run():
+            raise PathError(f"{self.root} is not empty and holds no litelora run (no config.yaml); --force only "
+                            "clears run directories: choose an empty or new output directory")
+        for name in present:
+            entry = self.root / name
+            if entry.is_dir() and not entry.is_symlink():
+                shutil.rmtree(entry)
+            else:
+                entry.unlink()
 
     def write_config(self, config: dict[str, Any]) -> None:
         """Record the run's config, and open the event sinks it asks for (once per process)."""
         if (config.get("train") or {}).get("tensorboard") and not self.sinks:
             from litelora.reporting.tensorboard import TensorBoardSink
 
-            history = self.events() if (self.root / "events.jsonl").is_file() else []
+            history = self.events() if self.path("events.jsonl").is_file() else []
             self.sinks.append(TensorBoardSink(self.tensorboard, history))
-        write_text(self.root / "config.yaml", yaml.safe_dump(config, sort_keys=False))
+        write_text(self.path("config.yaml"), yaml.safe_dump(config, sort_keys=False))
 
     def close(self) -> None:
         """Flush and close the event sinks."""
@@ -72,15 +123,17 @@ class RunDirectory:
         self.sinks = []
 
     def reset_events(self) -> None:
-        write_text(self.root / "events.jsonl", "")
+        write_text(self.path("events.jsonl"), "")
 
     def event(self, kind: str, **fields: Any) -> None:
-        append_jsonl(self.root / "events.jsonl", {"event": kind, **fields})
+        append_jsonl(self.path("events.jsonl"), {"event": kind, **fields})
         for sink in self.sinks:
             sink.write(kind, fields)
 
     def events(self) -> list[dict[str, Any]]:
-        return read_jsonl(self.root / "events.jsonl")
+        """Every intact event; a line torn by a kill (anywhere, as a resumed run appends after
+        it) is skipped."""
+        return [e for e in read_jsonl(self.path("events.jsonl")) if isinstance(e, dict)]
 
     def write_matrix(self, R: list[list[float]]) -> None:
         buf = io.StringIO()
@@ -89,21 +142,21 @@ class RunDirectory:
         for i, row in enumerate(R):
             # R[i][j] for j > i is not measured yet: an empty cell, not an accuracy of 0.
             writer.writerow([i] + [f"{v:.6f}" if j <= i else "" for j, v in enumerate(row)])
-        write_text(self.root / "accuracy_matrix.csv", buf.getvalue())
+        write_text(self.path("accuracy_matrix.csv"), buf.getvalue())
 
     def read_matrix(self) -> list[list[float | None]]:
         """R as written; cells not yet evaluated (after task i, tasks j > i) read as ``None``."""
-        rows = list(csv.reader((self.root / "accuracy_matrix.csv").read_text().splitlines()))
+        rows = list(csv.reader(self.path("accuracy_matrix.csv").read_text().splitlines()))
         return [[float(v) if v != "" else None for v in row[1:]] for row in rows[1:]]
 
     def write_json(self, name: str, obj: Any) -> None:
-        write_json(self.root / name, obj)
+        write_json(self.path(name), obj)
         if name == "gates.json":
             for sink in self.sinks:
                 sink.gates(obj)
 
     def read_json(self, name: str) -> Any:
-        return read_json(self.root / name)
+        return read_json(self.path(name))
 
 
 class ReadOnlyRunDirectory(RunDirectory):
@@ -111,6 +164,9 @@ class ReadOnlyRunDirectory(RunDirectory):
     run hold, so that one process alone writes every file."""
 
     def create(self) -> None:
+        pass
+
+    def start_fresh(self, force: bool = False, after_crash: bool = False) -> None:
         pass
 
     def write_config(self, config: dict[str, Any]) -> None:
@@ -162,13 +218,12 @@ def _git_hash() -> str | None:
 
 
 class RunLock:
-    """``<run>/.lock`` holding the writer's pid: a second live run on one directory fails.
-
-    A lock left by a killed process (its pid no longer runs) is taken over.
-    """
+    """``<run>/.lock`` holding the writer's pid and its start time: a second live run on one
+    directory fails. A lock left by a killed process is taken over, also when its pid has since
+    been given to another process (the start time differs)."""
 
     def __init__(self, root: Path) -> None:
-        self.path = Path(root) / ".lock"
+        self.path = confined(root, LOCK_NAME)
 
     def __enter__(self) -> RunLock:
         from litelora.errors import LiteLoraError
@@ -178,24 +233,42 @@ class RunLock:
             try:
                 fd = os.open(self.path, os.O_CREAT | os.O_EXCL | os.O_WRONLY)
             except FileExistsError:
-                try:
-                    pid = int(self.path.read_text().strip() or 0)
-                except (OSError, ValueError):
-                    pid = 0
-                if pid and pid != os.getpid() and _alive(pid):
+                pid, started = _read_lock(self.path)
+                if pid and pid != os.getpid() and _alive(pid) and started in (None, _process_start(pid)):
                     raise LiteLoraError(
-                        f"{self.path.parent} is being written by another run (pid {pid}); "
-                        f"wait for it, or use another output_dir"
+                        f"{self.path.parent} is being written by another run (pid {pid}); wait for it, or use "
+                        f"another output_dir. If no litelora run uses it, delete {self.path}"
                     ) from None
                 self.path.unlink(missing_ok=True)
                 continue
             with os.fdopen(fd, "w") as fh:
-                fh.write(str(os.getpid()))
+                fh.write(f"{os.getpid()} {_process_start(os.getpid()) or ''}".strip())
             return self
         raise LiteLoraError(f"could not take the lock {self.path}")
 
     def __exit__(self, *exc: object) -> None:
         self.path.unlink(missing_ok=True)
+
+
+def _read_lock(path: Path) -> tuple[int, int | None]:
+    try:
+        fields = path.read_text().split()
+        return int(fields[0]) if fields else 0, int(fields[1]) if len(fields) > 1 else None
+    except (OSError, ValueError):
+        return 0, None
+
+
+def _process_start(pid: int) -> int | None:
+    """The process's start time in clock ticks since boot (Linux ``/proc``), or None elsewhere."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+        return int(stat[stat.rindex(")") + 2:].split()[19])
+    except (OSError, ValueError, IndexError):
+        return None
+
+
+def _has_checkpoint_dirs(root: Path) -> bool:
+    return root.is_dir() and any(p.name.startswith("ckpt-") for p in root.iterdir())
 
 
 def _alive(pid: int) -> bool:

@@ -24,6 +24,7 @@ import torch
 import torch.distributed as dist
 import torch.nn.functional as F
 
+from litelora._io import check_tensor
 from litelora.errors import ConfigError, DataError
 from litelora.training.heads import GrowingHead
 
@@ -189,10 +190,13 @@ class AlignedHead(GrowingHead):
             out[f"stats.{c}.cov"] = cov
         return out
 
-    def restore(self, structure: list[list[int]], tensors: dict[str, torch.Tensor]) -> None:
-        super().restore(structure, tensors)
+    def restore(self, structure: list[list[int]], tensors: dict[str, torch.Tensor],
+                num_classes: int | None = None, where: str = "head") -> None:
+        super().restore(structure, tensors, num_classes, where)
         self.stats = {}
-        for key in tensors:
-            if key.startswith("stats.") and key.endswith(".mean"):
-                c = int(key.split(".")[1])
-                self.stats[c] = (tensors[key].double().cpu(), tensors[f"stats.{c}.cov"].double().cpu())
+        d = self.feature_dim
+        cov_shape = (d, d) if self.config.covariance == "full" else (d,)
+        for c in self.class_ids:
+            if f"stats.{c}.mean" in tensors:
+                self.stats[c] = (check_tensor(tensors, f"stats.{c}.mean", (d,), where).double().cpu(),
+                                 check_tensor(tensors, f"stats.{c}.cov", cov_shape, where).double().cpu())

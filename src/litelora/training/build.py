@@ -8,12 +8,14 @@ from typing import Any
 
 import torch
 
+from litelora._hub import hub_offline
 from litelora.adapters import AdapterBank, load_bank
 from litelora.benchmarks import TaskStream, build_benchmark
 from litelora.benchmarks.scenarios import merge_tasks
 from litelora.errors import ConfigError
 from litelora.gates import build_gate
 from litelora.methods import create_method
+from litelora.reporting import RunDirectory
 from litelora.training.backbones import build_backbone
 from litelora.training.config import RunConfig
 from litelora.training.model import as_task_model
@@ -43,8 +45,24 @@ def validate(config: RunConfig) -> None:
     """Cross-section checks that need no data or model (method, gate and their pairing)."""
     method = create_method(config.method.name, config.method.params)
     build_gate(config.gate, method, num_tasks=1)
-    if config.train.device.startswith("cuda") and not torch.cuda.is_available():
-        raise ConfigError(f"train.device={config.train.device!r} but no CUDA device is available; use 'cpu'")
+    check_device(config.train.device)
+
+
+def check_device(name: str) -> torch.device:
+    """``name`` as a torch device this process can use (``cpu``, ``cuda``, ``cuda:N``)."""
+    try:
+        device = torch.device(name)
+    except (RuntimeError, TypeError):
+        raise ConfigError(f"train.device={name!r} is not a device name; use 'cpu', 'cuda' or 'cuda:N'") from None
+    if device.type not in ("cpu", "cuda"):
+        raise ConfigError(f"train.device={name!r}: only 'cpu' and 'cuda[:N]' are supported")
+    if device.type == "cuda":
+        if not torch.cuda.is_available():
+            raise ConfigError(f"train.device={name!r} but no CUDA device is available; use 'cpu'")
+        if device.index is not None and device.index >= torch.cuda.device_count():
+            raise ConfigError(f"train.device={name!r} but this machine has {torch.cuda.device_count()} CUDA "
+                              "device(s); pick an index below that")
+    return device
 
 
 def build_trainer(config: RunConfig) -> ContinualTrainer:
@@ -65,26 +83,40 @@ class LoadedRun:
     bank: AdapterBank
 
 
-def load_run(run_dir: str | Path) -> LoadedRun:
-    """Rebuild a finished run's model (backbone + bank + what the task model saved) for evaluation or export."""
+def load_run(run_dir: str | Path, allow_download: bool = False) -> LoadedRun:
+    """Rebuild a finished run's model (backbone + bank + what the task model saved) for evaluation or export.
+
+    The model the run's ``config.yaml`` names is loaded from local files and the local Hugging Face
+    cache only, unless ``allow_download``: a run directory from elsewhere must not make this
+    process fetch (or request) whatever it names.
+    """
     from litelora._config import load_yaml
 
-    run_dir = Path(run_dir)
-    if not (run_dir / "config.yaml").is_file():
+    run = RunDirectory(run_dir)
+    if not run.is_run():
         raise ConfigError(f"{run_dir} holds no config.yaml: not a litelora run directory")
-    if not (run_dir / "results.json").is_file():
-        raise ConfigError(f"{run_dir} has no results.json: the run has not finished (resume it with --resume)")
-    config = RunConfig.from_dict(load_yaml(run_dir / "config.yaml"))
+    if not run.path("results.json").is_file():
+        raise ConfigError(f"{run_dir} has no results.json: the run has not finished (continue it with "
+                          f"litelora train --resume {run_dir})")
+    config = RunConfig.from_dict(load_yaml(run.path("config.yaml")))
     stream = build_stream(config)
-    model = as_task_model(build_backbone(config.model, stream.meta.get("input_dim")), config.model.head,
-                          config.model.alignment, config.train.seed)
+    with hub_offline(not allow_download):
+        try:
+            backbone = build_backbone(config.model, stream.meta.get("input_dim"))
+        except OSError as err:
+            if allow_download:
+                raise
+            raise ConfigError(f"{run.path('config.yaml')}: model.name={config.model.name!r} is not on this machine "
+                              f"({str(err).splitlines()[0][:160]}); litelora does not download what a run directory "
+                              "names: fetch it yourself, or pass --allow-download") from None
+    model = as_task_model(backbone, config.model.head, config.model.alignment, config.train.seed)
     model.attach(stream)
-    bank = load_bank(model.encoder, run_dir / "adapters")
-    model.load(run_dir)
+    bank = load_bank(model.encoder, run.adapters)
+    model.load(run.root)
     return LoadedRun(config, stream, model.eval(), bank)
 
 
-def load_run_model(run_dir: str | Path) -> tuple[RunConfig, TaskStream, TaskModel]:
+def load_run_model(run_dir: str | Path, allow_download: bool = False) -> tuple[RunConfig, TaskStream, TaskModel]:
     """``load_run`` without the bank handle."""
-    run = load_run(run_dir)
+    run = load_run(run_dir, allow_download)
     return run.config, run.stream, run.model

@@ -21,7 +21,11 @@ from typing import Any
 
 import numpy as np
 import torch
+from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
+
+from litelora._paths import plain_name
+from litelora.errors import PathError
 
 MANIFEST = "manifest.json"
 PREFIX = "ckpt-"
@@ -56,6 +60,11 @@ def save_checkpoint(root: Path, seq: int, state: dict[str, Any], tensors: dict[s
                     keep: int = 2) -> Path:
     """Write checkpoint ``seq`` under ``root`` atomically; keep the newest ``keep``."""
     root.mkdir(parents=True, exist_ok=True)
+    newer = [other for other in _checkpoint_dirs(root) if _seq(other) > seq]
+    if newer:
+        # Pruning keeps the newest: writing below an existing sequence number would delete the new one.
+        raise PathError(f"{root} already holds {newer[-1].name}, newer than checkpoint {seq}; that folder belongs "
+                        "to another run: resume it, or start over with --force")
     final = root / f"{PREFIX}{seq:08d}"
     tmp = root / f".tmp-{PREFIX}{seq:08d}"
     if tmp.exists():
@@ -76,9 +85,30 @@ def save_checkpoint(root: Path, seq: int, state: dict[str, Any], tensors: dict[s
         shutil.rmtree(final)
     os.replace(tmp, final)
     _fsync_dir(root)
-    for old in sorted(root.glob(f"{PREFIX}*"))[:-keep]:
+    for old in _checkpoint_dirs(root)[:-keep]:
         shutil.rmtree(old, ignore_errors=True)
     return final
+
+
+def _seq(path: Path) -> int:
+    suffix = path.name[len(PREFIX):]
+    return int(suffix) if suffix.isdigit() else -1
+
+
+def _checkpoint_dirs(root: Path) -> list[Path]:
+    """``root``'s checkpoint folders, oldest first; links and stray names are not checkpoints."""
+    found = [p for p in root.glob(f"{PREFIX}*") if p.is_dir() and not p.is_symlink() and _seq(p) >= 0]
+    return sorted(found, key=_seq)
+
+
+def newest_seq(root: Path) -> int:
+    """The highest sequence number of any checkpoint folder under ``root`` (0 when none)."""
+    return max([_seq(p) for p in list_checkpoints(root)] + [0])
+
+
+def list_checkpoints(root: Path) -> list[Path]:
+    """Every entry under ``root`` that claims to be a checkpoint (intact or not), oldest first."""
+    return sorted(root.glob(f"{PREFIX}*"), key=lambda p: p.name) if root.is_dir() else []
 
 
 def _fsync_dir(path: Path) -> None:
@@ -91,16 +121,27 @@ def _fsync_dir(path: Path) -> None:
 
 def verify(path: Path) -> str | None:
     """``None`` when the checkpoint is complete and intact, else what is wrong with it."""
+    if path.is_symlink() or _seq(path) < 0:
+        return f"{path.name}: not a checkpoint folder (a link, or not named {PREFIX}NNNNNNNN)"
     manifest = path / MANIFEST
-    if not manifest.is_file():
+    if manifest.is_symlink() or not manifest.is_file():
         return f"{path.name}: no {MANIFEST} (incomplete checkpoint)"
     try:
-        files = json.loads(manifest.read_text())["files"]
-    except (json.JSONDecodeError, KeyError, TypeError):
+        content = json.loads(manifest.read_text())
+        files = content["files"]
+        if not isinstance(files, dict) or content.get("seq") != _seq(path):
+            raise TypeError
+    except (json.JSONDecodeError, UnicodeDecodeError, KeyError, TypeError, AttributeError):
         return f"{manifest}: unreadable manifest"
+    if "state.json" not in files:
+        return f"{manifest}: lists no state.json"
     for name, digest in files.items():
+        try:
+            plain_name(name, str(manifest))
+        except PathError as err:
+            return str(err)
         f = path / name
-        if not f.is_file():
+        if f.is_symlink() or not f.is_file():
             return f"{f}: missing"
         if _sha256(f) != digest:
             return f"{f}: checksum mismatch (file damaged)"
@@ -108,18 +149,28 @@ def verify(path: Path) -> str | None:
 
 
 def load_latest(root: Path) -> Checkpoint | None:
-    """The newest intact checkpoint under ``root`` (warning about each damaged one), or None."""
-    if not root.is_dir():
-        return None
-    for path in sorted(root.glob(f"{PREFIX}*"), reverse=True):
+    """The newest intact checkpoint under ``root`` (warning about each damaged one); ``None``
+    when there is none at all; ``PathError`` when every checkpoint there is damaged."""
+    problems = []
+    for path in reversed(list_checkpoints(root)):
         problem = verify(path)
-        if problem is not None:
-            warnings.warn(f"skipping checkpoint: {problem}", stacklevel=2)
-            continue
-        files = json.loads((path / MANIFEST).read_text())["files"]
-        tensors = {n[: -len(".safetensors")]: load_file(str(path / n)) for n in files if n.endswith(".safetensors")}
-        state = json.loads((path / "state.json").read_text())
-        return Checkpoint(path, int(path.name[len(PREFIX):]), state, tensors)
+        if problem is None:
+            try:
+                files = json.loads((path / MANIFEST).read_text())["files"]
+                tensors = {n[: -len(".safetensors")]: load_file(str(path / n))
+                           for n in files if n.endswith(".safetensors")}
+                state = json.loads((path / "state.json").read_text())
+                if isinstance(state, dict):
+                    return Checkpoint(path, _seq(path), state, tensors)
+                problem = f"{path / 'state.json'}: not a mapping"
+            except (SafetensorError, OSError, ValueError) as err:
+                # Digests match what was written, so this is a file written damaged or forged.
+                problem = f"{path.name}: unreadable ({err})"
+        warnings.warn(f"skipping checkpoint: {problem}", stacklevel=2)
+        problems.append(problem)
+    if problems:
+        raise PathError(f"no intact checkpoint under {root} ({'; '.join(problems)}); nothing was deleted. Restore "
+                        "a checkpoint folder, or pass --force to delete the run and start over")
     return None
 
 

@@ -10,9 +10,20 @@ from litelora._config import from_dict, to_dict
 from litelora.adapters.config import AdapterConfig
 from litelora.errors import ConfigError
 from litelora.gates.config import GateConfig
-from litelora.training.aligned_head import AlignmentConfig
 from litelora.generative.config import GenerationConfig
+from litelora.training.aligned_head import AlignmentConfig
 from litelora.training.optim import LR_SCHEDULES
+
+MAX_BATCH = 1 << 20
+MAX_LENGTH = 1 << 20
+MAX_EPOCHS = 10_000
+MAX_THREADS = 1024
+MAX_SEED = 2**32 - 1  # what NumPy's legacy seeding accepts
+
+
+def check_seed(name: str, seed: int) -> None:
+    if not 0 <= seed <= MAX_SEED:
+        raise ConfigError(f"{name} must be between 0 and {MAX_SEED} (2**32 - 1), got {seed}")
 
 
 @dataclass
@@ -31,6 +42,10 @@ class BenchmarkConfig:
     class_order: list[int] | None = None
     data_root: str | None = None
     options: dict[str, Any] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        if self.seed is not None:
+            check_seed("benchmark.seed", self.seed)
 
 
 @dataclass
@@ -65,8 +80,8 @@ class ModelConfig:
     alignment: AlignmentConfig = field(default_factory=AlignmentConfig)
 
     def __post_init__(self) -> None:
-        if self.max_length <= 0:
-            raise ConfigError(f"model.max_length must be > 0, got {self.max_length}")
+        if not 0 < self.max_length <= MAX_LENGTH:
+            raise ConfigError(f"model.max_length must be between 1 and {MAX_LENGTH} tokens, got {self.max_length}")
 
 
 @dataclass
@@ -130,6 +145,17 @@ class TrainConfig:
         for name in ("batch_size", "eval_batch_size", "log_every"):
             if getattr(self, name) <= 0:
                 raise ConfigError(f"train.{name} must be a positive integer, got {getattr(self, name)}")
+        for name in ("batch_size", "eval_batch_size"):
+            if getattr(self, name) > MAX_BATCH:
+                raise ConfigError(f"train.{name}={getattr(self, name)} is above {MAX_BATCH}; use a batch that "
+                                  "fits in memory (e.g. 16-256)")
+        if self.epochs > MAX_EPOCHS:
+            raise ConfigError(f"train.epochs={self.epochs} is above {MAX_EPOCHS}; cap the work with "
+                              "train.max_steps_per_task instead")
+        check_seed("train.seed", self.seed)
+        if self.num_threads is not None and not 1 <= self.num_threads <= MAX_THREADS:
+            raise ConfigError(f"train.num_threads must be between 1 and {MAX_THREADS}, or null for torch's "
+                              f"default, got {self.num_threads}")
         if self.weight_decay < 0:
             raise ConfigError(f"train.weight_decay must be >= 0, got {self.weight_decay}")
         if self.lr_schedule not in LR_SCHEDULES:

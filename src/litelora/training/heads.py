@@ -7,6 +7,7 @@ from collections.abc import Sequence
 import torch
 from torch import nn
 
+from litelora._io import check_tensor
 from litelora.errors import DataError
 
 
@@ -67,16 +68,36 @@ class GrowingHead(nn.Module):
     def structure(self) -> list[list[int]]:
         return [list(c) for c in self._block_classes]
 
-    def restore(self, structure: list[list[int]], tensors: dict[str, torch.Tensor]) -> None:
-        """Rebuild blocks from ``structure()`` and ``state_tensors()`` output (frozen)."""
+    def restore(self, structure: list[list[int]], tensors: dict[str, torch.Tensor],
+                num_classes: int | None = None, where: str = "head") -> None:
+        """Rebuild blocks from ``structure()`` and ``state_tensors()`` output (frozen).
+
+        Every block must list distinct class ids (below ``num_classes`` when given) and come with
+        a finite (classes, feature_dim) weight and (classes,) bias; ``DataError`` otherwise.
+        """
+        check_structure(structure, num_classes, where)
         self.blocks = nn.ModuleList()
         self._block_classes, self.class_ids = [], []
         for i, classes in enumerate(structure):
             block = nn.Linear(self.feature_dim, len(classes))
             with torch.no_grad():
-                block.weight.copy_(tensors[f"blocks.{i}.weight"])
-                block.bias.copy_(tensors[f"blocks.{i}.bias"])
+                block.weight.copy_(check_tensor(tensors, f"blocks.{i}.weight", (len(classes), self.feature_dim), where))
+                block.bias.copy_(check_tensor(tensors, f"blocks.{i}.bias", (len(classes),), where))
             block.requires_grad_(False)
             self.blocks.append(block)
             self._block_classes.append(list(classes))
             self.class_ids.extend(classes)
+
+
+def check_structure(structure: object, num_classes: int | None, where: str) -> None:
+    """A head structure: a list of non-empty lists of distinct int class ids (< ``num_classes``)."""
+    if not isinstance(structure, list) or not all(isinstance(b, list) and b for b in structure):
+        raise DataError(f"{where}: blocks must be a list of non-empty lists of class ids, got {structure!r:.80}")
+    ids = [c for b in structure for c in b]
+    if not all(isinstance(c, int) and not isinstance(c, bool) and c >= 0 for c in ids):
+        raise DataError(f"{where}: class ids must be non-negative integers, got {ids[:10]}")
+    if len(set(ids)) != len(ids):
+        raise DataError(f"{where}: a class id appears in two head blocks")
+    if num_classes is not None and ids and max(ids) >= num_classes:
+        raise DataError(f"{where}: class id {max(ids)} is not a class of this benchmark ({num_classes} classes): "
+                        "the head belongs to another run")

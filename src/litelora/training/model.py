@@ -11,8 +11,9 @@ import torch.nn.functional as F
 from torch import nn
 
 from litelora._io import load_tensors, read_json, save_tensors, write_json
-from litelora.benchmarks.stream import Example, Task
-from litelora.errors import ConfigError
+from litelora._paths import confined
+from litelora.benchmarks.stream import Example, Task, TaskStream
+from litelora.errors import ConfigError, DataError
 from litelora.training.aligned_head import AlignedHead, AlignmentConfig
 from litelora.training.backbones import Backbone
 from litelora.training.heads import GrowingHead
@@ -40,6 +41,7 @@ class ContinualModel(TaskModel):
         self.head = (AlignedHead(backbone.feature_dim, alignment, seed) if head == "aligned"
                      else GrowingHead(backbone.feature_dim))
         self.default_targets = list(backbone.default_targets)
+        self._num_classes: int | None = None  # the attached stream's, to check a loaded head against
 
     @property
     def encoder(self) -> nn.Module:  # type: ignore[override]
@@ -109,15 +111,29 @@ class ContinualModel(TaskModel):
     def load_state(self, structure: Any, tensors: dict[str, torch.Tensor]) -> None:
         self.head.restore(structure, tensors)
 
+    def attach(self, stream: TaskStream) -> None:
+        self._num_classes = stream.num_classes
+
     def save(self, run_dir: Path) -> None:
-        save_tensors(run_dir / "head" / "head.safetensors", self.head.state_tensors())
-        write_json(run_dir / "head" / "head.json", {"feature_dim": self.head.feature_dim,
-                                                    "blocks": self.head.structure(),
-                                                    "kind": "aligned" if isinstance(self.head, AlignedHead) else "linear"})
+        save_tensors(confined(run_dir, "head", "head.safetensors"), self.head.state_tensors())
+        write_json(confined(run_dir, "head", "head.json"), {
+            "feature_dim": self.head.feature_dim, "blocks": self.head.structure(),
+            "kind": "aligned" if isinstance(self.head, AlignedHead) else "linear"})
 
     def load(self, run_dir: Path) -> None:
-        head = read_json(run_dir / "head" / "head.json")
-        self.head.restore(head["blocks"], load_tensors(run_dir / "head" / "head.safetensors"))
+        """Read the head back, checked against this model (feature size) and stream (class ids)."""
+        meta_path = confined(run_dir, "head", "head.json")
+        try:
+            head = read_json(meta_path)
+        except (OSError, ValueError) as err:
+            raise DataError(f"{meta_path}: cannot be read as JSON ({err})") from None
+        if not isinstance(head, dict) or "blocks" not in head:
+            raise DataError(f"{meta_path}: expected an object with 'blocks' (and 'feature_dim')")
+        if head.get("feature_dim", self.head.feature_dim) != self.head.feature_dim:
+            raise DataError(f"{meta_path}: feature_dim {head.get('feature_dim')!r} does not match this model's "
+                            f"{self.head.feature_dim}: the head belongs to another model")
+        tensors = load_tensors(confined(run_dir, "head", "head.safetensors"))
+        self.head.restore(head["blocks"], tensors, self._num_classes, where=str(meta_path.parent))
 
 
 def as_task_model(model: Backbone | TaskModel, head: str = "linear", alignment: AlignmentConfig | None = None,

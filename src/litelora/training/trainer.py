@@ -18,16 +18,23 @@ from torch import nn
 
 from litelora.adapters import AdapterBank, AdapterConfig, save_bank
 from litelora.benchmarks.stream import Task, TaskStream
-from litelora.errors import ConfigError, NonFiniteError
+from litelora.errors import ConfigError, NonFiniteError, PathError
 from litelora.gates import GatePlugin, build_gate
 from litelora.methods import ContinualMethod, TaskContext, create_method
 from litelora.metrics import adapter_reduction, summarize
-from litelora.reporting import ReadOnlyRunDirectory, RunDirectory, RunLock, environment_info
+from litelora.reporting import (
+    ReadOnlyRunDirectory,
+    RunDirectory,
+    RunLock,
+    environment_info,
+)
 from litelora.reporting.progress_bar import tqdm
 from litelora.reporting.tables import format_decisions
 from litelora.training.backbones import Backbone
 from litelora.training.checkpoint import (
+    Checkpoint,
     load_latest,
+    newest_seq,
     optimizer_from_checkpoint,
     optimizer_to_checkpoint,
     rng_state,
@@ -35,8 +42,8 @@ from litelora.training.checkpoint import (
     set_rng_state,
 )
 from litelora.training.config import RunConfig
-from litelora.training.distributed import Distributed, LossModule, check_launch
 from litelora.training.data import iter_task_batches
+from litelora.training.distributed import Distributed, LossModule, check_launch
 from litelora.training.evaluation import evaluate_task
 from litelora.training.model import as_task_model
 from litelora.training.optim import apply_schedule, build_optimizer
@@ -104,18 +111,23 @@ class ContinualTrainer:
         )
 
     # ------------------------------------------------------------------ loop
-    def run(self, resume: bool = False, allow_changes: Sequence[str] = ()) -> RunResult:
-        """Train every task not yet done. ``resume=True`` continues from the newest intact
-        checkpoint in the run directory (a fresh start when there is none); a config that
-        differs from the saved one is refused unless the fields are in ``allow_changes``."""
+    def run(self, resume: bool = False, allow_changes: Sequence[str] = (), force: bool = False) -> RunResult:
+        """Train every task not yet done.
+
+        The run directory must be empty or new, unless ``resume`` (continue from its newest intact
+        checkpoint; a fresh start when the run never wrote one; ``PathError`` when every checkpoint
+        is damaged) or ``force`` (delete the earlier run and start over). A resumed config that
+        differs from the saved one is refused unless the fields are in ``allow_changes``.
+        """
         cfg = self.config
         if cfg.train.num_threads:
             torch.set_num_threads(cfg.train.num_threads)
+        self.run_dir.create()
         with RunLock(self.run_dir.root) if self.dist.is_main else contextlib.nullcontext():
-            ckpt = load_latest(self.run_dir.root / "checkpoints") if resume else None
+            ckpt = self._resume_point(force) if resume else None
             if ckpt is None:
                 _seed_everything(cfg.train.seed)
-                self.run_dir.create()
+                self.run_dir.start_fresh(force=force, after_crash=resume)
                 self.run_dir.write_config(cfg.to_dict())
                 self.run_dir.write_json("stream.json", self.stream.summary())
                 self.run_dir.reset_events()
@@ -128,7 +140,8 @@ class ContinualTrainer:
                 restore_task_start(self, ckpt.state["start"], ckpt.tensors)
                 self._start = (ckpt.state["start"], {k: v for k, v in ckpt.tensors.items() if k.startswith("start_")})
                 live = ckpt.state.get("live")
-                self._ckpt_seq = ckpt.seq
+                # Above every folder there, damaged ones included, so pruning never drops the new one.
+                self._ckpt_seq = max(ckpt.seq, newest_seq(self.run_dir.checkpoints))
                 self.run_dir.event("resume", checkpoint=ckpt.path.name, task=self.progress.next_task,
                                    step=live["step"] if live else 0)
             while self.progress.next_task < len(self.stream.tasks):
@@ -136,10 +149,18 @@ class ContinualTrainer:
                 live = None
             return self._finish()
 
+    def _resume_point(self, force: bool) -> Checkpoint | None:
+        try:
+            return load_latest(self.run_dir.checkpoints)
+        except PathError:
+            if force:
+                return None  # every checkpoint is damaged and the user asked to start over
+            raise
+
     def _check_resumable(self, allow_changes: Sequence[str]) -> None:
         from litelora._config import load_yaml
 
-        saved = load_yaml(self.run_dir.root / "config.yaml")
+        saved = load_yaml(self.run_dir.path("config.yaml"))
         changed = [f for f in changed_fields(saved, self.config.to_dict())
                    if f not in ALWAYS_MUTABLE and f not in allow_changes]
         if changed:
@@ -175,7 +196,7 @@ class ContinualTrainer:
         self._ckpt_seq += 1
         if not self.dist.is_main:
             return
-        save_checkpoint(self.run_dir.root / "checkpoints", self._ckpt_seq, {"start": start_state, "live": live},
+        save_checkpoint(self.run_dir.checkpoints, self._ckpt_seq, {"start": start_state, "live": live},
                         {**start_tensors, **(live_tensors or {})})
 
     def _finish(self) -> RunResult:
