@@ -36,13 +36,15 @@ def from_dict(cls: type[T], data: Any, path: str = "") -> T:
     for key, value in data.items():
         if key not in fields:
             close = difflib.get_close_matches(str(key), list(fields), n=1)
-            hint = f"; did you mean {close[0]!r}?" if close else ""
+            hint = f"; did you mean {close[0]!r}?" if close else "."
             raise ConfigError(f"{_join(path, str(key))}: unknown field{hint} Known fields: {', '.join(fields)}")
         kwargs[key] = _coerce(hints[key], value, _join(path, key))
     try:
         return cls(**kwargs)
     except ConfigError as err:
-        raise ConfigError(f"{where}: {err}") from None
+        # A message that already names the field (``train.lr must ...``) needs no section prefix.
+        message = str(err)
+        raise ConfigError(message if message.startswith(f"{where}.") else f"{where}: {message}") from None
     except TypeError as err:
         raise ConfigError(f"{where}: {err}") from None
 
@@ -188,7 +190,10 @@ def apply_override(data: dict[str, Any], assignment: str) -> None:
     try:
         value = safe_load_unique(raw) if raw.strip() else ""
     except (yaml.YAMLError, RecursionError, ValueError) as err:
-        raise ConfigError(f"--set {assignment!r}: cannot parse the value: {err}") from None
+        # YAML's messages span lines with a caret under the column; one line is enough here.
+        problem = getattr(err, "problem", None) or " ".join(str(err).split())
+        raise ConfigError(f"--set {assignment!r}: cannot parse the value ({problem}); quote it if it is a "
+                          "string") from None
     node = data
     for part in parts[:-1]:
         node = node.setdefault(part, {})

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
+from pathlib import Path
 
 
 @contextmanager
@@ -25,3 +26,19 @@ def hub_offline(enabled: bool = True) -> Iterator[None]:
         yield
     finally:
         constants.HF_HUB_OFFLINE = before
+
+
+def available_offline(name: str) -> bool:
+    """Whether ``name`` (a folder, or a hub id) can be loaded without the network: the folder
+    exists, or the hub id's ``config.json`` is in the local Hugging Face cache."""
+    if Path(name).expanduser().is_dir():
+        return True
+    try:
+        from huggingface_hub import try_to_load_from_cache
+    except ImportError:
+        return False
+    try:
+        found = try_to_load_from_cache(name, "config.json")
+    except ValueError:  # not a valid hub id either
+        return False
+    return isinstance(found, str)

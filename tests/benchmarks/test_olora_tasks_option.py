@@ -68,8 +68,11 @@ def test_tasks_and_a_non_default_order_are_exclusive(folder: Path) -> None:
 
 @pytest.mark.parametrize(
     ("tasks", "match"),
-    [([], "must name distinct, non-empty task folders, at least one"), (["alpha", "alpha"], "must name distinct"),
-     (["alpha", ""], "non-empty"), ("alpha", ": expected a list, got str"), (["alpha", 3], r"\[1\]: expected a string")],
+    [([], "must name distinct, non-empty task folders.*at least one"), (["alpha", "alpha"], "must name distinct"),
+     (["alpha", ""], "non-empty"), ("alpha", ": expected a list, got str"), (["alpha", 3], r"\[1\]: expected a string"),
+     (["alpha", "ALPHA"], r"must name distinct, non-empty task folders \(in any case\)"),
+     (["../../etc"], r"'\.\./\.\./etc' is not a folder name"), (["/etc"], r"'/etc' is not a folder name"),
+     (["alpha/../beta"], r"is not a folder name"), ([".."], r"'\.\.' is not a folder name")],
 )
 def test_bad_task_lists_name_the_field(folder: Path, tasks: object, match: str) -> None:
     with pytest.raises(ConfigError, match=rf"benchmark.options.tasks.*{match}"):

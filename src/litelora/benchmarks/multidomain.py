@@ -255,9 +255,15 @@ def _olora_task_names(order: int, tasks: list[str] | None) -> list[str]:
             f"benchmark 'olora': benchmark.options.tasks and benchmark.options.order={order} both choose the "
             "tasks; set only one (drop order to run the named folders)"
         )
-    if not tasks or "" in tasks or len(set(tasks)) != len(tasks):
+    # Folders match in any case, so NEWS and news would read one folder twice.
+    if not tasks or "" in tasks or len({t.lower() for t in tasks}) != len(tasks):
         raise ConfigError(
-            f"benchmark.options.tasks must name distinct, non-empty task folders, at least one; got {tasks}")
+            f"benchmark.options.tasks must name distinct, non-empty task folders (in any case), at least one; "
+            f"got {tasks}")
+    for t in tasks:
+        if t in (".", "..") or "/" in t or "\\" in t or Path(t).is_absolute():
+            raise ConfigError(f"benchmark.options.tasks: {t!r} is not a folder name; name task folders under "
+                              "benchmark.data_root (a path there is not read)")
     return list(tasks)
 
 

@@ -8,7 +8,7 @@ from typing import Any
 
 import torch
 
-from litelora._hub import hub_offline
+from litelora._hub import available_offline, hub_offline
 from litelora.adapters import AdapterBank, load_bank
 from litelora.benchmarks import TaskStream, build_benchmark
 from litelora.benchmarks.scenarios import merge_tasks
@@ -100,15 +100,13 @@ def load_run(run_dir: str | Path, allow_download: bool = False) -> LoadedRun:
                           f"litelora train --resume {run_dir})")
     config = RunConfig.from_dict(load_yaml(run.path("config.yaml")))
     stream = build_stream(config)
+    name = config.model.name
+    if name.startswith("hf:") and not allow_download and not available_offline(name[3:]):
+        raise ConfigError(f"{run.path('config.yaml')}: model.name={name!r} is not on this machine (no such folder, "
+                          "not in the Hugging Face cache); litelora does not download what a run directory names: "
+                          "fetch it yourself, or pass --allow-download")
     with hub_offline(not allow_download):
-        try:
-            backbone = build_backbone(config.model, stream.meta.get("input_dim"))
-        except OSError as err:
-            if allow_download:
-                raise
-            raise ConfigError(f"{run.path('config.yaml')}: model.name={config.model.name!r} is not on this machine "
-                              f"({str(err).splitlines()[0][:160]}); litelora does not download what a run directory "
-                              "names: fetch it yourself, or pass --allow-download") from None
+        backbone = build_backbone(config.model, stream.meta.get("input_dim"))
     model = as_task_model(backbone, config.model.head, config.model.alignment, config.train.seed)
     model.attach(stream)
     bank = load_bank(model.encoder, run.adapters)

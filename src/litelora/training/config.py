@@ -182,6 +182,10 @@ class RunConfig:
     train: TrainConfig = field(default_factory=TrainConfig)
     output_dir: str = os.path.join("runs", "default")
 
+    def __post_init__(self) -> None:
+        if not self.output_dir.strip():
+            raise ConfigError("output_dir is empty; name the run directory (-o DIR)")
+
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> RunConfig:
         return from_dict(cls, data)
