@@ -14,7 +14,7 @@ from litelora.errors import ConfigError, LiteLoraError, NonFiniteError, PathErro
 from litelora.training.build import build_trainer
 from litelora.training.checkpoint import load_latest
 from litelora.training.config import RunConfig
-from crash_helpers import Crash, crash_then_resume
+from crash_helpers import crash_then_resume
 
 SETS = {
     "benchmark": {"name": "tiny-text"},

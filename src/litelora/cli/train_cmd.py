@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-from pathlib import Path
 
 from litelora.cli.options import add_config_options, resolve_config
 from litelora.cli.render import print_summary
