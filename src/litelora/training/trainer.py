@@ -19,8 +19,9 @@ from torch import nn
 from litelora.adapters import AdapterBank, AdapterConfig, save_bank
 from litelora.benchmarks.stream import Task, TaskStream
 from litelora.errors import ConfigError, NonFiniteError, PathError
-from litelora.gates import GatePlugin, build_gate
-from litelora.methods import ContinualMethod, TaskContext, create_method
+from litelora.controller import LiteLoRA
+from litelora.gates import GatePlugin
+from litelora.methods import ContinualMethod
 from litelora.metrics import adapter_reduction, summarize
 from litelora.reporting import (
     ReadOnlyRunDirectory,
@@ -83,15 +84,15 @@ class ContinualTrainer:
         for problem in self.stream.problems():
             warnings.warn(f"{stream.name}: {problem}; that task cannot reach full accuracy "
                           "(litelora benchmark check lists every such class)", stacklevel=2)
-        self.method: ContinualMethod = create_method(config.method.name, config.method.params)
-        self.gate: GatePlugin | None = build_gate(config.gate, self.method, num_tasks=len(stream.tasks),
-                                                  seed=config.train.seed, adapter_lr=config.train.lr)
         check_launch(config.train.device)
         self.dist = Distributed(config.train.device)
         self.device = self.dist.device
         self.model = as_task_model(model, config.model.head, config.model.alignment, config.train.seed)
         self.model.attach(self.stream)
-        self.bank = AdapterBank(self.model.encoder, resolve_targets(config.adapter, self.model))
+        # The bank, the host method and the gate: the object a user's own loop drives as well.
+        self.lite = LiteLoRA(self.model.encoder, resolve_targets(config.adapter, self.model), config.method.name,
+                             config.gate, num_tasks=len(stream.tasks), lr=config.train.lr, seed=config.train.seed,
+                             method_params=config.method.params)
         self.model.to(self.device)
         # Every rank reads the run directory (resume); only rank 0 writes it.
         self.run_dir = RunDirectory(config.output_dir) if self.dist.is_main else ReadOnlyRunDirectory(config.output_dir)
@@ -99,16 +100,17 @@ class ContinualTrainer:
         self._ckpt_seq = 0
         self._start: tuple[dict[str, Any], dict[str, dict[str, torch.Tensor]]] = ({}, {})
 
-    def _context(self, task: Task) -> TaskContext:
-        bs = self.config.train.batch_size
-        return TaskContext(
-            task_id=task.task_id,
-            num_tasks=len(self.stream.tasks),
-            bank=self.bank,
-            train_inputs=lambda: (b for b, _ in iter_task_batches(self.model, task, task.train, bs,
-                                                                  device=self.device)),
-            run_model=self.model.run,
-        )
+    @property
+    def bank(self) -> AdapterBank:
+        return self.lite.bank
+
+    @property
+    def method(self) -> ContinualMethod:
+        return self.lite.method
+
+    @property
+    def gate(self) -> GatePlugin | None:
+        return self.lite.gate
 
     # ------------------------------------------------------------------ loop
     def run(self, resume: bool = False, allow_changes: Sequence[str] = (), force: bool = False) -> RunResult:
@@ -226,7 +228,6 @@ class ContinualTrainer:
     def _train_task(self, task: Task, live: dict[str, Any] | None = None,
                     tensors: dict[str, Any] | None = None) -> int:
         cfg = self.config.train
-        ctx = self._context(task)
         head_params = self.model.add_task(task)
 
         def task_batches() -> Iterator[tuple[dict[str, torch.Tensor], torch.Tensor]]:
@@ -239,15 +240,13 @@ class ContinualTrainer:
         total = max(1, round(steps_per_epoch * cfg.epochs))
         if cfg.max_steps_per_task is not None:
             total = min(total, cfg.max_steps_per_task)
-        ctx.steps = total
-        ctx.rehearse = lambda n, on_step: self._rehearse(task, head_params, n, on_step)
-        method_params = self.method.before_task(ctx)
-        gate_groups = self.gate.before_task(ctx) if self.gate is not None else []
-        groups = [
-            {"params": list(method_params), "lr": cfg.lr, "name": "adapters"},
-            {"params": head_params, "lr": cfg.head_lr, "name": "head"},
-            *gate_groups,
-        ]
+        self.lite.start_task(
+            task.task_id, total, forward=self.model.run,
+            train_inputs=lambda: (b for b, _ in iter_task_batches(self.model, task, task.train, cfg.batch_size,
+                                                                  device=self.device)),
+            rehearse_fn=lambda n, on_step: self._rehearse(task, head_params, n, on_step))
+        ctx = self.lite.context
+        groups = [*self.lite.groups, {"params": head_params, "lr": cfg.head_lr, "name": "head"}]
         n_trainable = sum(p.numel() for g in groups for p in g["params"] if p.requires_grad)
         if n_trainable == 0:
             # A generative model with every candidate closed (gate.reuse=frozen) has nothing left
@@ -282,13 +281,8 @@ class ContinualTrainer:
                     if step >= total:
                         break
                     loss = loss_fn(batch, labels)
-                    extra = self.method.extra_loss(ctx)
-                    if extra is not None:
-                        loss = loss + extra
-                    if self.gate is not None:
-                        penalty = self.gate.penalty()
-                        if penalty is not None:
-                            loss = loss + penalty
+                    for term in self.lite.loss_terms():
+                        loss = loss + term
                     self._check_finite(loss, task.task_id, step, "loss")
                     optimizer.zero_grad(set_to_none=True)
                     loss.backward()
@@ -299,7 +293,7 @@ class ContinualTrainer:
                     step += 1
                     seen += len(labels)
                     losses.append(loss.item())
-                    if self.gate is not None and self.gate.after_step(ctx, step, total):
+                    if self.lite.after_step(step):
                         # The trainable set changed: identical decisions on every rank, then a new
                         # optimizer and a new DDP wrapper over what still trains.
                         self.dist.check_same(self.gate.decisions_for(task.task_id), "gate decisions")
@@ -316,11 +310,7 @@ class ContinualTrainer:
                     if cfg.checkpoint_every and step % cfg.checkpoint_every == 0 and step < total:
                         self._save_live(step, optimizer, (live or {}).get("elapsed", 0.0) + time.perf_counter() - t_task)
         bar.close()
-        if self.gate is not None:
-            self.gate.after_training(ctx)
-        self.method.after_task(ctx)
-        if self.gate is not None:
-            self.gate.after_task(ctx)
+        self.lite.end_task()
         self.model.end_task(task, task_batches)
         return n_trainable
 
