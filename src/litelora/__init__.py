@@ -16,7 +16,7 @@ _PUBLIC = {
     "AdapterConfig": "litelora.adapters",
     "ContinualMethod": "litelora.methods",
     "GateConfig": "litelora.gates",
-    "LiteLoRA": "litelora.controller",
+    "LiteLoRA": "litelora.training.controller",
     "LiteLoraError": "litelora.errors",
     "RunConfig": "litelora.training.config",
     "TaskContext": "litelora.methods",

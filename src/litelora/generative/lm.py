@@ -26,7 +26,7 @@ from litelora.generative.config import GenerationConfig
 from litelora.generative.decoding import until_eos
 from litelora.generative.exact_match import exact_match
 from litelora.generative.templates import PromptTemplates, target_text
-from litelora.training.task_model import TaskModel
+from litelora.models.task_model import TaskModel
 
 IGNORE = -100  # label of a position that carries no loss (prompt, padding)
 AUTOCAST_DTYPES = {"bfloat16": torch.bfloat16, "float16": torch.float16}

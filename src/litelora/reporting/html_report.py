@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from litelora._io import read_json, write_json, write_text
-from litelora.analysis import plots
+from litelora.reporting import plots
 from litelora.errors import ConfigError
 from litelora.reporting.run_dir import RunDirectory
 

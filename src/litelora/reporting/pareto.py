@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Any
 from matplotlib import colormaps
 from matplotlib.figure import Figure
 
-from litelora.analysis.plots import _png
+from litelora.reporting.plots import png
 
 if TYPE_CHECKING:
     from litelora.reporting.compare import Comparison
@@ -71,4 +71,4 @@ def pareto_png(rows: list[list[Any]], labels: Sequence[str]) -> bytes:
     ax.grid(alpha=0.3)
     if labels:
         ax.legend(fontsize=7, loc="best", title="diamond: group mean ± std", title_fontsize=7)
-    return _png(fig)
+    return png(fig)

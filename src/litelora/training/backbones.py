@@ -16,24 +16,11 @@ from typing import Any
 import torch
 from torch import nn
 
-from litelora._registry import Registry
 from litelora.errors import ConfigError, DataError
+from litelora.models.backbone import BACKBONES, Backbone, TensorBackbone
+from litelora.models.task_model import TaskModel
+from litelora.training import vision_backbones  # registers the image backbones
 from litelora.training.config import ModelConfig
-from litelora.training.task_model import TaskModel
-
-
-class Backbone(nn.Module):
-    """``forward(**batch) -> (B, feature_dim)``; ``collate(inputs) -> batch`` of tensors."""
-
-    feature_dim: int
-    default_targets: list[str]
-
-    def __init__(self, encoder: nn.Module) -> None:
-        super().__init__()
-        self.encoder = encoder
-
-    def collate(self, inputs: list[Any]) -> dict[str, torch.Tensor]:
-        raise NotImplementedError
 
 
 class TextBackbone(Backbone):
@@ -62,23 +49,6 @@ class TextBackbone(Backbone):
         return (hidden * mask).sum(1) / mask.sum(1).clamp(min=1.0)
 
 
-class TensorBackbone(Backbone):
-    """Any module on tensor inputs (B, ...) returning (B, feature_dim)."""
-
-    def __init__(self, encoder: nn.Module, feature_dim: int, default_targets: list[str]) -> None:
-        super().__init__(encoder)
-        self.feature_dim = feature_dim
-        self.default_targets = default_targets
-
-    def collate(self, inputs: list[Any]) -> dict[str, torch.Tensor]:
-        if not all(isinstance(x, torch.Tensor) for x in inputs):
-            raise DataError("a tensor backbone needs tensor inputs; this stream holds text (pick a text backbone)")
-        return {"x": torch.stack(inputs)}
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.encoder(x)
-
-
 class HashTokenizer:
     """Whitespace words hashed into a fixed vocabulary: lets test models read text offline."""
 
@@ -97,7 +67,6 @@ class HashTokenizer:
         return {"input_ids": input_ids, "attention_mask": mask}
 
 
-BACKBONES: Registry[Backbone | TaskModel] = Registry("model")
 
 
 def packaged_minilm_dir() -> Path:
@@ -249,6 +218,3 @@ def build_backbone(config: ModelConfig, input_dim: int | None = None) -> Backbon
         raise ConfigError(f"model.kind={config.kind!r}, but model {config.name!r} is a {model.kind} model; "
                           f"set model.kind={model.kind} or auto")
     return model
-
-
-from litelora.training import vision_backbones  # noqa: E402  (registers the image backbones into BACKBONES)

@@ -19,7 +19,7 @@ from litelora.reporting import RunDirectory
 from litelora.training.backbones import build_backbone
 from litelora.training.config import RunConfig
 from litelora.training.model import as_task_model
-from litelora.training.task_model import TaskModel
+from litelora.models.task_model import TaskModel
 from litelora.training.trainer import ContinualTrainer
 
 

@@ -9,7 +9,7 @@ import torch
 
 from litelora.benchmarks.stream import Example, Task
 from litelora.training.backbones import Backbone
-from litelora.training.task_model import TaskModel
+from litelora.models.task_model import TaskModel
 
 Batch = tuple[dict[str, torch.Tensor], torch.Tensor]
 

@@ -7,7 +7,7 @@ import torch
 from litelora.benchmarks.stream import Task
 from litelora.training.data import iter_task_batches
 from litelora.training.distributed import Distributed
-from litelora.training.task_model import TaskModel
+from litelora.models.task_model import TaskModel
 
 
 @torch.no_grad()

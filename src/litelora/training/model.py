@@ -20,7 +20,7 @@ from litelora.training.heads import GrowingHead
 
 HEADS = ("linear", "aligned")
 Batches = Callable[[], Iterable[tuple[dict[str, torch.Tensor], torch.Tensor]]]
-from litelora.training.task_model import TaskModel
+from litelora.models.task_model import TaskModel
 
 
 class ContinualModel(TaskModel):

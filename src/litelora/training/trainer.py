@@ -19,7 +19,7 @@ from torch import nn
 from litelora.adapters import AdapterBank, AdapterConfig, save_bank
 from litelora.benchmarks.stream import Task, TaskStream
 from litelora.errors import ConfigError, NonFiniteError, PathError
-from litelora.controller import LiteLoRA
+from litelora.training.controller import LiteLoRA
 from litelora.gates import GatePlugin
 from litelora.methods import ContinualMethod
 from litelora.metrics import adapter_reduction, summarize
@@ -58,7 +58,7 @@ from litelora.training.progress import (
     task_start_snapshot,
 )
 from litelora.training.rehearsal import rehearse
-from litelora.training.task_model import TaskModel
+from litelora.models.task_model import TaskModel
 
 
 @dataclass

@@ -21,7 +21,7 @@ from torch import nn
 
 from litelora._registry import Registry
 from litelora.errors import ConfigError, DataError
-from litelora.training.backbones import BACKBONES, Backbone, TensorBackbone
+from litelora.models.backbone import BACKBONES, Backbone, TensorBackbone
 from litelora.training.config import ModelConfig
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)

@@ -16,7 +16,7 @@ Matrix = Sequence[Sequence[float | None]]
 MAX_MODULE_PANELS = 6
 
 
-def _png(fig: Figure) -> bytes:
+def png(fig: Figure) -> bytes:
     FigureCanvasAgg(fig)
     buf = io.BytesIO()
     # No "Software" text chunk: the page must not carry any URL, not even inside an image.
@@ -64,7 +64,7 @@ def accuracy_matrix(R: Matrix) -> bytes:
     ax.set_xlabel("evaluated on task")
     ax.set_ylabel("after training task")
     fig.colorbar(im, ax=ax, shrink=0.8)
-    return _png(fig)
+    return png(fig)
 
 
 def accuracy_over_time(R: Matrix) -> bytes:
@@ -80,7 +80,7 @@ def accuracy_over_time(R: Matrix) -> bytes:
     ax.set_xticks(range(T))
     if T <= 12:
         ax.legend(fontsize=7, ncol=2)
-    return _png(fig)
+    return png(fig)
 
 
 def gate_grid(tasks: Sequence[int], targets: Sequence[str], recruit: Matrix) -> bytes:
@@ -91,7 +91,7 @@ def gate_grid(tasks: Sequence[int], targets: Sequence[str], recruit: Matrix) -> 
     ax.set_xticks(range(len(targets)), short_names(targets), rotation=90, fontsize=6)
     ax.set_yticks(range(len(tasks)), [f"T{t}" for t in tasks], fontsize=7)
     ax.set_xlabel("module (green: recruit, red: reuse)")
-    return _png(fig)
+    return png(fig)
 
 
 def active_adapters(tasks: Sequence[int], owned: Sequence[int], cumulative: Sequence[int] | None) -> bytes:
@@ -105,7 +105,7 @@ def active_adapters(tasks: Sequence[int], owned: Sequence[int], cumulative: Sequ
     ax.set_xlabel("task")
     ax.set_ylabel("adapters")
     ax.legend(fontsize=7)
-    return _png(fig)
+    return png(fig)
 
 
 def similarity_heatmaps(panels: dict[str, Matrix], tasks: Sequence[int]) -> bytes:
@@ -123,7 +123,7 @@ def similarity_heatmaps(panels: dict[str, Matrix], tasks: Sequence[int]) -> byte
         ax.set_title(title, fontsize=8)
     if im is not None:
         fig.colorbar(im, ax=fig.axes, shrink=0.7)
-    return _png(fig)
+    return png(fig)
 
 
 def rho_curves(tasks: Sequence[int], rho: Sequence[float | None], residual: Sequence[float | None],
@@ -141,7 +141,7 @@ def rho_curves(tasks: Sequence[int], rho: Sequence[float | None], residual: Sequ
     ax.set_ylim(-0.02, 1.02)
     ax.set_xticks(list(tasks))
     ax.legend(fontsize=7)
-    return _png(fig)
+    return png(fig)
 
 
 def functional_drop(tasks: Sequence[int], drop: Sequence[float | None]) -> bytes:
@@ -153,4 +153,4 @@ def functional_drop(tasks: Sequence[int], drop: Sequence[float | None]) -> bytes
     ax.axhline(0, color="black", lw=0.8)
     ax.set_xlabel("task (grey: not applicable)")
     ax.set_ylabel("accuracy drop")
-    return _png(fig)
+    return png(fig)
