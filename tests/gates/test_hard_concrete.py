@@ -5,9 +5,10 @@ import torch
 
 from litelora.adapters import AdapterBank, AdapterConfig, load_bank, save_bank
 from litelora.errors import ConfigError
-from litelora.gates import GateConfig, HardConcreteGate, build_gate, deterministic_gate, group_targets, prob_open
+from litelora.gates import GateConfig, HardConcreteGate, deterministic_gate, group_targets, prob_open
 from litelora.gates.hard_concrete import log_a_for
 from litelora.methods import TaskContext, create_method
+from litelora.training.pairing import gate_for
 from litelora.testing import tiny_mlp
 from litelora.training.optim import build_optimizer
 
@@ -142,7 +143,7 @@ def test_bad_gate_config(kw, needle) -> None:
 
 def test_gate_on_seqlora_is_rejected() -> None:
     with pytest.raises(ConfigError, match="seqlora"):
-        build_gate(GateConfig(kind="hard_concrete"), create_method("seqlora"), num_tasks=3)
+        gate_for(create_method("seqlora"), GateConfig(kind="hard_concrete"), num_tasks=3)
 
 
 def _push_closed(gate: HardConcreteGate, lr: float, steps: int) -> torch.Tensor:

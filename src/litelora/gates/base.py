@@ -10,7 +10,7 @@ import torch
 
 from litelora.adapters import AdapterBank, CoreReuse, LoraAdapter, ScaleReuse, span_bases
 from litelora.gates.config import GateConfig
-from litelora.methods.base import TaskContext
+from litelora.context import TaskContext
 
 
 class GatePlugin:

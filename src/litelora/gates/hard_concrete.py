@@ -10,7 +10,7 @@ import torch
 
 from litelora.gates.base import GatePlugin, drop_reuse, group_targets, top_fraction
 from litelora.gates.config import GateConfig
-from litelora.methods.base import TaskContext
+from litelora.context import TaskContext
 
 BETA, GAMMA, ZETA = 2.0 / 3.0, -0.1, 1.1  # Louizos et al. (2018)
 

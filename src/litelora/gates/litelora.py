@@ -35,7 +35,7 @@ from litelora.errors import ConfigError
 from litelora.gates.base import GatePlugin, drop_reuse, earlier_adapters, group_targets, top_fraction
 from litelora.gates.config import GateConfig
 from litelora.gates.probe import GradientProbe
-from litelora.methods.base import TaskContext
+from litelora.context import TaskContext
 
 MIN_PROBE_STEPS = 4
 

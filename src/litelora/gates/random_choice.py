@@ -10,7 +10,7 @@ import torch
 from litelora.errors import ConfigError
 from litelora.gates.base import GatePlugin, group_targets
 from litelora.gates.config import GateConfig
-from litelora.methods.base import TaskContext
+from litelora.context import TaskContext
 
 
 class RandomGate(GatePlugin):

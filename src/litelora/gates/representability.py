@@ -9,7 +9,7 @@ from litelora.adapters import CoreReuse, ScaleReuse, span_bases
 from litelora.adapters.layer import LoraAdapter
 from litelora.adapters.subspace import frobenius_inner, project_onto_span, representability
 from litelora.gates.base import GatePlugin, earlier_adapters, reuse_name, top_fraction
-from litelora.methods.base import TaskContext
+from litelora.context import TaskContext
 
 
 class RepresentabilityGate(GatePlugin):

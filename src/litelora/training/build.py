@@ -13,12 +13,12 @@ from litelora.adapters import AdapterBank, load_bank
 from litelora.benchmarks import TaskStream, build_benchmark
 from litelora.benchmarks.scenarios import merge_tasks
 from litelora.errors import ConfigError
-from litelora.gates import build_gate
 from litelora.methods import create_method
 from litelora.reporting import RunDirectory
 from litelora.training.backbones import build_backbone
 from litelora.training.config import RunConfig
 from litelora.training.model import as_task_model
+from litelora.training.pairing import gate_for
 from litelora.models.task_model import TaskModel
 from litelora.training.trainer import ContinualTrainer
 
@@ -44,7 +44,7 @@ def _benchmark_stream(config: RunConfig) -> TaskStream:
 def validate(config: RunConfig) -> None:
     """Cross-section checks that need no data or model (method, gate and their pairing)."""
     method = create_method(config.method.name, config.method.params)
-    build_gate(config.gate, method, num_tasks=1)
+    gate_for(method, config.gate, num_tasks=1)
     check_device(config.train.device)
 
 

@@ -14,8 +14,9 @@ from torch import nn
 from litelora._io import write_json
 from litelora.adapters import AdapterBank, AdapterConfig, save_bank
 from litelora.errors import ConfigError
-from litelora.gates import GateConfig, GatePlugin, build_gate
+from litelora.gates import GateConfig, GatePlugin
 from litelora.methods import ContinualMethod, TaskContext, create_method
+from litelora.training.pairing import gate_for
 from litelora.training.rehearsal import rehearse
 
 Batches = Callable[[], Iterable[tuple[Any, torch.Tensor]]]
@@ -60,8 +61,7 @@ class LiteLoRA:
             raise ConfigError(f"lr must be > 0, got {lr}")
         self.method = create_method(method, method_params or {}) if isinstance(method, str) else method
         # GateConfig() (kind none) still lets a method bring its own default gate (sdlora-kd).
-        self.gate: GatePlugin | None = build_gate(gate or GateConfig(), self.method, num_tasks=num_tasks, seed=seed,
-                                                  adapter_lr=lr)
+        self.gate: GatePlugin | None = gate_for(self.method, gate or GateConfig(), num_tasks, seed=seed, adapter_lr=lr)
         self.bank = AdapterBank(model, adapter or AdapterConfig())
         self.model = model
         self.num_tasks, self.lr = num_tasks, lr

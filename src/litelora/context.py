@@ -1,0 +1,33 @@
+"""TaskContext: what the trainer (or a user's loop, through ``LiteLoRA``) shows a method or a
+gate about the task in progress. A leaf: methods and gates both read it, neither knows the other."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from typing import Any
+
+import torch
+
+from litelora.adapters.bank import AdapterBank
+
+
+@dataclass
+class TaskContext:
+    """What a method sees of the run at a task boundary or step (explicit, no god object).
+
+    ``train_inputs`` yields the task's training batches as model inputs (for methods that
+    pass over the data before training, like InfLoRA); ``run_model`` runs the model on one.
+    ``steps`` is the number of training steps the task will take. ``rehearse(n, on_step)``
+    trains what requires gradients for ``n`` steps and then undoes it (parameters, buffers,
+    random state), calling ``on_step(step, loss)`` after each; it returns the losses (a gate
+    measures with it before it decides).
+    """
+
+    task_id: int
+    num_tasks: int
+    bank: AdapterBank
+    train_inputs: Callable[[], Iterable[Any]] | None = None
+    run_model: Callable[[Any], torch.Tensor] | None = None
+    steps: int = 0
+    rehearse: Callable[[int, Callable[[int, float], None] | None], list[float]] | None = None
