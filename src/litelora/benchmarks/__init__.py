@@ -1,6 +1,6 @@
 """Task streams and the benchmark registry (no adapters, methods or gates here)."""
 
-from litelora.benchmarks import multidomain, planted, text, vision, vision_folders  # noqa: F401  (registration)
+from litelora.benchmarks import files, multidomain, planted, text, vision, vision_folders  # noqa: F401  (registration)
 from litelora.benchmarks.registry import BENCHMARKS, build_benchmark, list_benchmarks, register_benchmark
 from litelora.benchmarks.scenarios import split_by_class
 from litelora.benchmarks.stream import Example, Task, TaskStream

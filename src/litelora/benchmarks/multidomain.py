@@ -276,3 +276,4 @@ def _cap(examples: list[Example], per_class: int) -> list[Example]:
             counts[e.label] = counts.get(e.label, 0) + 1
             out.append(e)
     return out
+
