@@ -109,9 +109,7 @@ def export_peft(
     ``rank_pattern == alpha_pattern == R_module`` so PEFT's scale is 1 everywhere. The folder is
     built beside ``out_dir`` and renamed into place; a non-empty ``out_dir`` needs ``overwrite``.
     """
-    from peft import (
-        LoraConfig,  # peft pulls in transformers; import it only when exporting
-    )
+    from peft import LoraConfig  # peft pulls in transformers; import it only when exporting
 
     out_dir = Path(out_dir)
     if out_dir.exists() and (not out_dir.is_dir() or any(out_dir.iterdir())) and not overwrite:
@@ -138,8 +136,12 @@ def export_peft(
             A, B = A[:, :, None, None].contiguous(), B[:, :, None, None].contiguous()
         tensors[f"{PREFIX}{m}.lora_A.weight"] = A
         tensors[f"{PREFIX}{m}.lora_B.weight"] = B
+    # Without a task type, AutoPeftModel rebuilds the base from this class (PeftModel.save_pretrained
+    # writes the same for a bare base model).
+    auto_mapping = None if task_type else {"base_model_class": type(bank.model).__name__,
+                                           "parent_library": type(bank.model).__module__}
     with atomic_dir(out_dir) as tmp:
-        config.save_pretrained(str(tmp))
+        config.save_pretrained(str(tmp), auto_mapping_dict=auto_mapping)
         save_file(tensors, str(tmp / WEIGHTS_FILE), metadata={"format": "pt"})
     return out_dir
 

@@ -6,10 +6,12 @@ import argparse
 import shutil
 from pathlib import Path
 
-from litelora._io import atomic_dir, read_json
+from litelora._io import atomic_dir, read_json, write_text
 from litelora._paths import confined
 from litelora.errors import ConfigError
+from litelora.models.backbone import hub_id
 from litelora.reporting import RunDirectory
+from litelora.reporting.model_card import model_card
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
@@ -23,6 +25,9 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--per-task", action="store_true",
                    help="also write OUT/after_task_NNN/: the model as it stood after each task (PEFT folder, "
                         "litelora_head/, snapshot.json saying whether it is exact for the run's method)")
+    p.add_argument("--base-model", metavar="NAME",
+                   help="base_model_name_or_path to write (default: the run's hub id or folder, e.g. "
+                        "sentence-transformers/all-MiniLM-L6-v2 for minilm)")
     p.add_argument("--allow-download", action="store_true",
                    help="let the model the run names be downloaded; by default only local files and the local "
                         "Hugging Face cache are read")
@@ -42,7 +47,7 @@ def run(args: argparse.Namespace) -> int:
         raise ConfigError(f"{out} holds the run being exported; export to another folder")
     loaded = load_run(run_dir, allow_download=args.allow_download)
     config, bank = loaded.config, loaded.bank
-    base = config.model.name[3:] if config.model.name.startswith("hf:") else config.model.name
+    base = args.base_model or hub_id(config.model.name)
     # Everything is built in a folder beside OUT that then replaces OUT whole: a kill leaves the
     # old OUT (or none), never a mix of two exports or an adapter without its head.
     with atomic_dir(out) as staging:
@@ -55,6 +60,9 @@ def run(args: argparse.Namespace) -> int:
             if not hasattr(encoder, "save_pretrained"):
                 raise ConfigError(f"model {config.model.name!r} is not a transformers model; use --format peft")
             encoder.save_pretrained(staging, safe_serialization=True)
+            tokenizer = _tokenizer(loaded.model)
+            if tokenizer is not None:  # without it transformers falls back to a tokenizer that knows no word
+                tokenizer.save_pretrained(staging)
         # The growing head travels beside the adapters (generative runs have no head).
         head = RunDirectory(run_dir).head
         if head.is_dir():
@@ -63,6 +71,9 @@ def run(args: argparse.Namespace) -> int:
                 if source.is_file():
                     (staging / "litelora_head").mkdir(exist_ok=True)
                     shutil.copyfile(source, staging / "litelora_head" / name)
+        write_text(staging / "README.md", model_card(
+            base=base, fmt=args.format, run=RunDirectory(run_dir).read_json("results.json"),
+            targets=sorted(bank.targets), loader=_loader(args.format, base)))
         folders = []
         if args.per_task:
             from litelora.training.snapshots import export_snapshots
@@ -76,3 +87,20 @@ def run(args: argparse.Namespace) -> int:
         if not info["exact"]:
             print(f"note: {info['note']}")
     return 0
+
+
+def _tokenizer(model: object) -> object | None:
+    """The run's transformers tokenizer, if its model has one (a text encoder or a generative LM)."""
+    backbone = getattr(model, "backbone", model)
+    tokenizer = getattr(backbone, "tokenizer", None) or getattr(getattr(model, "codec", None), "tokenizer", None)
+    return tokenizer if hasattr(tokenizer, "save_pretrained") else None
+
+
+def _loader(fmt: str, base: str | None) -> str:
+    folder = "PATH/TO/THIS/FOLDER"
+    if fmt == "merged":
+        return f"from transformers import AutoModel, AutoTokenizer\nmodel = AutoModel.from_pretrained('{folder}')\n" \
+               f"tokenizer = AutoTokenizer.from_pretrained('{folder}')"
+    return (f"from peft import AutoPeftModel\nmodel = AutoPeftModel.from_pretrained('{folder}')"
+            + ("" if base else "  # needs base_model_name_or_path: re-export with --base-model"))
+

@@ -49,3 +49,22 @@ class TensorBackbone(Backbone):
 
 
 BACKBONES: Registry[Backbone | TaskModel] = Registry("model")
+
+# Where a registered model lives on the Hugging Face Hub, for exports a PEFT user loads elsewhere
+# (``base_model_name_or_path``); models built in code (tiny-bert, planted-mlp, ...) have none.
+HUB_IDS = {
+    "minilm": "sentence-transformers/all-MiniLM-L6-v2",
+    "smollm2": "HuggingFaceTB/SmolLM2-135M-Instruct",
+    "vit-b16": "google/vit-base-patch16-224",
+    "vit-b16-in21k": "google/vit-base-patch16-224-in21k",
+}
+
+
+def hub_id(model_name: str) -> str | None:
+    """The hub id (or folder) a ``model.name`` stands for: the name after ``hf:``/``vit:``, the
+    registered model's hub id, else ``None``."""
+    for prefix in ("hf:", "vit:"):
+        if model_name.startswith(prefix):
+            return model_name[len(prefix):]
+    return HUB_IDS.get(model_name)
+

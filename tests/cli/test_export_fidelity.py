@@ -1,0 +1,89 @@
+"""Exports PEFT users load with PEFT's own entry points: AutoPeftModel, a merged model with its
+tokenizer, a model card, and the head's metadata."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+import torch
+from hostile import run_cli
+from peft import AutoPeftModel
+from transformers import AutoModel, AutoTokenizer, BertConfig, BertModel, BertTokenizerFast
+
+from litelora.training.build import load_run
+
+WORDS = ["alpha", "beta", "gamma", "delta", "story", "film"]
+
+
+@pytest.fixture(scope="module")
+def hf_run(tmp_path_factory) -> tuple[Path, Path]:
+    """A finished run on a local transformers folder (a tiny BERT with a real WordPiece tokenizer)."""
+    root = tmp_path_factory.mktemp("hf")
+    base = root / "base"
+    torch.manual_seed(0)
+    BertModel(BertConfig(vocab_size=64, hidden_size=32, num_hidden_layers=2, num_attention_heads=2,
+                         intermediate_size=64, max_position_embeddings=64)).save_pretrained(base)
+    tokens = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", *WORDS, *[f"w{i}" for i in range(64 - 5 - len(WORDS))]]
+    BertTokenizerFast(vocab={t: i for i, t in enumerate(tokens)}).save_pretrained(base)
+    from litelora.cli.main import main
+
+    run = root / "run"
+    assert main(["train", "--no-progress", "-o", str(run), "--set", "benchmark.name=tiny-text",
+                 "--set", f"model.name=hf:{base}", "--set", "train.max_steps_per_task=2",
+                 "--set", "benchmark.options.num_tasks=2"]) == 0
+    return run, base
+
+
+def _inputs() -> dict[str, torch.Tensor]:
+    return {"input_ids": torch.randint(5, 64, (3, 9)), "attention_mask": torch.ones(3, 9, dtype=torch.long)}
+
+
+def test_auto_peft_model_loads_the_export_exactly(hf_run, tmp_path, capsys) -> None:
+    run, base = hf_run
+    out = tmp_path / "peft"
+    assert run_cli(capsys, "export", str(run), str(out))[0] == 0
+    config = json.loads((out / "adapter_config.json").read_text())
+    assert config["base_model_name_or_path"] == str(base)
+    assert config["auto_mapping"] == {"base_model_class": "BertModel",
+                                      "parent_library": "transformers.models.bert.modeling_bert"}
+    peft_model = AutoPeftModel.from_pretrained(str(out)).eval()
+    encoder = load_run(run).model.backbone.encoder.eval()
+    x = _inputs()
+    with torch.no_grad():
+        torch.testing.assert_close(peft_model(**x).last_hidden_state, encoder(**x).last_hidden_state,
+                                   atol=1e-5, rtol=0)
+    card = (out / "README.md").read_text()
+    assert f"base_model: {base}" in card and "AutoPeftModel.from_pretrained" in card
+    assert "| active adapters |" in card and "method `inclora`" in card
+
+
+def test_merged_export_ships_its_tokenizer(hf_run, tmp_path, capsys) -> None:
+    run, _ = hf_run
+    out = tmp_path / "merged"
+    assert run_cli(capsys, "export", str(run), str(out), "--format", "merged")[0] == 0
+    tokenizer = AutoTokenizer.from_pretrained(str(out))
+    ids = tokenizer("alpha beta story", add_special_tokens=False)["input_ids"]
+    assert tokenizer.unk_token_id not in ids and len(ids) == 3
+    merged = AutoModel.from_pretrained(str(out)).eval()
+    encoder = load_run(run).model.backbone.encoder.eval()
+    x = _inputs()
+    with torch.no_grad():
+        torch.testing.assert_close(merged(**x).last_hidden_state, encoder(**x).last_hidden_state, atol=1e-5, rtol=0)
+    assert "library_name: transformers" in (out / "README.md").read_text()
+
+
+def test_base_model_can_be_named_and_a_model_without_one_says_so(hf_run, tmp_path, capsys) -> None:
+    run, _ = hf_run
+    out = tmp_path / "named"
+    assert run_cli(capsys, "export", str(run), str(out), "--base-model", "my-org/my-bert")[0] == 0
+    assert json.loads((out / "adapter_config.json").read_text())["base_model_name_or_path"] == "my-org/my-bert"
+    tiny = tmp_path / "tiny"
+    from litelora.cli.main import main
+
+    assert main(["train", "--no-progress", "-o", str(tiny), "--set", "benchmark.name=tiny-text",
+                 "--set", "model.name=tiny-bert", "--set", "train.max_steps_per_task=1"]) == 0
+    assert run_cli(capsys, "export", str(tiny), str(tmp_path / "tiny-out"))[0] == 0
+    assert json.loads((tmp_path / "tiny-out" / "adapter_config.json").read_text())["base_model_name_or_path"] is None
+    assert "re-export with --base-model" in (tmp_path / "tiny-out" / "README.md").read_text()
