@@ -53,3 +53,23 @@ def test_a_bug_is_reported_as_such_and_debug_shows_it(tmp_path, capsys, monkeypa
     monkeypatch.setenv("LITELORA_DEBUG", "1")
     with pytest.raises(ZeroDivisionError):
         run_cli(capsys, *TRAIN, "-o", str(tmp_path / "r"))
+
+
+def test_help_starts_without_importing_torch() -> None:
+    import subprocess
+    import sys
+
+    code = ("import sys; from litelora.cli.main import build_parser; build_parser(); "
+            "print('torch' in sys.modules)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert out.stdout.strip() == "False", out.stderr
+
+
+def test_a_closed_pipe_ends_quietly() -> None:
+    import subprocess
+    import sys
+
+    proc = subprocess.run(f"'{sys.executable}' -m litelora config fields | head -n 1", shell=True,
+                          capture_output=True, text=True, timeout=120)
+    assert proc.stdout.count("\n") == 1
+    assert proc.stderr == ""

@@ -8,7 +8,6 @@ from pathlib import Path
 from typing import Any
 
 from litelora.errors import ConfigError
-from litelora.reporting import RunDirectory
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
@@ -27,6 +26,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 def analyze_run_dir(run_dir: str | os.PathLike[str], functional: bool = False, device: str = "cpu") -> dict[str, Any]:
     """The analysis of a run's saved bank, plus the functional test and CKA with ``functional``."""
     from litelora.analysis import analyze_factors, factors_from_saved_bank
+    from litelora.reporting import RunDirectory
 
     run = RunDirectory(run_dir)
     if not run.is_run():
@@ -49,6 +49,7 @@ def analyze_run_dir(run_dir: str | os.PathLike[str], functional: bool = False, d
 
 def run(args: argparse.Namespace) -> int:
     from litelora.analysis import analyze_factors, factors_from_peft, write_analysis
+    from litelora.reporting import RunDirectory
 
     if args.peft:
         if args.run_dir or args.functional:

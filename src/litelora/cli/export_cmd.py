@@ -6,12 +6,7 @@ import argparse
 import shutil
 from pathlib import Path
 
-from litelora._io import atomic_dir, read_json, write_text
-from litelora._paths import confined
 from litelora.errors import ConfigError
-from litelora.models.backbone import hub_id
-from litelora.reporting import RunDirectory
-from litelora.reporting.model_card import model_card
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
@@ -35,7 +30,12 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from litelora._io import atomic_dir, read_json, write_text
+    from litelora._paths import confined
     from litelora.adapters import export_peft
+    from litelora.models.backbone import hub_id
+    from litelora.reporting import RunDirectory
+    from litelora.reporting.model_card import model_card
     from litelora.training.build import load_run
 
     if args.per_task and args.format != "peft":

@@ -6,11 +6,12 @@ from __future__ import annotations
 import argparse
 import json
 from dataclasses import replace
-from typing import Any
-
-from torch import nn
+from typing import TYPE_CHECKING, Any
 
 from litelora.cli.options import add_config_options, resolve_config
+
+if TYPE_CHECKING:
+    from torch import nn
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:

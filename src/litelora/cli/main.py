@@ -51,6 +51,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         return int(args.func(args) or 0)
     except LiteLoraError as err:
         return fail(str(err), 1)
+    except BrokenPipeError:
+        # The reader went away (``litelora list ... | head``): stop quietly, as other tools do.
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        return 141
     except KeyboardInterrupt:
         return fail("interrupted; a train run continues from its last checkpoint with --resume", 130)
     except OSError as err:

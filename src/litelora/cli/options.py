@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import argparse
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from litelora._config import apply_override, load_yaml, merge_dicts
-from litelora.training.config import RunConfig
+if TYPE_CHECKING:
+    from litelora.training.config import RunConfig
 
 
 def add_config_options(parser: argparse.ArgumentParser) -> None:
@@ -17,6 +17,8 @@ def add_config_options(parser: argparse.ArgumentParser) -> None:
 
 
 def resolve_config(args: argparse.Namespace) -> RunConfig:
+    from litelora._config import apply_override, load_yaml, merge_dicts
+    from litelora.training.config import RunConfig
     data: dict[str, Any] = {}
     for path in args.config:
         data = merge_dicts(data, load_yaml(path))

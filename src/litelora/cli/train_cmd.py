@@ -5,9 +5,7 @@ from __future__ import annotations
 import argparse
 
 from litelora.cli.options import add_config_options, resolve_config
-from litelora.cli.render import print_summary
 from litelora.errors import ConfigError
-from litelora.reporting import RunDirectory
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
@@ -29,6 +27,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from litelora.cli.render import print_summary
+    from litelora.reporting import RunDirectory
     from litelora.training.build import build_trainer
 
     if args.help_config:
