@@ -106,3 +106,16 @@ def test_tasks_quick_times_every_variant(tmp_path: Path) -> None:
     assert set(info["median_step_seconds"]) == {f"{v}-{n}" for v in ("inclora-fold", "inclora-rank-sum", "sdlora")
                                                 for n in (1, 5)}
     assert info["ratio_to_one_task"]["sdlora-1"]["median_ratio"] == 1.0
+
+
+def test_serving_quick_counts_what_each_bank_keeps(tmp_path: Path) -> None:
+    bench = _script("bench_serving")
+    out = tmp_path / "serving.json"
+    assert bench.main(["--quick", "--threads", "1", "--keep", "0.5", "--json", str(out)]) == 0
+    info = _check_shape(out)["train_info"]
+    # tiny-bert: 4 targets; task 0 keeps all, each later task half of them.
+    assert info["active_adapters"] == {"base": 0, "host-2": 8, "gate-2": 6, "host-merged-2": 8,
+                                       "host-5": 20, "gate-5": 12, "host-merged-5": 20}
+    assert info["adapter_bytes"]["gate-5"] * 20 == info["adapter_bytes"]["host-5"] * 12
+    assert info["adapter_bytes"]["host-merged-5"] == 0
+    assert info["paired_ratios"]["host-5"]["to_host"] == 1.0
