@@ -119,6 +119,11 @@ class TrainConfig:
     fold_frozen: while a task trains, run the earlier adapters nothing trains (frozen, ungated)
         as part of a working copy of each layer's weight, so a step costs the same with 1 or 50
         tasks in the bank; the base weights are restored exactly at the end of the task.
+    sharding: with several processes, ``none`` replicates the model on each (data parallel) and
+        ``fsdp`` shards the frozen base weights across them (FSDP2 ``fully_shard`` per transformer
+        block), for models that do not fit one device; adapters, reuse paths and the head stay
+        whole on every rank and their gradients are averaged. ``fsdp`` does not fold (see
+        ``fold_frozen``) and every rank evaluates the whole test set.
     """
 
     epochs: float = 2.0
@@ -137,6 +142,7 @@ class TrainConfig:
     checkpoint_every: int = 0
     tensorboard: bool = False
     fold_frozen: bool = True
+    sharding: Literal["none", "fsdp"] = "none"
 
     def __post_init__(self) -> None:
         for name in ("lr", "head_lr", "epochs"):

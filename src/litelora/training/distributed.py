@@ -38,8 +38,9 @@ class LossModule(nn.Module):
 class Distributed:
     """The process group of a run. ``world_size == 1`` makes every method a no-op."""
 
-    def __init__(self, device: str = "cpu") -> None:
+    def __init__(self, device: str = "cpu", sharding: str = "none") -> None:
         self.world_size = int(os.environ.get("WORLD_SIZE", "1"))
+        self.sharding = sharding
         if self.world_size > 1:
             from accelerate import PartialState
 
@@ -55,14 +56,36 @@ class Distributed:
         return self.world_size > 1
 
     @property
+    def fsdp(self) -> bool:
+        """The base weights are sharded across the ranks (``train.sharding=fsdp``, several processes)."""
+        return self.enabled and self.sharding == "fsdp"
+
+    def shard_model(self, model: nn.Module) -> int:
+        """With FSDP, shard ``model``'s parameters across the ranks: each transformer block its own
+        unit (the classes a transformers model lists in ``_no_split_modules``), then the rest.
+        Returns the number of units. Call it before any adapter or head row exists: whatever is
+        added later (all that ever trains) stays whole on every rank, outside FSDP."""
+        if not self.fsdp:
+            return 0
+        from torch.distributed.fsdp import fully_shard
+
+        trainable = {p for p in model.parameters() if p.requires_grad}
+        blocks = {name for m in model.modules() for name in (getattr(m, "_no_split_modules", None) or [])}
+        units = [m for m in model.modules() if type(m).__name__ in blocks]
+        for unit in units:
+            fully_shard(unit, ignored_params=trainable)
+        fully_shard(model, ignored_params=trainable)
+        return len(units) + 1
+
+    @property
     def is_main(self) -> bool:
         """Rank 0: the only process that writes the run directory."""
         return self.rank == 0
 
     def wrap(self, module: nn.Module) -> nn.Module:
         """``module`` in DDP over its parameters that require grad now (itself when alone)."""
-        if not self.enabled or not any(p.requires_grad for p in module.parameters()):
-            return module
+        if not self.enabled or self.fsdp or not any(p.requires_grad for p in module.parameters()):
+            return module  # under FSDP every trainable parameter's gradient is averaged by hand
         from torch.nn.parallel import DistributedDataParallel
 
         ids = [self.device.index] if self.device.type == "cuda" else None
@@ -78,12 +101,14 @@ class Distributed:
         return [items[(self.rank + k * self.world_size) % n] for k in range(per_rank)] if n else []
 
     def eval_shard(self, items: Sequence[T]) -> Sequence[T]:
-        """A disjoint share of ``items`` (no padding): shares sum to the whole for exact counts."""
-        return items[self.rank :: self.world_size] if self.enabled else items
+        """A disjoint share of ``items`` (no padding): shares sum to the whole for exact counts.
+        Under FSDP every rank takes every item: each forward pass is a collective, so all ranks
+        must run the same ones."""
+        return items[self.rank :: self.world_size] if self.enabled and not self.fsdp else items
 
     def reduce_sum(self, value: int | float) -> float:
-        """``value`` summed over ranks."""
-        if not self.enabled:
+        """``value`` summed over the ranks' disjoint shares (under FSDP each rank saw everything)."""
+        if not self.enabled or self.fsdp:
             return value
         import torch.distributed as dist
 

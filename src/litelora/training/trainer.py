@@ -85,7 +85,7 @@ class ContinualTrainer:
             warnings.warn(f"{stream.name}: {problem}; that task cannot reach full accuracy "
                           "(litelora benchmark check lists every such class)", stacklevel=2)
         check_launch(config.train.device)
-        self.dist = Distributed(config.train.device)
+        self.dist = Distributed(config.train.device, config.train.sharding)
         self.device = self.dist.device
         self.model = as_task_model(model, config.model.head, config.model.alignment, config.train.seed)
         self.model.attach(self.stream)
@@ -94,6 +94,11 @@ class ContinualTrainer:
                              config.gate, num_tasks=len(stream.tasks), lr=config.train.lr, seed=config.train.seed,
                              method_params=config.method.params)
         self.model.to(self.device)
+        if self.dist.fsdp and getattr(self.model, "peft_task_type", None) == "SEQ_2_SEQ_LM":
+            raise ConfigError("train.sharding=fsdp supports causal LMs and encoders; a seq2seq model calls its "
+                              "encoder outside the sharded root: use train.sharding=none")
+        # The transformers model is the root unit: its own forward unshards the embeddings.
+        self.sharded_units = self.dist.shard_model(self.model.encoder)
         # Every rank reads the run directory (resume); only rank 0 writes it.
         self.run_dir = RunDirectory(config.output_dir) if self.dist.is_main else ReadOnlyRunDirectory(config.output_dir)
         self.progress = Progress()
@@ -212,7 +217,7 @@ class ContinualTrainer:
         self.run_dir.write_json("results.json", {
             "schema_version": 1,
             "run_info": {"created_at": time.strftime("%Y-%m-%dT%H:%M:%S%z"), "total_time_s": sum(p.wall),
-                         "world_size": self.dist.world_size,
+                         "world_size": self.dist.world_size, "fsdp_units": self.sharded_units,
                          "method": cfg.method.name, "gate": cfg.gate.kind, "benchmark": self.stream.name,
                          "model": cfg.model.name, "config": cfg.to_dict()},
             "train_info": {"accuracy_matrix": p.R, "n_test": n_test, "task_seconds": p.wall,
@@ -272,7 +277,7 @@ class ContinualTrainer:
         self.model.train()
         bar = tqdm(total=total, initial=step, desc=f"task {task.task_id}", disable=not cfg.progress, leave=False)
         seen, t_window, t_task, losses = 0, time.perf_counter(), time.perf_counter(), []
-        with self.bank.frozen_folded(cfg.fold_frozen):
+        with self.bank.frozen_folded(cfg.fold_frozen and not self.dist.fsdp):  # a sharded weight cannot fold
             while step < total:
                 epoch, offset = divmod(step, steps_per_epoch)
                 seed = cfg.seed * 100_003 + task.task_id * 101 + epoch
@@ -332,7 +337,7 @@ class ContinualTrainer:
         """The loss as a (DDP-wrapped when distributed) module over what trains now, and the
         trainable parameters outside the model (the gate's), whose gradients are averaged by hand."""
         module = LossModule(self.model, task)
-        inside = {id(p) for p in self.model.parameters()}
+        inside = set() if self.dist.fsdp else {id(p) for p in self.model.parameters()}
         outside = [p for g in groups for p in g["params"] if p.requires_grad and id(p) not in inside]
         return self.dist.wrap(module), outside
 
