@@ -32,6 +32,7 @@ from litelora.reporting import (
 from litelora.reporting.progress_bar import tqdm
 from litelora.reporting.tables import format_decisions
 from litelora.training.backbones import Backbone
+from litelora.training.callbacks import Callback, MidTaskCheckpoints, ProgressLog
 from litelora.training.checkpoint import (
     Checkpoint,
     load_latest,
@@ -78,7 +79,8 @@ class ContinualTrainer:
     growing classifier head.
     """
 
-    def __init__(self, config: RunConfig, stream: TaskStream, model: Backbone | TaskModel) -> None:
+    def __init__(self, config: RunConfig, stream: TaskStream, model: Backbone | TaskModel,
+                 callbacks: Sequence[Callback] = ()) -> None:
         self.config = config
         self.stream = stream.validate()
         for problem in self.stream.problems():
@@ -102,6 +104,9 @@ class ContinualTrainer:
         # Every rank reads the run directory (resume); only rank 0 writes it.
         self.run_dir = RunDirectory(config.output_dir) if self.dist.is_main else ReadOnlyRunDirectory(config.output_dir)
         self.progress = Progress()
+        cfg = config.train
+        self.callbacks: list[Callback] = [ProgressLog(self.run_dir, cfg.log_every, cfg.progress),
+                                          MidTaskCheckpoints(cfg.checkpoint_every, self._save_live), *callbacks]
         self._ckpt_seq = 0
         self._start: tuple[dict[str, Any], dict[str, dict[str, torch.Tensor]]] = ({}, {})
 
@@ -275,8 +280,8 @@ class ContinualTrainer:
             self.run_dir.event("task_start", task=task.task_id, steps=total, trainable_params=n_trainable,
                                classes=list(task.classes))
         self.model.train()
-        bar = tqdm(total=total, initial=step, desc=f"task {task.task_id}", disable=not cfg.progress, leave=False)
-        seen, t_window, t_task, losses = 0, time.perf_counter(), time.perf_counter(), []
+        for cb in self.callbacks:
+            cb.on_task_start(task, total, step, (live or {}).get("elapsed", 0.0))
         with self.bank.frozen_folded(cfg.fold_frozen and not self.dist.fsdp):  # a sharded weight cannot fold
             while step < total:
                 epoch, offset = divmod(step, steps_per_epoch)
@@ -296,25 +301,16 @@ class ContinualTrainer:
                     apply_schedule(optimizer, cfg.lr_schedule, step, total)
                     optimizer.step()
                     step += 1
-                    seen += len(labels)
-                    losses.append(loss.item())
                     if self.lite.after_step(step):
                         # The trainable set changed: identical decisions on every rank, then a new
                         # optimizer and a new DDP wrapper over what still trains.
                         self.dist.check_same(self.gate.decisions_for(task.task_id), "gate decisions")
                         optimizer = build_optimizer(groups, cfg.weight_decay, previous=optimizer)
                         loss_fn, outside = self._wrap(task, groups)
-                    bar.update(1)
-                    if step % cfg.log_every == 0 or step == total:
-                        dt = time.perf_counter() - t_window
-                        rate = seen / dt if dt > 0 else float("nan")
-                        bar.set_postfix(loss=f"{np.mean(losses):.3f}", sps=f"{rate:.1f}")
-                        self.run_dir.event("train", task=task.task_id, step=step, loss=float(np.mean(losses)),
-                                           samples_per_s=rate)
-                        seen, t_window, losses = 0, time.perf_counter(), []
-                    if cfg.checkpoint_every and step % cfg.checkpoint_every == 0 and step < total:
-                        self._save_live(step, optimizer, (live or {}).get("elapsed", 0.0) + time.perf_counter() - t_task)
-        bar.close()
+                    for cb in self.callbacks:
+                        cb.on_step_end(task, step, loss.item(), len(labels), optimizer)
+        for cb in self.callbacks:
+            cb.on_task_end(task)
         self.lite.end_task()
         self.model.end_task(task, task_batches)
         return n_trainable

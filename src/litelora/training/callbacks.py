@@ -1,0 +1,81 @@
+"""Callbacks around the training loop: what happens at a task's start, after each optimizer step
+and at its end, apart from the training itself (progress, events, mid-task checkpoints).
+
+The trainer calls every callback in order; a run's own are :func:`default_callbacks`, and
+``ContinualTrainer(..., callbacks=[...])`` adds others (a test records the steps with one).
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+import torch
+
+from litelora.benchmarks.stream import Task
+from litelora.reporting import RunDirectory
+from litelora.reporting.progress_bar import tqdm
+
+
+class Callback:
+    """No-op hooks; override what you need.
+
+    ``on_task_start``: before the first step of ``task`` (``step`` > 0 when a run resumes
+    mid-task; ``elapsed``: seconds the task had already trained before the resume).
+    ``on_step_end``: after optimizer step ``step`` (1-based) with that step's loss and examples.
+    """
+
+    def on_task_start(self, task: Task, steps: int, step: int, elapsed: float) -> None:
+        return None
+
+    def on_step_end(self, task: Task, step: int, loss: float, examples: int, optimizer: torch.optim.Optimizer) -> None:
+        return None
+
+    def on_task_end(self, task: Task) -> None:
+        return None
+
+
+class ProgressLog(Callback):
+    """The progress bar, and a ``train`` event (mean loss, samples/s) every ``log_every`` steps."""
+
+    def __init__(self, run_dir: RunDirectory, log_every: int, show: bool) -> None:
+        self.run_dir, self.log_every, self.show = run_dir, log_every, show
+        self.bar: Any = None
+
+    def on_task_start(self, task: Task, steps: int, step: int, elapsed: float) -> None:
+        self.total = steps
+        self.bar = tqdm(total=steps, initial=step, desc=f"task {task.task_id}", disable=not self.show, leave=False)
+        self.seen, self.t_window, self.losses = 0, time.perf_counter(), []
+
+    def on_step_end(self, task: Task, step: int, loss: float, examples: int, optimizer: torch.optim.Optimizer) -> None:
+        self.seen += examples
+        self.losses.append(loss)
+        self.bar.update(1)
+        if step % self.log_every == 0 or step == self.total:
+            dt = time.perf_counter() - self.t_window
+            rate = self.seen / dt if dt > 0 else float("nan")
+            self.bar.set_postfix(loss=f"{np.mean(self.losses):.3f}", sps=f"{rate:.1f}")
+            self.run_dir.event("train", task=task.task_id, step=step, loss=float(np.mean(self.losses)),
+                               samples_per_s=rate)
+            self.seen, self.t_window, self.losses = 0, time.perf_counter(), []
+
+    def on_task_end(self, task: Task) -> None:
+        if self.bar is not None:
+            self.bar.close()
+
+
+class MidTaskCheckpoints(Callback):
+    """A checkpoint every ``every`` steps inside a task (the one at its end is the trainer's):
+    ``save(step, optimizer, elapsed)`` writes it."""
+
+    def __init__(self, every: int, save: Callable[[int, torch.optim.Optimizer, float], None]) -> None:
+        self.every, self.save = every, save
+
+    def on_task_start(self, task: Task, steps: int, step: int, elapsed: float) -> None:
+        self.total, self.elapsed, self.t0 = steps, elapsed, time.perf_counter()
+
+    def on_step_end(self, task: Task, step: int, loss: float, examples: int, optimizer: torch.optim.Optimizer) -> None:
+        if self.every and step % self.every == 0 and step < self.total:
+            self.save(step, optimizer, self.elapsed + time.perf_counter() - self.t0)
