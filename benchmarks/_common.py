@@ -3,6 +3,8 @@ measurement, and small statistics."""
 
 from __future__ import annotations
 
+import argparse
+
 import json
 import os
 import platform
@@ -16,6 +18,7 @@ import time
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from importlib.metadata import PackageNotFoundError, version
+from pathlib import Path
 from typing import Any
 
 import torch
@@ -185,3 +188,25 @@ def meta_info(packages: tuple[str, ...] = ("torch", "transformers", "peft", "lit
         # Other processes share these cores: the 1/5/15-minute load, to judge the times by.
         "loadavg": [round(x, 2) for x in os.getloadavg()],
     }
+
+
+def add_common_args(parser: argparse.ArgumentParser, name: str, batch: int, rounds: int = 12) -> None:
+    """The options every timing script shares: model, rounds, warm-up, batch shape, threads, JSON path."""
+    parser.add_argument("--model", default="minilm")
+    parser.add_argument("--rounds", type=int, default=rounds)
+    parser.add_argument("--warmup", type=int, default=2)
+    parser.add_argument("--batch", type=int, default=batch)
+    parser.add_argument("--seq-len", type=int, default=64)
+    parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--json", type=Path, default=Path(__file__).parent / "results" / f"{name}.json")
+
+
+def prepare(args: argparse.Namespace) -> tuple[nn.Module, dict[str, torch.Tensor]] | None:
+    """Threads and seed set, the model loaded (None: it is not installed) and one fixed batch."""
+    torch.set_num_threads(args.threads)
+    torch.manual_seed(0)
+    base = load_model(args.model)
+    if base is None:
+        return None
+    return base, make_inputs(base, args.batch, args.seq_len)
+

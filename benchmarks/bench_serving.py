@@ -24,11 +24,10 @@ import random
 import statistics
 import sys
 import time
-from pathlib import Path
 
 import torch
 
-from _common import load_model, make_inputs, meta_info, qv_targets, run_info
+from _common import add_common_args, meta_info, prepare, qv_targets, run_info
 
 
 def build(base: torch.nn.Module, tasks: int, keep: float, seed: int) -> tuple[torch.nn.Module, object]:
@@ -52,26 +51,18 @@ def build(base: torch.nn.Module, tasks: int, keep: float, seed: int) -> tuple[to
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--quick", action="store_true", help="tiny-bert, tasks 2 and 5, few rounds")
-    parser.add_argument("--model", default="minilm")
     parser.add_argument("--tasks", type=int, nargs="+", default=[5, 20])
     parser.add_argument("--keep", type=float, default=0.5, help="fraction of targets a later task recruits")
-    parser.add_argument("--rounds", type=int, default=12)
-    parser.add_argument("--warmup", type=int, default=2)
-    parser.add_argument("--batch", type=int, default=32)
-    parser.add_argument("--seq-len", type=int, default=64)
-    parser.add_argument("--threads", type=int, default=2)
-    parser.add_argument("--json", type=Path, default=Path(__file__).parent / "results" / "bench_serving.json")
+    add_common_args(parser, "bench_serving", batch=32)
     args = parser.parse_args(argv)
     if not 0.0 < args.keep <= 1.0:
         parser.error(f"--keep must be in (0, 1], got {args.keep}")
     if args.quick:
         args.model, args.tasks, args.rounds, args.warmup = "tiny-bert", [2, 5], 3, 1
-    torch.set_num_threads(args.threads)
-    torch.manual_seed(0)
-    base = load_model(args.model)
-    if base is None:
+    prepared = prepare(args)
+    if prepared is None:
         return 1
-    inputs = make_inputs(base, args.batch, args.seq_len)
+    base, inputs = prepared
     variants: dict[str, torch.nn.Module] = {"base": copy.deepcopy(base).eval()}
     adapter_bytes: dict[str, int] = {"base": 0}
     active: dict[str, int] = {"base": 0}

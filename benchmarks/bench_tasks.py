@@ -26,11 +26,10 @@ import copy
 import statistics
 import sys
 import time
-from pathlib import Path
 
 import torch
 
-from _common import load_model, make_inputs, meta_info, qv_targets, run_info
+from _common import add_common_args, meta_info, prepare, qv_targets, run_info
 
 
 def build(base: torch.nn.Module, tasks: int, host: str, fold: bool):  # noqa: ANN201 - a step closure
@@ -55,23 +54,15 @@ def build(base: torch.nn.Module, tasks: int, host: str, fold: bool):  # noqa: AN
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--quick", action="store_true", help="tiny-bert, tasks 1 and 5, few rounds")
-    parser.add_argument("--model", default="minilm")
     parser.add_argument("--tasks", type=int, nargs="+", default=[1, 20, 50])
-    parser.add_argument("--rounds", type=int, default=12)
-    parser.add_argument("--warmup", type=int, default=2)
-    parser.add_argument("--batch", type=int, default=16)
-    parser.add_argument("--seq-len", type=int, default=64)
-    parser.add_argument("--threads", type=int, default=2)
-    parser.add_argument("--json", type=Path, default=Path(__file__).parent / "results" / "bench_tasks.json")
+    add_common_args(parser, "bench_tasks", batch=16)
     args = parser.parse_args(argv)
     if args.quick:
         args.model, args.tasks, args.rounds, args.warmup = "tiny-bert", [1, 5], 3, 1
-    torch.set_num_threads(args.threads)
-    torch.manual_seed(0)
-    base = load_model(args.model)
-    if base is None:
+    prepared = prepare(args)
+    if prepared is None:
         return 1
-    inputs = make_inputs(base, args.batch, args.seq_len)
+    base, inputs = prepared
     variants = {}
     for n in args.tasks:
         variants[f"inclora-fold-{n}"] = build(base, n, "inclora", fold=True)

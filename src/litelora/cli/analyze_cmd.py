@@ -29,11 +29,7 @@ def analyze_run_dir(run_dir: str | os.PathLike[str], functional: bool = False, d
     from litelora.reporting import RunDirectory
 
     run = RunDirectory(run_dir)
-    if not run.is_run():
-        raise ConfigError(f"{run_dir} holds no config.yaml: not a litelora run directory")
-    if not run.path("results.json").is_file():
-        raise ConfigError(f"{run_dir} has not finished (no results.json), so it has no final adapters to analyse; "
-                          f"continue it with litelora train --resume {run_dir}")
+    run.require_finished()
     factors = factors_from_saved_bank(run.adapters)
     rows, probes = None, None
     if functional:

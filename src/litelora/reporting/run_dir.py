@@ -75,6 +75,16 @@ class RunDirectory:
         """Whether ``root`` holds a litelora run (its ``config.yaml``)."""
         return self.root.is_dir() and self.path("config.yaml").is_file()
 
+    def require_finished(self) -> None:
+        """``ConfigError`` unless ``root`` holds a run that has finished (its ``results.json``)."""
+        from litelora.errors import ConfigError
+
+        if not self.is_run():
+            raise ConfigError(f"{self.root} holds no config.yaml: not a litelora run directory")
+        if not self.path("results.json").is_file():
+            raise ConfigError(f"{self.root} has not finished (no results.json), so it has no final model; continue "
+                              f"it with litelora train --resume {self.root}")
+
     def create(self) -> None:
         if self.root.exists() and not self.root.is_dir():
             raise PathError(f"output directory {self.root} is a file; choose a folder (-o / output_dir)")

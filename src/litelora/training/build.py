@@ -93,11 +93,7 @@ def load_run(run_dir: str | Path, allow_download: bool = False) -> LoadedRun:
     from litelora._config import load_yaml
 
     run = RunDirectory(run_dir)
-    if not run.is_run():
-        raise ConfigError(f"{run_dir} holds no config.yaml: not a litelora run directory")
-    if not run.path("results.json").is_file():
-        raise ConfigError(f"{run_dir} has no results.json: the run has not finished (continue it with "
-                          f"litelora train --resume {run_dir})")
+    run.require_finished()
     config = RunConfig.from_dict(load_yaml(run.path("config.yaml")))
     stream = build_stream(config)
     name = config.model.name
