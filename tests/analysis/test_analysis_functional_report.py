@@ -24,7 +24,7 @@ from litelora.training.build import build_trainer, load_run_model
 from litelora.training.config import RunConfig
 from litelora.training.data import iter_batches
 
-SECTIONS = ["summary", "accuracy-matrix", "accuracy-over-time", "active-adapters", "similarity", "rho", "functional"]
+SECTIONS = ["summary", "accuracy-matrix", "accuracy-over-time", "losses", "active-adapters", "similarity", "rho", "functional"]
 
 
 def _train(root, **sections) -> str:
@@ -107,7 +107,7 @@ def test_analyze_and_report_on_a_run(runs, tmp_path) -> None:
     for key in SECTIONS:
         assert f"<section id='{key}'>" in page, key
     images = re.findall(r"src='data:image/png;base64,([A-Za-z0-9+/=]+)'", page)
-    assert len(images) == 7  # summary has none; similarity has a column-space and a row-space figure
+    assert len(images) == 8  # summary has none; similarity has a column-space and a row-space figure
     for b64 in images:
         assert imread(io.BytesIO(base64.b64decode(b64)), format="png").ndim == 3
     data = json.loads((run / "report" / "data.json").read_text())
@@ -120,6 +120,8 @@ def test_analyze_and_report_on_a_run(runs, tmp_path) -> None:
     assert data["active-adapters"]["owned"] == results["metrics"]["active_adapters_per_task"]
     assert data["summary"]["metrics"]["final_acc_sample"] == results["metrics"]["final_acc_sample"]
     assert (run / "report" / "rho.csv").read_text().startswith("task,rho_mean,residual_mean")
+    train = [e for e in RunDirectory(run).events() if e["event"] == "train"]
+    assert data["losses"]["0"]["loss"] == [e["loss"] for e in train if e["task"] == 0]
 
 
 def test_report_renders_in_headless_chromium(runs, tmp_path) -> None:

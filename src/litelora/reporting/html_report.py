@@ -81,7 +81,22 @@ def _gates(decisions: list[dict[str, Any]]) -> Section:
     return Section("gates", "Gate decisions", f"{kept} of {len(decisions)} (task, module) decisions recruited a new "
                    "adapter; the others reuse earlier adapters.",
                    {"tasks": tasks, "targets": targets, "recruit": recruit, "gate": gate}, rows,
-                   [plots.gate_grid(tasks, targets, recruit)])
+                   [plots.gate_grid(tasks, targets, recruit, gate)])
+
+
+def _losses(events: list[dict[str, Any]]) -> Section | None:
+    curves: dict[int, tuple[list[int], list[float]]] = {}
+    for e in events:
+        if e.get("event") == "train" and isinstance(e.get("loss"), (int, float)):
+            steps, losses = curves.setdefault(int(e["task"]), ([], []))
+            steps.append(int(e["step"]))
+            losses.append(float(e["loss"]))
+    if not curves:
+        return None
+    rows = [["task", "step", "loss"]] + [[t, s, v] for t, (ss, vs) in sorted(curves.items()) for s, v in zip(ss, vs)]
+    return Section("losses", "Training loss", "The mean training loss of each logging window (train.log_every "
+                   "steps), per task.", {str(t): {"steps": ss, "loss": vs} for t, (ss, vs) in curves.items()},
+                   rows, [plots.loss_curves(curves)])
 
 
 def _active(owned: list[int], cumulative: list[int]) -> Section:
@@ -174,9 +189,12 @@ def collect_sections(run_dir: str | os.PathLike[str], analysis: dict[str, Any] |
         sections += _accuracy(matrix)
     if decisions:
         sections.append(_gates(decisions))
+    events = run.events() if run.path("events.jsonl").is_file() else []
+    losses = _losses(events)
+    if losses is not None:
+        sections.append(losses)
     owned = (results or {}).get("metrics", {}).get("active_adapters_per_task")
     if owned:
-        events = run.events() if run.path("events.jsonl").is_file() else []
         sections.append(_active(owned, [e["active_adapters"] for e in events if e.get("event") == "task_end"]))
     if analysis and analysis.get("modules"):
         sections += [_similarity(analysis), _rho(analysis)]

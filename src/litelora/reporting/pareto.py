@@ -58,9 +58,11 @@ def pareto_png(rows: list[list[Any]], labels: Sequence[str]) -> bytes:
                        alpha=0.6, s=28, label=label)
         for r in data:
             if r[col["group"]] == label and r[col["kind"]] == "group_mean":
-                ax.errorbar(r[col[PARETO_X]], r[col[PARETO_Y]], xerr=r[col[PARETO_X + "_std"]],
-                            yerr=r[col[PARETO_Y + "_std"]], fmt="D", ms=9, color=color[label], mec="black",
-                            ecolor=color[label], capsize=3, zorder=3)
+                y, sy = r[col[PARETO_Y]], r[col[PARETO_Y + "_std"]] or 0.0
+                # An accuracy bar stops at 0 and 1: the spread says where runs fell, not past certainty.
+                yerr = [[min(sy, y)], [min(sy, 1.0 - y)]]
+                ax.errorbar(r[col[PARETO_X]], y, xerr=r[col[PARETO_X + "_std"]], yerr=yerr, fmt="D", ms=9,
+                            color=color[label], mec="black", ecolor=color[label], capsize=3, zorder=3)
     front = sorted((r[col[PARETO_X]], r[col[PARETO_Y]]) for r in data
                    if r[col["kind"]] == "run" and r[col["pareto_optimal"]])
     if len(front) > 1:
@@ -70,5 +72,6 @@ def pareto_png(rows: list[list[Any]], labels: Sequence[str]) -> bytes:
     ax.set_ylabel("final accuracy (sample-weighted)")
     ax.grid(alpha=0.3)
     if labels:
-        ax.legend(fontsize=7, loc="best", title="diamond: group mean ± std", title_fontsize=7)
+        ax.legend(fontsize=9, loc="center left", bbox_to_anchor=(1.01, 0.5), title="diamond: group mean ± std",
+                  title_fontsize=9)
     return png(fig)

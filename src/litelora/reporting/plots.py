@@ -63,7 +63,7 @@ def accuracy_matrix(R: Matrix) -> bytes:
     im = _heat(ax, masked, [f"T{j}" for j in range(T)], 0.0, 1.0, "viridis", T <= 20)
     ax.set_xlabel("evaluated on task")
     ax.set_ylabel("after training task")
-    fig.colorbar(im, ax=ax, shrink=0.8)
+    fig.colorbar(im, ax=ax, shrink=0.8, label="accuracy")
     return png(fig)
 
 
@@ -83,14 +83,44 @@ def accuracy_over_time(R: Matrix) -> bytes:
     return png(fig)
 
 
-def gate_grid(tasks: Sequence[int], targets: Sequence[str], recruit: Matrix) -> bytes:
-    """Task x module grid: 1 recruit (new adapter), 0 reuse, blank where no decision."""
-    fig = Figure(figsize=(2 + 0.25 * len(targets), 1 + 0.3 * len(tasks)))
+def gate_grid(tasks: Sequence[int], targets: Sequence[str], recruit: Matrix, values: Matrix | None = None) -> bytes:
+    """Task x module grid: recruit (new adapter) dark blue, reuse light orange (colour-blind
+    safe), blank where no decision; each cell shows the gate's value (score) when given."""
+    from matplotlib.colors import ListedColormap
+    from matplotlib.patches import Patch
+
+    width, height = max(4.0, 1.5 + 0.42 * len(targets)), 1.4 + 0.45 * len(tasks)
+    fig = Figure(figsize=(width, height))
     ax = fig.add_subplot()
-    ax.imshow(_nan(recruit), vmin=0, vmax=1, cmap="RdYlGn", aspect="auto")
-    ax.set_xticks(range(len(targets)), short_names(targets), rotation=90, fontsize=6)
-    ax.set_yticks(range(len(tasks)), [f"T{t}" for t in tasks], fontsize=7)
-    ax.set_xlabel("module (green: recruit, red: reuse)")
+    colours = ["#f4a582", "#2166ac"]  # reuse, recruit: ColorBrewer RdBu ends, distinct for every colour vision
+    ax.imshow(_nan(recruit), vmin=0, vmax=1, cmap=ListedColormap(colours), aspect="auto")
+    ax.set_xticks(range(len(targets)), short_names(targets), rotation=90, fontsize=9)
+    ax.set_yticks(range(len(tasks)), [f"T{t}" for t in tasks], fontsize=9)
+    if values is not None and len(targets) <= 40:
+        for i, row in enumerate(_nan(values)):
+            for j, v in enumerate(row):
+                if not math.isnan(v):
+                    on_dark = _nan(recruit)[i][j] == 1.0
+                    ax.text(j, i, f"{v:.2f}", ha="center", va="center", fontsize=7,
+                            color="white" if on_dark else "black")
+    ax.set_xlabel("module" + ("; cell: the gate's value" if values is not None else ""), fontsize=9)
+    ax.set_ylabel("task", fontsize=9)
+    ax.legend(handles=[Patch(color=colours[1], label="recruit"), Patch(color=colours[0], label="reuse")],
+              fontsize=8, loc="upper left", bbox_to_anchor=(1.01, 1.0))
+    return png(fig)
+
+
+def loss_curves(curves: dict[int, tuple[Sequence[int], Sequence[float]]]) -> bytes:
+    """The training loss (mean over each logging window) against the step, one line per task."""
+    fig = Figure(figsize=(6, 3.5))
+    ax = fig.add_subplot()
+    for task, (steps, losses) in sorted(curves.items()):
+        ax.plot(steps, losses, marker="o", ms=2, lw=1, label=f"T{task}")
+    ax.set_xlabel("step within the task")
+    ax.set_ylabel("training loss")
+    ax.grid(alpha=0.3)
+    if 0 < len(curves) <= 12:
+        ax.legend(fontsize=8, ncol=2)
     return png(fig)
 
 
@@ -122,7 +152,7 @@ def similarity_heatmaps(panels: dict[str, Matrix], tasks: Sequence[int]) -> byte
         im = _heat(ax, M, labels, 0.0, 1.0, "magma", len(tasks) <= 8)
         ax.set_title(title, fontsize=8)
     if im is not None:
-        fig.colorbar(im, ax=fig.axes, shrink=0.7)
+        fig.colorbar(im, ax=fig.axes, shrink=0.7, label="subspace similarity (0: orthogonal, 1: same span)")
     return png(fig)
 
 
@@ -138,9 +168,10 @@ def rho_curves(tasks: Sequence[int], rho: Sequence[float | None], residual: Sequ
     ax.plot(tasks, [math.nan if v is None else v for v in residual], marker="s", color="tab:blue",
             label="residual mean")
     ax.set_xlabel("task")
+    ax.set_ylabel("rho (share represented) / residual")
     ax.set_ylim(-0.02, 1.02)
     ax.set_xticks(list(tasks))
-    ax.legend(fontsize=7)
+    ax.legend(fontsize=8)
     return png(fig)
 
 
