@@ -73,3 +73,8 @@ def test_a_closed_pipe_ends_quietly() -> None:
                           capture_output=True, text=True, timeout=120)
     assert proc.stdout.count("\n") == 1
     assert proc.stderr == ""
+
+
+@pytest.mark.parametrize("command", [["eval", "some-run"], ["analyze", "some-run"]])
+def test_threads_must_be_positive(capsys, command) -> None:
+    assert_clean_error(*run_cli(capsys, *command, "--threads", "0"), r"--threads must be >= 1, got 0", command[0])

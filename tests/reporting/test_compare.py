@@ -186,3 +186,20 @@ def test_no_pareto_points_still_writes_the_table(tmp_path) -> None:
     _, files = build_comparison([a], tmp_path / "out")
     assert "pareto.png" not in files and not (tmp_path / "out" / "pareto.png").exists()
     assert "no figure" in files["comparison.html"].read_text()
+
+
+def test_runs_that_differ_beyond_their_seed_are_not_averaged(tmp_path) -> None:
+    full = [_run(tmp_path, f"full_s{s}", seed=s, acc=0.6) for s in (0, 1)]
+    short = tmp_path / "short_s0"
+    short.mkdir()
+    data = _results(seed=0, acc=0.2)
+    data["run_info"]["config"]["train"].update(lr=1e-2, max_steps_per_task=40)
+    (short / "results.json").write_text(json.dumps(data))
+    cmp = compare_runs([*full, short])
+    labels = sorted(g.label for g in cmp.groups)
+    assert labels == ["inclora (train.lr=0.001, train.max_steps_per_task=None)",
+                      "inclora (train.lr=0.01, train.max_steps_per_task=40)"]
+    sizes = {g.label: len(g.runs) for g in cmp.groups}
+    assert sizes["inclora (train.lr=0.001, train.max_steps_per_task=None)"] == 2
+    # seeds alone never split a group
+    assert [g.label for g in compare_runs(full).groups] == ["inclora"]

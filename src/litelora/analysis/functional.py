@@ -21,6 +21,7 @@ from litelora.adapters import AdapterSlot, BankLinear, LoraAdapter
 from litelora.analysis.redundancy import live_slots
 from litelora.analysis.subspace import factor_svd, orthonormal_union, union_tolerance
 from litelora.benchmarks.stream import Task
+from litelora.reporting.progress_bar import tqdm
 from litelora.training.build import load_run_model
 from litelora.training.data import iter_batches
 from litelora.training.evaluation import evaluate_task
@@ -80,7 +81,7 @@ def functional_representability(
     has nothing to be represented by, and one without adapters (every gate closed) has nothing
     to project: both get ``projected_accuracy = drop = None`` and a ``note``."""
     rows = []
-    for task in tasks:
+    for task in tqdm(tasks, desc="functional test", unit="task", leave=False):
         t = task.task_id
         own = [s for s in slots.values() if any(getattr(a, "task_id", None) == t for a in s.adapters.values())]
         has_earlier = any(getattr(a, "task_id", t) < t for s in own for a in s.adapters.values())

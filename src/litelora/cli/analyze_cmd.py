@@ -20,6 +20,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                    help="analyse PEFT LoRA folders instead, one per task, in order")
     p.add_argument("-o", "--output-dir", help="output folder (default RUN_DIR/analysis; required with --peft)")
     p.add_argument("--device", default="cpu", help="device for --functional (default cpu)")
+    p.add_argument("--threads", type=int, metavar="N", help="torch CPU threads for --functional (default: torch's)")
     p.set_defaults(func=run)
 
 
@@ -45,6 +46,9 @@ def analyze_run_dir(run_dir: str | os.PathLike[str], functional: bool = False, d
 
 def run(args: argparse.Namespace) -> int:
     from litelora.analysis import analyze_factors, factors_from_peft, write_analysis
+    from litelora.cli.options import set_threads
+
+    set_threads(args.threads)
     from litelora.reporting import RunDirectory
 
     if args.peft:

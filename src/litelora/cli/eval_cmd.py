@@ -7,7 +7,7 @@ import argparse
 from pathlib import Path
 from typing import Any
 
-from litelora.cli.options import add_config_options, resolve_config
+from litelora.cli.options import add_config_options, resolve_config, set_threads
 from litelora.errors import ConfigError
 
 
@@ -26,6 +26,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--scenario", choices=["cil", "til"],
                    help="score in this scenario instead of the stream's: cil (argmax over every seen class) or "
                         "til (over the task's own classes); the run directory is not changed")
+    p.add_argument("--threads", type=int, metavar="N", help="torch CPU threads (default: torch's choice)")
     p.add_argument("--allow-download", action="store_true",
                    help="let the model a run directory names be downloaded; by default only local files and the "
                         "local Hugging Face cache are read")
@@ -38,6 +39,7 @@ def run(args: argparse.Namespace) -> int:
 
     if args.show < 0:
         raise ConfigError(f"--show must be >= 0, got {args.show}")
+    set_threads(args.threads)
     if args.peft:
         if args.run_dir or args.show:
             raise ConfigError("--peft evaluates adapter folders on their own: drop RUN_DIR and --show")
@@ -108,6 +110,7 @@ def _peft_model(args: argparse.Namespace) -> tuple[Any, Any, int]:
 def _report(stream: Any, model: Any, batch_size: int, scenario: str) -> None:
     """Per-task accuracy and the sample-weighted total in ``scenario``, over the tasks a classifier's
     head covers."""
+    from litelora.reporting.progress_bar import tqdm
     from litelora.training.evaluation import evaluate_task
 
     tasks = list(stream.tasks)
@@ -123,7 +126,8 @@ def _report(stream: Any, model: Any, batch_size: int, scenario: str) -> None:
                               f"runs; this one is {stream.scenario!r}" + ("" if hasattr(model, "head") else
                                                                            " and generative (no head)"))
         print(f"scored {scenario} (the stream is {stream.scenario})")
-    accs = [evaluate_task(model, task, scenario, batch_size) for task in tasks]
+    accs = [evaluate_task(model, task, scenario, batch_size)
+            for task in tqdm(tasks, desc="evaluating", unit="task", leave=False)]
     for task, acc in zip(tasks, accs):
         print(f"task {task.task_id} ({task.name}): accuracy {acc:.4f} on {len(task.test)} examples")
     total = sum(a * len(t.test) for a, t in zip(accs, tasks)) / sum(len(t.test) for t in tasks)

@@ -25,3 +25,16 @@ def resolve_config(args: argparse.Namespace) -> RunConfig:
     for assignment in args.overrides:
         apply_override(data, assignment)
     return RunConfig.from_dict(data)
+
+
+def set_threads(threads: int | None) -> None:
+    """``--threads N``: torch's CPU threads for this command (None: leave torch's default)."""
+    if threads is None:
+        return
+    from litelora.errors import ConfigError
+
+    if threads < 1:
+        raise ConfigError(f"--threads must be >= 1, got {threads}")
+    import torch
+
+    torch.set_num_threads(threads)

@@ -54,6 +54,38 @@ class RunSummary:
     seed: int | None
     benchmark: str | None
     metrics: dict[str, float | None]
+    config: dict[str, Any] = field(default_factory=dict)  # flattened: dotted key -> value
+
+
+# Fields that may differ between the seeds of one experiment without making it another one.
+SEED_FIELDS = ("output_dir", "train.seed", "benchmark.seed", "benchmark.class_order", "benchmark.options.order",
+               "benchmark.options.tasks", "benchmark.options.skip_missing", "train.progress", "train.num_threads",
+               "train.log_every", "train.tensorboard", "train.checkpoint_every", "train.device")
+
+
+def _flatten(config: Any, prefix: str = "") -> dict[str, Any]:
+    if not isinstance(config, dict):
+        return {prefix: config} if prefix else {}
+    out: dict[str, Any] = {}
+    for k, v in config.items():
+        key = f"{prefix}.{k}" if prefix else str(k)
+        out.update(_flatten(v, key) if isinstance(v, dict) and v else {key: v})
+    return out
+
+
+def split_by_config(runs: list[RunSummary]) -> list[RunSummary]:
+    """Runs whose default labels agree but whose configs differ in a field other than the seed's
+    (a shorter run, another learning rate) get those fields added to their labels, so they are
+    not averaged together."""
+    by_label: dict[str, list[RunSummary]] = {}
+    for r in runs:
+        by_label.setdefault(r.label, []).append(r)
+    for label, members in by_label.items():
+        keys = sorted({k for r in members for k in r.config} - set(SEED_FIELDS))
+        varying = [k for k in keys if len({json.dumps(r.config.get(k), sort_keys=True) for r in members}) > 1]
+        for r in members if varying else []:
+            r.label = f"{label} ({', '.join(f'{k}={_fmt_value(r.config.get(k))}' for k in varying)})"
+    return runs
 
 
 @dataclass
@@ -169,7 +201,7 @@ def load_run_summary(run_dir: str | os.PathLike[str], label_from: Sequence[str] 
     metrics = {k: _number(results["metrics"].get(k), k, file) for k in METRIC_KEYS}
     benchmark = run_info.get("benchmark")
     return RunSummary(root, _label(run_info, label_from, file), seed,
-                      benchmark if isinstance(benchmark, str) else None, metrics)
+                      benchmark if isinstance(benchmark, str) else None, metrics, _flatten(run_info.get("config")))
 
 
 def compare_runs(run_dirs: Sequence[str | os.PathLike[str]], label_from: Sequence[str] | None = None) -> Comparison:
@@ -185,6 +217,8 @@ def compare_runs(run_dirs: Sequence[str | os.PathLike[str]], label_from: Sequenc
             raise ConfigError(f"run directory {d} is given twice (also as {seen[key]}): each run counts once")
         seen[key] = str(d)
         runs.append(load_run_summary(d, label_from))
+    if label_from is None:
+        runs = split_by_config(runs)
     groups: dict[str, Group] = {}
     for r in runs:
         groups.setdefault(r.label, Group(r.label, [])).runs.append(r)
