@@ -11,6 +11,7 @@ import json
 import math
 import os
 import re
+import warnings
 from collections import Counter
 from collections.abc import Mapping, Sequence
 from pathlib import Path
@@ -170,8 +171,13 @@ def read_peft(adapter_dir: str | os.PathLike[str]) -> tuple[dict[str, Any], dict
         if cfg.get(flag):
             raise AdapterError(f"{cfg_path}: {flag}=true is not supported; only vanilla LoRA can be imported")
     parts: dict[str, dict[str, torch.Tensor]] = {}
+    saved_modules = cfg.get("modules_to_save") or []
+    skipped = []
     for key, tensor in load_tensors(weights).items():
         match = _KEY.match(key)
+        if match is None and _is_saved_module(key, saved_modules):
+            skipped.append(key[len(PREFIX):] if key.startswith(PREFIX) else key)
+            continue
         if match is None:
             raise AdapterError(f"{weights}: unsupported key {key!r}; expected {PREFIX}<module>.lora_A/lora_B.weight")
         check_tensor({key: tensor}, key, tuple(tensor.shape), str(weights))  # finite floating values
@@ -186,7 +192,34 @@ def read_peft(adapter_dir: str | os.PathLike[str]) -> tuple[dict[str, Any], dict
         loras[module] = (ab["lora_A"], ab["lora_B"])
     if not loras:
         raise AdapterError(f"{weights} holds no LoRA tensors")
+    if skipped:
+        warnings.warn(f"{adapter_dir}: {sorted(skipped)[:4]} belong to modules_to_save {saved_modules} (full "
+                      "weights, not LoRA factors) and are not imported; litelora scores with its own head "
+                      "(eval --peft --head DIR)", stacklevel=2)
     return cfg, loras
+
+
+def _is_saved_module(key: str, saved: list[str]) -> bool:
+    """A ``modules_to_save`` tensor (``base_model.model.classifier.weight``, or PEFT's wrapper
+    names ``...modules_to_save.default...``) rather than a LoRA factor."""
+    path = key[len(PREFIX):] if key.startswith(PREFIX) else key
+    parts = path.split(".")
+    return "modules_to_save" in parts or any(name in parts[:-1] for name in saved if isinstance(name, str))
+
+
+def align_module_names(loras: dict[str, Lora], names: set[str]) -> dict[str, Lora]:
+    """``loras`` keyed by the model's own module names: a folder saved from a task model
+    (``BertForSequenceClassification``: ``bert.encoder...``) loaded onto its encoder
+    (``encoder...``) drops the leading components every key shares, when that makes them all match."""
+    if all(m in names for m in loras):
+        return loras
+    depth = min(m.count(".") for m in loras)
+    for k in range(1, depth + 1):
+        prefixes = {".".join(m.split(".")[:k]) for m in loras}
+        stripped = {m.split(".", k)[k]: v for m, v in loras.items()}
+        if len(prefixes) == 1 and all(m in names for m in stripped):
+            return stripped
+    return loras
 
 
 def check_peft_config(cfg: Any, where: Path) -> None:
@@ -254,8 +287,11 @@ def import_peft_tasks(
     dirs = dict(adapter_dirs) if isinstance(adapter_dirs, Mapping) else dict(enumerate(adapter_dirs))
     if not dirs:
         raise AdapterError("no PEFT adapter folders given")
-    read = {task_id: (d, *read_peft(d)) for task_id, d in dirs.items()}
     names = dict(model.named_modules())
+    read = {}
+    for task_id, d in dirs.items():
+        cfg, loras = read_peft(d)
+        read[task_id] = (d, cfg, align_module_names(loras, set(names)))
     for d, cfg, loras in read.values():
         _check_against_model(names, d, cfg, loras)
     modules = list(dict.fromkeys(m for _, _, loras in read.values() for m in loras))
