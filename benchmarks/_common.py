@@ -210,3 +210,14 @@ def prepare(args: argparse.Namespace) -> tuple[nn.Module, dict[str, torch.Tensor
         return None
     return base, make_inputs(base, args.batch, args.seq_len)
 
+
+def per_model(spec: str, models: list[str], what: str, cast: type = int) -> dict[str, Any]:
+    """``"30"`` (every model) or ``"tiny-bert=100,minilm=12"``; every model must be given."""
+    if "=" not in spec:
+        return {m: cast(spec) for m in models}
+    pairs = {k.strip(): cast(v) for k, v in (item.split("=", 1) for item in spec.split(",") if item.strip())}
+    missing = [m for m in models if m not in pairs]
+    if missing:
+        raise ValueError(f"--{what} gives no value for {missing}; use model=value pairs or one value")
+    return {m: pairs[m] for m in models}
+

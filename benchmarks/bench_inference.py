@@ -51,6 +51,7 @@ from torch import nn
 from torch.utils.flop_counter import FlopCounterMode
 
 from _common import (  # benchmarks/ is on sys.path when run as a script
+    per_model,
     MODELS, bootstrap_ci, load_model, make_inputs, meta_info, quantile, qv_targets, run_info,
 )
 
@@ -218,17 +219,6 @@ def markdown(results: list[dict[str, Any]]) -> str:
             lines.append(f"| {r['model']} | {cells[0]} | {cells[1]} | {m['rounds']} | "
                          f"{'yes' if m['resolved'] else 'no'} (+-{m['target_halfwidth']:g}) |")
     return "\n".join(lines)
-
-
-def per_model(spec: str, models: list[str], what: str, cast: type = int) -> dict[str, Any]:
-    """``"30"`` (every model) or ``"tiny-bert=100,minilm=12"``; every model must be given."""
-    if "=" not in spec:
-        return {m: cast(spec) for m in models}
-    pairs = {k.strip(): cast(v) for k, v in (item.split("=", 1) for item in spec.split(",") if item.strip())}
-    missing = [m for m in models if m not in pairs]
-    if missing:
-        raise ValueError(f"--{what} gives no value for {missing}; use model=value pairs or one value")
-    return {m: pairs[m] for m in models}
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -57,7 +57,7 @@ from torch.utils.flop_counter import FlopCounterMode
 
 from _common import (  # benchmarks/ is on sys.path when run as a script
     child_json, load_model, make_inputs, meta_info, quantile, qv_targets, reset_peak_rss, rss_bytes, run_child,
-    run_info,
+    per_model, run_info,
 )
 
 from litelora._io import write_json
@@ -257,17 +257,6 @@ def markdown(results: list[dict[str, Any]], memory: dict[str, dict[str, Any]]) -
                          f"{s['flops_ratio_to_floor']:.3f} | {s['adapter_flops'] / 1e9:.2f} | {mem} | "
                          f"{s['trainable_params']:,} |")
     return "\n".join(lines)
-
-
-def per_model(spec: str, models: list[str], what: str) -> dict[str, int]:
-    """``"8"`` (every model) or ``"minilm=16,vit-b16=1"``; every model must be given."""
-    if "=" not in spec:
-        return {m: int(spec) for m in models}
-    pairs = {k.strip(): int(v) for k, v in (item.split("=", 1) for item in spec.split(",") if item.strip())}
-    missing = [m for m in models if m not in pairs]
-    if missing:
-        raise ValueError(f"--{what} gives no value for {missing}; use model=int pairs or one int")
-    return {m: pairs[m] for m in models}
 
 
 def main(argv: list[str] | None = None) -> int:

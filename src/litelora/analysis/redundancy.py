@@ -3,8 +3,6 @@ adapters have represented? Input is factors only (from a live bank, a saved bank
 
 from __future__ import annotations
 
-import csv
-import io
 import math
 import os
 from collections.abc import Sequence
@@ -14,6 +12,7 @@ from typing import Any
 import torch
 from torch import nn
 
+from litelora.reporting.tables import csv_text
 from litelora._io import check_tensor, write_json, write_text
 from litelora.adapters import AdapterBank, AdapterSlot, BankLinear, LoraAdapter
 from litelora.adapters.peft_io import peft_scale, read_peft
@@ -242,12 +241,6 @@ def _deg(x: float | None) -> float | None:
     return None if x is None else math.degrees(x)
 
 
-def _csv(rows: list[list[Any]]) -> str:
-    buf = io.StringIO()
-    csv.writer(buf, lineterminator="\n").writerows([["" if v is None else v for v in r] for r in rows])
-    return buf.getvalue()
-
-
 def write_analysis(result: dict[str, Any], out_dir: str | os.PathLike[str]) -> Path:
     """Write ``analysis.json`` and long-format CSVs (``similarity.csv``: every module, space and
     task pair; ``per_task.csv``: every module and task; ``modules.csv``; ``tasks.csv``: the
@@ -274,6 +267,6 @@ def write_analysis(result: dict[str, Any], out_dir: str | os.PathLike[str]) -> P
         for t in sorted(set(means) | set(functional))]
     for fname, rows in (("similarity.csv", sim), ("per_task.csv", per_task), ("modules.csv", mods),
                         ("tasks.csv", tasks)):
-        write_text(out_dir / fname, _csv(rows))
+        write_text(out_dir / fname, csv_text(rows))
     write_json(out_dir / "analysis.json", result)
     return out_dir / "analysis.json"

@@ -24,7 +24,7 @@ from typing import Any
 from litelora._io import atomic_path, read_json, write_json, write_text
 from litelora.errors import ConfigError, DataError
 from litelora.metrics import aggregate_seeds
-from litelora.reporting.html_report import _csv
+from litelora.reporting.tables import csv_text
 from litelora.reporting.pareto import PARETO_X, PARETO_Y, pareto_png, pareto_rows
 
 # (key in results.json "metrics", column title, kind): kind picks the number format.
@@ -359,9 +359,9 @@ def write_comparison(cmp: Comparison, out_dir: str | os.PathLike[str]) -> dict[s
     files = {name: out / name for name in ("comparison.md", "comparison.csv", "comparison.json", "pareto.csv",
                                            "pareto.png", "comparison.html")}
     write_text(files["comparison.md"], render_markdown(cmp))
-    write_text(files["comparison.csv"], _csv(csv_rows(cmp)))
+    write_text(files["comparison.csv"], csv_text(csv_rows(cmp)))
     write_json(files["comparison.json"], comparison_json(cmp))
-    write_text(files["pareto.csv"], _csv(rows))
+    write_text(files["pareto.csv"], csv_text(rows))
     if png is not None:
         with atomic_path(files["pareto.png"]) as tmp:
             tmp.write_bytes(png)

@@ -9,14 +9,13 @@ one CSV per section.
 from __future__ import annotations
 
 import base64
-import csv
 import html
-import io
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from litelora.reporting.tables import csv_text
 from litelora._io import read_json, write_json, write_text
 from litelora.reporting import plots
 from litelora.errors import ConfigError
@@ -203,12 +202,6 @@ def collect_sections(run_dir: str | os.PathLike[str], analysis: dict[str, Any] |
     return sections, missing
 
 
-def _csv(rows: list[list[Any]]) -> str:
-    buf = io.StringIO()
-    csv.writer(buf, lineterminator="\n").writerows([["" if v is None else v for v in r] for r in rows])
-    return buf.getvalue()
-
-
 def render_html(title: str, sections: list[Section], missing: list[str]) -> str:
     """The page: inline CSS, every image a ``data:image/png;base64`` URI, no script and no link."""
     e = html.escape
@@ -240,7 +233,7 @@ def build_report(run_dir: str | os.PathLike[str], out: str | os.PathLike[str] | 
     sections, missing = collect_sections(run_dir, analysis)
     out = Path(out) if out is not None else RunDirectory(run_dir).path("report", "report.html")
     for s in sections:
-        write_text(out.parent / f"{s.key}.csv", _csv(s.rows))
+        write_text(out.parent / f"{s.key}.csv", csv_text(s.rows))
     write_json(out.parent / "data.json", {"missing": missing, **{s.key: s.data for s in sections}})
     write_text(out, render_html(f"litelora run report: {Path(run_dir).resolve().name}", sections, missing))
     return out

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import csv
+import io
 from collections import defaultdict
 from typing import Any
 
@@ -25,3 +27,11 @@ def format_decisions(decisions: list[dict[str, Any]]) -> str:
         grid = "".join("#" if d["decision"] == "recruit" else "." for d in ds)
         lines.append(f"  task {task}: recruit {kept:3d}/{len(ds):<3d} {grid}")
     return "\n".join(lines)
+
+
+def csv_text(rows: list[list[Any]]) -> str:
+    """Rows as CSV text (``None`` as an empty cell), ``\n`` line ends."""
+    buf = io.StringIO()
+    csv.writer(buf, lineterminator="\n").writerows([["" if v is None else v for v in r] for r in rows])
+    return buf.getvalue()
+
