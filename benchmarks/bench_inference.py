@@ -51,8 +51,7 @@ from torch import nn
 from torch.utils.flop_counter import FlopCounterMode
 
 from _common import (  # benchmarks/ is on sys.path when run as a script
-    per_model,
-    MODELS, bootstrap_ci, load_model, make_inputs, meta_info, quantile, qv_targets, run_info,
+    MODELS, bootstrap_ci, load_model, make_inputs, meta_info, per_model, quantile, qv_targets, run_info,
 )
 
 from litelora._io import write_json
