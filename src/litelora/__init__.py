@@ -24,6 +24,7 @@ _PUBLIC = {
     "export_peft": "litelora.adapters",
     "import_peft": "litelora.adapters",
     "load_bank": "litelora.adapters",
+    "load_head": "litelora.training.heads",
     "load_run": "litelora.training.build",
 }
 

@@ -87,3 +87,17 @@ def test_base_model_can_be_named_and_a_model_without_one_says_so(hf_run, tmp_pat
     assert run_cli(capsys, "export", str(tiny), str(tmp_path / "tiny-out"))[0] == 0
     assert json.loads((tmp_path / "tiny-out" / "adapter_config.json").read_text())["base_model_name_or_path"] is None
     assert "re-export with --base-model" in (tmp_path / "tiny-out" / "README.md").read_text()
+
+
+def test_the_exported_head_loads_with_the_public_helper(hf_run, tmp_path, capsys) -> None:
+    from litelora import load_head
+
+    run, _ = hf_run
+    out = tmp_path / "peft"
+    assert run_cli(capsys, "export", str(run), str(out))[0] == 0
+    head = load_head(out / "litelora_head")
+    ref = load_run(run).model.head
+    assert head.class_ids == ref.class_ids
+    features = torch.randn(5, head.feature_dim)
+    with torch.no_grad():
+        torch.testing.assert_close(head(features), ref(features), atol=0, rtol=0)

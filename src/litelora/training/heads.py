@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Sequence
+from pathlib import Path
 
 import torch
 from torch import nn
 
-from litelora._io import check_tensor
+from litelora._io import check_tensor, load_tensors, read_json
 from litelora.errors import DataError
 
 
@@ -101,3 +103,21 @@ def check_structure(structure: object, num_classes: int | None, where: str) -> N
     if num_classes is not None and ids and max(ids) >= num_classes:
         raise DataError(f"{where}: class id {max(ids)} is not a class of this benchmark ({num_classes} classes): "
                         "the head belongs to another run")
+
+
+def load_head(folder: str | os.PathLike[str]) -> GrowingHead:
+    """The classifier head of an export (``OUT/litelora_head/``) or a run (``RUN/head/``), frozen:
+    ``head(features)`` maps pooled features (B, feature_dim) to logits (B, classes seen), column
+    ``k`` scoring class ``head.class_ids[k]``."""
+    folder = Path(folder)
+    meta = folder / "head.json"
+    try:
+        info = read_json(meta)
+    except (OSError, ValueError) as err:
+        raise DataError(f"{meta}: cannot be read as JSON ({err})") from None
+    if not isinstance(info, dict) or not isinstance(info.get("feature_dim"), int) or "blocks" not in info:
+        raise DataError(f"{meta}: expected an object with 'feature_dim' (an int) and 'blocks'")
+    head = GrowingHead(info["feature_dim"])
+    head.restore(info["blocks"], load_tensors(folder / "head.safetensors"), where=str(folder))
+    return head.eval()
+
