@@ -10,7 +10,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from litelora.adapters.reuse import CoreReuse, ScaleReuse
+from litelora.adapters.reuse import ReusePath
 from litelora.errors import AdapterError
 
 Coefficient = Callable[[], torch.Tensor]
@@ -66,7 +66,7 @@ class AdapterSlot(nn.Module):
     def foldable(self) -> list[str]:
         """Adapters nothing can change while a task trains: A, B and magnitude frozen, no gate
         coefficient, no scale-reuse path reading their magnitude."""
-        scaled = {n for r in self.reuse.values() if isinstance(r, ScaleReuse) for n in r.adapter_names}
+        scaled = {n for r in self.reuse_paths() for n in r.scaled_adapters}
         return [name for name, a in self.adapters.items()
                 if not any(p.requires_grad for p in a.parameters())
                 and name not in self.coefficients and name not in scaled]
@@ -75,13 +75,16 @@ class AdapterSlot(nn.Module):
     def out_features(self) -> int:
         return self.out_stop - self.out_start
 
+    def reuse_paths(self) -> list[ReusePath]:
+        """The slot's reuse modules through the one interface they share."""
+        return [r for r in self.reuse.values() if isinstance(r, ReusePath)]
+
     def effective_magnitudes(self) -> dict[str, torch.Tensor]:
         """Per adapter: magnitude, plus every scale-reuse delta, times its coefficient."""
         mags = {name: a.magnitude for name, a in self.adapters.items()}
-        for reuse in self.reuse.values():
-            if isinstance(reuse, ScaleReuse):
-                for i, name in enumerate(reuse.adapter_names):
-                    mags[name] = mags[name] + reuse.coeffs[i]
+        for reuse in self.reuse_paths():
+            for name, delta in reuse.magnitude_deltas().items():
+                mags[name] = mags[name] + delta
         for name, fn in self.coefficients.items():
             mags[name] = mags[name] * fn()
         return mags
@@ -107,9 +110,10 @@ class AdapterSlot(nn.Module):
                 if group:
                     d = _concat_lora(x, group, mags)
                     out = d if out is None else out + d
-        for reuse in self.reuse.values():
-            if isinstance(reuse, CoreReuse):
-                out = reuse(x) if out is None else out + reuse(x)
+        for reuse in self.reuse_paths():
+            own = reuse.output(x)
+            if own is not None:
+                out = own if out is None else out + own
         return out
 
     def concatenated(self) -> tuple[torch.Tensor, torch.Tensor]:
@@ -121,10 +125,11 @@ class AdapterSlot(nn.Module):
         mags = self.effective_magnitudes()
         As = [a.lora_A for a in self.adapters.values()]
         Bs = [a.lora_B * (mags[n] * a.scale) for n, a in self.adapters.items()]
-        for reuse in self.reuse.values():
-            if isinstance(reuse, CoreReuse):
-                As.append(reuse.V.T)
-                Bs.append(reuse.U @ reuse.core)
+        for reuse in self.reuse_paths():
+            factors = reuse.factors()
+            if factors is not None:
+                As.append(factors[0])
+                Bs.append(factors[1])
         return torch.cat(As, dim=0), torch.cat(Bs, dim=1)
 
     def delta_weight(self, only: set[str] | None = None) -> torch.Tensor:

@@ -10,7 +10,32 @@ import torch
 from torch import nn
 
 
-class ScaleReuse(nn.Module):
+class ReusePath(nn.Module):
+    """What a closed candidate leaves a slot instead of a new adapter. A path may shift the old
+    adapters' magnitudes (``magnitude_deltas``), add its own output (``output``), and describes
+    that output as LoRA factors for merging and export (``factors``); the slot reads only these."""
+
+    adapter_names: list[str]
+
+    def magnitude_deltas(self) -> dict[str, torch.Tensor]:
+        """Old adapter name -> what to add to its magnitude."""
+        return {}
+
+    @property
+    def scaled_adapters(self) -> set[str]:
+        """The old adapters whose magnitude this path changes (they can never be folded)."""
+        return set()
+
+    def output(self, x: torch.Tensor) -> torch.Tensor | None:
+        """The path's own contribution to the slot's output (None: none)."""
+        return None
+
+    def factors(self) -> tuple[torch.Tensor, torch.Tensor] | None:
+        """The own contribution as ``(A (k, d_in), B (d_out, k))`` with ``B @ A`` its update."""
+        return None
+
+
+class ScaleReuse(ReusePath):
     """One trainable scalar per old adapter of the slot (SD-LoRA-style magnitudes).
 
     Adds ``coeffs[i]`` to adapter ``adapter_names[i]``'s magnitude: the contribution is
@@ -22,11 +47,18 @@ class ScaleReuse(nn.Module):
         self.adapter_names = list(adapter_names)
         self.coeffs = nn.Parameter(torch.zeros(len(adapter_names)))
 
+    def magnitude_deltas(self) -> dict[str, torch.Tensor]:
+        return {name: self.coeffs[i] for i, name in enumerate(self.adapter_names)}
+
+    @property
+    def scaled_adapters(self) -> set[str]:
+        return set(self.adapter_names)
+
     def extra_repr(self) -> str:
         return f"adapters={self.adapter_names}"
 
 
-class CoreReuse(nn.Module):
+class CoreReuse(ReusePath):
     """An update confined to the span of the old adapters: ``U C V^T x``.
 
     ``U`` (d_out x R) and ``V`` (d_in x R) are orthonormal bases of the old B columns and
@@ -43,6 +75,12 @@ class CoreReuse(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return nn.functional.linear(nn.functional.linear(nn.functional.linear(x, self.V.T), self.core), self.U)
+
+    def output(self, x: torch.Tensor) -> torch.Tensor:
+        return self(x)
+
+    def factors(self) -> tuple[torch.Tensor, torch.Tensor]:
+        return self.V.T, self.U @ self.core
 
     def delta_weight(self) -> torch.Tensor:
         """Dense ``U C V^T`` (d_out x d_in), for merging only."""
