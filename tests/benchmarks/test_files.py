@@ -128,3 +128,27 @@ def test_train_on_files_end_to_end(root: Path, tmp_path: Path, capsys) -> None:
                  "--set", "train.max_steps_per_task=2"]) == 0
     results = json.loads((tmp_path / "run" / "results.json").read_text())
     assert results["train_info"]["class_names"] == ["news:football", "news:markets", "reviews:0", "reviews:1"]
+
+
+def test_a_saved_hugging_face_dataset_is_a_task_folder(tmp_path: Path) -> None:
+    datasets = pytest.importorskip("datasets")
+    features = datasets.Features({"sentence": datasets.Value("string"),
+                                  "label": datasets.ClassLabel(names=["negative", "positive"])})
+    rows = {"sentence": [f"review {i}" for i in range(6)], "label": [i % 2 for i in range(6)]}
+    split = datasets.Dataset.from_dict(rows, features=features)
+    datasets.DatasetDict({"train": split, "test": split.select(range(2))}).save_to_disk(str(tmp_path / "sst"))
+    _jsonl(tmp_path / "news" / "train.jsonl", [{"sentence": "stocks", "label": "markets"}])
+    _jsonl(tmp_path / "news" / "test.jsonl", [{"sentence": "stocks", "label": "markets"}])
+    stream = build_benchmark("files", data_root=str(tmp_path), text_column="sentence")
+    assert stream.class_names == ["news:markets", "sst:negative", "sst:positive"]
+    sst = stream.tasks[1]
+    assert [e.input for e in sst.train[:2]] == ["review 0", "review 1"]
+    assert [e.label for e in sst.train[:2]] == [1, 2] and len(sst.test) == 2
+
+
+def test_a_saved_dataset_without_a_test_split_is_refused(tmp_path: Path) -> None:
+    datasets = pytest.importorskip("datasets")
+    split = datasets.Dataset.from_dict({"text": ["a", "b"], "label": ["x", "y"]})
+    datasets.DatasetDict({"train": split, "validation": split}).save_to_disk(str(tmp_path / "t"))
+    with pytest.raises(DataError, match=r"needs 'train' and 'test' splits, found \['train', 'validation'\]"):
+        build_benchmark("files", data_root=str(tmp_path))

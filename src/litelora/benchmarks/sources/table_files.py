@@ -65,8 +65,12 @@ def _records(file: Path) -> list[Any]:
 
 
 def read_split(file: Path, columns: Columns) -> list[tuple[str, str]]:
-    """(text, label text) of every record, each field checked."""
-    records = _records(file)
+    """(text, label text) of every record of a file, each field checked."""
+    return check_records(_records(file), str(file), columns)
+
+
+def check_records(records: list[Any], file: str, columns: Columns) -> list[tuple[str, str]]:
+    """(text, label text) of every record, each field checked (``file`` names them in errors)."""
     if not records:
         raise DataError(f"{file}: the split is empty")
     wanted = [columns.text, columns.label] + ([columns.text_pair] if columns.text_pair else [])
@@ -118,12 +122,45 @@ def load_table_task(root: Path, task: str, columns: Columns) -> tuple[list[tuple
     if not task_dir.is_dir():
         present = sorted(p.name for p in root.iterdir() if p.is_dir()) if root.is_dir() else []
         raise DataError(f"task folder {task_dir} not found; folders present: {present or 'none'}")
-    train = read_split(split_file(task_dir, "train"), columns)
-    test = read_split(split_file(task_dir, "test"), columns)
-    labels = read_labels(task_dir) or sorted({y for _, y in train})
+    if (task_dir / "dataset_dict.json").is_file():
+        train, test, names = read_saved_dataset(task_dir, columns)
+    else:
+        train = read_split(split_file(task_dir, "train"), columns)
+        test = read_split(split_file(task_dir, "test"), columns)
+        names = None
+    labels = read_labels(task_dir) or names or sorted({y for _, y in train})
     known = set(labels)
     for split, records in (("train", train), ("test", test)):
         unknown = sorted({y for _, y in records} - known)
         if unknown:
             raise DataError(f"{task_dir}: {split} labels {unknown[:5]} are not among the task's labels {labels[:10]}")
     return train, test, labels
+
+
+def read_saved_dataset(task_dir: Path, columns: Columns) -> tuple[list[tuple[str, str]], list[tuple[str, str]],
+                                                                   list[str] | None]:
+    """A Hugging Face ``DatasetDict`` saved with ``save_to_disk`` (needs the ``datasets`` extra):
+    its ``train`` and ``test`` splits, and the label names when the label is a ``ClassLabel``."""
+    try:
+        import datasets
+    except ImportError:
+        raise DataError(f"{task_dir} is a saved Hugging Face dataset; reading it needs the datasets package: "
+                        "pip install 'litelora[datasets]'") from None
+    try:
+        saved = datasets.load_from_disk(str(task_dir))
+    except (OSError, ValueError) as err:
+        raise DataError(f"{task_dir}: not a readable saved dataset ({err})") from None
+    if not isinstance(saved, datasets.DatasetDict) or not {"train", "test"} <= set(saved):
+        found = sorted(saved) if isinstance(saved, datasets.DatasetDict) else "one split"
+        raise DataError(f"{task_dir}: a saved dataset needs 'train' and 'test' splits, found {found}")
+    feature = saved["train"].features.get(columns.label)
+    names = list(feature.names) if isinstance(feature, datasets.ClassLabel) else None
+    splits = []
+    for split in ("train", "test"):
+        records = saved[split].to_list()
+        if names is not None:  # ClassLabel ids -> their names, so the label names are kept
+            records = [{**r, columns.label: names[r[columns.label]]} if isinstance(r.get(columns.label), int) else r
+                       for r in records]
+        splits.append(check_records(records, f"{task_dir}[{split}]", columns))
+    return splits[0], splits[1], names
+
