@@ -89,7 +89,7 @@ def run_one(run: dict[str, Any], root: Path, collect_only: bool = False, in_proc
 def analyze_runs(spec: dict[str, Any], runs: list[dict[str, Any]], root: Path) -> dict[str, Any]:
     """The redundancy analysis (with the functional test) of the runs of ``spec['analyze']``."""
     from litelora.analysis import write_analysis
-    from litelora.cli.analyze_cmd import analyze_run_dir
+    from litelora.workflows.analysis import analyze_run_dir
 
     out: dict[str, Any] = {}
     for run in runs:

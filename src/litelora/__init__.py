@@ -25,7 +25,7 @@ _PUBLIC = {
     "import_peft": "litelora.adapters",
     "load_bank": "litelora.adapters",
     "load_head": "litelora.training.heads",
-    "load_run": "litelora.training.build",
+    "load_run": "litelora.workflows.runs",
 }
 
 __all__ = sorted(["__version__", *_PUBLIC])

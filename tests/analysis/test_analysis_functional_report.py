@@ -16,11 +16,12 @@ import torch
 from matplotlib.image import imread
 
 from litelora.analysis import live_slots
-from litelora.analysis.functional import functional_representability, projected_task
+from litelora.workflows.functional import functional_representability, projected_task
 from litelora.cli import analyze_cmd, report_cmd
 from litelora.errors import ConfigError
 from litelora.reporting import RunDirectory
-from litelora.training.build import build_trainer, load_run_model
+from litelora.training.build import build_trainer
+from litelora.workflows.runs import load_run_model
 from litelora.training.config import RunConfig
 from litelora.training.data import iter_batches
 

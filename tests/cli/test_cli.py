@@ -77,7 +77,7 @@ def test_export_peft_reloads_with_peft(tmp_path, capsys) -> None:
     from peft import PeftModel
 
     from litelora.training.backbones import HashTokenizer, build_backbone
-    from litelora.training.build import load_run
+    from litelora.workflows.runs import load_run
     from litelora.training.config import ModelConfig
 
     assert main([*_train_args(tmp_path), "--set", "adapter.init_lora_weights=gaussian"]) == 0

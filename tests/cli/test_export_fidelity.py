@@ -12,7 +12,7 @@ from hostile import run_cli
 from peft import AutoPeftModel
 from transformers import AutoModel, AutoTokenizer, BertConfig, BertModel, BertTokenizerFast
 
-from litelora.training.build import load_run
+from litelora.workflows.runs import load_run
 
 WORDS = ["alpha", "beta", "gamma", "delta", "story", "film"]
 

@@ -11,7 +11,7 @@ import torch
 
 from litelora.cli.main import main
 from litelora.generative.zoo import tiny_llama_lm
-from litelora.training.build import load_run
+from litelora.workflows.runs import load_run
 
 
 @pytest.fixture(scope="module")

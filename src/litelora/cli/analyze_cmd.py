@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import os
 from pathlib import Path
 from typing import Any
 
@@ -24,26 +23,6 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(func=run)
 
 
-def analyze_run_dir(run_dir: str | os.PathLike[str], functional: bool = False, device: str = "cpu") -> dict[str, Any]:
-    """The analysis of a run's saved bank, plus the functional test and CKA with ``functional``."""
-    from litelora.analysis import analyze_factors, factors_from_saved_bank
-    from litelora.reporting import RunDirectory
-
-    run = RunDirectory(run_dir)
-    run.require_finished()
-    factors = factors_from_saved_bank(run.adapters)
-    rows, probes = None, None
-    if functional:
-        from litelora.analysis.functional import functional_from_run
-
-        rows, probes = functional_from_run(run_dir, device=device, with_probes=True)
-    result = analyze_factors(factors, probes)
-    result["source"] = {"kind": "run", "path": str(run_dir)}
-    if rows is not None:
-        result["functional"] = rows
-    return result
-
-
 def run(args: argparse.Namespace) -> int:
     from litelora.analysis import analyze_factors, factors_from_peft, write_analysis
     from litelora.cli.options import set_threads
@@ -60,6 +39,8 @@ def run(args: argparse.Namespace) -> int:
         result["source"] = {"kind": "peft", "paths": [str(p) for p in args.peft]}
         out = Path(args.output_dir)
     elif args.run_dir:
+        from litelora.workflows.analysis import analyze_run_dir
+
         result = analyze_run_dir(args.run_dir, args.functional, args.device)
         out = Path(args.output_dir) if args.output_dir else RunDirectory(args.run_dir).analysis
     else:

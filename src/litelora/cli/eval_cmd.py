@@ -4,7 +4,6 @@ evaluate PEFT adapter folders (one per task, trained anywhere) on a configured b
 from __future__ import annotations
 
 import argparse
-from pathlib import Path
 from typing import Any
 
 from litelora.cli.options import add_config_options, resolve_config, set_threads
@@ -35,7 +34,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from litelora.training.build import load_run_model
+    from litelora.workflows.runs import load_run_model
 
     if args.show < 0:
         raise ConfigError(f"--show must be >= 0, got {args.show}")
@@ -73,38 +72,13 @@ def _show(args: argparse.Namespace, config: Any, stream: Any, model: Any) -> Non
 
 def _peft_model(args: argparse.Namespace) -> tuple[Any, Any, int]:
     """The configured stream and model with the PEFT folders as tasks 0.. and the given head."""
-    from litelora._io import load_tensors, read_json
-    from litelora.adapters import import_peft_tasks
-    from litelora.adapters.peft_io import CONFIG_FILE
-    from litelora.training.backbones import build_backbone
-    from litelora.training.build import build_stream
-    from litelora.training.model import as_task_model
+    from litelora.workflows.peft_eval import peft_model
 
     config = resolve_config(args)
-    head_dir = Path(args.head) if args.head else Path(args.peft[-1]) / "litelora_head"
-    if not (head_dir / "head.json").is_file() or not (head_dir / "head.safetensors").is_file():
-        raise ConfigError(f"{head_dir} holds no head.json + head.safetensors: PEFT folders carry no classifier; pass "
-                          "--head DIR (the litelora_head folder of a litelora export)")
-    stream = build_stream(config)
-    model = as_task_model(build_backbone(config.model, stream.meta.get("input_dim")))
-    if not hasattr(model, "head"):
-        raise ConfigError(f"model {config.model.name!r} has no classifier head; eval --peft scores classifiers")
-    wanted = config.model.name[3:] if config.model.name.startswith("hf:") else config.model.name
-    for d in args.peft:
-        cfg_path = Path(d) / CONFIG_FILE
-        base = read_json(cfg_path).get("base_model_name_or_path") if cfg_path.is_file() else None
-        if base and base != wanted:
-            print(f"note: {d} was saved for base model {base!r}; evaluating on {wanted!r}")
-    import_peft_tasks(model.encoder, args.peft)
-    try:
-        head = read_json(head_dir / "head.json")
-    except (OSError, ValueError) as err:
-        raise ConfigError(f"{head_dir / 'head.json'}: cannot be read as JSON ({err})") from None
-    if not isinstance(head, dict) or "blocks" not in head:
-        raise ConfigError(f"{head_dir / 'head.json'}: expected an object with 'blocks'")
-    model.head.restore(head["blocks"], load_tensors(head_dir / "head.safetensors"), stream.num_classes,
-                       where=str(head_dir))
-    return stream, model.eval(), config.train.eval_batch_size
+    stream, model, notes = peft_model(config, args.peft, args.head)
+    for note in notes:
+        print(f"note: {note}")
+    return stream, model, config.train.eval_batch_size
 
 
 def _report(stream: Any, model: Any, batch_size: int, scenario: str) -> None:

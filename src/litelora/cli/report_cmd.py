@@ -18,7 +18,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 def run(args: argparse.Namespace) -> int:
     from litelora._paths import confined
     from litelora.analysis import write_analysis
-    from litelora.cli.analyze_cmd import analyze_run_dir
+    from litelora.workflows.analysis import analyze_run_dir
     from litelora.errors import ConfigError
     from litelora.reporting import RunDirectory
     from litelora.reporting.html_report import build_report

@@ -22,7 +22,7 @@ from litelora.analysis.redundancy import live_slots
 from litelora.analysis.subspace import factor_svd, orthonormal_union, union_tolerance
 from litelora.benchmarks.stream import Task
 from litelora.reporting.progress_bar import tqdm
-from litelora.training.build import load_run_model
+from litelora.workflows.runs import load_run_model
 from litelora.training.data import iter_batches
 from litelora.training.evaluation import evaluate_task
 from litelora.training.model import ContinualModel

@@ -1,0 +1,102 @@
+"""Export a finished run: one PEFT LoRA folder (or a merged model), its classifier head, a model
+card and, on request, the model after each task; built beside the target and swapped in whole."""
+
+from __future__ import annotations
+
+import os
+import shutil
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from litelora._io import atomic_dir, read_json, write_text
+from litelora._paths import confined
+from litelora.adapters import export_peft
+from litelora.errors import ConfigError
+from litelora.models.backbone import hub_id
+from litelora.reporting import RunDirectory
+from litelora.reporting.model_card import model_card
+from litelora.workflows.runs import load_run
+from litelora.workflows.snapshots import export_snapshots
+
+FORMATS = ("peft", "merged")
+
+
+@dataclass
+class ExportResult:
+    """Where the export went, the per-task snapshot folders, and a note when they are not exact."""
+
+    out: Path
+    snapshots: list[Path] = field(default_factory=list)
+    note: str | None = None
+
+
+def export_run(run_dir: str | os.PathLike[str], out_dir: str | os.PathLike[str], *, fmt: str = "peft",
+               per_task: bool = False, base_model: str | None = None, overwrite: bool = False,
+               allow_download: bool = False) -> ExportResult:
+    """Write ``out_dir`` from the finished run ``run_dir`` (``fmt``: ``peft`` or ``merged``).
+
+    ``base_model`` names the base in ``adapter_config.json`` (default: the run's hub id or folder);
+    a non-empty ``out_dir`` needs ``overwrite``, and is replaced as a whole.
+    """
+    if fmt not in FORMATS:
+        raise ConfigError(f"export format must be one of {list(FORMATS)}, got {fmt!r}")
+    if per_task and fmt != "peft":
+        raise ConfigError("--per-task writes PEFT folders: use it with --format peft")
+    out, run_dir = Path(out_dir), Path(run_dir)
+    if out.exists() and (not out.is_dir() or any(out.iterdir())) and not overwrite:
+        raise ConfigError(f"{out} is not empty; pass --force (or --overwrite) to replace it")
+    if out.resolve() == run_dir.resolve() or out.resolve() in run_dir.resolve().parents:
+        raise ConfigError(f"{out} holds the run being exported; export to another folder")
+    loaded = load_run(run_dir, allow_download=allow_download)
+    config, bank = loaded.config, loaded.bank
+    base = base_model or hub_id(config.model.name)
+    result = ExportResult(out)
+    # Everything is built in a folder beside OUT that then replaces OUT whole: a kill leaves the
+    # old OUT (or none), never a mix of two exports or an adapter without its head.
+    with atomic_dir(out) as staging:
+        if fmt == "peft":
+            # Generative runs say which PEFT model class loads them (SEQ_2_SEQ_LM, CAUSAL_LM).
+            export_peft(bank, staging, base_model_name_or_path=base,
+                        task_type=getattr(loaded.model, "peft_task_type", None), overwrite=True)
+        else:
+            encoder = bank.merge_and_unload()
+            if not hasattr(encoder, "save_pretrained"):
+                raise ConfigError(f"model {config.model.name!r} is not a transformers model; use --format peft")
+            encoder.save_pretrained(staging, safe_serialization=True)
+            tokenizer = _tokenizer(loaded.model)
+            if tokenizer is not None:  # without it transformers falls back to a tokenizer that knows no word
+                tokenizer.save_pretrained(staging)
+        # The growing head travels beside the adapters (generative runs have no head).
+        head = RunDirectory(run_dir).head
+        if head.is_dir():
+            for name in ("head.json", "head.safetensors"):
+                source = confined(head, name)
+                if source.is_file():
+                    (staging / "litelora_head").mkdir(exist_ok=True)
+                    shutil.copyfile(source, staging / "litelora_head" / name)
+        write_text(staging / "README.md", model_card(
+            base=base, fmt=fmt, run=RunDirectory(run_dir).read_json("results.json"),
+            targets=sorted(bank.targets), loader=_loader(fmt, base)))
+        if per_task:
+            written = export_snapshots(loaded, staging, base_model_name_or_path=base, overwrite=True)
+            result.snapshots = [out / f.name for f in written]
+            info = read_json(written[0] / "snapshot.json") if written else {"exact": True}
+            result.note = None if info["exact"] else info["note"]
+    return result
+
+
+def _tokenizer(model: object) -> object | None:
+    """The run's transformers tokenizer, if its model has one (a text encoder or a generative LM)."""
+    backbone = getattr(model, "backbone", model)
+    tokenizer = getattr(backbone, "tokenizer", None) or getattr(getattr(model, "codec", None), "tokenizer", None)
+    return tokenizer if hasattr(tokenizer, "save_pretrained") else None
+
+
+def _loader(fmt: str, base: str | None) -> str:
+    folder = "PATH/TO/THIS/FOLDER"
+    if fmt == "merged":
+        return f"from transformers import AutoModel, AutoTokenizer\nmodel = AutoModel.from_pretrained('{folder}')\n" \
+               f"tokenizer = AutoTokenizer.from_pretrained('{folder}')"
+    return (f"from peft import AutoPeftModel\nmodel = AutoPeftModel.from_pretrained('{folder}')"
+            + ("" if base else "  # needs base_model_name_or_path: re-export with --base-model"))
+
