@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import Literal, Protocol
 
 from litelora.errors import ConfigError
 from litelora.generative.templates import PromptTemplates
@@ -45,3 +45,15 @@ class GenerationConfig:
     @property
     def decode_length(self) -> int:
         return self.max_new_tokens if self.max_new_tokens is not None else self.max_target_length
+
+
+class ModelSettings(Protocol):
+    """What the generative path reads of a run's ``model`` section (``training.config.ModelConfig``
+    satisfies it), so this package never imports the trainer's config."""
+
+    dtype: str
+    max_length: int
+    autocast: str | None
+    gradient_checkpointing: bool
+    generation: GenerationConfig
+

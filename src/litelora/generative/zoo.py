@@ -9,18 +9,16 @@ import os
 import shutil
 import tempfile
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import torch
 
 from litelora.errors import ConfigError
 from litelora.generative.causal import CausalLM
+from litelora.generative.config import ModelSettings
 from litelora.generative.codec import ByteCodec, HFCodec, TextCodec
 from litelora.generative.lm import GenerativeModel
 from litelora.generative.seq2seq import Seq2SeqLM
-
-if TYPE_CHECKING:
-    from litelora.training.config import ModelConfig
 
 DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}
 KINDS: dict[str, type[GenerativeModel]] = {"seq2seq": Seq2SeqLM, "causal-lm": CausalLM}
@@ -38,7 +36,7 @@ def model_kind(hf_config: Any) -> str:
     return "classifier"
 
 
-def wrap(lm: torch.nn.Module, codec: TextCodec, kind: str, config: ModelConfig) -> GenerativeModel:
+def wrap(lm: torch.nn.Module, codec: TextCodec, kind: str, config: ModelSettings) -> GenerativeModel:
     """``lm`` as the TaskModel of ``kind`` with the config's lengths, prompts and memory options."""
     return KINDS[kind](lm, codec, max_length=config.max_length, generation=config.generation,
                        autocast=config.autocast, gradient_checkpointing=config.gradient_checkpointing)
@@ -70,15 +68,15 @@ def tiny_t5_lm(vocab_size: int = ByteCodec.vocab_size, d_model: int = 64, layers
         return T5ForConditionalGeneration(cfg).eval()
 
 
-def tiny_llama(config: ModelConfig) -> GenerativeModel:
+def tiny_llama(config: ModelSettings) -> GenerativeModel:
     return wrap(tiny_llama_lm().to(DTYPES[config.dtype]), ByteCodec(), "causal-lm", config)
 
 
-def tiny_t5(config: ModelConfig) -> GenerativeModel:
+def tiny_t5(config: ModelSettings) -> GenerativeModel:
     return wrap(tiny_t5_lm().to(DTYPES[config.dtype]), ByteCodec(), "seq2seq", config)
 
 
-def from_pretrained(path: str, kind: str, config: ModelConfig) -> GenerativeModel:
+def from_pretrained(path: str, kind: str, config: ModelSettings) -> GenerativeModel:
     """A transformers seq2seq or causal LM with its tokenizer, by hub name or local folder."""
     from transformers import AutoModelForCausalLM, AutoModelForSeq2SeqLM, AutoTokenizer
 
@@ -132,5 +130,5 @@ def smollm2_dir() -> Path:
     return target
 
 
-def smollm2(config: ModelConfig) -> GenerativeModel:
+def smollm2(config: ModelSettings) -> GenerativeModel:
     return from_pretrained(str(smollm2_dir()), "causal-lm", config)

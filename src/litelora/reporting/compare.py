@@ -353,7 +353,7 @@ def comparison_json(cmp: Comparison) -> dict[str, Any]:
 def write_comparison(cmp: Comparison, out_dir: str | os.PathLike[str]) -> dict[str, Path]:
     """Write every output into ``out_dir`` (each file atomically); returns them by name."""
     out = Path(out_dir)
-    rows = pareto_rows(cmp)
+    rows = pareto_rows(cmp.groups)
     n_points = sum(r[0] == "run" for r in rows[1:])
     png = pareto_png(rows, [g.label for g in cmp.groups]) if n_points else None
     files = {name: out / name for name in ("comparison.md", "comparison.csv", "comparison.json", "pareto.csv",

@@ -4,15 +4,27 @@ group mean, with the non-dominated runs marked (``pareto.csv`` / ``pareto.png``)
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 from matplotlib import colormaps
 from matplotlib.figure import Figure
 
 from litelora.reporting.plots import png
 
-if TYPE_CHECKING:
-    from litelora.reporting.compare import Comparison
+
+
+class _Run(Protocol):
+    path: Any
+    seed: int | None
+    metrics: dict[str, float | None]
+
+
+class _Group(Protocol):
+    """What the Pareto data reads of a comparison's group (``compare.Group``)."""
+
+    label: str
+    runs: Sequence[_Run]
+    stats: dict[str, Any]
 
 PARETO_X, PARETO_Y = "active_adapters", "final_acc_sample"
 
@@ -22,18 +34,18 @@ def _dominated(p: tuple[float, float], points: Sequence[tuple[float, float]]) ->
     return any(q[0] <= p[0] and q[1] >= p[1] and (q[0] < p[0] or q[1] > p[1]) for q in points)
 
 
-def pareto_rows(cmp: Comparison) -> list[list[Any]]:
+def pareto_rows(groups: Sequence[_Group]) -> list[list[Any]]:
     """Header first: one ``run`` row per run with both numbers, one ``group_mean`` row per group;
     ``pareto_optimal`` is 1 for runs no other run beats on both axes (means: among the means)."""
     header = ["kind", "group", "run_dir", "seed", PARETO_X, PARETO_Y, PARETO_X + "_std", PARETO_Y + "_std",
               "pareto_optimal"]
-    runs = [(g, r) for g in cmp.groups for r in g.runs
+    runs = [(g, r) for g in groups for r in g.runs
             if r.metrics[PARETO_X] is not None and r.metrics[PARETO_Y] is not None]
     run_pts = [(r.metrics[PARETO_X], r.metrics[PARETO_Y]) for _, r in runs]
     rows: list[list[Any]] = [header]
     for (g, r), p in zip(runs, run_pts):
         rows.append(["run", g.label, str(r.path), r.seed, p[0], p[1], None, None, int(not _dominated(p, run_pts))])
-    means = [(g, g.stats[PARETO_X], g.stats[PARETO_Y]) for g in cmp.groups
+    means = [(g, g.stats[PARETO_X], g.stats[PARETO_Y]) for g in groups
              if g.stats[PARETO_X] is not None and g.stats[PARETO_Y] is not None]
     mean_pts = [(sx["mean"], sy["mean"]) for _, sx, sy in means]  # type: ignore[index]
     for (g, sx, sy), p in zip(means, mean_pts):

@@ -16,7 +16,7 @@ import yaml
 from litelora import __version__
 from litelora._io import append_jsonl, read_json, read_jsonl, write_json, write_text
 from litelora._paths import confined
-from litelora.errors import PathError
+from litelora.errors import ConfigError, PathError
 
 SCHEMA_VERSION = 1
 LOCK_NAME = ".lock"
@@ -77,8 +77,6 @@ class RunDirectory:
 
     def require_finished(self) -> None:
         """``ConfigError`` unless ``root`` holds a run that has finished (its ``results.json``)."""
-        from litelora.errors import ConfigError
-
         if not self.is_run():
             raise ConfigError(f"{self.root} holds no config.yaml: not a litelora run directory")
         if not self.path("results.json").is_file():
