@@ -1,4 +1,5 @@
-"""A whole task sequence, host method alone vs host + the LiteLoRA gate: wall time, peak
+"""A whole task sequence, two configurations side by side (by default the host method alone vs
+host + the LiteLoRA gate; ``--pair inflora`` compares InfLoRA with inclora): wall time, peak
 RSS and adapter bytes stored.
 
 Each run is ``python -m litelora train`` in its own subprocess (a fresh run directory under
@@ -10,7 +11,8 @@ training, evaluation, checkpoints), of its CPU time (user + system of all its th
 from ``wait4``; far less hurt than wall time when other processes hold the cores, though
 contended cores still slow each instruction), of the trainer's own training seconds
 (``metrics.train_seconds``), of peak RSS, and the adapter bytes in the final bank
-(``adapters/adapters.safetensors``); then gate / host ratios.
+(``adapters/adapters.safetensors``); then second / first ratios (gate / host, or
+inflora / inclora).
 
 Presets (``--set`` overrides are appended to every run of both configurations):
 
@@ -25,6 +27,7 @@ Run from the repository root::
     python benchmarks/bench_sequence.py
     python benchmarks/bench_sequence.py --full --repeats 3
     python benchmarks/bench_sequence.py --quick --repeats 1
+    python benchmarks/bench_sequence.py --full --pair inflora --json benchmarks/results/bench_sequence_inflora.json
 """
 
 from __future__ import annotations
@@ -42,9 +45,9 @@ from _common import meta_info, run_child, run_info  # benchmarks/ is on sys.path
 
 from litelora._io import write_json
 
-CONFIGS: dict[str, list[str]] = {
-    "host": [],
-    "host+gate": ["gate.kind=hard_concrete", "gate.lam=0.01"],
+PAIRS: dict[str, dict[str, list[str]]] = {
+    "gate": {"host": [], "host+gate": ["gate.kind=hard_concrete", "gate.lam=0.01"]},
+    "inflora": {"inclora": ["method.name=inclora"], "inflora": ["method.name=inflora"]},
 }
 PRESETS: dict[str, list[str]] = {
     "default": ["benchmark.options.train_per_class=60", "benchmark.options.test_per_class=20"],
@@ -53,15 +56,15 @@ PRESETS: dict[str, list[str]] = {
 }
 
 
-def train_once(config: str, sets: list[str], run_dir: Path, threads: int) -> dict[str, Any]:
+def train_once(config: list[str], sets: list[str], run_dir: Path, threads: int) -> dict[str, Any]:
     """One ``litelora train`` subprocess; its wall time, peak RSS and the run's own numbers."""
     cmd = [sys.executable, "-m", "litelora", "train", "--no-progress", "-o", str(run_dir),
            "--set", f"train.num_threads={threads}"]
-    for s in [*sets, *CONFIGS[config]]:
+    for s in [*sets, *config]:
         cmd += ["--set", s]
     run = run_child(cmd)
     if run.returncode != 0:
-        raise SystemExit(f"{config} run failed (exit {run.returncode}): {' '.join(cmd)}")
+        raise SystemExit(f"run failed (exit {run.returncode}): {' '.join(cmd)}")
     metrics = json.loads((run_dir / "results.json").read_text())["metrics"]
     stored = sum(f.stat().st_size for f in (run_dir / "adapters").glob("*.safetensors"))
     return {
@@ -82,12 +85,12 @@ def summarise(runs: dict[str, list[dict[str, Any]]]) -> dict[str, Any]:
     keys = ("wall_s", "cpu_s", "train_seconds", "peak_rss_bytes", "adapter_file_bytes", "adapter_bytes",
             "active_adapters", "adapter_reduction", "final_acc_sample")
     med = {c: {k: statistics.median(r[k] for r in rs) for k in keys} for c, rs in runs.items()}
-    host, gate = med["host"], med["host+gate"]
-    paired = [g["wall_s"] / h["wall_s"] for h, g in zip(runs["host"], runs["host+gate"])]
-    ratios = {k: round(gate[k] / host[k], 4) for k in ("wall_s", "cpu_s", "train_seconds", "peak_rss_bytes",
+    first, second = list(runs)
+    paired = [b["wall_s"] / a["wall_s"] for a, b in zip(runs[first], runs[second])]
+    ratios = {k: round(med[second][k] / med[first][k], 4) for k in ("wall_s", "cpu_s", "train_seconds", "peak_rss_bytes",
                                                         "adapter_file_bytes", "adapter_bytes")}
     ratios["paired_wall_s"] = round(statistics.median(paired), 4)
-    return {"median": med, "ratio_gate_to_host": ratios}
+    return {"median": med, "ratio": f"{second} / {first}", "ratio_second_to_first": ratios}
 
 
 def markdown(summary: dict[str, Any]) -> str:
@@ -97,8 +100,8 @@ def markdown(summary: dict[str, Any]) -> str:
         lines.append(f"| {c} | {m['wall_s']:.1f} | {m['cpu_s']:.1f} | {m['train_seconds']:.1f} | "
                      f"{m['peak_rss_bytes'] / 2**20:.0f} | {m['adapter_file_bytes'] / 1024:.0f} | "
                      f"{m['active_adapters']:g} | {m['adapter_reduction']:.2f} | {m['final_acc_sample']:.3f} |")
-    r = summary["ratio_gate_to_host"]
-    lines.append(f"| gate / host | {r['wall_s']:.3f} (paired {r['paired_wall_s']:.3f}) | {r['cpu_s']:.3f} | "
+    r = summary["ratio_second_to_first"]
+    lines.append(f"| {summary['ratio']} | {r['wall_s']:.3f} (paired {r['paired_wall_s']:.3f}) | {r['cpu_s']:.3f} | "
                  f"{r['train_seconds']:.3f} | {r['peak_rss_bytes']:.3f} | {r['adapter_file_bytes']:.3f} | | | |")
     return "\n".join(lines)
 
@@ -109,6 +112,8 @@ def main(argv: list[str] | None = None) -> int:
     size.add_argument("--quick", action="store_true", help="tiny-text on tiny-bert (smoke run)")
     size.add_argument("--full", action="store_true", help="the default benchmark at full size")
     ap.add_argument("--repeats", type=int, default=2, help="runs per configuration, order flipped each repeat")
+    ap.add_argument("--pair", choices=sorted(PAIRS), default="gate",
+                    help="the two configurations compared: host vs host+gate, or inclora vs inflora")
     ap.add_argument("--threads", type=int, default=2, help="train.num_threads of every run")
     ap.add_argument("--set", dest="sets", action="append", default=[], metavar="KEY=VALUE",
                     help="extra config override for every run (repeatable)")
@@ -119,20 +124,21 @@ def main(argv: list[str] | None = None) -> int:
     preset = "quick" if args.quick else "full" if args.full else "default"
     sets = [*PRESETS[preset], *args.sets]
 
-    runs: dict[str, list[dict[str, Any]]] = {c: [] for c in CONFIGS}
+    configs = PAIRS[args.pair]
+    runs: dict[str, list[dict[str, Any]]] = {c: [] for c in configs}
     order: list[str] = []
     with tempfile.TemporaryDirectory(prefix="bench_sequence_") as tmp:
         for rep in range(args.repeats):
-            for config in (list(CONFIGS) if rep % 2 == 0 else list(CONFIGS)[::-1]):
+            for config in (list(configs) if rep % 2 == 0 else list(configs)[::-1]):
                 print(f"repeat {rep + 1}/{args.repeats}: {config} ...", file=sys.stderr, flush=True)
-                runs[config].append(train_once(config, sets, Path(tmp) / f"{config}_{rep}", args.threads))
+                runs[config].append(train_once(configs[config], sets, Path(tmp) / f"{config}_{rep}", args.threads))
                 order.append(config)
     summary = summarise(runs)
     print(markdown(summary))
     if args.json:
         write_json(args.json, {
             "run_info": run_info(argv, {"preset": preset, "repeats": args.repeats, "order": order,
-                                        "sets": sets, "configs": CONFIGS, "threads": args.threads}),
+                                        "sets": sets, "pair": args.pair, "configs": configs, "threads": args.threads}),
             "train_info": {"runs": runs, **summary},
             "meta_info": meta_info(("torch", "transformers", "litelora")),
         })

@@ -86,7 +86,17 @@ def test_sequence_quick_runs_both_configs_in_subprocesses(tmp_path: Path) -> Non
     info = _check_shape(out)["train_info"]
     assert set(info["runs"]) == {"host", "host+gate"}
     assert all(r["peak_rss_bytes"] > 0 and r["adapter_file_bytes"] > 0 for rs in info["runs"].values() for r in rs)
-    assert info["ratio_gate_to_host"]["wall_s"] > 0
+    assert info["ratio"] == "host+gate / host" and info["ratio_second_to_first"]["wall_s"] > 0
+
+
+@pytest.mark.slow
+def test_sequence_inflora_pair_runs_both_methods(tmp_path: Path) -> None:
+    bench = _script("bench_sequence")
+    out = tmp_path / "sequence.json"
+    assert bench.main(["--quick", "--pair", "inflora", "--repeats", "1", "--threads", "1",
+                       "--set", "train.max_steps_per_task=2", "--json", str(out)]) == 0
+    info = _check_shape(out)["train_info"]
+    assert set(info["runs"]) == {"inclora", "inflora"} and info["ratio"] == "inflora / inclora"
 
 
 def test_generative_eval_quick_times_both_scorings(tmp_path: Path) -> None:
