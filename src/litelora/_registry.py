@@ -1,10 +1,19 @@
-"""A small name -> factory registry (timm's ``register_model`` / ``list_models`` idea)."""
+"""A small name -> factory registry (timm's ``register_model`` / ``list_models`` idea).
+
+A registry with an entry-point ``group`` also holds what installed packages declare there
+(``[project.entry-points."litelora.methods"] my-method = "my_pkg.module:MyMethod"``): the
+entry point's name is the registered name and the object it loads is the factory. Plugins are
+read once, the first time the registry is listed or asked for a name it does not hold, so a
+plain ``get`` of a built-in never scans the installed packages.
+"""
 
 from __future__ import annotations
 
 import difflib
 import fnmatch
+import warnings
 from collections.abc import Callable
+from importlib import metadata
 from typing import Generic, TypeVar
 
 from litelora.errors import ConfigError
@@ -13,11 +22,18 @@ T = TypeVar("T")
 
 
 class Registry(Generic[T]):
-    """Maps names to factories. ``kind`` names the registry in error messages."""
+    """Maps names to factories. ``kind`` names the registry in error messages; ``group`` is the
+    entry-point group plugins register under; ``on_register(name, factory)`` runs for every
+    registration, built-in or plugin (the method registry stamps the name on the class)."""
 
-    def __init__(self, kind: str) -> None:
+    def __init__(self, kind: str, group: str | None = None,
+                 on_register: Callable[[str, Callable[..., T]], None] | None = None) -> None:
         self.kind = kind
+        self.group = group
+        self._on_register = on_register
         self._items: dict[str, Callable[..., T]] = {}
+        self._broken: dict[str, str] = {}
+        self._plugins_loaded = group is None
 
     def register(self, name: str) -> Callable[[Callable[..., T]], Callable[..., T]]:
         """Decorator: ``@METHODS.register("inclora")``. Raises on a duplicate name."""
@@ -25,13 +41,43 @@ class Registry(Generic[T]):
         def deco(factory: Callable[..., T]) -> Callable[..., T]:
             if name in self._items:
                 raise ValueError(f"{self.kind} {name!r} is already registered")
+            if self._on_register is not None:
+                self._on_register(name, factory)
             self._items[name] = factory
             return factory
 
         return deco
 
+    def load_plugins(self) -> None:
+        """Register every entry point of ``group`` (once). A plugin that fails to import, or takes
+        a name already registered, is skipped with a warning naming it; asking for a broken one by
+        name raises its import error."""
+        if self._plugins_loaded:
+            return
+        self._plugins_loaded = True
+        for ep in metadata.entry_points(group=self.group):
+            where = f"entry point {ep.name!r} = {ep.value!r} in group {self.group!r}"
+            if ep.name in self._items:
+                warnings.warn(f"{where} ignored: {self.kind} {ep.name!r} is already registered", stacklevel=2)
+                continue
+            try:
+                factory = ep.load()
+            except Exception as err:  # noqa: BLE001 - any import failure of third-party code
+                self._broken[ep.name] = f"{where} failed to load: {type(err).__name__}: {err}"
+                warnings.warn(self._broken[ep.name], stacklevel=2)
+                continue
+            if not callable(factory):
+                self._broken[ep.name] = f"{where} loads a {type(factory).__name__}, not a factory (a class or function)"
+                warnings.warn(self._broken[ep.name], stacklevel=2)
+                continue
+            self.register(ep.name)(factory)
+
     def get(self, name: str) -> Callable[..., T]:
         """The factory registered as ``name``; the error lists known names and close matches."""
+        if name not in self._items:
+            self.load_plugins()
+        if name in self._broken:
+            raise ConfigError(f"{self.kind} {name!r}: {self._broken[name]}")
         if name not in self._items:
             close = difflib.get_close_matches(name, list(self._items), n=3)
             hint = f" Did you mean {', '.join(map(repr, close))}?" if close else ""
@@ -44,8 +90,11 @@ class Registry(Generic[T]):
         return self.get(name)(*args, **kwargs)
 
     def list(self, pattern: str = "*") -> list[str]:
-        """Sorted registered names matching a shell-style ``pattern``."""
+        """Sorted registered names (plugins included) matching a shell-style ``pattern``."""
+        self.load_plugins()
         return sorted(n for n in self._items if fnmatch.fnmatch(n, pattern))
 
     def __contains__(self, name: object) -> bool:
+        if name not in self._items and isinstance(name, str):
+            self.load_plugins()
         return name in self._items

@@ -1,7 +1,8 @@
 """The benchmark registry: ``@register_benchmark("name")`` on a stream builder.
 
 A builder takes keyword options (``seed``, ``class_order``, ``data_root`` and its own)
-and returns a validated ``TaskStream``.
+and returns a validated ``TaskStream``; installed packages add builders through entry points
+in group ``litelora.benchmarks``.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ from litelora._registry import Registry
 from litelora.benchmarks.stream import TaskStream
 from litelora.errors import ConfigError
 
-BENCHMARKS: Registry[TaskStream] = Registry("benchmark")
+BENCHMARKS: Registry[TaskStream] = Registry("benchmark", group="litelora.benchmarks")
 
 
 def register_benchmark(name: str) -> Callable[[Callable[..., TaskStream]], Callable[..., TaskStream]]:

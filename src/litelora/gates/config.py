@@ -7,7 +7,6 @@ from typing import Literal
 
 from litelora.errors import ConfigError
 
-GateKind = Literal["none", "litelora", "hard_concrete", "representability", "random"]
 GateGroup = Literal["module", "layer", "task"]
 ReuseKind = Literal["frozen", "scale", "core"]
 
@@ -22,7 +21,8 @@ class GateConfig:
         ``hard_concrete`` (the first, learned L0 gate, kept as an ablation) or
         ``representability`` (training-free: drop a trained candidate whose update the
         earlier adapters represent with residual < ``tau``) or ``random`` (a random ``budget``
-        fraction of groups: the ablation a gate's decisions must beat at equal count).
+        fraction of groups: the ablation a gate's decisions must beat at equal count), or a gate
+        an installed package registers (``litelora list gates``).
     group: one gate per target ``module``, per ``layer`` (all targets of a block) or ``task``.
     lam: hard_concrete only: weight of the expected-L0 penalty (per unit of relative adapter size).
     lr: hard_concrete only: learning rate of the gate parameters (their own optimizer group).
@@ -43,7 +43,7 @@ class GateConfig:
     tau: representability threshold (SD-LoRA-KD uses 9e-4).
     """
 
-    kind: GateKind = "none"
+    kind: str = "none"
     group: GateGroup = "module"
     lam: float = 0.05
     lr: float = 0.05
@@ -59,6 +59,8 @@ class GateConfig:
     tau: float = 9e-4
 
     def __post_init__(self) -> None:
+        if not self.kind or not self.kind.strip():
+            raise ConfigError("gate.kind is empty: use 'none' for no gate, or one of `litelora list gates`")
         if self.lam < 0:
             raise ConfigError(f"gate.lam must be >= 0, got {self.lam}")
         if self.lr <= 0:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from litelora._registry import Registry
+from litelora.errors import ConfigError
 from litelora.gates.base import GatePlugin
 from litelora.gates.config import GateConfig
 from litelora.gates.hard_concrete import HardConcreteGate
@@ -10,7 +11,9 @@ from litelora.gates.litelora import LiteLoRAGate
 from litelora.gates.random_choice import RandomGate
 from litelora.gates.representability import RepresentabilityGate
 
-GATES: Registry[GatePlugin] = Registry("gate")
+# Plugins: an entry point in group ``litelora.gates`` naming a GatePlugin subclass, built as
+# ``cls(config, num_tasks, seed=..., adapter_lr=...)``.
+GATES: Registry[GatePlugin] = Registry("gate", group="litelora.gates")
 GATES.register("litelora")(LiteLoRAGate)
 GATES.register("hard_concrete")(HardConcreteGate)
 GATES.register("representability")(RepresentabilityGate)
@@ -27,4 +30,8 @@ def build_gate(config: GateConfig, num_tasks: int, seed: int = 0, adapter_lr: fl
     """
     if not config.enabled:
         return None
-    return GATES.create(config.kind, config, num_tasks, seed=seed, adapter_lr=adapter_lr)
+    try:
+        factory = GATES.get(config.kind)
+    except ConfigError as err:
+        raise ConfigError(f"gate.kind: {err}") from None
+    return factory(config, num_tasks, seed=seed, adapter_lr=adapter_lr)

@@ -48,7 +48,9 @@ class TensorBackbone(Backbone):
         return self.encoder(x)
 
 
-BACKBONES: Registry[Backbone | TaskModel] = Registry("model")
+# A factory takes ``(config: ModelConfig, input_dim: int | None)``; installed packages add
+# models through entry points in group ``litelora.models``.
+BACKBONES: Registry[Backbone | TaskModel] = Registry("model", group="litelora.models")
 
 # Where a registered model lives on the Hugging Face Hub, for exports a PEFT user loads elsewhere
 # (``base_model_name_or_path``); models built in code (tiny-bert, planted-mlp, ...) have none.
