@@ -7,7 +7,6 @@ import argparse
 
 import json
 import os
-import platform
 import random
 import shlex
 import statistics
@@ -175,18 +174,6 @@ def run_info(argv: list[str] | None, settings: dict[str, object]) -> dict[str, o
         "command": shlex.join(["python", *(sys.argv if argv is None else [sys.argv[0], *argv])]),
         "torch_threads": torch.get_num_threads(),
         **settings,
-    }
-
-
-def meta_info(packages: tuple[str, ...] = ("torch", "transformers", "peft", "litelora")) -> dict[str, object]:
-    """Package versions and the machine, for the results JSON."""
-    return {
-        "package_versions": {p: pkg_version(p) for p in packages},
-        "platform": platform.platform(),
-        "python": platform.python_version(),
-        "cpu_count": os.cpu_count(),
-        # Other processes share these cores: the 1/5/15-minute load, to judge the times by.
-        "loadavg": [round(x, 2) for x in os.getloadavg()],
     }
 
 

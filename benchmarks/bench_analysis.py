@@ -49,7 +49,8 @@ from typing import Any
 import torch
 from torch import nn
 
-from _common import meta_info, quantile, run_info  # benchmarks/ is on sys.path when run as a script
+from _common import quantile, run_info  # benchmarks/ is on sys.path when run as a script
+from litelora.reporting.environment import environment_info
 
 from litelora._io import write_json
 from litelora.adapters import AdapterBank, AdapterConfig
@@ -276,7 +277,7 @@ def main(argv: list[str] | None = None) -> int:
                                "than the factor route); timed on dense_modules targets, extrapolated linearly",
             }),
             "train_info": results,
-            "meta_info": meta_info(("torch", "litelora")),
+            "meta_info": environment_info(),
         })
         print(f"wrote {args.json}", file=sys.stderr)
     return 1 if bad else 0

@@ -22,7 +22,8 @@ from pathlib import Path
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import child_json, meta_info, reset_peak_rss, rss_bytes, run_child, run_info  # noqa: E402
+from _common import child_json, reset_peak_rss, rss_bytes, run_child, run_info  # noqa: E402
+from litelora.reporting.environment import environment_info
 
 from litelora._io import write_json  # noqa: E402
 
@@ -166,7 +167,7 @@ def main(argv: list[str] | None = None) -> int:
                                         "peak": "VmHWM over the timed steps less the RSS before the model "
                                                 "was built (CPU), or max_memory_allocated (CUDA)"}),
             "train_info": [{**r, "model_peak_bytes": model_peak(r)} for r in rows],
-            "meta_info": meta_info(),
+            "meta_info": environment_info(),
         })
         print(f"wrote {args.json}", file=sys.stderr)
     return 0

@@ -21,7 +21,8 @@ from pathlib import Path
 
 import torch
 
-from _common import meta_info, run_info
+from _common import run_info
+from litelora.reporting.environment import environment_info
 
 TASKS = ["fortunes-topics-a", "spam-or-ham", "bbc-topics-a", "rt-sentiment", "bbc-topics-b"]
 
@@ -79,7 +80,7 @@ def main(argv: list[str] | None = None) -> int:
         "train_info": {"seconds": times, "median_seconds": median, "accuracy": accuracy,
                        "speedup_rank_vs_exact_match": median["exact_match"] / median["rank"],
                        "accuracy_difference_rank_minus_exact_match": accuracy["rank"] - accuracy["exact_match"]},
-        "meta_info": meta_info(),
+        "meta_info": environment_info(),
     }
     from litelora._io import write_json
 

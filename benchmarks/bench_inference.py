@@ -51,8 +51,9 @@ from torch import nn
 from torch.utils.flop_counter import FlopCounterMode
 
 from _common import (  # benchmarks/ is on sys.path when run as a script
-    MODELS, bootstrap_ci, load_model, make_inputs, meta_info, per_model, quantile, qv_targets, run_info,
+    MODELS, bootstrap_ci, load_model, make_inputs, per_model, quantile, qv_targets, run_info,
 )
+from litelora.reporting.environment import environment_info
 
 from litelora._io import write_json
 
@@ -279,7 +280,7 @@ def main(argv: list[str] | None = None) -> int:
                 "half_removal": "for t >= 1, remove task t's adapter from targets i with i % 2 == t % 2",
             }),
             "train_info": {r["model"]: r for r in results},
-            "meta_info": meta_info(("torch", "transformers", "peft", "litelora")),
+            "meta_info": environment_info(),
         })
         print(f"wrote {args.json}", file=sys.stderr)
     return 0

@@ -41,7 +41,8 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-from _common import meta_info, run_child, run_info  # benchmarks/ is on sys.path when run as a script
+from _common import run_child, run_info  # benchmarks/ is on sys.path when run as a script
+from litelora.reporting.environment import environment_info
 
 from litelora._io import write_json
 
@@ -140,7 +141,7 @@ def main(argv: list[str] | None = None) -> int:
             "run_info": run_info(argv, {"preset": preset, "repeats": args.repeats, "order": order,
                                         "sets": sets, "pair": args.pair, "configs": configs, "threads": args.threads}),
             "train_info": {"runs": runs, **summary},
-            "meta_info": meta_info(("torch", "transformers", "litelora")),
+            "meta_info": environment_info(),
         })
         print(f"wrote {args.json}", file=sys.stderr)
     return 0

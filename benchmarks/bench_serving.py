@@ -27,7 +27,8 @@ import time
 
 import torch
 
-from _common import add_common_args, meta_info, prepare, qv_targets, run_info
+from _common import add_common_args, prepare, qv_targets, run_info
+from litelora.reporting.environment import environment_info
 
 
 def build(base: torch.nn.Module, tasks: int, keep: float, seed: int) -> tuple[torch.nn.Module, object]:
@@ -100,7 +101,7 @@ def main(argv: list[str] | None = None) -> int:
                                     "threads": args.threads}),
         "train_info": {"forward_seconds": times, "median_forward_seconds": median, "paired_ratios": ratios,
                        "adapter_bytes": adapter_bytes, "active_adapters": active},
-        "meta_info": meta_info(),
+        "meta_info": environment_info(),
     }
     from litelora._io import write_json
 

@@ -56,9 +56,10 @@ from torch import nn
 from torch.utils.flop_counter import FlopCounterMode
 
 from _common import (  # benchmarks/ is on sys.path when run as a script
-    child_json, load_model, make_inputs, meta_info, quantile, qv_targets, reset_peak_rss, rss_bytes, run_child,
+    child_json, load_model, make_inputs, quantile, qv_targets, reset_peak_rss, rss_bytes, run_child,
     per_model, run_info,
 )
+from litelora.reporting.environment import environment_info
 
 from litelora._io import write_json
 
@@ -314,7 +315,7 @@ def main(argv: list[str] | None = None) -> int:
                 "loss": "(last_hidden_state * R).sum(), R fixed random",
             }),
             "train_info": {r["model"]: {**r, "memory": memory.get(r["model"])} for r in results},
-            "meta_info": meta_info(("torch", "transformers", "peft", "litelora")),
+            "meta_info": environment_info(),
         })
         print(f"wrote {args.json}", file=sys.stderr)
     return 0

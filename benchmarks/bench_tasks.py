@@ -29,7 +29,8 @@ import time
 
 import torch
 
-from _common import add_common_args, meta_info, prepare, qv_targets, run_info
+from _common import add_common_args, prepare, qv_targets, run_info
+from litelora.reporting.environment import environment_info
 
 
 def build(base: torch.nn.Module, tasks: int, host: str, fold: bool):  # noqa: ANN201 - a step closure
@@ -90,7 +91,7 @@ def main(argv: list[str] | None = None) -> int:
         "run_info": run_info(argv, {"model": args.model, "tasks": args.tasks, "rounds": args.rounds,
                                     "warmup": args.warmup, "batch": args.batch, "seq_len": args.seq_len}),
         "train_info": {"step_seconds": times, "median_step_seconds": median, "ratio_to_one_task": ratios},
-        "meta_info": meta_info(),
+        "meta_info": environment_info(),
     }
     from litelora._io import write_json
 

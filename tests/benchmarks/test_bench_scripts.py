@@ -21,7 +21,7 @@ def _check_shape(path: Path) -> dict:
     data = json.loads(path.read_text())
     assert set(data) == {"run_info", "train_info", "meta_info"}
     assert data["run_info"]["command"].startswith("python ")
-    load = data["meta_info"]["loadavg"]
+    load = data["meta_info"]["system"]["loadavg"]
     assert len(load) == 3 and all(x >= 0 for x in load)
     return data
 

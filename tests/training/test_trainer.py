@@ -7,7 +7,7 @@ from litelora.errors import ConfigError, DataError
 from litelora.metrics import summarize
 from litelora.reporting import RunDirectory
 from litelora.training.backbones import build_backbone
-from litelora.training.build import build_trainer
+from litelora.training.build import build_trainer, validate
 from litelora.training.config import ModelConfig, RunConfig
 from litelora.training.evaluation import evaluate_task
 from litelora.training.trainer import ContinualTrainer
@@ -153,7 +153,10 @@ def test_bad_field_values() -> None:
     with pytest.raises(ConfigError, match="expected an integer"):
         RunConfig.from_dict({"train": {"batch_size": "8"}})
     with pytest.raises(ConfigError, match="allowed"):
-        RunConfig.from_dict({"gate": {"kind": "hardconcrete"}})
+        RunConfig.from_dict({"gate": {"group": "blocks"}})
+    # gate.kind is any registered gate (plugins included): checked against the registry
+    with pytest.raises(ConfigError, match="gate.kind: unknown gate 'hardconcrete'. Did you mean 'hard_concrete'"):
+        validate(RunConfig.from_dict({"gate": {"kind": "hardconcrete"}}))
 
 
 def test_seqlora_trains_one_adapter_through_all_tasks(tmp_path) -> None:

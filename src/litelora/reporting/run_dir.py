@@ -5,15 +5,12 @@ from __future__ import annotations
 import csv
 import io
 import os
-import platform
 import shutil
-import subprocess
 from pathlib import Path
 from typing import Any, Protocol
 
 import yaml
 
-from litelora import __version__
 from litelora._io import append_jsonl, read_json, read_jsonl, write_json, write_text
 from litelora._paths import confined
 from litelora.errors import ConfigError, PathError
@@ -191,38 +188,6 @@ class ReadOnlyRunDirectory(RunDirectory):
 
     def write_json(self, name: str, obj: Any) -> None:
         pass
-
-
-def environment_info() -> dict[str, Any]:
-    """Package versions and system facts for ``results.json``'s ``meta_info``."""
-    import torch
-
-    versions = {"litelora": __version__, "torch": torch.__version__, "python": platform.python_version()}
-    for pkg in ("transformers", "peft", "safetensors", "numpy", "accelerate", "timm"):
-        try:
-            versions[pkg] = __import__(pkg).__version__
-        except ImportError:
-            continue
-    return {
-        "package_versions": versions,
-        "system": {
-            "platform": platform.platform(),
-            "machine": platform.machine(),
-            "cpu_count": os.cpu_count(),
-            "torch_threads": torch.get_num_threads(),
-            "cuda": torch.cuda.is_available(),
-        },
-        "git_hash": _git_hash(),
-    }
-
-
-def _git_hash() -> str | None:
-    try:
-        out = subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True, text=True, timeout=5,
-                             cwd=Path(__file__).parent)
-    except (OSError, subprocess.SubprocessError):
-        return None
-    return out.stdout.strip() or None
 
 
 class RunLock:
