@@ -1,4 +1,5 @@
 import json
+import re
 import subprocess
 import sys
 
@@ -81,8 +82,13 @@ def test_export_peft_reloads_with_peft(tmp_path, capsys) -> None:
     from litelora.training.config import ModelConfig
 
     assert main([*_train_args(tmp_path), "--set", "adapter.init_lora_weights=gaussian"]) == 0
-    assert main(["export", str(tmp_path / "run"), str(tmp_path / "peft")]) == 0
-    assert main(["export", str(tmp_path / "run"), str(tmp_path / "merged"), "--format", "merged"]) == 0
+    capsys.readouterr()
+    assert main(["export", str(tmp_path / "run"), str(tmp_path / "peft"), "--per-task"]) == 0
+    # not a terminal: the bar is one plain line when it closes, counting every stage and snapshot
+    assert re.search(r"^export: (\d+)/\1 ", capsys.readouterr().err, re.M)
+    assert main(["export", str(tmp_path / "run"), str(tmp_path / "merged"), "--format", "merged",
+                 "--no-progress"]) == 0
+    assert "export:" not in capsys.readouterr().err
     assert (tmp_path / "peft" / "adapter_config.json").is_file()
     assert (tmp_path / "peft" / "litelora_head" / "head.safetensors").is_file()
     loaded = load_run(tmp_path / "run")

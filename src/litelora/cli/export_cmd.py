@@ -20,6 +20,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--base-model", metavar="NAME",
                    help="base_model_name_or_path to write (default: the run's hub id or folder, e.g. "
                         "sentence-transformers/all-MiniLM-L6-v2 for minilm)")
+    p.add_argument("--no-progress", action="store_true", help="hide the progress bar")
     p.add_argument("--allow-download", action="store_true",
                    help="let the model the run names be downloaded; by default only local files and the local "
                         "Hugging Face cache are read")
@@ -30,7 +31,8 @@ def run(args: argparse.Namespace) -> int:
     from litelora.workflows.export import export_run
 
     result = export_run(args.run_dir, args.out_dir, fmt=args.format, per_task=args.per_task,
-                        base_model=args.base_model, overwrite=args.overwrite, allow_download=args.allow_download)
+                        base_model=args.base_model, overwrite=args.overwrite, allow_download=args.allow_download,
+                        progress=not args.no_progress)
     print(f"exported {args.format} model to {result.out}")
     if result.snapshots:
         print(f"exported {len(result.snapshots)} per-task snapshots: {', '.join(f.name for f in result.snapshots)}")

@@ -15,6 +15,7 @@ from litelora.errors import ConfigError
 from litelora.models.backbone import hub_id
 from litelora.reporting import RunDirectory
 from litelora.reporting.model_card import model_card
+from litelora.reporting.progress_bar import tqdm
 from litelora.workflows.runs import load_run
 from litelora.workflows.snapshots import export_snapshots
 
@@ -32,11 +33,12 @@ class ExportResult:
 
 def export_run(run_dir: str | os.PathLike[str], out_dir: str | os.PathLike[str], *, fmt: str = "peft",
                per_task: bool = False, base_model: str | None = None, overwrite: bool = False,
-               allow_download: bool = False) -> ExportResult:
+               allow_download: bool = False, progress: bool = False) -> ExportResult:
     """Write ``out_dir`` from the finished run ``run_dir`` (``fmt``: ``peft`` or ``merged``).
 
     ``base_model`` names the base in ``adapter_config.json`` (default: the run's hub id or folder);
-    a non-empty ``out_dir`` needs ``overwrite``, and is replaced as a whole.
+    a non-empty ``out_dir`` needs ``overwrite``, and is replaced as a whole. ``progress`` shows a
+    bar over the stages (load, write, head and card, each per-task snapshot) on stderr.
     """
     if fmt not in FORMATS:
         raise ConfigError(f"export format must be one of {list(FORMATS)}, got {fmt!r}")
@@ -47,41 +49,51 @@ def export_run(run_dir: str | os.PathLike[str], out_dir: str | os.PathLike[str],
         raise ConfigError(f"{out} is not empty; pass --force (or --overwrite) to replace it")
     if out.resolve() == run_dir.resolve() or out.resolve() in run_dir.resolve().parents:
         raise ConfigError(f"{out} holds the run being exported; export to another folder")
-    loaded = load_run(run_dir, allow_download=allow_download)
-    config, bank = loaded.config, loaded.bank
-    base = base_model or hub_id(config.model.name)
-    result = ExportResult(out)
-    # Everything is built in a folder beside OUT that then replaces OUT whole: a kill leaves the
-    # old OUT (or none), never a mix of two exports or an adapter without its head.
-    with atomic_dir(out) as staging:
-        if fmt == "peft":
-            # Generative runs say which PEFT model class loads them (SEQ_2_SEQ_LM, CAUSAL_LM).
-            export_peft(bank, staging, base_model_name_or_path=base,
-                        task_type=getattr(loaded.model, "peft_task_type", None), overwrite=True)
-        else:
-            encoder = bank.merge_and_unload()
-            if not hasattr(encoder, "save_pretrained"):
-                raise ConfigError(f"model {config.model.name!r} is not a transformers model; use --format peft")
-            encoder.save_pretrained(staging, safe_serialization=True)
-            tokenizer = _tokenizer(loaded.model)
-            if tokenizer is not None:  # without it transformers falls back to a tokenizer that knows no word
-                tokenizer.save_pretrained(staging)
-        # The growing head travels beside the adapters (generative runs have no head).
-        head = RunDirectory(run_dir).head
-        if head.is_dir():
-            for name in ("head.json", "head.safetensors"):
-                source = confined(head, name)
-                if source.is_file():
-                    (staging / "litelora_head").mkdir(exist_ok=True)
-                    shutil.copyfile(source, staging / "litelora_head" / name)
-        write_text(staging / "README.md", model_card(
-            base=base, fmt=fmt, run=RunDirectory(run_dir).read_json("results.json"),
-            targets=sorted(bank.targets), loader=_loader(fmt, base)))
-        if per_task:
-            written = export_snapshots(loaded, staging, base_model_name_or_path=base, overwrite=True)
-            result.snapshots = [out / f.name for f in written]
-            info = read_json(written[0] / "snapshot.json") if written else {"exact": True}
-            result.note = None if info["exact"] else info["note"]
+    with tqdm(total=3, desc="export", unit="stage", disable=not progress, leave=False) as bar:
+        bar.set_postfix_str("loading the run")
+        loaded = load_run(run_dir, allow_download=allow_download)
+        config, bank = loaded.config, loaded.bank
+        bar.update()
+        bar.set_postfix_str(f"writing {fmt}")
+        base = base_model or hub_id(config.model.name)
+        result = ExportResult(out)
+        # Everything is built in a folder beside OUT that then replaces OUT whole: a kill leaves the
+        # old OUT (or none), never a mix of two exports or an adapter without its head.
+        with atomic_dir(out) as staging:
+            if fmt == "peft":
+                # Generative runs say which PEFT model class loads them (SEQ_2_SEQ_LM, CAUSAL_LM).
+                export_peft(bank, staging, base_model_name_or_path=base,
+                            task_type=getattr(loaded.model, "peft_task_type", None), overwrite=True)
+            else:
+                encoder = bank.merge_and_unload()
+                if not hasattr(encoder, "save_pretrained"):
+                    raise ConfigError(f"model {config.model.name!r} is not a transformers model; use --format peft")
+                encoder.save_pretrained(staging, safe_serialization=True)
+                tokenizer = _tokenizer(loaded.model)
+                if tokenizer is not None:  # without it transformers falls back to a tokenizer that knows no word
+                    tokenizer.save_pretrained(staging)
+            bar.update()
+            bar.set_postfix_str("head and model card")
+            # The growing head travels beside the adapters (generative runs have no head).
+            head = RunDirectory(run_dir).head
+            if head.is_dir():
+                for name in ("head.json", "head.safetensors"):
+                    source = confined(head, name)
+                    if source.is_file():
+                        (staging / "litelora_head").mkdir(exist_ok=True)
+                        shutil.copyfile(source, staging / "litelora_head" / name)
+            write_text(staging / "README.md", model_card(
+                base=base, fmt=fmt, run=RunDirectory(run_dir).read_json("results.json"),
+                targets=sorted(bank.targets), loader=_loader(fmt, base)))
+            bar.update()
+            if per_task:
+                bar.total += len(loaded.stream.tasks)
+                bar.set_postfix_str("per-task snapshots")
+                written = export_snapshots(loaded, staging, base_model_name_or_path=base, overwrite=True,
+                                           on_written=lambda _: bar.update())
+                result.snapshots = [out / f.name for f in written]
+                info = read_json(written[0] / "snapshot.json") if written else {"exact": True}
+                result.note = None if info["exact"] else info["note"]
     return result
 
 

@@ -12,6 +12,7 @@ marked ``"exact": false`` in ``snapshot.json``.
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -52,11 +53,12 @@ def head_snapshot(structure: list[list[int]], tensors: dict[str, torch.Tensor],
 
 
 def export_snapshots(loaded: Any, out_dir: str | os.PathLike[str], *, base_model_name_or_path: str | None = None,
-                     overwrite: bool = False) -> list[Path]:
+                     overwrite: bool = False, on_written: Callable[[Path], None] | None = None) -> list[Path]:
     """Write ``out_dir/after_task_NNN/`` for every task of a loaded run (``build.LoadedRun``).
 
     Each holds a PEFT LoRA folder, ``litelora_head/`` and ``snapshot.json`` (tasks, exactness).
-    ``loaded.bank`` is consumed: tasks are removed from it, last first.
+    ``loaded.bank`` is consumed: tasks are removed from it, last first. ``on_written(folder)`` runs
+    after each snapshot (a progress bar).
     """
     out_dir = Path(out_dir)
     bank: AdapterBank = loaded.bank
@@ -84,6 +86,8 @@ def export_snapshots(loaded: Any, out_dir: str | os.PathLike[str], *, base_model
                 "values, not the values they had after this task"),
         })
         written.append(folder)
+        if on_written is not None:
+            on_written(folder)
         for t in [t for t in bank.tasks if t >= task]:
             drop_task(bank, t)
     return written[::-1]
