@@ -79,8 +79,8 @@ def test_a_closed_gate_leaves_no_candidate_parameters() -> None:
     ll = LiteLoRA(model, AdapterConfig(target_modules=["0", "2"], r=2), gate=GateConfig(kind="random", budget=0.01),
                   num_tasks=2)
     decisions = _train(ll, model, [_data(0), _data(1)])
-    assert decisions[0] == [] or all(d["decision"] == "recruit" for d in decisions[0])
-    assert [d["decision"] for d in decisions[1]] == ["reuse", "reuse"]
+    assert decisions[0] == [] or all(d.decision == "recruit" for d in decisions[0])
+    assert [d.decision for d in decisions[1]] == ["reuse", "reuse"]
     assert not [n for n, _ in model.named_parameters() if "task_001" in n]
     assert ll.bank.num_active(1) == 0 and ll.bank.num_active(0) == 2
 

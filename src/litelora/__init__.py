@@ -16,6 +16,7 @@ _PUBLIC = {
     "AdapterConfig": "litelora.adapters",
     "ContinualMethod": "litelora.methods",
     "GateConfig": "litelora.gates",
+    "GateDecision": "litelora.gates",
     "LiteLoRA": "litelora.training.controller",
     "LiteLoraError": "litelora.errors",
     "RunConfig": "litelora.training.config",

@@ -83,8 +83,8 @@ def test_closed_candidate_leaves_nothing_behind(tmp_path) -> None:
     with safe_open(tmp_path / "adapters.safetensors", "pt") as f:
         assert not [k for k in f.keys() if k.startswith("2/task_001")]
     assert load_bank(tiny_mlp(), tmp_path).active_adapters() == bank.active_adapters()
-    assert [d["decision"] for d in gate.decisions_for(1)] == ["recruit", "reuse", "recruit"]
-    assert gate.decisions_for(1)[1]["params_freed"] == 64
+    assert [d.decision for d in gate.decisions_for(1)] == ["recruit", "reuse", "recruit"]
+    assert gate.decisions_for(1)[1].params_freed == 64
 
 
 @pytest.mark.parametrize(("budget", "kept"), [(0.34, 1), (0.5, 2), (0.67, 2), (1.0, 3)])
@@ -185,8 +185,8 @@ def test_recruited_module_drops_its_reuse_path() -> None:
     assert all("task_001" in bank.slot(t).reuse for t in bank.targets)
     gate.decide(ctx)
     for target, decision in zip(bank.targets, gate.decisions_for(1)):
-        assert ("task_001" in bank.slot(target).reuse) == (decision["decision"] == "reuse")
-    assert any(d["decision"] == "recruit" for d in gate.decisions_for(1))
+        assert ("task_001" in bank.slot(target).reuse) == (decision.decision == "reuse")
+    assert any(d.decision == "recruit" for d in gate.decisions_for(1))
 
 
 def test_long_enough_search_does_not_warn(recwarn) -> None:

@@ -7,7 +7,7 @@ import torch
 
 from litelora.adapters import AdapterBank, AdapterConfig
 from litelora.errors import ConfigError
-from litelora.gates import GateConfig, LiteLoRAGate
+from litelora.gates import GateConfig, GateDecision, LiteLoRAGate
 from litelora.methods import TaskContext, create_method
 from litelora.testing import tiny_mlp
 from litelora.training.build import build_trainer
@@ -28,13 +28,13 @@ def _planted(tmp_path, gate: dict, seed: int = 0, epochs: int = 8, name: str | N
 
 
 def _decisions(result) -> list[tuple[int, str, str]]:
-    return [(d["task"], d["target"], d["decision"]) for d in result.gate_decisions]
+    return [(d.task, d.target, d.decision) for d in result.gate_decisions]
 
 
 def _match(trainer, result) -> float:
     truth = trainer.stream.meta["truth"]
-    later = [d for d in result.gate_decisions if d["task"] > 0]
-    return sum(truth[d["task"]][d["target"]] == (d["decision"] == "recruit") for d in later) / len(later)
+    later = [d for d in result.gate_decisions if d.task > 0]
+    return sum(truth[d.task][d.target] == (d.decision == "recruit") for d in later) / len(later)
 
 
 def test_every_group_recruited_after_the_probe_equals_the_host_exactly(tmp_path) -> None:
@@ -42,8 +42,8 @@ def test_every_group_recruited_after_the_probe_equals_the_host_exactly(tmp_path)
     group recruits anyway, the run is the host's, bit for bit."""
     _, host = _planted(tmp_path, {"kind": "none"}, epochs=2)
     trainer, gated = _planted(tmp_path, {"kind": "litelora", "budget": 0.99}, epochs=2)  # probes, keeps 3 of 3
-    assert all(d["decision"] == "recruit" for d in gated.gate_decisions)
-    assert any(d["need"] > 0 for d in gated.gate_decisions if d["task"] > 0)  # it did probe
+    assert all(d.decision == "recruit" for d in gated.gate_decisions)
+    assert any(d.scores["need"] > 0 for d in gated.gate_decisions if d.task > 0)  # it did probe
     assert gated.accuracy_matrix == host.accuracy_matrix
     assert gated.metrics["adapter_bytes"] == host.metrics["adapter_bytes"]
 
@@ -93,8 +93,8 @@ def test_short_search_keeps_every_needed_module(tmp_path) -> None:
     gate must not close a module the task needs (it keeps more than the truth instead)."""
     trainer, gated = _planted(tmp_path, {"kind": "litelora"}, epochs=2)
     truth = trainer.stream.meta["truth"]
-    needed = [d for d in gated.gate_decisions if d["task"] > 0 and truth[d["task"]][d["target"]]]
-    assert needed and all(d["decision"] == "recruit" for d in needed)
+    needed = [d for d in gated.gate_decisions if d.task > 0 and truth[d.task][d.target]]
+    assert needed and all(d.decision == "recruit" for d in needed)
     assert gated.metrics["active_adapters"] < 15
 
 
@@ -120,6 +120,8 @@ def test_gates_json_records_the_measurements(tmp_path) -> None:
         assert r["score"] == pytest.approx(r["need"] * r["unsolved"])
         assert r["gate"] == r["score"]
         assert (r["decision"] == "recruit") == (r["score"] > 0.2)
+    # the rows read back as the gate's own decisions
+    assert [GateDecision.from_dict(r) for r in rows] == result.gate_decisions
 
 
 # ---------------------------------------------------------------------------------------- unit level
@@ -172,7 +174,7 @@ def test_a_solved_task_closes_everything() -> None:
     gate = LiteLoRAGate(GateConfig(kind="litelora"), num_tasks=2)
     bank, *_ = _gated_task(gate, [2.0, 2.0, 0.2, 0.2, 0.2, 0.2])
     later = gate.decisions_for(1)
-    assert all(d["unsolved"] == pytest.approx(0.1) for d in later)
+    assert all(d.scores["unsolved"] == pytest.approx(0.1) for d in later)
     assert bank.candidates(1) == {}
 
 

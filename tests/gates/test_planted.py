@@ -21,8 +21,8 @@ def _run(tmp_path, gate: dict, seed: int = 0):
 
 def _match_rate(trainer, result) -> float:
     truth = trainer.stream.meta["truth"]
-    decided = [d for d in result.gate_decisions if d["task"] > 0]
-    hits = [truth[d["task"]][d["target"]] == (d["decision"] == "recruit") for d in decided]
+    decided = [d for d in result.gate_decisions if d.task > 0]
+    hits = [truth[d.task][d.target] == (d.decision == "recruit") for d in decided]
     return sum(hits) / len(hits)
 
 

@@ -33,7 +33,7 @@ def test_representable_candidate_is_folded_into_scale() -> None:
     x = torch.randn(5, 16)
     model, bank, gate = _two_tasks("scale", in_span=True)
     assert bank.active_adapters() == {"2": [0]}
-    assert gate.decisions_for(1)[0]["decision"] == "reuse"
+    assert gate.decisions_for(1)[0].decision == "reuse"
     # the folded magnitude reproduces the dropped update: (1 + 0.7) x old update
     layer = bank.layer("2")
     old = bank.candidates(0)["2"]
@@ -46,7 +46,7 @@ def test_fold_keeps_the_sign_of_a_negative_old_magnitude() -> None:
     be -1 + 0.7 (a delta of +0.7), not -1 - 0.7."""
     x = torch.randn(5, 16)
     _, bank, gate = _two_tasks("scale", in_span=True, old_magnitude=-1.0)
-    assert gate.decisions_for(1)[0]["decision"] == "reuse"
+    assert gate.decisions_for(1)[0].decision == "reuse"
     layer, old = bank.layer("2"), bank.candidates(0)["2"]
     expected = layer.base_layer(x) + (-1.0 + 0.7) * old.scale * (x @ old.lora_A.T @ old.lora_B.T)
     torch.testing.assert_close(layer(x), expected, atol=1e-5, rtol=0)
@@ -64,7 +64,7 @@ def test_representable_candidate_kept_as_core() -> None:
 def test_new_direction_is_recruited() -> None:
     _, bank, gate = _two_tasks("scale", in_span=False)
     assert bank.active_adapters() == {"2": [0, 1]}
-    assert gate.decisions_for(1)[0]["gate"] > 0.1
+    assert gate.decisions_for(1)[0].gate > 0.1
 
 
 def test_residual_values() -> None:
@@ -99,5 +99,5 @@ def test_budget_keeps_the_least_representable_fraction_and_folds_the_rest() -> N
         gate.after_training(ctx)
         method.after_task(ctx)
     assert bank.active_adapters() == {"0": [0], "1": [0], "2": [0, 1], "3": [0, 1]}
-    residuals = [d["gate"] for d in gate.decisions_for(1)]
+    residuals = [d.gate for d in gate.decisions_for(1)]
     assert residuals[0] < 1e-6 < residuals[1] < residuals[2] and residuals[2] > residuals[0]

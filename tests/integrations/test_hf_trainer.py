@@ -58,8 +58,8 @@ def test_two_tasks_through_the_transformers_trainer_with_the_litelora_gate(tmp_p
         decisions.append(trainer.decisions)
         losses = [e["loss"] for e in trainer.state.log_history if "loss" in e]
         assert losses[-1] < 0.8 * losses[0]  # the task was learned through the Trainer
-    assert [d["decision"] for d in decisions[0]] == ["recruit"] * 4  # task 0 recruits everywhere
-    assert sorted(d["decision"] for d in decisions[1]) == ["recruit", "recruit", "reuse", "reuse"]
+    assert [d.decision for d in decisions[0]] == ["recruit"] * 4  # task 0 recruits everywhere
+    assert sorted(d.decision for d in decisions[1]) == ["recruit", "recruit", "reuse", "reuse"]
     assert lite.bank.num_active(1) == 2
     assert not [n for n, p in model.named_parameters() if p.requires_grad and "lora" in n]  # all frozen after
 
@@ -83,7 +83,7 @@ def test_a_gate_that_decides_during_training_prunes_the_optimizer(tmp_path) -> N
     trainer.train()
     assert len(trainer.decisions) == 4
     live = {id(p) for g in trainer.optimizer.param_groups for p in g["params"]}
-    closed = [d for d in trainer.decisions if d["decision"] == "reuse"]
+    closed = [d for d in trainer.decisions if d.decision == "reuse"]
     assert closed, "the penalty was meant to close some candidates"
     assert all(id(p) in live for p in model.classifier.parameters())
     assert not any(id(p) in live for n, p in model.named_parameters() if "task_001" in n and not p.requires_grad)

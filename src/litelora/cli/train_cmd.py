@@ -53,6 +53,6 @@ def run(args: argparse.Namespace) -> int:
           f"model {config.model.name}, method {config.method.name}, gate {config.gate.kind}; "
           f"{len(trainer.bank.targets)} target modules")
     result = trainer.run(resume=bool(args.resume), allow_changes=args.allow_change, force=args.force)
-    print_summary(result.accuracy_matrix, result.metrics, result.gate_decisions)
+    print_summary(result.accuracy_matrix, result.metrics, [d.to_dict() for d in result.gate_decisions])
     print(f"run directory: {config.output_dir}")
     return 0

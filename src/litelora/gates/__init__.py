@@ -2,6 +2,7 @@
 
 from litelora.gates.base import GatePlugin, group_targets
 from litelora.gates.config import GateConfig
+from litelora.gates.decision import GateDecision
 from litelora.gates.hard_concrete import HardConcreteGate, deterministic_gate, prob_open, sample_gate
 from litelora.gates.litelora import LiteLoRAGate
 from litelora.gates.random_choice import RandomGate
@@ -11,6 +12,7 @@ from litelora.gates.representability import RepresentabilityGate
 __all__ = [
     "GATES",
     "GateConfig",
+    "GateDecision",
     "GatePlugin",
     "HardConcreteGate",
     "LiteLoRAGate",

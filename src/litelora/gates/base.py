@@ -10,6 +10,7 @@ import torch
 
 from litelora.adapters import AdapterBank, CoreReuse, LoraAdapter, ScaleReuse, span_bases
 from litelora.gates.config import GateConfig
+from litelora.gates.decision import GateDecision
 from litelora.context import TaskContext
 
 
@@ -26,7 +27,7 @@ class GatePlugin:
         self.num_tasks = num_tasks
         self.seed = seed
         self.adapter_lr = adapter_lr
-        self.decisions: list[dict[str, Any]] = []
+        self.decisions: list[GateDecision] = []
 
     @property
     def reuse_lr(self) -> float:
@@ -60,8 +61,8 @@ class GatePlugin:
         """Restore ``live_state`` after ``before_task`` rebuilt the task's structure."""
         return None
 
-    def decisions_for(self, task_id: int) -> list[dict[str, Any]]:
-        return [d for d in self.decisions if d["task"] == task_id]
+    def decisions_for(self, task_id: int) -> list[GateDecision]:
+        return [d for d in self.decisions if d.task == task_id]
 
     def gated(self, ctx: TaskContext) -> bool:
         """Does this task decide at all? (Task 0 recruits everywhere by default.)"""
@@ -90,18 +91,17 @@ class GatePlugin:
         return params
 
     def record(self, task_id: int, target: str, group: str, value: float, recruit: bool,
-               adapter: LoraAdapter | None, bank: AdapterBank, **extra: Any) -> None:
+               adapter: LoraAdapter | None, bank: AdapterBank, **scores: float) -> None:
         reuses = bank.slot(target).reuse
         reuse = reuses[reuse_name(task_id)] if reuse_name(task_id) in reuses else None
         params = adapter.num_parameters() if adapter is not None else 0
-        self.decisions.append({
-            "task": task_id, "target": target, "group": group, "gate": value,
-            "decision": "recruit" if recruit else "reuse",
-            "params_kept": params if recruit else 0, "params_freed": 0 if recruit else params,
-            "reuse": None if reuse is None else self.config.reuse,
-            "reuse_params": 0 if reuse is None else sum(p.numel() for p in reuse.parameters()),
-            **extra,
-        })
+        self.decisions.append(GateDecision(
+            task=task_id, target=target, group=group, gate=value, recruit=recruit,
+            params_kept=params if recruit else 0, params_freed=0 if recruit else params,
+            reuse=None if reuse is None else self.config.reuse,
+            reuse_params=0 if reuse is None else sum(p.numel() for p in reuse.parameters()),
+            scores=scores,
+        ))
 
 
 def top_fraction(scores: list[float], budget: float) -> list[bool]:

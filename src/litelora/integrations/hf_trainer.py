@@ -25,6 +25,7 @@ import torch
 from transformers import Trainer, TrainerCallback
 
 from litelora.errors import ConfigError
+from litelora.gates import GateDecision
 from litelora.training.controller import LiteLoRA
 
 
@@ -51,7 +52,7 @@ class LiteLoRATrainer(Trainer):
         kwargs["model"] = lite.model
         super().__init__(*args, **kwargs)
         self.lite, self.task_id = lite, task_id
-        self.decisions: list[dict[str, Any]] = []
+        self.decisions: list[GateDecision] = []
         self.add_callback(_AfterStep(self))
 
     def planned_steps(self) -> int:

@@ -14,7 +14,7 @@ from torch import nn
 from litelora._io import write_json
 from litelora.adapters import AdapterBank, AdapterConfig, save_bank
 from litelora.errors import ConfigError
-from litelora.gates import GateConfig, GatePlugin
+from litelora.gates import GateConfig, GateDecision, GatePlugin
 from litelora.methods import ContinualMethod, TaskContext, create_method
 from litelora.training.pairing import gate_for
 from litelora.training.rehearsal import rehearse
@@ -156,9 +156,9 @@ class LiteLoRA:
         decided): rebuild the optimizer from :meth:`param_groups`."""
         return bool(self.gate is not None and self.gate.after_step(self.context, step, self._steps))
 
-    def end_task(self) -> list[dict[str, Any]]:
+    def end_task(self) -> list[GateDecision]:
         """Consolidate the task (freeze its adapters, update the method's memories); returns the
-        gate's decisions for it (one dict per target; empty without a gate)."""
+        gate's decisions for it (one per target; empty without a gate)."""
         ctx = self.context
         if self.gate is not None:
             self.gate.after_training(ctx)
@@ -169,7 +169,7 @@ class LiteLoRA:
         return self.gate.decisions_for(ctx.task_id) if self.gate is not None else []
 
     @property
-    def decisions(self) -> list[dict[str, Any]]:
+    def decisions(self) -> list[GateDecision]:
         """Every gate decision so far."""
         return list(self.gate.decisions) if self.gate is not None else []
 
@@ -179,5 +179,5 @@ class LiteLoRA:
         into a fresh copy of the model, and ``export_peft`` turns it into a PEFT folder."""
         directory = Path(directory)
         save_bank(self.bank, directory)
-        write_json(directory / "gates.json", self.decisions)
+        write_json(directory / "gates.json", [d.to_dict() for d in self.decisions])
         return directory

@@ -10,6 +10,7 @@ import torch
 from litelora._config import to_dict
 from litelora.adapters import bank_state_dict, restore_bank
 from litelora.errors import ConfigError
+from litelora.gates import GateDecision
 from litelora.training.checkpoint import rng_state, set_rng_state
 
 # Fields that may differ between a run and its resumption without changing its results.
@@ -25,7 +26,7 @@ class Progress:
     R: list[list[float]] = field(default_factory=list)
     wall: list[float] = field(default_factory=list)
     trainable: list[int] = field(default_factory=list)
-    decisions: list[dict[str, Any]] = field(default_factory=list)
+    decisions: list[dict[str, Any]] = field(default_factory=list)  # gates.json rows (GateDecision.to_dict)
 
 
 def task_start_snapshot(trainer: Any) -> tuple[dict[str, Any], dict[str, dict[str, torch.Tensor]]]:
@@ -54,7 +55,7 @@ def restore_task_start(trainer: Any, state: dict[str, Any], tensors: dict[str, d
     trainer.method.load_state_dict(tensors.get("start_method", {}), trainer.bank)
     trainer.progress = Progress(**state["progress"])
     if trainer.gate is not None:
-        trainer.gate.decisions = list(trainer.progress.decisions)
+        trainer.gate.decisions = [GateDecision.from_dict(row) for row in trainer.progress.decisions]
     set_rng_state(state["rng"], tensors["start_rng"])
 
 

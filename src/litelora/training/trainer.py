@@ -20,7 +20,7 @@ from litelora.adapters import AdapterBank, AdapterConfig, save_bank
 from litelora.benchmarks.stream import Task, TaskStream
 from litelora.errors import ConfigError, NonFiniteError, PathError
 from litelora.training.controller import LiteLoRA
-from litelora.gates import GatePlugin
+from litelora.gates import GateDecision, GatePlugin
 from litelora.methods import ContinualMethod
 from litelora.metrics import adapter_reduction, summarize
 from litelora.reporting import (
@@ -69,7 +69,7 @@ class RunResult:
     accuracy_matrix: list[list[float]]
     n_test: list[int]
     metrics: dict[str, Any]
-    gate_decisions: list[dict[str, Any]] = field(default_factory=list)
+    gate_decisions: list[GateDecision] = field(default_factory=list)
 
 
 class ContinualTrainer:
@@ -186,7 +186,7 @@ class ContinualTrainer:
         t0 = time.perf_counter()
         p.trainable.append(self._train_task(task, live, tensors))
         if self.gate is not None:
-            p.decisions.extend(self.gate.decisions_for(task.task_id))
+            p.decisions.extend(d.to_dict() for d in self.gate.decisions_for(task.task_id))
         p.wall.append(time.perf_counter() - t0 + (live or {}).get("elapsed", 0.0))
         row = p.R[task.task_id]
         for j in range(task.task_id + 1):
@@ -198,7 +198,7 @@ class ContinualTrainer:
         if self.gate is not None:
             self.run_dir.write_json("gates.json", p.decisions)
             if self.config.train.progress:
-                tqdm.write(format_decisions(self.gate.decisions_for(task.task_id)))
+                tqdm.write(format_decisions([d.to_dict() for d in self.gate.decisions_for(task.task_id)]))
         p.next_task += 1
         self._save_checkpoint(*task_start_snapshot(self))
 
@@ -233,7 +233,7 @@ class ContinualTrainer:
             "meta_info": environment_info(),
             "metrics": metrics,
         })
-        return RunResult(p.R, n_test, metrics, p.decisions)
+        return RunResult(p.R, n_test, metrics, [GateDecision.from_dict(row) for row in p.decisions])
 
     def _train_task(self, task: Task, live: dict[str, Any] | None = None,
                     tensors: dict[str, Any] | None = None) -> int:
@@ -304,7 +304,7 @@ class ContinualTrainer:
                     if self.lite.after_step(step):
                         # The trainable set changed: identical decisions on every rank, then a new
                         # optimizer and a new DDP wrapper over what still trains.
-                        self.dist.check_same(self.gate.decisions_for(task.task_id), "gate decisions")
+                        self.dist.check_same([d.to_dict() for d in self.gate.decisions_for(task.task_id)], "gate decisions")
                         optimizer = build_optimizer(groups, cfg.weight_decay, previous=optimizer)
                         loss_fn, outside = self._wrap(task, groups)
                     for cb in self.callbacks:
