@@ -318,8 +318,8 @@ def test_inflora_rank_above_input_dim_fails_a_run_before_training(tmp_path) -> N
 
 @pytest.mark.parametrize("params, needle", [
     ({"lambda_2": -0.1}, r"lambda_2 must be a non-negative number, got -0\.1"),
-    ({"lambda_1": float("nan")}, r"lambda_1 must be a non-negative number, got nan"),
-    ({"lambda_1": True}, r"lambda_1 must be a non-negative number, got True"),
+    ({"lambda_1": float("nan")}, r"method\.params\.lambda_1: expected a finite number, got nan"),
+    ({"lambda_1": True}, r"method\.params\.lambda_1: expected a number, got bool True"),
     ({"lambda_1_schedule": [0.5, -1e-3]}, r"lambda_1_schedule\[1\] must be a non-negative number"),
 ])
 def test_olora_negative_or_non_numeric_weights_are_refused(params: dict, needle: str) -> None:
@@ -328,7 +328,11 @@ def test_olora_negative_or_non_numeric_weights_are_refused(params: dict, needle:
 
 
 @pytest.mark.parametrize("name", ["sdlora-rr", "sdlora"])
-@pytest.mark.parametrize("rank", [-2, 2.5, True])
-def test_sdlora_rank_schedule_refuses_non_positive_or_non_int_ranks(name: str, rank: object) -> None:
-    with pytest.raises(ConfigError, match=r"rank_schedule\[1\] rank must be a positive integer rank, got"):
+@pytest.mark.parametrize("rank, needle", [
+    (-2, r"rank_schedule\[1\] rank must be a positive integer rank, got -2"),
+    (2.5, r"method\.params\.rank_schedule\[1\]\[1\]: expected an integer, got float 2\.5"),
+    (True, r"method\.params\.rank_schedule\[1\]\[1\]: expected an integer, got bool True"),
+])
+def test_sdlora_rank_schedule_refuses_non_positive_or_non_int_ranks(name: str, rank: object, needle: str) -> None:
+    with pytest.raises(ConfigError, match=needle):
         create_method(name, {"rank_schedule": [[0, 10], [4, rank]]})

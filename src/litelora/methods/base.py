@@ -7,6 +7,7 @@ from typing import Any, ClassVar
 import torch
 from torch import nn
 
+from litelora._config import from_dict, to_dict
 from litelora.adapters.bank import AdapterBank
 from litelora.context import TaskContext
 from litelora.errors import ConfigError
@@ -15,7 +16,10 @@ __all__ = ["ContinualMethod", "TaskContext"]
 
 
 class ContinualMethod:
-    """Base class. Subclasses declare ``defaults`` for their ``params`` and override hooks.
+    """Base class. Subclasses override hooks and declare their hyper-parameters as a
+    dataclass ``Params`` (typed fields with defaults; its ``__post_init__`` checks ranges):
+    ``method.params`` is read into it, unknown keys and wrong types failing with the field's
+    name, and the method reads ``self.config``.
 
     ``adds_candidates``: the method adds one candidate adapter per task and target, so a
     gate can decide over them (``seqlora`` does not). ``wants_joint_stream``: train on all
@@ -28,15 +32,20 @@ class ContinualMethod:
     adds_candidates: ClassVar[bool] = True
     keeps_old_adapters: ClassVar[bool] = True
     wants_joint_stream: ClassVar[bool] = False
-    defaults: ClassVar[dict[str, Any]] = {}
+    Params: ClassVar[type[Any] | None] = None
 
     def __init__(self, **params: Any) -> None:
-        unknown = sorted(set(params) - set(self.defaults))
-        if unknown:
-            raise ConfigError(
-                f"method.params for {self.name!r}: unknown {unknown}; known: {sorted(self.defaults) or 'none'}"
-            )
-        self.params = {**self.defaults, **params}
+        if self.Params is None:
+            if params:
+                raise ConfigError(f"method.params: {self.name!r} takes no parameters, got {sorted(params)}")
+            self.config: Any = None
+        else:
+            self.config = from_dict(self.Params, params, "method.params")
+
+    @property
+    def params(self) -> dict[str, Any]:
+        """The hyper-parameters as a plain dict (defaults filled in)."""
+        return {} if self.config is None else to_dict(self.config)
 
     def before_task(self, ctx: TaskContext) -> list[nn.Parameter]:
         """Add or reopen adapters for ``ctx.task_id``; return the parameters to train."""

@@ -93,19 +93,28 @@ def input_covariances(bank: AdapterBank, targets: list[str]) -> Iterator[Covaria
             h.remove()
 
 
+@dataclass
+class InfLoRAParams:
+    """eps_b: the share of each task's input energy the DualGPM memory keeps at task 0, rising
+    linearly towards 1 over the stream; in (0, 1] (InfLoRA uses 0.95-0.98)."""
+
+    eps_b: float = 0.97
+
+    def __post_init__(self) -> None:
+        if not 0.0 < self.eps_b <= 1.0:
+            raise ConfigError(f"method.params.eps_b must be in (0, 1] (InfLoRA uses 0.95-0.98), got {self.eps_b!r}")
+
+
 @register_method("inflora")
 class InfLoRA(ContinualMethod):
     """Per target: A = top-r left singular vectors of (I - M M^T) C_t over sqrt(3), frozen;
     B (zero init) trains; scale 1. After the task, M grows to capture eps_t of the energy."""
 
-    defaults = {"eps_b": 0.97}
+    Params = InfLoRAParams
 
     def __init__(self, **params: Any) -> None:
         super().__init__(**params)
-        eps_b = self.params["eps_b"]
-        if isinstance(eps_b, bool) or not isinstance(eps_b, (int, float)) or not 0.0 < eps_b <= 1.0:
-            raise ConfigError(f"method.params.eps_b must be in (0, 1] (InfLoRA uses 0.95-0.98), got {eps_b!r}")
-        self.eps_b = float(eps_b)
+        self.eps_b = self.config.eps_b
         self.memory: dict[str, torch.Tensor] = {}  # target -> M (d, k), or Q (d, d - k) if complement
         self.complement: dict[str, bool] = {}
 

@@ -3,6 +3,7 @@ the old down-projections, and an optional L2 penalty on the new LoRA parameters.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
 import torch
@@ -13,10 +14,27 @@ from litelora.methods.base import ContinualMethod, TaskContext
 from litelora.methods.registry import register_method
 
 
-def _check_weight(name: str, value: Any) -> float:
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not value >= 0:
-        raise ConfigError(f"method.params.{name} must be a non-negative number, got {value!r}")
-    return float(value)
+@dataclass
+class OLoRAParams:
+    """lambda_1: weight of the orthogonality penalty; lambda_2: weight of the L2 penalty on the
+    new LoRA parameters; lambda_1_schedule: one lambda_1 per task (overrides lambda_1)."""
+
+    lambda_1: float = 0.5
+    lambda_2: float = 0.0
+    lambda_1_schedule: list[float] | None = None
+
+    def __post_init__(self) -> None:
+        for name in ("lambda_1", "lambda_2"):
+            if getattr(self, name) < 0:
+                raise ConfigError(f"method.params.{name} must be a non-negative number, got {getattr(self, name)!r}")
+        if self.lambda_1_schedule is not None:
+            if not self.lambda_1_schedule:
+                raise ConfigError("method.params.lambda_1_schedule must be a non-empty list (one value per task), "
+                                  "got []")
+            for i, value in enumerate(self.lambda_1_schedule):
+                if value < 0:
+                    raise ConfigError(f"method.params.lambda_1_schedule[{i}] must be a non-negative number, "
+                                      f"got {value!r}")
 
 
 @register_method("olora")
@@ -26,20 +44,12 @@ class OLoRA(ContinualMethod):
     ``lambda_1_schedule`` (one value per task) overrides ``lambda_1``. Only A is constrained.
     """
 
-    defaults = {"lambda_1": 0.5, "lambda_2": 0.0, "lambda_1_schedule": None}
+    Params = OLoRAParams
 
     def __init__(self, **params: Any) -> None:
         super().__init__(**params)
-        self.lambda_1 = _check_weight("lambda_1", self.params["lambda_1"])
-        self.lambda_2 = _check_weight("lambda_2", self.params["lambda_2"])
-        schedule = self.params["lambda_1_schedule"]
-        if schedule is not None:
-            if not isinstance(schedule, (list, tuple)) or not schedule:
-                raise ConfigError(
-                    f"method.params.lambda_1_schedule must be a non-empty list (one value per task), got {schedule!r}"
-                )
-            schedule = [_check_weight(f"lambda_1_schedule[{i}]", v) for i, v in enumerate(schedule)]
-        self.schedule: list[float] | None = schedule
+        self.lambda_1, self.lambda_2 = self.config.lambda_1, self.config.lambda_2
+        self.schedule: list[float] | None = self.config.lambda_1_schedule
         self._lambda_1 = self.lambda_1
 
     def before_task(self, ctx: TaskContext) -> list[nn.Parameter]:

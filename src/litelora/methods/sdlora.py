@@ -4,6 +4,7 @@ schedule) and -KD (representability gate) variants."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
 import torch
@@ -34,6 +35,25 @@ def check_rank_schedule(value: Any) -> list[tuple[int, int]]:
     return pairs
 
 
+@dataclass
+class SDLoRAParams:
+    """rank_schedule: ``[[first_task, rank], ...]``, strictly increasing first tasks: the rank of
+    each task's adapter from ``first_task`` on (``null``: the adapter config's rank throughout)."""
+
+    rank_schedule: list[list[int]] | None = None
+
+    def __post_init__(self) -> None:
+        if self.rank_schedule is not None:
+            check_rank_schedule(self.rank_schedule)
+
+
+@dataclass
+class SDLoRARRParams(SDLoRAParams):
+    """SD-LoRA-RR's falling ranks: 10, then 8 from task 4, then 6 from task 8."""
+
+    rank_schedule: list[list[int]] | None = field(default_factory=lambda: [[0, 10], [4, 8], [8, 6]])
+
+
 @register_method("sdlora")
 class SDLoRA(ContinualMethod):
     """During task t a target's update is sum_{i<t} alpha_i D_i + alpha_t s B_t A_t.
@@ -45,12 +65,12 @@ class SDLoRA(ContinualMethod):
     tensors, and frozen values need no sharing.
     """
 
-    defaults = {"rank_schedule": None}
+    Params = SDLoRAParams
     keeps_old_adapters = False  # every task retrains the earlier tasks' alphas
 
     def __init__(self, **params: Any) -> None:
         super().__init__(**params)
-        schedule = self.params["rank_schedule"]
+        schedule = self.config.rank_schedule
         self.schedule = None if schedule is None else check_rank_schedule(schedule)
 
     def rank(self, task_id: int) -> int | None:
@@ -96,7 +116,7 @@ class SDLoRA(ContinualMethod):
 class SDLoRARR(SDLoRA):
     """SD-LoRA-RR: ranks fall 10 -> 8 -> 6 at tasks 4 and 8 (``rank_schedule``)."""
 
-    defaults = {"rank_schedule": [[0, 10], [4, 8], [8, 6]]}
+    Params = SDLoRARRParams
 
 
 @register_method("sdlora-kd")
