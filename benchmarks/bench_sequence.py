@@ -49,6 +49,9 @@ from litelora._io import write_json
 PAIRS: dict[str, dict[str, list[str]]] = {
     "gate": {"host": [], "host+gate": ["gate.kind=hard_concrete", "gate.lam=0.01"]},
     "inflora": {"inclora": ["method.name=inclora"], "inflora": ["method.name=inflora"]},
+    # InfLoRA with one pass over each task (the memory from the design pass's covariances)
+    "inflora-one-pass": {"inclora": ["method.name=inclora"],
+                         "inflora-one-pass": ["method.name=inflora", "method.params.memory_inputs=before"]},
 }
 PRESETS: dict[str, list[str]] = {
     "default": ["benchmark.options.train_per_class=60", "benchmark.options.test_per_class=20"],
@@ -114,7 +117,8 @@ def main(argv: list[str] | None = None) -> int:
     size.add_argument("--full", action="store_true", help="the default benchmark at full size")
     ap.add_argument("--repeats", type=int, default=2, help="runs per configuration, order flipped each repeat")
     ap.add_argument("--pair", choices=sorted(PAIRS), default="gate",
-                    help="the two configurations compared: host vs host+gate, or inclora vs inflora")
+                    help="the two configurations compared: host vs host+gate, inclora vs inflora, or inclora vs "
+                         "inflora with one pass per task")
     ap.add_argument("--threads", type=int, default=2, help="train.num_threads of every run")
     ap.add_argument("--set", dest="sets", action="append", default=[], metavar="KEY=VALUE",
                     help="extra config override for every run (repeatable)")

@@ -229,6 +229,28 @@ def test_inflora_designs_A_off_the_memory_and_memory_grows_by_schedule() -> None
     assert method.eps(0, 4) == pytest.approx(0.9) and method.eps(2, 4) == pytest.approx(0.95)
 
 
+def test_inflora_memory_from_the_design_pass_is_one_pass_and_exact_on_a_first_layer() -> None:
+    """memory_inputs="before" passes over each task once (not twice); a first target layer's inputs
+    do not depend on any adapter, so its memory is the one the second pass would build."""
+    memories, passes = {}, {}
+    for mode in ("after", "before"):
+        torch.manual_seed(0)
+        method = InfLoRA(eps_b=0.9, memory_inputs=mode)
+        bank = _bank(nn.Sequential(nn.Linear(D_IN, 6)), targets=["0"])
+        calls = []
+        measure = method.covariances
+        method.covariances = lambda ctx, measure=measure, calls=calls: calls.append(1) or measure(ctx)  # type: ignore[method-assign]
+        for task in range(3):
+            ctx = _ctx(bank, task, 3, data=_data(task, dims=3))
+            _train(method, ctx, method.before_task(ctx))
+            method.after_task(ctx)
+        memories[mode], passes[mode] = _memory(method, "0"), len(calls)
+    assert passes == {"after": 6, "before": 3}
+    torch.testing.assert_close(memories["before"], memories["after"], atol=1e-10, rtol=0)
+    with pytest.raises(ConfigError, match=r"method\.params\.memory_inputs: 'during' is not allowed"):
+        InfLoRA(memory_inputs="during")
+
+
 def test_inflora_training_leaves_memory_subspace_outputs_unchanged() -> None:
     method, bank = InfLoRA(), _bank(nn.Sequential(nn.Linear(D_IN, 6)), targets=["0"])
     ctx = _ctx(bank, 0, data=_data(0, dims=3))

@@ -7,7 +7,7 @@ import math
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Literal
 
 import torch
 from torch import nn
@@ -96,9 +96,15 @@ def input_covariances(bank: AdapterBank, targets: list[str]) -> Iterator[Covaria
 @dataclass
 class InfLoRAParams:
     """eps_b: the share of each task's input energy the DualGPM memory keeps at task 0, rising
-    linearly towards 1 over the stream; in (0, 1] (InfLoRA uses 0.95-0.98)."""
+    linearly towards 1 over the stream; in (0, 1] (InfLoRA uses 0.95-0.98).
+    memory_inputs: which inputs of the task the memory stores: ``after`` training (InfLoRA's
+    second pass over the data, exact), or ``before`` (the covariances the design pass measured,
+    one pass per task: the first target layer's inputs are the same, deeper layers' differ by what
+    the task's own adapters changed upstream).
+    """
 
     eps_b: float = 0.97
+    memory_inputs: Literal["after", "before"] = "after"
 
     def __post_init__(self) -> None:
         if not 0.0 < self.eps_b <= 1.0:
@@ -117,6 +123,7 @@ class InfLoRA(ContinualMethod):
         self.eps_b = self.config.eps_b
         self.memory: dict[str, torch.Tensor] = {}  # target -> M (d, k), or Q (d, d - k) if complement
         self.complement: dict[str, bool] = {}
+        self._design_covs: dict[str, torch.Tensor] = {}  # memory_inputs="before": kept for after_task
 
     def eps(self, task_id: int, num_tasks: int) -> float:
         """eps_t = eps_b + (1 - eps_b) t / T, with InfLoRA's 0-based task index t."""
@@ -151,6 +158,7 @@ class InfLoRA(ContinualMethod):
                 raise ConfigError(f"inflora: rank {r} exceeds the input dimension {d_in} of target {target!r}; "
                                   "lower adapter.r (or its rank_pattern entry)")
         covs = self.covariances(ctx)
+        self._design_covs = covs if self.config.memory_inputs == "before" else {}
         bank.add_task(ctx.task_id)
         params: list[nn.Parameter] = []
         with torch.no_grad():
@@ -176,7 +184,8 @@ class InfLoRA(ContinualMethod):
         super().after_task(ctx)
         # A second pass after training, as InfLoRA does: the memory must hold the inputs
         # the trained model feeds each module, and earlier layers' adapters changed them.
-        covs = self.covariances(ctx)
+        covs = self._design_covs or self.covariances(ctx)
+        self._design_covs = {}
         eps = self.eps(ctx.task_id, ctx.num_tasks)
         for target in ctx.bank.targets:  # every target, also where a gate removed the candidate
             self.update_memory(target, covs[target], eps)
