@@ -21,8 +21,9 @@ import yaml
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
 
-# A gate "matches" its host when its mean final accuracy is at most this far below the host's.
-MATCH_TOLERANCE = 0.01
+# A gate "matches" its host when its mean final accuracy is at most this far below the host's
+# (half a point: the bar the evidence issue sets).
+MATCH_TOLERANCE = 0.005
 # The paper's claimed reduction band.
 BAND = (0.20, 0.70)
 # Order of the sections for suites that exist; any other suite follows in name order.
@@ -75,12 +76,14 @@ def _pair_label(host: str, gated: str) -> str:
 
 
 def discriminates(suite: dict[str, Any], host: str) -> bool | None:
-    """Does ``host`` beat "closed after task 0" by at least 3 points and by more than the seed
-    spread? ``None`` where the suite did not run that reference."""
+    """Does ``host`` beat "closed after task 0" (its own ``<host>-closed-after-task-0`` where the
+    suite ran one, else the suite's ``closed-after-task-0``) by at least 3 points and by more than
+    the seed spread? ``None`` where the suite did not run that reference."""
     groups = suite["groups"]
-    if CLOSED not in groups or host not in groups:
+    closed = f"{host}-{CLOSED}" if f"{host}-{CLOSED}" in groups else CLOSED
+    if closed not in groups or host not in groups:
         return None
-    h, c = groups[host]["final_acc_sample"], groups[CLOSED]["final_acc_sample"]
+    h, c = groups[host]["final_acc_sample"], groups[closed]["final_acc_sample"]
     gap = h["mean"] - c["mean"]
     return gap >= DISCRIMINATES_BY and gap > max(h["std"], c["std"])
 
@@ -98,7 +101,8 @@ def verdicts(suite: dict[str, Any]) -> list[dict[str, Any]]:
             "n": g["final_acc_sample"]["n"],
             "within_spread": g["final_acc_sample"]["n"] > 1 and abs(delta) <= spread,
             "matched": delta >= -MATCH_TOLERANCE,
-            "in_band": red is not None and BAND[0] <= red <= BAND[1],
+            # "20-70% or more": a larger reduction at matched accuracy is a stronger result, not a miss.
+            "in_band": red is not None and red >= BAND[0],
             "discriminates": discriminates(suite, host),
         })
     return rows
@@ -184,10 +188,10 @@ def section_analysis(suite: dict[str, Any]) -> list[str]:
 
 def section_claims(results: dict[str, dict[str, Any]]) -> list[str]:
     lines = ["## Which claims held here", "",
-             f"A gate *matches* its host when its mean final accuracy is at most {MATCH_TOLERANCE:.0%} "
-             f"(absolute) below the host's; the paper's reduction band is {BAND[0]:.0%}-{BAND[1]:.0%} of "
-             "the adapters.", "",
-             "| suite | host | seeds | suite discriminates | reduction | in the 20-70% band "
+             f"A gate *matches* its host when its mean final accuracy is at most {MATCH_TOLERANCE:.1%} "
+             f"(absolute) below the host's or above it; the paper's reduction band is {BAND[0]:.0%}-{BAND[1]:.0%} of "
+             f"the adapters, and a reduction counts from {BAND[0]:.0%} up.", "",
+             "| suite | host | seeds | suite discriminates | reduction | at least 20% "
              "| final acc. difference (gate - host) | matched | difference within the seed spread |",
              "|---|---|---|---|---|---|---|---|---|"]
     held = total = held_disc = total_disc = 0
@@ -203,7 +207,7 @@ def section_claims(results: dict[str, dict[str, Any]]) -> list[str]:
             disc = {None: "not measured", True: "yes", False: "no"}[v["discriminates"]]
             lines.append(f"| {name} | {v['label']} | {v['n']} | {disc} | {red} | {'yes' if v['in_band'] else 'no'} "
                          f"| {v['delta']:+.3f} | {'yes' if v['matched'] else 'no'} | {spread} |")
-    lines += ["", f"Both halves of the claim (reduction in band **and** matched accuracy) held for {held} of "
+    lines += ["", f"Both halves of the claim (a reduction of at least 20% **and** matched accuracy) held for {held} of "
                   f"{total} host/stream pairs measured here, and for {held_disc} of the {total_disc} pairs on a "
                   f"suite that discriminates (its host beats \"adapters closed after task 0\" by at least "
                   f"{DISCRIMINATES_BY * 100:.0f} points and by more than the seed spread); only those count as "

@@ -20,6 +20,20 @@ def test_every_config_field_has_help_text() -> None:
     assert len(paths) == len(docs)
 
 
+def test_every_method_param_is_documented_and_listed(capsys) -> None:
+    from litelora.cli.config_cmd import method_param_docs
+
+    docs = method_param_docs()
+    assert not [d.path for d in docs if not d.help]
+    paths = {d.path for d in docs}
+    assert {"method.params.eps_b (method.name=inflora)", "method.params.lambda_1 (method.name=olora)",
+            "method.params.rank_schedule (method.name=sdlora-rr)"} <= paths
+    assert main(["config", "fields", "method"]) == 0
+    out = capsys.readouterr().out
+    assert "method.params.memory_inputs (method.name=inflora): Literal['after', 'before'] = after" in out
+    assert "[[0, 10], [4, 8], [8, 6]]" in out
+
+
 @dataclass
 class _Documented:
     """Summary line, not a field.

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import textwrap
+from typing import Any
 
 import yaml
 
@@ -38,6 +40,20 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
+def method_param_docs() -> list[Any]:
+    """``method.params.*`` of every registered method that declares ``Params``."""
+    from litelora._config_docs import field_docs
+    from litelora.methods import METHODS
+
+    out = []
+    for name in METHODS.list():
+        params = getattr(METHODS.get(name), "Params", None)
+        if params is not None:
+            out += [dataclasses.replace(d, path=f"{d.path} (method.name={name})")
+                    for d in field_docs(params, "method.params.")]
+    return out
+
+
 def print_fields(section: str | None) -> None:
     """Print ``--set`` fields (of one ``section`` if given) from the config dataclasses' own docs."""
     from litelora._config_docs import field_docs, sections
@@ -49,6 +65,8 @@ def print_fields(section: str | None) -> None:
         if section not in known:
             raise ConfigError(f"unknown config section {section!r}; sections: {', '.join(known)}")
         docs = [d for d in docs if d.path.startswith(section + ".")]
+    if section in (None, "method"):
+        docs += method_param_docs()
     for d in docs:
         default = yaml.safe_dump(d.default, default_flow_style=True, width=10_000).strip().removesuffix("...").strip()
         print(f"{d.path}: {d.type} = {default}")

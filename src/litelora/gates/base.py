@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 from collections import defaultdict
-from typing import Any
+from typing import Any, ClassVar
 
 import torch
 
@@ -20,7 +20,12 @@ class GatePlugin:
     ``before_task`` returns extra optimizer groups; ``penalty`` is added to the loss;
     ``after_step`` returns True when the structure changed (rebuild the optimizer);
     ``after_training`` runs once the task's steps are done; decisions are kept as data.
+
+    ``settings``: the ``GateConfig`` fields this gate reads beyond those every gate reads
+    (``COMMON_SETTINGS``); a run that sets another gate's field gets a warning naming it.
     """
+
+    settings: ClassVar[frozenset[str]] = frozenset()
 
     def __init__(self, config: GateConfig, num_tasks: int, seed: int = 0, adapter_lr: float = 1e-3) -> None:
         self.config = config
@@ -102,6 +107,9 @@ class GatePlugin:
             reuse_params=0 if reuse is None else sum(p.numel() for p in reuse.parameters()),
             scores=scores,
         ))
+
+
+COMMON_SETTINGS = frozenset({"kind", "group", "budget", "reuse", "reuse_lr", "first_task_recruits"})
 
 
 def top_fraction(scores: list[float], budget: float) -> list[bool]:

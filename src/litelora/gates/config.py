@@ -26,7 +26,7 @@ class GateConfig:
     group: one gate per target ``module``, per ``layer`` (all targets of a block) or ``task``.
     lam: hard_concrete only: weight of the expected-L0 penalty (per unit of relative adapter size).
     lr: hard_concrete only: learning rate of the gate parameters (their own optimizer group).
-    decide_at: fraction of a task's steps before the decision (litelora: the warm-up), in (0, 1].
+    decide_at: hard_concrete only: fraction of a task's steps before the decision, in (0, 1].
     threshold: hard_concrete only: recruit where the deterministic gate exceeds it.
     probe: litelora only: length of the probe that runs before a gated task (candidates held out,
         the head trains, the need is measured; then everything is undone), as a fraction of the

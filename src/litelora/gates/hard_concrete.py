@@ -47,6 +47,8 @@ class HardConcreteGate(GatePlugin):
     draws the same global random numbers (initialisations, dropout) as its host.
     """
 
+    settings = frozenset({"lam", "lr", "decide_at", "threshold", "init_open"})
+
     def __init__(self, config: GateConfig, num_tasks: int, seed: int = 0, adapter_lr: float = 1e-3) -> None:
         super().__init__(config, num_tasks, seed=seed, adapter_lr=adapter_lr)
         self._generator = torch.Generator()

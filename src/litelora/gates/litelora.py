@@ -43,6 +43,8 @@ MIN_PROBE_STEPS = 4
 class LiteLoRAGate(GatePlugin):
     """Probe with the candidates held out, then recruit where the task still needs them."""
 
+    settings = frozenset({"probe", "novelty"})
+
     def __init__(self, config: GateConfig, num_tasks: int, seed: int = 0, adapter_lr: float = 1e-3) -> None:
         super().__init__(config, num_tasks, seed=seed, adapter_lr=adapter_lr)
         self._sensor = torch.nn.Parameter(torch.zeros(()))

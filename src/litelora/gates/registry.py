@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import dataclasses
+import warnings
+
 from litelora._registry import Registry
 from litelora.errors import ConfigError
-from litelora.gates.base import GatePlugin
+from litelora.gates.base import COMMON_SETTINGS, GatePlugin
 from litelora.gates.config import GateConfig
 from litelora.gates.hard_concrete import HardConcreteGate
 from litelora.gates.litelora import LiteLoRAGate
@@ -34,4 +37,19 @@ def build_gate(config: GateConfig, num_tasks: int, seed: int = 0, adapter_lr: fl
         factory = GATES.get(config.kind)
     except ConfigError as err:
         raise ConfigError(f"gate.kind: {err}") from None
+    warn_ignored_settings(config, getattr(factory, "settings", frozenset()))
     return factory(config, num_tasks, seed=seed, adapter_lr=adapter_lr)
+
+
+def warn_ignored_settings(config: GateConfig, reads: frozenset[str]) -> None:
+    """Warn about every ``gate.*`` field set away from its default that this gate never reads
+    (``gate.lam`` with ``gate.kind=litelora`` changes nothing)."""
+    defaults = GateConfig()
+    for f in dataclasses.fields(GateConfig):
+        if f.name in COMMON_SETTINGS or f.name in reads:
+            continue
+        value = getattr(config, f.name)
+        if value != getattr(defaults, f.name):
+            users = [n for n in GATES.list() if f.name in getattr(GATES.get(n), "settings", ())]
+            warnings.warn(f"gate.{f.name}={value!r} has no effect with gate.kind={config.kind!r}"
+                          + (f" (it is read by {', '.join(users)})" if users else ""), stacklevel=3)

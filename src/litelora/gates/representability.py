@@ -20,6 +20,8 @@ class RepresentabilityGate(GatePlugin):
     folded, so the adapter count can be matched to another gate's.
     """
 
+    settings = frozenset({"tau"})
+
     @torch.no_grad()
     def after_training(self, ctx: TaskContext) -> None:
         bank, task = ctx.bank, ctx.task_id

@@ -95,12 +95,14 @@ def input_covariances(bank: AdapterBank, targets: list[str]) -> Iterator[Covaria
 
 @dataclass
 class InfLoRAParams:
-    """eps_b: the share of each task's input energy the DualGPM memory keeps at task 0, rising
-    linearly towards 1 over the stream; in (0, 1] (InfLoRA uses 0.95-0.98).
+    """InfLoRA's DualGPM memory.
+
+    eps_b: the share of each task's input energy the memory keeps at task 0, rising linearly
+        towards 1 over the stream; in (0, 1] (InfLoRA uses 0.95-0.98).
     memory_inputs: which inputs of the task the memory stores: ``after`` training (InfLoRA's
-    second pass over the data, exact), or ``before`` (the covariances the design pass measured,
-    one pass per task: the first target layer's inputs are the same, deeper layers' differ by what
-    the task's own adapters changed upstream).
+        second pass over the data, exact), or ``before`` (the covariances the design pass
+        measured, one pass per task: the first target layer's inputs are the same, deeper
+        layers' differ by what the task's own adapters changed upstream).
     """
 
     eps_b: float = 0.97

@@ -16,8 +16,12 @@ from litelora.methods.registry import register_method
 
 @dataclass
 class OLoRAParams:
-    """lambda_1: weight of the orthogonality penalty; lambda_2: weight of the L2 penalty on the
-    new LoRA parameters; lambda_1_schedule: one lambda_1 per task (overrides lambda_1)."""
+    """O-LoRA's two loss weights.
+
+    lambda_1: weight of the orthogonality penalty between the new and the old down-projections.
+    lambda_2: weight of the L2 penalty on the new LoRA parameters.
+    lambda_1_schedule: one lambda_1 per task (overrides lambda_1); ``null``: lambda_1 throughout.
+    """
 
     lambda_1: float = 0.5
     lambda_2: float = 0.0

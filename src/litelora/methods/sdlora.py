@@ -37,8 +37,11 @@ def check_rank_schedule(value: Any) -> list[tuple[int, int]]:
 
 @dataclass
 class SDLoRAParams:
-    """rank_schedule: ``[[first_task, rank], ...]``, strictly increasing first tasks: the rank of
-    each task's adapter from ``first_task`` on (``null``: the adapter config's rank throughout)."""
+    """SD-LoRA's rank schedule.
+
+    rank_schedule: ``[[first_task, rank], ...]``, strictly increasing first tasks: the rank of
+        each task's adapter from ``first_task`` on (``null``: the adapter config's rank throughout).
+    """
 
     rank_schedule: list[list[int]] | None = None
 
@@ -49,7 +52,7 @@ class SDLoRAParams:
 
 @dataclass
 class SDLoRARRParams(SDLoRAParams):
-    """SD-LoRA-RR's falling ranks: 10, then 8 from task 4, then 6 from task 8."""
+    """rank_schedule: SD-LoRA-RR's falling ranks: 10, then 8 from task 4, then 6 from task 8."""
 
     rank_schedule: list[list[int]] | None = field(default_factory=lambda: [[0, 10], [4, 8], [8, 6]])
 

@@ -8,7 +8,7 @@ The trainer calls every callback in order; a run's own are :func:`default_callba
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import numpy as np
@@ -25,7 +25,16 @@ class Callback:
     ``on_task_start``: before the first step of ``task`` (``step`` > 0 when a run resumes
     mid-task; ``elapsed``: seconds the task had already trained before the resume).
     ``on_step_end``: after optimizer step ``step`` (1-based) with that step's loss and examples.
+    ``state_dict`` / ``load_state_dict``: JSON-able state saved in every checkpoint and given
+    back when the run resumes from it, so a callback that counts or accumulates resumes where
+    the checkpoint left it.
     """
+
+    def state_dict(self) -> dict[str, Any]:
+        return {}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        return None
 
     def on_task_start(self, task: Task, steps: int, step: int, elapsed: float) -> None:
         return None
@@ -79,3 +88,14 @@ class MidTaskCheckpoints(Callback):
     def on_step_end(self, task: Task, step: int, loss: float, examples: int, optimizer: torch.optim.Optimizer) -> None:
         if self.every and step % self.every == 0 and step < self.total:
             self.save(step, optimizer, self.elapsed + time.perf_counter() - self.t0)
+
+
+def keyed(callbacks: Sequence[Callback]) -> list[tuple[str, Callback]]:
+    """``(ClassName#n, callback)``: the n-th callback of its class, the key its checkpoint state has."""
+    seen: dict[str, int] = {}
+    out = []
+    for cb in callbacks:
+        name = type(cb).__qualname__
+        out.append((f"{name}#{seen.get(name, 0)}", cb))
+        seen[name] = seen.get(name, 0) + 1
+    return out

@@ -32,7 +32,7 @@ from litelora.reporting import (
 from litelora.reporting.progress_bar import tqdm
 from litelora.reporting.tables import format_decisions
 from litelora.training.backbones import Backbone
-from litelora.training.callbacks import Callback, MidTaskCheckpoints, ProgressLog
+from litelora.training.callbacks import Callback, MidTaskCheckpoints, ProgressLog, keyed
 from litelora.training.checkpoint import (
     Checkpoint,
     load_latest,
@@ -105,8 +105,9 @@ class ContinualTrainer:
         self.run_dir = RunDirectory(config.output_dir) if self.dist.is_main else ReadOnlyRunDirectory(config.output_dir)
         self.progress = Progress()
         cfg = config.train
-        self.callbacks: list[Callback] = [ProgressLog(self.run_dir, cfg.log_every, cfg.progress),
-                                          MidTaskCheckpoints(cfg.checkpoint_every, self._save_live), *callbacks]
+        # Mid-task checkpoints come last, so every other callback's state includes the step saved.
+        self.callbacks: list[Callback] = [ProgressLog(self.run_dir, cfg.log_every, cfg.progress), *callbacks,
+                                          MidTaskCheckpoints(cfg.checkpoint_every, self._save_live)]
         self._ckpt_seq = 0
         self._start: tuple[dict[str, Any], dict[str, dict[str, torch.Tensor]]] = ({}, {})
 
@@ -152,6 +153,7 @@ class ContinualTrainer:
                 restore_task_start(self, ckpt.state["start"], ckpt.tensors)
                 self._start = (ckpt.state["start"], {k: v for k, v in ckpt.tensors.items() if k.startswith("start_")})
                 live = ckpt.state.get("live")
+                self._restore_callbacks(ckpt.state.get("callbacks") or {})
                 # Above every folder there, damaged ones included, so pruning never drops the new one.
                 self._ckpt_seq = max(ckpt.seq, newest_seq(self.run_dir.checkpoints))
                 self.run_dir.event("resume", checkpoint=ckpt.path.name, task=self.progress.next_task,
@@ -208,8 +210,19 @@ class ContinualTrainer:
         self._ckpt_seq += 1
         if not self.dist.is_main:
             return
-        save_checkpoint(self.run_dir.checkpoints, self._ckpt_seq, {"start": start_state, "live": live},
+        callbacks = {key: cb.state_dict() for key, cb in keyed(self.callbacks)}
+        save_checkpoint(self.run_dir.checkpoints, self._ckpt_seq,
+                        {"start": start_state, "live": live, "callbacks": callbacks},
                         {**start_tensors, **(live_tensors or {})})
+
+    def _restore_callbacks(self, saved: dict[str, dict[str, Any]]) -> None:
+        """Give each callback the state it had in the checkpoint (matched by class and by its
+        place among the callbacks of that class); one the checkpoint does not know starts afresh."""
+        for key, cb in keyed(self.callbacks):
+            if key in saved:
+                cb.load_state_dict(saved[key])
+            elif cb.state_dict():
+                warnings.warn(f"callback {key} has no state in the checkpoint: it starts afresh", stacklevel=2)
 
     def _finish(self) -> RunResult:
         cfg, p = self.config, self.progress
