@@ -51,7 +51,7 @@ def load_model(name: str) -> nn.Module | None:
         from transformers import AutoModel
 
         from litelora.errors import ConfigError
-        from litelora.training.backbones import packaged_minilm_dir
+        from litelora.models.text import packaged_minilm_dir
 
         try:
             path = packaged_minilm_dir()

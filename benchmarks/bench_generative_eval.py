@@ -30,7 +30,7 @@ TASKS = ["fortunes-topics-a", "spam-or-ham", "bbc-topics-a", "rt-sentiment", "bb
 def build(model: str, test_per_class: int, max_length: int):  # noqa: ANN201 - (stream, model)
     from litelora.training.build import build_stream
     from litelora.training.config import RunConfig
-    from litelora.training.model import as_task_model
+    from litelora.models.classifier import as_task_model
     from litelora.training.backbones import build_backbone
 
     config = RunConfig.from_dict({

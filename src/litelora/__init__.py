@@ -25,7 +25,7 @@ _PUBLIC = {
     "export_peft": "litelora.adapters",
     "import_peft": "litelora.adapters",
     "load_bank": "litelora.adapters",
-    "load_head": "litelora.training.heads",
+    "load_head": "litelora.models.heads",
     "load_run": "litelora.workflows.runs",
 }
 

@@ -5,6 +5,10 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from litelora.models.tiny import tiny_bert
+
+__all__ = ["FusedAttention", "TinyFusedViT", "tiny_bert", "tiny_mlp", "tiny_vit"]
+
 
 class FusedAttention(nn.Module):
     """Self-attention with one fused ``qkv`` projection, laid out like timm's ViT."""
@@ -43,15 +47,6 @@ class TinyFusedViT(nn.Module):
 def tiny_mlp(d_in: int = 8, hidden: int = 16, d_out: int = 4) -> nn.Sequential:
     return nn.Sequential(nn.Linear(d_in, hidden), nn.ReLU(), nn.Linear(hidden, hidden), nn.ReLU(),
                          nn.Linear(hidden, d_out))
-
-
-def tiny_bert(hidden: int = 32, layers: int = 2, vocab: int = 100) -> nn.Module:
-    """A randomly initialised 2-layer ``transformers`` BERT encoder (``BertModel``)."""
-    from transformers import BertConfig, BertModel
-
-    cfg = BertConfig(vocab_size=vocab, hidden_size=hidden, num_hidden_layers=layers, num_attention_heads=2,
-                     intermediate_size=2 * hidden, max_position_embeddings=64)
-    return BertModel(cfg).eval()
 
 
 def tiny_vit(hidden: int = 32, layers: int = 2, image_size: int = 16, patch: int = 8) -> nn.Module:

@@ -11,7 +11,7 @@ import torch
 from litelora.benchmarks import build_benchmark
 from litelora.cli.main import main
 from litelora.errors import ConfigError
-from litelora.training.model import ContinualModel
+from litelora.models.classifier import ContinualModel
 
 
 def _task(root: Path, name: str, train: list[str], test: list[str]) -> None:

@@ -77,7 +77,8 @@ def test_export_peft_reloads_with_peft(tmp_path, capsys) -> None:
     import torch
     from peft import PeftModel
 
-    from litelora.training.backbones import HashTokenizer, build_backbone
+    from litelora.models.text import HashTokenizer
+    from litelora.training.backbones import build_backbone
     from litelora.workflows.runs import load_run
     from litelora.training.config import ModelConfig
 

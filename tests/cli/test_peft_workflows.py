@@ -23,7 +23,7 @@ def _accuracies(out: str) -> dict[int, float]:
 
 
 def _features(encoder, texts=("some words here", "other words", "class words more")):
-    from litelora.training.backbones import HashTokenizer
+    from litelora.models.text import HashTokenizer
 
     batch = HashTokenizer(100)(list(texts), max_length=16)
     with torch.no_grad():
@@ -119,7 +119,7 @@ def _peft_folders(tmp_path, seeds, hidden: int = 32) -> list[str]:
 
 def _random_head(tmp_path, classes_per_task) -> str:
     from litelora._io import save_tensors, write_json
-    from litelora.training.heads import GrowingHead
+    from litelora.models.heads import GrowingHead
 
     torch.manual_seed(3)
     head = GrowingHead(32)
@@ -139,7 +139,7 @@ def test_eval_peft_folders_written_by_peft(tmp_path, capsys) -> None:
     from litelora.training.build import build_stream
     from litelora.training.config import ModelConfig, RunConfig
     from litelora.training.evaluation import evaluate_task
-    from litelora.training.model import ContinualModel
+    from litelora.models.classifier import ContinualModel
 
     data: dict = {}
     for o in TINY[1::2]:

@@ -54,7 +54,7 @@ def inspect_targets(encoder: nn.Module, adapter: Any) -> list[dict[str, Any]]:
 def run(args: argparse.Namespace) -> int:
     from litelora.errors import ConfigError
     from litelora.training.backbones import build_backbone
-    from litelora.training.model import as_task_model
+    from litelora.models.classifier import as_task_model
     from litelora.training.trainer import resolve_targets
 
     if args.targets and args.regex:

@@ -5,8 +5,8 @@ The model classes load ``transformers``; import them from ``litelora.generative.
 tiny and packaged models from ``litelora.generative.zoo``) when needed.
 """
 
-from litelora.generative.config import GenerationConfig
+from litelora.models.config import GenerationConfig
 from litelora.generative.exact_match import exact_match, normalize_answer
-from litelora.generative.templates import Prompt, PromptTemplates, target_text
+from litelora.models.templates import Prompt, PromptTemplates, target_text
 
 __all__ = ["GenerationConfig", "Prompt", "PromptTemplates", "exact_match", "normalize_answer", "target_text"]

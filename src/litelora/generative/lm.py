@@ -22,10 +22,10 @@ from torch import nn
 from litelora.benchmarks.stream import Example, Task, TaskStream
 from litelora.errors import ConfigError, DataError
 from litelora.generative.codec import TextCodec
-from litelora.generative.config import GenerationConfig
+from litelora.models.config import GenerationConfig
 from litelora.generative.decoding import until_eos
 from litelora.generative.exact_match import exact_match
-from litelora.generative.templates import PromptTemplates, target_text
+from litelora.models.templates import PromptTemplates, target_text
 from litelora.models.task_model import TaskModel
 
 IGNORE = -100  # label of a position that carries no loss (prompt, padding)

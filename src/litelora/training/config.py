@@ -10,12 +10,10 @@ from litelora._config import from_dict, to_dict
 from litelora.adapters.config import AdapterConfig
 from litelora.errors import ConfigError
 from litelora.gates.config import GateConfig
-from litelora.generative.config import GenerationConfig
-from litelora.training.aligned_head import AlignmentConfig
+from litelora.models.config import ModelConfig
 from litelora.training.optim import LR_SCHEDULES
 
 MAX_BATCH = 1 << 20
-MAX_LENGTH = 1 << 20
 MAX_EPOCHS = 10_000
 MAX_THREADS = 1024
 MAX_SEED = 2**32 - 1  # what NumPy's legacy seeding accepts
@@ -46,42 +44,6 @@ class BenchmarkConfig:
     def __post_init__(self) -> None:
         if self.seed is not None:
             check_seed("benchmark.seed", self.seed)
-
-
-@dataclass
-class ModelConfig:
-    """The backbone.
-
-    name: a registered model (``litelora list models``) or ``hf:<hub name or folder>``.
-    max_length: tokens kept per text input (longer inputs are truncated).
-    pooling: sentence embedding of a text encoder: ``mean`` over tokens or the ``cls`` token.
-    kind: ``auto`` picks from the model (encoder-decoder -> ``seq2seq``, a ``*ForCausalLM``
-        -> ``causal-lm``, else ``classifier``: features + a growing head); see docs/generative.md.
-    dtype: loading precision of a transformers model.
-    autocast: run a generative model's forward passes under autocast in this precision.
-    gradient_checkpointing: recompute activations in backward (a generative model; less memory).
-    generation: prompts, target and decoding lengths of a generative model (``max_length``
-        caps its prompts).
-    head: a classifier's growing head: ``linear`` (each task trains its own rows), or ``aligned``
-        (after each task every row is re-fitted on features sampled from per-class Gaussians, so
-        class-incremental logits are calibrated across tasks; statistics only, no stored examples).
-    alignment: settings of the ``aligned`` head's re-fit.
-    """
-
-    name: str = "minilm"
-    max_length: int = 64
-    pooling: Literal["mean", "cls"] = "mean"
-    kind: Literal["auto", "classifier", "seq2seq", "causal-lm"] = "auto"
-    dtype: Literal["float32", "bfloat16", "float16"] = "float32"
-    autocast: Literal["bfloat16", "float16"] | None = None
-    gradient_checkpointing: bool = False
-    generation: GenerationConfig = field(default_factory=GenerationConfig)
-    head: Literal["linear", "aligned"] = "linear"
-    alignment: AlignmentConfig = field(default_factory=AlignmentConfig)
-
-    def __post_init__(self) -> None:
-        if not 0 < self.max_length <= MAX_LENGTH:
-            raise ConfigError(f"model.max_length must be between 1 and {MAX_LENGTH} tokens, got {self.max_length}")
 
 
 @dataclass

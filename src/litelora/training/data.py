@@ -8,7 +8,7 @@ from collections.abc import Callable, Iterator, Sequence
 import torch
 
 from litelora.benchmarks.stream import Example, Task
-from litelora.training.backbones import Backbone
+from litelora.models.backbone import Backbone
 from litelora.models.task_model import TaskModel
 
 Batch = tuple[dict[str, torch.Tensor], torch.Tensor]

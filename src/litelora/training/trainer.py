@@ -31,7 +31,7 @@ from litelora.reporting import (
 )
 from litelora.reporting.progress_bar import tqdm
 from litelora.reporting.tables import format_decisions
-from litelora.training.backbones import Backbone
+from litelora.models.backbone import Backbone
 from litelora.training.callbacks import Callback, MidTaskCheckpoints, ProgressLog, keyed
 from litelora.training.checkpoint import (
     Checkpoint,
@@ -47,7 +47,7 @@ from litelora.training.config import RunConfig
 from litelora.training.data import iter_task_batches
 from litelora.training.distributed import Distributed, LossModule, check_launch
 from litelora.training.evaluation import evaluate_task
-from litelora.training.model import as_task_model
+from litelora.models.classifier import as_task_model
 from litelora.training.optim import apply_schedule, build_optimizer
 from litelora.training.progress import (
     ALWAYS_MUTABLE,

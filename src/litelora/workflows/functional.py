@@ -25,7 +25,7 @@ from litelora.reporting.progress_bar import tqdm
 from litelora.workflows.runs import load_run_model
 from litelora.training.data import iter_batches
 from litelora.training.evaluation import evaluate_task
-from litelora.training.model import ContinualModel
+from litelora.models.classifier import ContinualModel
 
 
 def projected_factors(

@@ -16,8 +16,8 @@ from litelora.models.task_model import TaskModel
 from litelora.training.backbones import build_backbone
 from litelora.training.build import build_stream
 from litelora.training.config import RunConfig
-from litelora.training.heads import load_head
-from litelora.training.model import as_task_model
+from litelora.models.heads import load_head
+from litelora.models.classifier import as_task_model
 
 
 def peft_model(config: RunConfig, peft_dirs: Sequence[str | os.PathLike[str]],

@@ -14,7 +14,7 @@ from litelora.reporting import RunDirectory
 from litelora.training.backbones import build_backbone
 from litelora.training.build import build_stream
 from litelora.training.config import RunConfig
-from litelora.training.model import as_task_model
+from litelora.models.classifier import as_task_model
 
 
 @dataclass

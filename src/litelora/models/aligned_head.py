@@ -17,46 +17,15 @@ is needed, only the new task's features before and after it trains.
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import dataclass
-from typing import Literal
 
 import torch
 import torch.distributed as dist
 import torch.nn.functional as F
 
 from litelora._io import check_tensor
-from litelora.errors import ConfigError, DataError
-from litelora.training.heads import GrowingHead
-
-
-@dataclass
-class AlignmentConfig:
-    """Classifier alignment of ``model.head=aligned``.
-
-    samples_per_class: features drawn per seen class at every re-fit step.
-    steps: optimizer steps of the re-fit after each task.
-    lr: AdamW learning rate of the re-fit.
-    covariance: ``full`` (D x D per class) or ``diagonal`` (D per class: for wide features or many classes).
-    shrinkage: added to each covariance's diagonal, times its mean variance (keeps it positive definite).
-    drift: ``none`` (old class statistics stay as recorded) or ``sdc`` (old class means follow the
-        drift of the new task's features; see the module docstring).
-    """
-
-    samples_per_class: int = 32
-    steps: int = 200
-    lr: float = 0.05
-    covariance: Literal["full", "diagonal"] = "full"
-    shrinkage: float = 0.01
-    drift: Literal["none", "sdc"] = "none"
-
-    def __post_init__(self) -> None:
-        for name in ("samples_per_class", "steps"):
-            if getattr(self, name) <= 0:
-                raise ConfigError(f"model.alignment.{name} must be a positive integer, got {getattr(self, name)}")
-        if self.lr <= 0:
-            raise ConfigError(f"model.alignment.lr must be > 0, got {self.lr}")
-        if self.shrinkage < 0:
-            raise ConfigError(f"model.alignment.shrinkage must be >= 0, got {self.shrinkage}")
+from litelora.errors import DataError
+from litelora.models.config import AlignmentConfig
+from litelora.models.heads import GrowingHead
 
 
 class AlignedHead(GrowingHead):

@@ -22,7 +22,7 @@ from torch import nn
 from litelora._registry import Registry
 from litelora.errors import ConfigError, DataError
 from litelora.models.backbone import BACKBONES, Backbone, TensorBackbone
-from litelora.training.config import ModelConfig
+from litelora.models.config import ModelConfig
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)

@@ -14,7 +14,7 @@ from litelora.adapters import AdapterBank, AdapterConfig, BankConv1x1, BankLinea
 from litelora.errors import ConfigError, DataError
 from litelora.training.backbones import BACKBONES, build_backbone
 from litelora.training.config import ModelConfig
-from litelora.training.vision_backbones import (
+from litelora.models.vision import (
     IMAGENET_MEAN,
     IMAGENET_STD,
     LITE0_TARGETS,

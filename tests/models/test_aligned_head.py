@@ -5,10 +5,11 @@ import torch
 import torch.nn.functional as F
 
 from litelora.errors import ConfigError, DataError
-from litelora.training.aligned_head import AlignedHead, AlignmentConfig
+from litelora.models.aligned_head import AlignedHead
+from litelora.models.config import AlignmentConfig
 from litelora.training.build import build_trainer
 from litelora.training.config import RunConfig
-from litelora.training.heads import GrowingHead
+from litelora.models.heads import GrowingHead
 from crash_helpers import crash_then_resume
 
 D = 8

@@ -14,9 +14,10 @@ from litelora._io import load_tensors, read_json, save_tensors, write_json
 from litelora._paths import confined
 from litelora.benchmarks.stream import Example, Task, TaskStream
 from litelora.errors import ConfigError, DataError
-from litelora.training.aligned_head import AlignedHead, AlignmentConfig
-from litelora.training.backbones import Backbone
-from litelora.training.heads import GrowingHead
+from litelora.models.aligned_head import AlignedHead
+from litelora.models.config import AlignmentConfig
+from litelora.models.backbone import Backbone
+from litelora.models.heads import GrowingHead
 
 HEADS = ("linear", "aligned")
 Batches = Callable[[], Iterable[tuple[dict[str, torch.Tensor], torch.Tensor]]]
