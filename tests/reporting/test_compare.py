@@ -10,7 +10,8 @@ import pytest
 
 from litelora.cli import compare_cmd
 from litelora.errors import ConfigError, DataError
-from litelora.reporting.compare import METRIC_KEYS, build_comparison, compare_runs, default_label
+from litelora.reporting.compare import METRIC_KEYS, compare_runs, default_label
+from litelora.reporting.compare_report import build_comparison
 
 
 def _results(method="inclora", gate="none", lam=0.05, seed=0, acc=0.6, active=60, **metrics):

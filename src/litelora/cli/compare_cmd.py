@@ -20,7 +20,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from litelora.reporting.compare import build_comparison, table_rows
+    from litelora.reporting.compare_report import build_comparison, table_rows
 
     keys = [k for item in args.label_from for k in item.split(",") if k.strip()]
     cmp, files = build_comparison(args.run_dirs, args.output_dir, keys or None)
