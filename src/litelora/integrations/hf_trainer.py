@@ -100,10 +100,5 @@ class LiteLoRATrainer(Trainer):
     def prune_optimizer(self) -> None:
         """Drop the parameters a gate decision removed from the optimizer, with their Adam
         state; the groups (and so the scheduler) stay."""
-        keep = {id(p) for g in self.lite.param_groups() for p in g["params"]}
-        if self.optimizer is None:
-            return
-        for group in self.optimizer.param_groups:
-            for p in [p for p in group["params"] if id(p) not in keep]:
-                self.optimizer.state.pop(p, None)
-            group["params"] = [p for p in group["params"] if id(p) in keep]
+        if self.optimizer is not None:
+            self.lite.prune_optimizer(self.optimizer)

@@ -156,6 +156,16 @@ class LiteLoRA:
         decided): rebuild the optimizer from :meth:`param_groups`."""
         return bool(self.gate is not None and self.gate.after_step(self.context, step, self._steps))
 
+    def prune_optimizer(self, optimizer: torch.optim.Optimizer) -> None:
+        """Drop from ``optimizer`` the parameters that no longer train (a gate closed their
+        candidate), with their optimizer state; its groups, and so any scheduler, stay. The
+        alternative to rebuilding the optimizer when :meth:`after_step` says so."""
+        keep = {id(p) for g in self.param_groups() for p in g["params"]}
+        for group in optimizer.param_groups:
+            for p in [p for p in group["params"] if id(p) not in keep]:
+                optimizer.state.pop(p, None)
+            group["params"] = [p for p in group["params"] if id(p) in keep]
+
     def end_task(self) -> list[GateDecision]:
         """Consolidate the task (freeze its adapters, update the method's memories); returns the
         gate's decisions for it (one per target; empty without a gate)."""

@@ -1,0 +1,87 @@
+"""LiteLoRA inside Lightning: a callback that trains one task of a stream per ``Trainer.fit``.
+
+    lite = LiteLoRA(backbone, AdapterConfig(target_modules=["query", "value"]), method="inclora",
+                    gate=GateConfig(kind="litelora"), num_tasks=3, lr=1e-3, modules_to_save=["classifier"])
+
+    class Module(lightning.LightningModule):
+        def __init__(self):
+            super().__init__()
+            self.net = lite.model
+        def training_step(self, batch, batch_idx):
+            return task_loss(self.net, batch)             # the task loss only
+        def configure_optimizers(self):
+            groups = lite.param_groups()
+            return torch.optim.AdamW(groups) if groups else None
+
+    module = Module()
+    for t, loader in enumerate(task_loaders):
+        callback = LiteLoRACallback(lite, task_id=t)
+        lightning.Trainer(max_epochs=2, callbacks=[callback]).fit(module, loader)
+        print(callback.decisions)
+
+The callback opens the task before Lightning builds the optimizer (the LiteLoRA gate rehearses
+on the task's training batches through ``training_step`` and decides there), adds the gradient
+of the method's and the gate's loss terms after each backward (so ``training_step`` returns the
+task loss alone), drops from the optimizer what a gate closes during training, and closes the
+task when ``fit`` ends. ``configure_optimizers`` returning ``None`` covers a task where nothing
+trains (every candidate closed, frozen reuse, no head).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+import lightning.pytorch as pl
+import torch
+
+from litelora.errors import ConfigError
+from litelora.gates import GateDecision
+from litelora.training.controller import LiteLoRA
+
+
+class LiteLoRACallback(pl.Callback):
+    """Train task ``task_id`` of ``lite``'s stream in one ``Trainer.fit``; ``decisions`` holds the
+    gate's decisions for it afterwards."""
+
+    def __init__(self, lite: LiteLoRA, task_id: int) -> None:
+        self.lite, self.task_id = lite, task_id
+        self.decisions: list[GateDecision] = []
+        self._open = False
+
+    def setup(self, trainer: pl.Trainer, pl_module: pl.LightningModule, stage: str) -> None:
+        if stage != "fit":
+            return
+        if trainer.accumulate_grad_batches != 1:
+            raise ConfigError("LiteLoRACallback: accumulate_grad_batches must be 1 (the gate counts optimizer "
+                              "steps as batches)")
+        trainer.fit_loop.setup_data()
+        steps = int(trainer.estimated_stepping_batches)
+
+        def batches() -> Iterator[tuple[Any, None]]:
+            for batch in trainer.train_dataloader:
+                yield pl_module.transfer_batch_to_device(batch, pl_module.device, 0), None
+
+        def loss_fn(batch: Any, _: Any) -> torch.Tensor:
+            out = pl_module.training_step(batch, 0)
+            return out["loss"] if isinstance(out, dict) else out
+
+        self.lite.start_task(self.task_id, steps, batches=batches, loss_fn=loss_fn)
+        self._open = True
+
+    def on_after_backward(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        # The gradient of (task loss + terms) is the task loss's plus the terms': add the second.
+        terms = self.lite.loss_terms()
+        if terms:
+            torch.stack([t.reshape(()) for t in terms]).sum().backward()
+
+    def on_train_batch_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule, outputs: Any, batch: Any,
+                           batch_idx: int) -> None:
+        if self.lite.after_step(trainer.global_step):
+            for optimizer in trainer.optimizers:
+                self.lite.prune_optimizer(optimizer)
+
+    def teardown(self, trainer: pl.Trainer, pl_module: pl.LightningModule, stage: str) -> None:
+        if stage == "fit" and self._open:
+            self.decisions = self.lite.end_task()
+            self._open = False

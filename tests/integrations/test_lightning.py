@@ -1,0 +1,114 @@
+"""LiteLoRA through Lightning's own Trainer: two tasks on a tiny BERT classifier, a gate that
+closes modules (before training and during it), and a PEFT export that reproduces the model."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+pl = pytest.importorskip("lightning.pytorch", reason="Lightning is not installed (pip install lightning)")
+
+from peft import PeftModel  # noqa: E402
+from transformers import BertConfig, BertForSequenceClassification  # noqa: E402
+
+from litelora import AdapterConfig, GateConfig, LiteLoRA  # noqa: E402
+from litelora.adapters import export_peft  # noqa: E402
+from litelora.integrations.lightning import LiteLoRACallback  # noqa: E402
+
+
+def _model() -> BertForSequenceClassification:
+    torch.manual_seed(0)
+    cfg = BertConfig(vocab_size=60, hidden_size=32, num_hidden_layers=2, num_attention_heads=2, intermediate_size=64,
+                     max_position_embeddings=32, num_labels=4)
+    return BertForSequenceClassification(cfg)
+
+
+def _loader(classes: list[int], n: int = 32, seed: int = 0) -> torch.utils.data.DataLoader:
+    """Class c writes tokens from its own band of the vocabulary."""
+    g = torch.Generator().manual_seed(seed)
+    rows = []
+    for i in range(n):
+        c = classes[i % len(classes)]
+        rows.append({"input_ids": torch.randint(10 * c + 5, 10 * c + 15, (12,), generator=g),
+                     "attention_mask": torch.ones(12, dtype=torch.long), "labels": torch.tensor(c)})
+    return torch.utils.data.DataLoader(rows, batch_size=8, shuffle=False)
+
+
+class Classifier(pl.LightningModule):
+    def __init__(self, lite: LiteLoRA) -> None:
+        super().__init__()
+        self.lite, self.net = lite, lite.model
+        self.losses: list[float] = []
+
+    def training_step(self, batch: dict, batch_idx: int) -> torch.Tensor:
+        loss = self.net(**batch).loss
+        self.losses.append(float(loss.detach()))
+        return loss
+
+    def configure_optimizers(self):  # noqa: ANN201
+        groups = self.lite.param_groups()
+        return torch.optim.AdamW(groups, lr=2e-2) if groups else None
+
+
+def _fit(module: Classifier, lite: LiteLoRA, task: int, loader, steps: int) -> LiteLoRACallback:
+    callback = LiteLoRACallback(lite, task_id=task)
+    trainer = pl.Trainer(max_steps=steps, accelerator="cpu", callbacks=[callback], logger=False,
+                         enable_checkpointing=False, enable_progress_bar=False, enable_model_summary=False)
+    trainer.fit(module, loader)
+    return callback
+
+
+def test_two_tasks_through_lightning_with_the_litelora_gate(tmp_path) -> None:
+    model = _model()
+    lite = LiteLoRA(model, AdapterConfig(target_modules=["query", "value"], r=4), method="inclora",
+                    gate=GateConfig(kind="litelora", budget=0.5), num_tasks=2, lr=2e-2, modules_to_save=["classifier"])
+    module = Classifier(lite)
+    decisions = []
+    for t, loader in enumerate([_loader([0, 1]), _loader([2, 3], seed=1)]):
+        module.losses.clear()
+        decisions.append(_fit(module, lite, t, loader, steps=24).decisions)
+        assert module.losses[-1] < 0.8 * module.losses[0]  # the task was learned through Lightning
+    assert [d.decision for d in decisions[0]] == ["recruit"] * 4
+    assert sorted(d.decision for d in decisions[1]) == ["recruit", "recruit", "reuse", "reuse"]
+    assert lite.bank.num_active(1) == 2
+    assert not [n for n, p in model.named_parameters() if p.requires_grad and "lora" in n]
+
+    out = export_peft(lite.bank, tmp_path / "peft")
+    fresh = _model()
+    fresh.classifier.load_state_dict(model.classifier.state_dict())
+    peft_model = PeftModel.from_pretrained(fresh, str(out)).eval()
+    batch = {"input_ids": torch.randint(0, 60, (3, 12)), "attention_mask": torch.ones(3, 12, dtype=torch.long)}
+    model.eval()
+    with torch.no_grad():
+        torch.testing.assert_close(peft_model(**batch).logits, model(**batch).logits, atol=1e-5, rtol=0)
+
+
+class WithoutTerms(LiteLoRACallback):
+    """The callback minus the loss terms: the control that shows they reach the gradient."""
+
+    def on_after_backward(self, trainer, pl_module) -> None:  # noqa: ANN001
+        return None
+
+
+@pytest.mark.parametrize("callback_class", [LiteLoRACallback, WithoutTerms])
+def test_the_loss_terms_reach_the_gradient_and_a_mid_task_decision_prunes_the_optimizer(callback_class) -> None:
+    model = _model()
+    gate = GateConfig(kind="hard_concrete", lam=2.0, lr=2.0, decide_at=0.5)
+    lite = LiteLoRA(model, AdapterConfig(target_modules=["query", "value"], r=4), gate=gate, num_tasks=2, lr=5e-3,
+                    modules_to_save=["classifier"])
+    module = Classifier(lite)
+    _fit(module, lite, 0, _loader([0, 1]), steps=8)
+    callback = callback_class(lite, task_id=1)
+    trainer = pl.Trainer(max_steps=8, accelerator="cpu", callbacks=[callback], logger=False,
+                         enable_checkpointing=False, enable_progress_bar=False, enable_model_summary=False)
+    trainer.fit(module, _loader([2, 3], seed=1))
+    closed = [d for d in callback.decisions if d.decision == "reuse"]
+    assert len(callback.decisions) == 4
+    if callback_class is WithoutTerms:
+        assert not closed  # without its penalty no gate closes in 4 search steps
+        return
+    assert closed  # the penalty, added by the callback and not by training_step, closed some
+    live = {id(p) for g in trainer.optimizers[0].param_groups for p in g["params"]}
+    assert all(id(p) in live for p in model.classifier.parameters())
+    assert not any(id(p) in live for n, p in model.named_parameters() if "task_001" in n and not p.requires_grad)
+    assert lite.bank.num_active(1) == 4 - len(closed)
