@@ -5,33 +5,17 @@ from __future__ import annotations
 
 import pytest
 import torch
-from peft import PeftModel
-from transformers import BertConfig, BertForSequenceClassification, TrainingArguments
+from tiny_bert_cls import assert_export_reproduces, band_rows, tiny_classifier
+from transformers import TrainingArguments
 
 from litelora import AdapterConfig, GateConfig, LiteLoRA
-from litelora.adapters import export_peft
 from litelora.errors import ConfigError
 from litelora.integrations.hf_trainer import LiteLoRATrainer
 
 
-def _model() -> BertForSequenceClassification:
-    torch.manual_seed(0)
-    cfg = BertConfig(vocab_size=60, hidden_size=32, num_hidden_layers=2, num_attention_heads=2, intermediate_size=64,
-                     max_position_embeddings=32, num_labels=4)
-    return BertForSequenceClassification(cfg)
-
-
 class _Task(torch.utils.data.Dataset):
-    """Class c writes tokens from its own band of the vocabulary."""
-
     def __init__(self, classes: list[int], n: int = 32, seed: int = 0) -> None:
-        g = torch.Generator().manual_seed(seed)
-        self.rows = []
-        for i in range(n):
-            c = classes[i % len(classes)]
-            ids = torch.randint(10 * c + 5, 10 * c + 15, (12,), generator=g)
-            self.rows.append({"input_ids": ids, "attention_mask": torch.ones(12, dtype=torch.long),
-                              "labels": torch.tensor(c)})
+        self.rows = band_rows(classes, n, seed)
 
     def __len__(self) -> int:
         return len(self.rows)
@@ -47,7 +31,7 @@ def _args(tmp_path, steps: int) -> TrainingArguments:
 
 
 def test_two_tasks_through_the_transformers_trainer_with_the_litelora_gate(tmp_path) -> None:
-    model = _model()
+    model = tiny_classifier()
     lite = LiteLoRA(model, AdapterConfig(target_modules=["query", "value"], r=4), method="inclora",
                     gate=GateConfig(kind="litelora", budget=0.5), num_tasks=2, lr=2e-2, modules_to_save=["classifier"])
     tasks = [_Task([0, 1], seed=0), _Task([2, 3], seed=1)]
@@ -63,18 +47,11 @@ def test_two_tasks_through_the_transformers_trainer_with_the_litelora_gate(tmp_p
     assert lite.bank.num_active(1) == 2
     assert not [n for n, p in model.named_parameters() if p.requires_grad and "lora" in n]  # all frozen after
 
-    out = export_peft(lite.bank, tmp_path / "peft")
-    fresh = _model()
-    fresh.classifier.load_state_dict(model.classifier.state_dict())
-    peft_model = PeftModel.from_pretrained(fresh, str(out)).eval()
-    batch = {"input_ids": torch.randint(0, 60, (3, 12)), "attention_mask": torch.ones(3, 12, dtype=torch.long)}
-    model.eval()
-    with torch.no_grad():
-        torch.testing.assert_close(peft_model(**batch).logits, model(**batch).logits, atol=1e-5, rtol=0)
+    assert_export_reproduces(lite, model, tmp_path / "peft")
 
 
 def test_a_gate_that_decides_during_training_prunes_the_optimizer(tmp_path) -> None:
-    model = _model()
+    model = tiny_classifier()
     gate = GateConfig(kind="hard_concrete", lam=2.0, lr=2.0, decide_at=0.5)
     lite = LiteLoRA(model, AdapterConfig(target_modules=["query", "value"], r=4), gate=gate, num_tasks=2, lr=5e-3,
                     modules_to_save=["classifier"])
@@ -91,6 +68,6 @@ def test_a_gate_that_decides_during_training_prunes_the_optimizer(tmp_path) -> N
 
 
 def test_the_model_must_be_the_one_litelora_wraps(tmp_path) -> None:
-    lite = LiteLoRA(_model(), AdapterConfig(target_modules=["query"]), num_tasks=1)
+    lite = LiteLoRA(tiny_classifier(), AdapterConfig(target_modules=["query"]), num_tasks=1)
     with pytest.raises(ConfigError, match=r"model must be the model LiteLoRA was built on"):
-        LiteLoRATrainer(model=_model(), args=_args(tmp_path, 1), train_dataset=_Task([0]), lite=lite, task_id=0)
+        LiteLoRATrainer(model=tiny_classifier(), args=_args(tmp_path, 1), train_dataset=_Task([0]), lite=lite, task_id=0)

@@ -8,30 +8,14 @@ import torch
 
 pl = pytest.importorskip("lightning.pytorch", reason="Lightning is not installed (pip install lightning)")
 
-from peft import PeftModel  # noqa: E402
-from transformers import BertConfig, BertForSequenceClassification  # noqa: E402
+from tiny_bert_cls import assert_export_reproduces, band_rows, tiny_classifier  # noqa: E402
 
 from litelora import AdapterConfig, GateConfig, LiteLoRA  # noqa: E402
-from litelora.adapters import export_peft  # noqa: E402
 from litelora.integrations.lightning import LiteLoRACallback  # noqa: E402
 
 
-def _model() -> BertForSequenceClassification:
-    torch.manual_seed(0)
-    cfg = BertConfig(vocab_size=60, hidden_size=32, num_hidden_layers=2, num_attention_heads=2, intermediate_size=64,
-                     max_position_embeddings=32, num_labels=4)
-    return BertForSequenceClassification(cfg)
-
-
-def _loader(classes: list[int], n: int = 32, seed: int = 0) -> torch.utils.data.DataLoader:
-    """Class c writes tokens from its own band of the vocabulary."""
-    g = torch.Generator().manual_seed(seed)
-    rows = []
-    for i in range(n):
-        c = classes[i % len(classes)]
-        rows.append({"input_ids": torch.randint(10 * c + 5, 10 * c + 15, (12,), generator=g),
-                     "attention_mask": torch.ones(12, dtype=torch.long), "labels": torch.tensor(c)})
-    return torch.utils.data.DataLoader(rows, batch_size=8, shuffle=False)
+def _loader(classes: list[int], seed: int = 0) -> torch.utils.data.DataLoader:
+    return torch.utils.data.DataLoader(band_rows(classes, seed=seed), batch_size=8, shuffle=False)
 
 
 class Classifier(pl.LightningModule):
@@ -59,7 +43,7 @@ def _fit(module: Classifier, lite: LiteLoRA, task: int, loader, steps: int) -> L
 
 
 def test_two_tasks_through_lightning_with_the_litelora_gate(tmp_path) -> None:
-    model = _model()
+    model = tiny_classifier()
     lite = LiteLoRA(model, AdapterConfig(target_modules=["query", "value"], r=4), method="inclora",
                     gate=GateConfig(kind="litelora", budget=0.5), num_tasks=2, lr=2e-2, modules_to_save=["classifier"])
     module = Classifier(lite)
@@ -73,14 +57,7 @@ def test_two_tasks_through_lightning_with_the_litelora_gate(tmp_path) -> None:
     assert lite.bank.num_active(1) == 2
     assert not [n for n, p in model.named_parameters() if p.requires_grad and "lora" in n]
 
-    out = export_peft(lite.bank, tmp_path / "peft")
-    fresh = _model()
-    fresh.classifier.load_state_dict(model.classifier.state_dict())
-    peft_model = PeftModel.from_pretrained(fresh, str(out)).eval()
-    batch = {"input_ids": torch.randint(0, 60, (3, 12)), "attention_mask": torch.ones(3, 12, dtype=torch.long)}
-    model.eval()
-    with torch.no_grad():
-        torch.testing.assert_close(peft_model(**batch).logits, model(**batch).logits, atol=1e-5, rtol=0)
+    assert_export_reproduces(lite, model, tmp_path / "peft")
 
 
 class WithoutTerms(LiteLoRACallback):
@@ -92,7 +69,7 @@ class WithoutTerms(LiteLoRACallback):
 
 @pytest.mark.parametrize("callback_class", [LiteLoRACallback, WithoutTerms])
 def test_the_loss_terms_reach_the_gradient_and_a_mid_task_decision_prunes_the_optimizer(callback_class) -> None:
-    model = _model()
+    model = tiny_classifier()
     gate = GateConfig(kind="hard_concrete", lam=2.0, lr=2.0, decide_at=0.5)
     lite = LiteLoRA(model, AdapterConfig(target_modules=["query", "value"], r=4), gate=gate, num_tasks=2, lr=5e-3,
                     modules_to_save=["classifier"])

@@ -1,0 +1,43 @@
+"""What both trainer integrations' tests share: a tiny BERT classifier, its toy tasks, and the
+check that a PEFT export of the bank reproduces the trained model."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import torch
+from peft import PeftModel
+from transformers import BertConfig, BertForSequenceClassification
+
+from litelora import LiteLoRA
+from litelora.adapters import export_peft
+
+
+def tiny_classifier() -> BertForSequenceClassification:
+    torch.manual_seed(0)
+    cfg = BertConfig(vocab_size=60, hidden_size=32, num_hidden_layers=2, num_attention_heads=2, intermediate_size=64,
+                     max_position_embeddings=32, num_labels=4)
+    return BertForSequenceClassification(cfg)
+
+
+def band_rows(classes: list[int], n: int = 32, seed: int = 0) -> list[dict[str, torch.Tensor]]:
+    """``n`` examples; class c writes tokens from its own band of the vocabulary."""
+    g = torch.Generator().manual_seed(seed)
+    rows = []
+    for i in range(n):
+        c = classes[i % len(classes)]
+        rows.append({"input_ids": torch.randint(10 * c + 5, 10 * c + 15, (12,), generator=g),
+                     "attention_mask": torch.ones(12, dtype=torch.long), "labels": torch.tensor(c)})
+    return rows
+
+
+def assert_export_reproduces(lite: LiteLoRA, model: BertForSequenceClassification, out: Path) -> None:
+    """``PeftModel.from_pretrained`` on a fresh base (with the trained head) gives the model's logits."""
+    export_peft(lite.bank, out)
+    fresh = tiny_classifier()
+    fresh.classifier.load_state_dict(model.classifier.state_dict())
+    peft_model = PeftModel.from_pretrained(fresh, str(out)).eval()
+    batch = {"input_ids": torch.randint(0, 60, (3, 12)), "attention_mask": torch.ones(3, 12, dtype=torch.long)}
+    model.eval()
+    with torch.no_grad():
+        torch.testing.assert_close(peft_model(**batch).logits, model(**batch).logits, atol=1e-5, rtol=0)
