@@ -1,4 +1,4 @@
-"""Redundancy analysis of task adapters, on LoRA factors only (DESIGN.md section 6).
+"""Redundancy analysis of task adapters, on LoRA factors only (the measures: docs/analyze.md).
 
 ``functional`` (re-evaluating a run) and ``plots`` (matplotlib) are imported from their
 modules, so that the factor analysis needs neither the training stack nor matplotlib.

@@ -88,7 +88,7 @@ class SDLoRA(ContinualMethod):
             adapters = list(bank.candidates(task).values())
             if not adapters:  # a gate removed every candidate of that task
                 continue
-            # Re-initialised each task (DESIGN); we start each old alpha at the mean of its
+            # Re-initialised each task (as SD-LoRA does); we start each old alpha at the mean of its
             # per-module folded magnitudes, not at a constant (the paper's code uses 0.8): a
             # constant rescales every old direction to unit norm and moves old tasks at once.
             # The new task's alpha trains too ("all alpha trainable"), from 1 since B starts at 0.

@@ -80,7 +80,7 @@ def render_markdown(cmp: Comparison) -> str:
 def _legend(cmp: Comparison) -> str:
     by = f"grouped by {', '.join(cmp.label_from)}" if cmp.label_from else "grouped by method, gate and its strength"
     return (f"Mean ± sample std (ddof=1) over each group's runs ({by}); n = runs, std 0 for one run. "
-            "Accuracies, forgetting, BWT and adapter reduction are fractions (DESIGN.md section 7).")
+            "Accuracies, forgetting, BWT and adapter reduction are fractions (defined in docs/evaluation.md).")
 
 
 # ----------------------------------------------------------------------------- HTML

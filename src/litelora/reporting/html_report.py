@@ -47,7 +47,7 @@ def _summary(results: dict[str, Any]) -> Section:
     metrics = {k: v for k, v in results.get("metrics", {}).items() if isinstance(v, (int, float)) or v is None}
     table = [(k, str(v)) for k, v in info.items()]
     table += [(k, f"{v:.4f}" if isinstance(v, float) else str(v)) for k, v in metrics.items()]
-    return Section("summary", "Run summary", "Run settings and the DESIGN.md section 7 metrics (fractions).",
+    return Section("summary", "Run summary", "Run settings and the continual-learning metrics (fractions; defined in docs/evaluation.md).",
                    {"run_info": info, "metrics": metrics}, [["name", "value"], *map(list, table)], table=table)
 
 
