@@ -4,13 +4,12 @@ frozen base never gets gradients or optimizer state."""
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
 
 import pytest
 import torch
 from gen_helpers import toy_config, toy_stream
 
-from litelora.training import trainer as trainer_module
+from litelora.training.callbacks import Callback
 from litelora.training.backbones import build_backbone
 from litelora.training.config import RunConfig
 from litelora.training.trainer import ContinualTrainer
@@ -33,20 +32,22 @@ def test_exact_match_rises_on_each_task(model: str, gate: str, tmp_path: Path) -
     assert result.metrics["active_adapters"] >= 1
 
 
-def test_frozen_base_gets_no_gradient_and_no_optimizer_state(tmp_path: Path,
-                                                             monkeypatch: pytest.MonkeyPatch) -> None:
+class Optimized(Callback):
+    """Every parameter any optimizer of the run steps."""
+
+    def __init__(self) -> None:
+        self.params: list[torch.nn.Parameter] = []
+
+    def on_step_end(self, task, step, loss, examples, optimizer) -> None:  # noqa: ANN001
+        self.params.extend(p for g in optimizer.param_groups for p in g["params"])
+
+
+def test_frozen_base_gets_no_gradient_and_no_optimizer_state(tmp_path: Path) -> None:
     cfg = RunConfig.from_dict(toy_config("tiny-llama", str(tmp_path / "run"), train={"max_steps_per_task": 2}))
     stream = toy_stream(train_per_class=4, test_per_class=1)
-    trainer = ContinualTrainer(cfg, stream, build_backbone(cfg.model))
-    optimized: list[torch.nn.Parameter] = []
-    build = trainer_module.build_optimizer
-
-    def spy(groups: list[dict[str, Any]], *args: Any, **kwargs: Any) -> torch.optim.Optimizer:
-        opt = build(groups, *args, **kwargs)
-        optimized.extend(p for g in opt.param_groups for p in g["params"])
-        return opt
-
-    monkeypatch.setattr(trainer_module, "build_optimizer", spy)
+    recorder = Optimized()
+    trainer = ContinualTrainer(cfg, stream, build_backbone(cfg.model), callbacks=[recorder])
+    optimized = recorder.params
     trainer.run()
     base = [p for n, p in trainer.model.named_parameters() if ".slots." not in n]
     assert len(base) > 10 and all(not p.requires_grad and p.grad is None for p in base)

@@ -7,6 +7,7 @@ import torch
 
 from litelora.errors import ConfigError
 from litelora.training.build import build_trainer
+from litelora.training.callbacks import Callback
 from litelora.training.config import RunConfig, TrainConfig
 from litelora.training.optim import apply_schedule, build_optimizer, schedule_factor
 
@@ -68,23 +69,23 @@ def test_trainer_steps_with_the_cosine_rates_in_every_task(tmp_path, monkeypatch
         assert rates["head"] == pytest.approx(1e-2 * factor)
 
 
-def test_resume_mid_task_under_cosine_matches_uninterrupted(tmp_path, monkeypatch) -> None:
-    from litelora.training import trainer as trainer_module
+class StopAt(Callback):
+    """Interrupts the run at one step, as a Ctrl-C would."""
 
-    build_trainer(_config(tmp_path / "ref", checkpoint_every=2)).run()
-    real, count = trainer_module.save_checkpoint, {"n": 0}
+    def __init__(self, task: int, step: int) -> None:
+        self.at = (task, step)
 
-    def crashing(*args, **kwargs):
-        path = real(*args, **kwargs)
-        count["n"] += 1
-        if count["n"] == 3:
+    def on_step_end(self, task, step, loss, examples, optimizer) -> None:  # noqa: ANN001
+        if (task.task_id, step) == self.at:
             raise KeyboardInterrupt
-        return path
 
-    monkeypatch.setattr(trainer_module, "save_checkpoint", crashing)
+
+def test_resume_mid_task_under_cosine_matches_uninterrupted(tmp_path) -> None:
+    build_trainer(_config(tmp_path / "ref", checkpoint_every=2)).run()
+    # Task 1 has 12 steps and its gate decides at step 6: stop at step 7, after the checkpoint of
+    # step 6, and resume there (the decision, the cosine position and the optimizer restored).
     with pytest.raises(KeyboardInterrupt):
-        build_trainer(_config(tmp_path / "run", checkpoint_every=2)).run()
-    monkeypatch.setattr(trainer_module, "save_checkpoint", real)
+        build_trainer(_config(tmp_path / "run", checkpoint_every=2), callbacks=[StopAt(1, 7)]).run()
     build_trainer(_config(tmp_path / "run", checkpoint_every=2)).run(resume=True)
     from safetensors.torch import load_file
 

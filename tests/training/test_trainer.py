@@ -8,6 +8,7 @@ from litelora.metrics import summarize
 from litelora.reporting import RunDirectory
 from litelora.training.backbones import build_backbone
 from litelora.training.build import build_trainer, validate
+from litelora.training.callbacks import Callback
 from litelora.training.config import ModelConfig, RunConfig
 from litelora.training.evaluation import evaluate_task
 from litelora.training.trainer import ContinualTrainer
@@ -54,19 +55,21 @@ def test_seeded_runs_are_deterministic(tmp_path) -> None:
     assert a.accuracy_matrix == b.accuracy_matrix
 
 
-def test_optimizer_holds_only_the_method_parameters_and_old_adapters_stay_fixed(tmp_path, monkeypatch) -> None:
-    import litelora.training.trainer as trainer_module
+class OptimizerGroups(Callback):
+    """The optimizer's groups (name -> parameter ids) at the first step of each task."""
 
-    trainer = build_trainer(_config(tmp_path))
-    optimizers: list[dict[str, set[int]]] = []
-    real_build = trainer_module.build_optimizer
+    def __init__(self) -> None:
+        self.per_task: list[dict[str, set[int]]] = []
 
-    def recording_build(groups, weight_decay, previous=None):
-        opt = real_build(groups, weight_decay, previous)
-        optimizers.append({g["name"]: {id(p) for p in g["params"]} for g in opt.param_groups})
-        return opt
+    def on_step_end(self, task, step, loss, examples, optimizer) -> None:
+        if step == 1:
+            self.per_task.append({g["name"]: {id(p) for p in g["params"]} for g in optimizer.param_groups})
 
-    monkeypatch.setattr(trainer_module, "build_optimizer", recording_build)
+
+def test_optimizer_holds_only_the_method_parameters_and_old_adapters_stay_fixed(tmp_path) -> None:
+    recorder = OptimizerGroups()
+    trainer = build_trainer(_config(tmp_path), callbacks=[recorder])
+    optimizers = recorder.per_task
     snapshots: dict[int, dict[str, torch.Tensor]] = {}
     original = trainer.method.after_task
 

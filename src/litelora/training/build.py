@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 import torch
@@ -11,6 +12,7 @@ from litelora.benchmarks.scenarios import merge_tasks
 from litelora.errors import ConfigError
 from litelora.methods import create_method
 from litelora.training.backbones import build_backbone
+from litelora.training.callbacks import Callback
 from litelora.training.config import RunConfig
 from litelora.training.pairing import gate_for
 from litelora.training.trainer import ContinualTrainer
@@ -58,9 +60,10 @@ def check_device(name: str) -> torch.device:
     return device
 
 
-def build_trainer(config: RunConfig) -> ContinualTrainer:
-    """Validate, then build the stream (data errors surface here) and the model."""
+def build_trainer(config: RunConfig, callbacks: Sequence[Callback] = ()) -> ContinualTrainer:
+    """Validate, then build the stream (data errors surface here) and the model; ``callbacks``
+    join the run's own (progress, events, checkpoints)."""
     validate(config)
     stream = build_stream(config)
     input_dim = stream.meta.get("input_dim")
-    return ContinualTrainer(config, stream, build_backbone(config.model, input_dim))
+    return ContinualTrainer(config, stream, build_backbone(config.model, input_dim), callbacks=callbacks)
