@@ -130,6 +130,11 @@ def test_default_label_names_the_gate_strength() -> None:
     info["config"]["gate"]["budget"] = 0.15
     info["config"]["method"]["params"] = {"rank_schedule": [[0, 8], [1, 1]]}
     assert default_label(info) == "sdlora (rank_schedule=[[0, 8], [1, 1]]) + representability budget=0.15"
+    info = _results(method="inclora", gate="litelora")["run_info"]
+    info["config"]["gate"]["novelty"] = 0.2
+    assert default_label(info) == "inclora + litelora novelty=0.2"  # not lam: litelora does not read it
+    info["config"]["gate"]["kind"] = info["gate"] = "my-plugin-gate"
+    assert default_label(info) == "inclora + my-plugin-gate"
 
 
 def test_bad_inputs_name_the_directory_and_write_nothing(runs, tmp_path) -> None:

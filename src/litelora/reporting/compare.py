@@ -126,7 +126,7 @@ def _fmt_value(v: Any) -> str:
 
 def default_label(run_info: dict[str, Any]) -> str:
     """``method``, or ``method + gate lam=...`` (``tau=...`` for the representability gate,
-    ``budget=...`` when a budget replaces either); method params set in the config follow in
+    ``novelty=...`` for litelora, ``budget=...`` when a budget replaces the threshold); method params set in the config follow in
     parentheses, so two runs of one method with other params get two groups."""
     method = str(run_info.get("method", "?"))
     found_params, params = _lookup(run_info.get("config"), "method.params")
@@ -136,10 +136,12 @@ def default_label(run_info: dict[str, Any]) -> str:
     if gate == "none":
         return method
     found, gate_cfg = _lookup(run_info.get("config"), "gate")
-    strength = {"hard_concrete": "lam", "representability": "tau"}.get(str(gate), "lam")
+    # The field that sets how much each gate closes (a plugin gate shows its name alone).
+    strength = {"hard_concrete": "lam", "representability": "tau", "litelora": "novelty",
+                "random": "budget"}.get(str(gate), "")
     if found and isinstance(gate_cfg, dict) and gate_cfg.get("budget") is not None:
         strength = "budget"
-    if found and isinstance(gate_cfg, dict) and strength in gate_cfg:
+    if found and isinstance(gate_cfg, dict) and strength and strength in gate_cfg:
         return f"{method} + {gate} {strength}={_fmt_value(gate_cfg[strength])}"
     return f"{method} + {gate}"
 
