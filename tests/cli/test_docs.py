@@ -1,7 +1,12 @@
-"""Every shell command in docs/*.md runs (distributed.md describes launchers and is left out)."""
+"""Every shell command in docs/*.md runs (distributed.md describes launchers and is left out).
+
+A ```bash block runs, from a folder holding a copy of the repository's ``configs/`` (the pages
+speak from the repository root); commands for a GPU machine, a network or data this machine lacks
+go in ```console blocks, which are shown and not run."""
 
 import os
 import re
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -27,6 +32,7 @@ def test_workflow_pages_exist_and_hold_commands() -> None:
 @pytest.mark.slow
 @pytest.mark.parametrize("page", sorted(p.name for p in DOCS.glob("*.md") if p.name not in SKIP))
 def test_doc_commands_run(page, tmp_path) -> None:
+    shutil.copytree(DOCS.parent / "configs", tmp_path / "configs")
     script = "set -euo pipefail\n" + "\n".join(bash_blocks(DOCS / page))
     env = {**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}",
            "HF_HUB_OFFLINE": "1"}
