@@ -65,31 +65,28 @@ class CausalLM(GenerativeModel):
         with self.autocast_context():
             out = self.lm(input_ids=prompt, attention_mask=mask, position_ids=positions, use_cache=True,
                           **cache_kwargs(self.lm, None, logits_to_keep=1))
-        first = torch.log_softmax(out.logits[:, -1].float(), dim=-1)  # (B, V): each option's first token
+        b = prompt.shape[0]
+        # (B, K): each option's first token, scored by the prompt's last position.
+        first_ids = torch.tensor([o[0] for o in options], device=self.device)
+        first = torch.log_softmax(out.logits[:, -1].float(), dim=-1)[:, first_ids].tolist()
         cache = returned_cache(out)
         cache.batch_repeat_interleave(k)
-        # Option t's tokens 0..n-2 are fed; their logits score tokens 1..n-1.
+        # Option j's tokens 0..n-2 are fed; their logits score its tokens 1..n-1.
         fed = pad_rows([o[:-1] for o in options], self.codec.pad_id).to(self.device)  # (K, Lo)
         fed_mask = pad_rows([[1] * (len(o) - 1) for o in options], 0).to(self.device)
-        logp_rest = None
+        rest: list[list[list[float]]] = [[[] for _ in options] for _ in range(b)]
         if fed.shape[1]:
             last = positions[:, -1:].repeat_interleave(k, dim=0)
             with self.autocast_context():
-                cont = self.lm(input_ids=fed.repeat(prompt.shape[0], 1),
-                               attention_mask=torch.cat([mask.repeat_interleave(k, dim=0), fed_mask.repeat(
-                                   prompt.shape[0], 1)], dim=1),
+                cont = self.lm(input_ids=fed.repeat(b, 1),
+                               attention_mask=torch.cat([mask.repeat_interleave(k, dim=0), fed_mask.repeat(b, 1)], dim=1),
                                position_ids=last + 1 + torch.arange(fed.shape[1], device=self.device),
                                use_cache=True, **cache_kwargs(self.lm, cache))
-            logp_rest = torch.log_softmax(cont.logits.float(), dim=-1).view(prompt.shape[0], k, fed.shape[1], -1)
-        result: list[list[list[float]]] = []
-        for b in range(prompt.shape[0]):
-            per_option = []
-            for j, option in enumerate(options):
-                scores = [float(first[b, option[0]])]
-                scores += [float(logp_rest[b, j, t, option[t + 1]]) for t in range(len(option) - 1)]  # type: ignore[index]
-                per_option.append(scores)
-            result.append(per_option)
-        return result
+            nxt = pad_rows([o[1:] for o in options], 0).to(self.device)  # (K, Lo): the tokens scored
+            logp = torch.log_softmax(cont.logits.float(), dim=-1).view(b, k, fed.shape[1], -1)
+            picked = logp.gather(-1, nxt.expand(b, k, -1).unsqueeze(-1)).squeeze(-1).tolist()  # (B, K, Lo)
+            rest = [[row[j][: len(o) - 1] for j, o in enumerate(options)] for row in picked]
+        return [[[first[i][j], *rest[i][j]] for j in range(k)] for i in range(b)]
 
     @torch.no_grad()
     def generate_ids(self, batch: dict[str, torch.Tensor], max_new_tokens: int) -> torch.Tensor:

@@ -18,11 +18,10 @@ from torch import nn
 
 from litelora.adapters import AdapterBank, AdapterConfig, save_bank
 from litelora.benchmarks.stream import Task, TaskStream
-from litelora.errors import ConfigError, NonFiniteError, PathError
+from litelora.errors import ConfigError, PathError
 from litelora.training.controller import LiteLoRA
 from litelora.gates import GateDecision, GatePlugin
 from litelora.methods import ContinualMethod
-from litelora.metrics import adapter_reduction, summarize
 from litelora.reporting import (
     ReadOnlyRunDirectory,
     RunDirectory,
@@ -48,6 +47,7 @@ from litelora.training.data import iter_task_batches
 from litelora.training.distributed import Distributed, LossModule, check_launch
 from litelora.training.evaluation import evaluate_task
 from litelora.models.classifier import as_task_model
+from litelora.training.guards import check_finite, grad_norm
 from litelora.training.optim import apply_schedule, build_optimizer
 from litelora.training.progress import (
     ALWAYS_MUTABLE,
@@ -59,6 +59,7 @@ from litelora.training.progress import (
     task_start_snapshot,
 )
 from litelora.training.rehearsal import rehearse
+from litelora.training.run_metrics import run_metrics
 from litelora.models.task_model import TaskModel
 
 
@@ -227,7 +228,7 @@ class ContinualTrainer:
     def _finish(self) -> RunResult:
         cfg, p = self.config, self.progress
         n_test = [len(t.test) for t in self.stream.tasks]
-        metrics = self._metrics(p.R, n_test, p.wall, p.trainable)
+        metrics = run_metrics(self.bank, self.method, p.R, n_test, p.wall, p.trainable)
         if self.dist.is_main:
             save_bank(self.bank, self.run_dir.adapters)
             self.model.save(self.run_dir.root)
@@ -306,11 +307,11 @@ class ContinualTrainer:
                     loss = loss_fn(batch, labels)
                     for term in self.lite.loss_terms():
                         loss = loss + term
-                    self._check_finite(loss, task.task_id, step, "loss")
+                    check_finite(loss, task.task_id, step, "loss")
                     optimizer.zero_grad(set_to_none=True)
                     loss.backward()
                     self.dist.average_grads(outside)
-                    self._check_finite(_grad_norm(optimizer), task.task_id, step, "gradient norm")
+                    check_finite(grad_norm(optimizer), task.task_id, step, "gradient norm")
                     apply_schedule(optimizer, cfg.lr_schedule, step, total)
                     optimizer.step()
                     step += 1
@@ -360,41 +361,8 @@ class ContinualTrainer:
             "live_rng": rng_tensors, "live_gate": gate_tensors,
         })
 
-    @staticmethod
-    def _check_finite(value: torch.Tensor, task: int, step: int, what: str) -> None:
-        if not torch.isfinite(value):
-            raise NonFiniteError(f"non-finite {what} ({value.item()}) at task {task}, step {step}; the last "
-                                 "good checkpoint is kept: lower train.lr or check the data, then resume")
-
     def evaluate(self, task: Task) -> float:
         return evaluate_task(self.model, task, self.stream.scenario, self.config.train.eval_batch_size, self.dist)
-
-    def _metrics(self, R: list[list[float]], n_test: list[int], wall: list[float],
-                 trainable: list[int]) -> dict[str, Any]:
-        summary = self.bank.summary()
-        T, modules = len(R), len(self.bank.targets)
-        active = int(summary["active_adapters"])  # type: ignore[arg-type]
-        per_task = [self.bank.num_active(t) for t in self.bank.tasks]
-        reduction = adapter_reduction(active, T, modules) if self.method.adds_candidates else None
-        return {
-            **summarize(np.array(R), n_test=n_test),
-            "active_adapters": active,
-            "active_adapters_per_task": per_task,
-            "max_adapters": T * modules,
-            "adapter_reduction": reduction,
-            "adapter_params": summary["adapter_params"],
-            "adapter_bytes": summary["adapter_bytes"],
-            "reuse_params": summary["reuse_params"],
-            "trainable_params_per_task": trainable,
-            "train_seconds": sum(wall),
-        }
-
-
-def _grad_norm(optimizer: torch.optim.Optimizer) -> torch.Tensor:
-    grads = [p.grad for g in optimizer.param_groups for p in g["params"] if p.grad is not None]
-    if not grads:
-        return torch.zeros(())
-    return torch.linalg.vector_norm(torch.stack([torch.linalg.vector_norm(g) for g in grads]))
 
 
 def resolve_targets(adapter: AdapterConfig, model: TaskModel) -> AdapterConfig:

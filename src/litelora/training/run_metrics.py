@@ -1,0 +1,35 @@
+"""What a finished run reports in ``results.json`` ``metrics``: the continual-learning metrics of
+its accuracy matrix, plus adapter counts, sizes and training time."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from litelora.adapters import AdapterBank
+from litelora.methods import ContinualMethod
+from litelora.metrics import adapter_reduction, summarize
+
+
+def run_metrics(bank: AdapterBank, method: ContinualMethod, R: list[list[float]], n_test: list[int],
+                wall: list[float], trainable: list[int]) -> dict[str, Any]:
+    """``R`` (T x T accuracies), ``n_test`` (test examples per task), ``wall`` (training seconds per
+    task) and ``trainable`` (trainable parameters per task) with the final bank's adapters; the
+    reduction is ``None`` for a method that adds no candidate per task (seqlora)."""
+    summary = bank.summary()
+    T, modules = len(R), len(bank.targets)
+    active = int(summary["active_adapters"])  # type: ignore[arg-type]
+    reduction = adapter_reduction(active, T, modules) if method.adds_candidates else None
+    return {
+        **summarize(np.array(R), n_test=n_test),
+        "active_adapters": active,
+        "active_adapters_per_task": [bank.num_active(t) for t in bank.tasks],
+        "max_adapters": T * modules,
+        "adapter_reduction": reduction,
+        "adapter_params": summary["adapter_params"],
+        "adapter_bytes": summary["adapter_bytes"],
+        "reuse_params": summary["reuse_params"],
+        "trainable_params_per_task": trainable,
+        "train_seconds": sum(wall),
+    }
