@@ -76,6 +76,28 @@ def test_a_suite_discriminates_when_its_host_beats_closed_after_task_0(tmp_path:
     assert "for 1 of the 1 pairs on a suite that discriminates" in text
 
 
+def test_the_verdict_lists_only_discriminating_pairs_with_paired_differences(tmp_path: Path) -> None:
+    render = _load("render_results")
+
+    def acc(mean: float, std: float, red: float = 0.4) -> dict:
+        return {"final_acc_sample": {"mean": mean, "std": std, "n": 2}, "adapter_reduction": {"mean": red, "std": 0, "n": 2}}
+
+    groups = {"inclora": acc(0.80, 0.02), "inclora+litelora": acc(0.79, 0.02), "closed-after-task-0": acc(0.60, 0.01),
+              "olora": acc(0.80, 0.02), "olora+litelora": acc(0.80, 0.02), "olora-closed-after-task-0": acc(0.79, 0.01)}
+    runs = [{"group": g, "seed": s, "metrics": {"final_acc_sample": a}}
+            for g, s, a in (("inclora", 0, 0.82), ("inclora", 1, 0.78), ("inclora+litelora", 0, 0.78),
+                            ("inclora+litelora", 1, 0.80), ("olora", 0, 0.8), ("olora+litelora", 0, 0.8))]
+    (tmp_path / "s.json").write_text(json.dumps({"suite": "s", "spec": {}, "groups": groups, "runs": runs}))
+    suite = render.load_results(tmp_path)["s"]
+    v = render.verdicts(suite)[0]
+    assert v["paired"] == pytest.approx({0: -0.04, 1: 0.02})
+    table = "\n".join(render.section_verdict(render.load_results(tmp_path)))
+    # paired by seed: -4 and +2 points, mean -1.0, sample std 4.2
+    assert "| s | inclora (litelora) | 2 | 40% | 0.800 ± 0.020 | 0.790 ± 0.020 | -1.0 ± 4.2 (-4.0, +2.0) |" in table
+    assert table.rstrip().endswith("| no: below the 0.5-point bar |")
+    assert "olora" not in table  # olora does not beat its own closed-after-task-0 by 3 points
+
+
 # The default run covers the pipeline (text runs, gate, analysis, report, page); the slow run adds
 # every suite (vision and InfLoRA on 1x1 convs take minutes even when tiny).
 QUICK_SUITES = ["hosts_default", "planted", "references_default"]
