@@ -75,11 +75,29 @@ def _pair_label(host: str, gated: str) -> str:
     return host if gated == f"{host}+gate" else f"{host} ({gated[len(host) + 1:]})"
 
 
-def discriminates(suite: dict[str, Any], host: str) -> bool | None:
+def _reference_groups(suite: dict[str, Any], host: str,
+                      results: dict[str, dict[str, Any]] | None) -> dict[str, Any]:
+    """The groups holding ``host``'s closed-after-task-0 reference: the suite's own, or those of
+    the suite its spec names as ``reference_suite`` when that suite ran the very same host runs
+    (equal final accuracy on every seed), so the reference is paired with this host too."""
+    ref = (suite.get("spec") or {}).get("reference_suite")
+    if not ref or results is None or ref not in results:
+        return suite["groups"]
+    other = results[ref]
+
+    def per_seed(s: dict[str, Any]) -> dict[int, float]:
+        return {r["seed"]: r["metrics"].get("final_acc_sample") for r in s.get("runs", []) if r["group"] == host}
+
+    mine, theirs = per_seed(suite), per_seed(other)
+    same = bool(mine) and mine.keys() == theirs.keys() and all(abs(mine[k] - theirs[k]) < 1e-9 for k in mine)
+    return {**other["groups"], **suite["groups"]} if same else suite["groups"]
+
+
+def discriminates(suite: dict[str, Any], host: str, results: dict[str, dict[str, Any]] | None = None) -> bool | None:
     """Does ``host`` beat "closed after task 0" (its own ``<host>-closed-after-task-0`` where the
-    suite ran one, else the suite's ``closed-after-task-0``) by at least 3 points and by more than
-    the seed spread? ``None`` where the suite did not run that reference."""
-    groups = suite["groups"]
+    suite ran one, else the suite's ``closed-after-task-0``, else those of its ``reference_suite``)
+    by at least 3 points and by more than the seed spread? ``None`` where no reference was run."""
+    groups = {**_reference_groups(suite, host, results), **suite["groups"]}
     closed = f"{host}-{CLOSED}" if f"{host}-{CLOSED}" in groups else CLOSED
     if closed not in groups or host not in groups:
         return None
@@ -96,7 +114,7 @@ def paired_differences(suite: dict[str, Any], host: str, gated: str) -> dict[int
             if group == host and (gated, seed) in acc}
 
 
-def verdicts(suite: dict[str, Any]) -> list[dict[str, Any]]:
+def verdicts(suite: dict[str, Any], results: dict[str, dict[str, Any]] | None = None) -> list[dict[str, Any]]:
     """Per host: accuracy difference, reduction, and whether each claim held."""
     rows = []
     for host, gated in host_pairs(suite["groups"]):
@@ -110,8 +128,9 @@ def verdicts(suite: dict[str, Any]) -> list[dict[str, Any]]:
             "within_spread": g["final_acc_sample"]["n"] > 1 and abs(delta) <= spread,
             "matched": delta >= -MATCH_TOLERANCE,
             # "20-70% or more": a larger reduction at matched accuracy is a stronger result, not a miss.
-            "in_band": red is not None and red >= BAND[0],
-            "discriminates": discriminates(suite, host),
+            # 240 of 300 adapters is 20% fewer, whatever the float says
+            "in_band": red is not None and red >= BAND[0] - 1e-9,
+            "discriminates": discriminates(suite, host, results),
             "paired": paired_differences(suite, host, gated),
         })
     return rows
@@ -213,7 +232,7 @@ def section_verdict(results: dict[str, dict[str, Any]]) -> list[str]:
              "|---|---|---|---|---|---|---|---|---|---|"]
     for name in _ordered(results):
         groups = results[name]["groups"]
-        for v in verdicts(results[name]):
+        for v in verdicts(results[name], results):
             if not v["discriminates"]:
                 continue
             h, g = groups[v["host"]], groups[v["gated"]]
@@ -245,7 +264,7 @@ def section_claims(results: dict[str, dict[str, Any]]) -> list[str]:
              "|---|---|---|---|---|---|---|---|---|"]
     held = total = held_disc = total_disc = 0
     for name in _ordered(results):
-        for v in verdicts(results[name]):
+        for v in verdicts(results[name], results):
             total += 1
             held += v["matched"] and v["in_band"]
             if v["discriminates"]:

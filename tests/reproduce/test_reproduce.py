@@ -98,6 +98,28 @@ def test_the_verdict_lists_only_discriminating_pairs_with_paired_differences(tmp
     assert "olora" not in table  # olora does not beat its own closed-after-task-0 by 3 points
 
 
+def test_a_suite_borrows_closed_after_task_0_only_from_a_suite_with_the_same_host_runs(tmp_path: Path) -> None:
+    render = _load("render_results")
+
+    def acc(mean: float, red: float = 0.2) -> dict:
+        return {"final_acc_sample": {"mean": mean, "std": 0.01, "n": 1}, "adapter_reduction": {"mean": red, "std": 0, "n": 1}}
+
+    def runs(host_acc: float) -> list[dict]:
+        return [{"group": "inclora", "seed": 0, "metrics": {"final_acc_sample": host_acc}}]
+
+    base = {"inclora": acc(0.8), "closed-after-task-0": acc(0.6)}
+    (tmp_path / "base.json").write_text(json.dumps({"suite": "base", "spec": {}, "groups": base, "runs": runs(0.8)}))
+    for name, host_acc in (("same", 0.8), ("other", 0.79)):
+        groups = {"inclora": acc(host_acc), "inclora+litelora-b0.75": acc(host_acc, 1 - 240 / 300)}
+        (tmp_path / f"{name}.json").write_text(json.dumps(
+            {"suite": name, "spec": {"reference_suite": "base"}, "groups": groups, "runs": runs(host_acc)}))
+    results = render.load_results(tmp_path)
+    same, other = render.verdicts(results["same"], results)[0], render.verdicts(results["other"], results)[0]
+    assert same["discriminates"] is True and same["in_band"]  # 1 - 240/300 < 0.2 in floating point
+    assert other["discriminates"] is None  # its host runs differ: base's reference is not paired with them
+    assert render.verdicts(results["same"])[0]["discriminates"] is None  # without the other suites
+
+
 # The default run covers the pipeline (text runs, gate, analysis, report, page); the slow run adds
 # every suite (vision and InfLoRA on 1x1 convs take minutes even when tiny).
 QUICK_SUITES = ["hosts_default", "planted", "references_default"]
