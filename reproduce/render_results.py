@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import statistics
 import sys
 from pathlib import Path
 from typing import Any
@@ -75,29 +76,30 @@ def _pair_label(host: str, gated: str) -> str:
     return host if gated == f"{host}+gate" else f"{host} ({gated[len(host) + 1:]})"
 
 
+def final_acc_by_seed(suite: dict[str, Any], group: str) -> dict[int, float]:
+    """seed -> final accuracy of ``group``'s run on that seed."""
+    return {r["seed"]: r["metrics"]["final_acc_sample"] for r in suite.get("runs", [])
+            if r["group"] == group and "final_acc_sample" in r.get("metrics", {})}
+
+
 def _reference_groups(suite: dict[str, Any], host: str,
                       results: dict[str, dict[str, Any]] | None) -> dict[str, Any]:
-    """The groups holding ``host``'s closed-after-task-0 reference: the suite's own, or those of
-    the suite its spec names as ``reference_suite`` when that suite ran the very same host runs
-    (equal final accuracy on every seed), so the reference is paired with this host too."""
+    """The groups to look ``host``'s closed-after-task-0 reference up in: the suite's own, over
+    those of the suite its spec names as ``reference_suite`` when that suite ran the very same host
+    runs (equal final accuracy on every seed), so the reference is paired with this host too."""
     ref = (suite.get("spec") or {}).get("reference_suite")
     if not ref or results is None or ref not in results:
         return suite["groups"]
-    other = results[ref]
-
-    def per_seed(s: dict[str, Any]) -> dict[int, float]:
-        return {r["seed"]: r["metrics"].get("final_acc_sample") for r in s.get("runs", []) if r["group"] == host}
-
-    mine, theirs = per_seed(suite), per_seed(other)
+    mine, theirs = final_acc_by_seed(suite, host), final_acc_by_seed(results[ref], host)
     same = bool(mine) and mine.keys() == theirs.keys() and all(abs(mine[k] - theirs[k]) < 1e-9 for k in mine)
-    return {**other["groups"], **suite["groups"]} if same else suite["groups"]
+    return {**results[ref]["groups"], **suite["groups"]} if same else suite["groups"]
 
 
 def discriminates(suite: dict[str, Any], host: str, results: dict[str, dict[str, Any]] | None = None) -> bool | None:
     """Does ``host`` beat "closed after task 0" (its own ``<host>-closed-after-task-0`` where the
     suite ran one, else the suite's ``closed-after-task-0``, else those of its ``reference_suite``)
     by at least 3 points and by more than the seed spread? ``None`` where no reference was run."""
-    groups = {**_reference_groups(suite, host, results), **suite["groups"]}
+    groups = _reference_groups(suite, host, results)
     closed = f"{host}-{CLOSED}" if f"{host}-{CLOSED}" in groups else CLOSED
     if closed not in groups or host not in groups:
         return None
@@ -108,10 +110,8 @@ def discriminates(suite: dict[str, Any], host: str, results: dict[str, dict[str,
 
 def paired_differences(suite: dict[str, Any], host: str, gated: str) -> dict[int, float]:
     """seed -> final accuracy of ``gated`` minus ``host`` on that seed (same order, same seed)."""
-    acc = {(r["group"], r["seed"]): r["metrics"]["final_acc_sample"] for r in suite.get("runs", [])
-           if "final_acc_sample" in r.get("metrics", {})}
-    return {seed: acc[(gated, seed)] - a for (group, seed), a in sorted(acc.items())
-            if group == host and (gated, seed) in acc}
+    h, g = final_acc_by_seed(suite, host), final_acc_by_seed(suite, gated)
+    return {seed: g[seed] - h[seed] for seed in sorted(h) if seed in g}
 
 
 def verdicts(suite: dict[str, Any], results: dict[str, dict[str, Any]] | None = None) -> list[dict[str, Any]]:
@@ -219,20 +219,22 @@ def _paired(v: dict[str, Any]) -> str:
     d = [x * 100 for x in v["paired"].values()]
     if not d:
         return "-"
-    mean = sum(d) / len(d)
-    std = (sum((x - mean) ** 2 for x in d) / (len(d) - 1)) ** 0.5 if len(d) > 1 else 0.0
-    return f"{mean:+.1f} ± {std:.1f} ({', '.join(f'{x:+.1f}' for x in d)})"
+    std = statistics.stdev(d) if len(d) > 1 else 0.0
+    return f"{statistics.mean(d):+.1f} ± {std:.1f} ({', '.join(f'{x:+.1f}' for x in d)})"
 
 
-def section_verdict(results: dict[str, dict[str, Any]]) -> list[str]:
-    """The evidence: every host/gate pair on a suite that discriminates for that host."""
+def section_verdict(results: dict[str, dict[str, Any]],
+                    rows: dict[str, list[dict[str, Any]]] | None = None) -> list[str]:
+    """The evidence: every host/gate pair on a suite that discriminates for that host (``rows``:
+    each suite's ``verdicts``, computed here when not given)."""
+    rows = rows or {name: verdicts(results[name], results) for name in _ordered(results)}
     lines = ["| suite | host (gate) | seeds | reduction | final acc: host | final acc: + gate "
              "| paired difference, points: mean ± std (by seed) | adapter KiB: host / + gate "
              "| wall s: host / + gate | claim held |",
              "|---|---|---|---|---|---|---|---|---|---|"]
     for name in _ordered(results):
         groups = results[name]["groups"]
-        for v in verdicts(results[name], results):
+        for v in rows[name]:
             if not v["discriminates"]:
                 continue
             h, g = groups[v["host"]], groups[v["gated"]]
@@ -248,7 +250,8 @@ def section_verdict(results: dict[str, dict[str, Any]]) -> list[str]:
 
 
 def section_claims(results: dict[str, dict[str, Any]]) -> list[str]:
-    verdict = section_verdict(results)
+    rows = {name: verdicts(results[name], results) for name in _ordered(results)}
+    verdict = section_verdict(results, rows)
     lines = ["## Which claims held here", "",
              f"A gate *matches* its host when its mean final accuracy is at most {MATCH_TOLERANCE:.1%} "
              f"(absolute) below the host's or above it; the paper's reduction band is {BAND[0]:.0%}-{BAND[1]:.0%} of "
@@ -264,7 +267,7 @@ def section_claims(results: dict[str, dict[str, Any]]) -> list[str]:
              "|---|---|---|---|---|---|---|---|---|"]
     held = total = held_disc = total_disc = 0
     for name in _ordered(results):
-        for v in verdicts(results[name], results):
+        for v in rows[name]:
             total += 1
             held += v["matched"] and v["in_band"]
             if v["discriminates"]:
