@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -175,6 +176,27 @@ class AdapterBank:
         slot.adapters[name].requires_grad_(False)
         del slot.adapters[name]
         slot.coefficients.pop(name, None)
+
+    def resize_candidate(self, target: str, task_id: int, rank: int) -> LoraAdapter:
+        """Shrink a task's adapter on one target to ``rank`` (its first ``rank`` directions: rows of
+        A, columns of B), in place; ``rank`` equal to its own changes nothing, 0 is refused (use
+        ``remove_candidate``). The ``lora_alpha / r`` scale follows the rank (``lora_alpha / rank``,
+        as PEFT's ``rank_pattern``) where the adapter still carries it; a scale a method set itself
+        (InfLoRA's 1) is kept. Magnitudes and gate coefficients are untouched."""
+        slot = self.slot(target)
+        name = adapter_name(task_id)
+        if name not in slot.adapters:
+            raise AdapterError(f"target {target!r} holds no adapter for task {task_id} ({name})")
+        adapter: LoraAdapter = slot.adapters[name]  # type: ignore[assignment]
+        if rank == adapter.r:
+            return adapter
+        if name in slot.folded:
+            raise AdapterError(f"cannot resize {name} on {target!r}: it is folded into the working weight")
+        self._check_not_merged("remove an adapter")  # like a removal, a resize may happen mid-task, folded
+        if self.config.use_scale and math.isclose(adapter.scale, self.config.lora_alpha / adapter.r, rel_tol=1e-9):
+            adapter.scale = self.config.lora_alpha / rank
+        adapter.truncate(rank)
+        return adapter
 
     def freeze_task(self, task_id: int) -> None:
         """Stop gradients to task ``task_id``'s adapters (A, B and magnitude)."""

@@ -9,7 +9,7 @@ from typing import Any
 
 from litelora.errors import ConfigError
 
-INIT_MODES = ("lora", "gaussian", "zeros")
+INIT_MODES = ("lora", "gaussian", "zeros", "gradient")
 MAX_RANK = 4096
 
 
@@ -28,7 +28,10 @@ class AdapterConfig:
     rank_pattern: target name pattern -> rank of that target's adapters.
     use_scale: multiply each adapter by ``lora_alpha / r``; false: scale 1.
     init_lora_weights: ``"lora"`` (A Kaiming-uniform, B = 0: the model is unchanged at
-        the start of a task), ``"gaussian"`` (both non-zero, for tests) or ``"zeros"``.
+        the start of a task), ``"gaussian"`` (both non-zero, for tests), ``"zeros"``, or
+        ``"gradient"``: A from the top singular directions of the task's consistent gradient outside
+        the earlier adapters' span (rows at Kaiming's norm), B = 0, set by the trainer (``LiteLoRA``)
+        from a short probe before the task trains; a bank driven by hand starts it as ``"lora"``.
     fused_slices: names of the equal output slices of a fused layer, in row order (``q,k,v``).
     """
 

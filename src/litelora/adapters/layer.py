@@ -44,6 +44,15 @@ class LoraAdapter(nn.Module):
     def num_parameters(self) -> int:
         return self.lora_A.numel() + self.lora_B.numel()
 
+    @torch.no_grad()
+    def truncate(self, rank: int) -> None:
+        """Keep the first ``rank`` rows of A and columns of B, in place: the parameters stay the same
+        objects (an optimizer group or a method holding them keeps working), only their data shrink."""
+        if not 0 < rank <= self.r:
+            raise AdapterError(f"cannot truncate a rank-{self.r} adapter to rank {rank}: need 1 <= rank <= {self.r}")
+        self.lora_A.data = self.lora_A.data[:rank].clone()
+        self.lora_B.data = self.lora_B.data[:, :rank].clone()
+
     def extra_repr(self) -> str:
         return f"task={self.task_id}, r={self.r}, scale={self.scale:g}"
 

@@ -95,27 +95,60 @@ class GatePlugin:
             params += list(module.parameters())
         return params
 
-    def record(self, task_id: int, target: str, group: str, value: float, recruit: bool,
-               adapter: LoraAdapter | None, bank: AdapterBank, **scores: float) -> None:
+    def record(self, bank: AdapterBank, task_id: int, target: str, *, group: str, value: float, rank: int,
+               full_rank: int, full_params: int, scores: dict[str, float] | None = None) -> GateDecision:
+        """Keep the decision of one target (after it was applied to the bank): the rank its
+        candidate kept out of ``full_rank`` (``full_params`` parameters at full rank)."""
         reuses = bank.slot(target).reuse
         reuse = reuses[reuse_name(task_id)] if reuse_name(task_id) in reuses else None
-        params = adapter.num_parameters() if adapter is not None else 0
-        self.decisions.append(GateDecision(
-            task=task_id, target=target, group=group, gate=value, recruit=recruit,
-            params_kept=params if recruit else 0, params_freed=0 if recruit else params,
+        kept = full_params * rank // full_rank if full_rank else 0
+        decision = GateDecision(
+            task=task_id, target=target, group=group, gate=value, rank=rank, full_rank=full_rank,
+            params_kept=kept, params_freed=full_params - kept,
             reuse=None if reuse is None else self.config.reuse,
             reuse_params=0 if reuse is None else sum(p.numel() for p in reuse.parameters()),
-            scores=scores,
-        ))
+            scores=dict(scores or {}),
+        )
+        self.decisions.append(decision)
+        return decision
+
+    def apply_ranks(self, ctx: TaskContext, groups: dict[str, list[str]], ranks: dict[str, int],
+                    values: dict[str, float], scores: dict[str, dict[str, float]] | None = None) -> None:
+        """The one place a decision reaches the bank: per target, rank 0 removes the candidate
+        (the target keeps its reuse path), a rank below the candidate's shrinks it to its first
+        ``rank`` directions (``AdapterBank.resize_candidate``), the full rank keeps it; a recruit
+        drops its reuse path (its candidate carries the task). Then records every decision."""
+        bank, task = ctx.bank, ctx.task_id
+        candidates = bank.candidates(task)
+        for name, targets in groups.items():
+            for target in targets:
+                adapter = candidates[target]
+                full_rank, full_params, rank = adapter.r, adapter.num_parameters(), ranks[target]
+                if not 0 <= rank <= full_rank:
+                    raise ValueError(f"gate rank {rank} for {target!r} is outside [0, {full_rank}]")
+                if rank == 0:
+                    bank.remove_candidate(target, task)
+                else:
+                    bank.resize_candidate(target, task, rank)
+                    drop_reuse(bank, target, task)
+                self.record(bank, task, target, group=name, value=values[target], rank=rank, full_rank=full_rank,
+                            full_params=full_params, scores=(scores or {}).get(target))
+
+    def record_all_open(self, ctx: TaskContext) -> None:
+        """An ungated task (task 0, or a gate forced open): every candidate recruited at full rank."""
+        for target, adapter in ctx.bank.candidates(ctx.task_id).items():
+            self.record(ctx.bank, ctx.task_id, target, group=target, value=1.0, rank=adapter.r, full_rank=adapter.r,
+                        full_params=adapter.num_parameters())
 
 
 COMMON_SETTINGS = frozenset({"kind", "group", "budget", "reuse", "reuse_lr", "first_task_recruits"})
 
 
 def top_fraction(scores: list[float], budget: float) -> list[bool]:
-    """True for the ``round(budget * len(scores))`` highest scores (ties: the earlier one first)."""
+    """True for the ``round(budget * len(scores))`` highest scores. Ties (common: scores clamp at
+    0) go to the earlier group in model order, so a budget's choice is reproducible."""
     k = round(budget * len(scores))
-    top = set(sorted(range(len(scores)), key=lambda i: -scores[i])[:k])
+    top = set(sorted(range(len(scores)), key=lambda i: (-scores[i], i))[:k])
     return [i in top for i in range(len(scores))]
 
 

@@ -8,7 +8,7 @@ from typing import Any
 
 import torch
 
-from litelora.gates.base import GatePlugin, drop_reuse, group_targets, top_fraction
+from litelora.gates.base import GatePlugin, group_targets, top_fraction
 from litelora.gates.config import GateConfig
 from litelora.context import TaskContext
 
@@ -64,8 +64,7 @@ class HardConcreteGate(GatePlugin):
         self.log_a, self._z, self._decided = None, None, True
         self._generator.manual_seed(self.seed * 1_000_003 + ctx.task_id)
         if not self.gated(ctx):
-            for target, adapter in ctx.bank.candidates(ctx.task_id).items():
-                self.record(ctx.task_id, target, target, 1.0, True, adapter, ctx.bank)
+            self.record_all_open(ctx)
             return []
         self._bank = ctx.bank
         candidates = ctx.bank.candidates(ctx.task_id)
@@ -150,7 +149,8 @@ class HardConcreteGate(GatePlugin):
         """Delete closed candidates, give open ones coefficient 1, record the decisions."""
         assert self.log_a is not None
         candidates = ctx.bank.candidates(ctx.task_id)
-        for g, (name, targets) in enumerate(self.groups.items()):
+        ranks, values = {}, {}
+        for g, targets in enumerate(self.groups.values()):
             for target in targets:
                 adapter = candidates[target]
                 if recruit[g]:
@@ -159,10 +159,8 @@ class HardConcreteGate(GatePlugin):
                     with torch.no_grad():
                         adapter.lora_B.mul_(z[g])
                     ctx.bank.set_coefficient(target, ctx.task_id, None)
-                    drop_reuse(ctx.bank, target, ctx.task_id)
-                else:
-                    ctx.bank.remove_candidate(target, ctx.task_id)
-                self.record(ctx.task_id, target, name, float(z[g]), recruit[g], adapter, ctx.bank)
+                ranks[target], values[target] = (adapter.r if recruit[g] else 0), float(z[g])
+        self.apply_ranks(ctx, self.groups, ranks, values)
         self.log_a.requires_grad_(False)
         self._decided = True
         self._decision = {"recruit": recruit, "z": z}

@@ -11,7 +11,9 @@ attached computes exactly what it computes without it); tokens the loss never re
 - ``T = sum_b ||G_b||_F^2`` and ``T_N = sum_b ||N(G_b)||_F^2``.
 
 From these, :func:`need` estimates how much of the per-batch gradient is a *consistent*
-demand outside the old span, as opposed to minibatch noise (which cancels in ``S``).
+demand outside the old span, as opposed to minibatch noise (which cancels in ``S``). With
+``spectrum=True`` it also keeps ``Q = sum_b N(G_b)^T N(G_b)`` (d_in x d_in), from which
+:mod:`litelora.gates.spectrum` splits that demand into directions.
 """
 
 from __future__ import annotations
@@ -43,11 +45,12 @@ class GradientProbe:
     """Per-target running sums ``S``, ``T``, ``T_N`` and the batch count, while attached."""
 
     def __init__(self, bank: AdapterBank, targets: list[str],
-                 spans: dict[str, tuple[torch.Tensor, torch.Tensor] | None]) -> None:
+                 spans: dict[str, tuple[torch.Tensor, torch.Tensor] | None], spectrum: bool = False) -> None:
         self.bank = bank
         self.targets = list(targets)
         self.spans = spans
         self.sums: dict[str, torch.Tensor] = {}
+        self.grams: dict[str, torch.Tensor] = {}  # Q per target (spectrum=True only), float64
         self.stats: dict[str, torch.Tensor] = {}  # (T, T_N, n) per target, float64
         self._handles: list[RemovableHandle] = []
         for target in self.targets:
@@ -55,6 +58,9 @@ class GradientProbe:
             device = bank.layer(target).base_layer.weight.device
             self.sums[target] = torch.zeros(slot.out_features, slot.in_features, device=device, dtype=torch.float32)
             self.stats[target] = torch.zeros(3, device=device, dtype=torch.float64)
+            if spectrum:
+                self.grams[target] = torch.zeros(slot.in_features, slot.in_features, device=device,
+                                                 dtype=torch.float64)
 
     def attach(self) -> None:
         """Start accumulating (idempotent)."""
@@ -81,6 +87,8 @@ class GradientProbe:
                 G = delta.reshape(-1, delta.shape[-1]).float().T @ x.reshape(-1, x.shape[-1]).float()
                 novel = outside_span(G, U, V)
                 self.sums[target].add_(novel)
+                if target in self.grams:
+                    self.grams[target].add_((novel.T @ novel).double())
                 self.stats[target].add_(torch.stack([(G.double() ** 2).sum(), (novel.double() ** 2).sum(),
                                                      torch.ones((), dtype=torch.float64, device=G.device)]))
 
@@ -93,6 +101,8 @@ class GradientProbe:
         for target in self.targets:
             self.sums[target].zero_()
             self.stats[target].zero_()
+            if target in self.grams:
+                self.grams[target].zero_()
 
     def all_reduce(self) -> None:
         """Sum over processes, so every rank scores the same statistics."""
@@ -100,6 +110,8 @@ class GradientProbe:
             for target in self.targets:
                 dist.all_reduce(self.sums[target])
                 dist.all_reduce(self.stats[target])
+                if target in self.grams:
+                    dist.all_reduce(self.grams[target])
 
     def need(self, target: str) -> float:
         T, T_N, n = self.stats[target].tolist()

@@ -28,9 +28,10 @@ class RandomGate(GatePlugin):
         k = round(self.config.budget * len(groups)) if self.gated(ctx) else len(groups)
         generator = torch.Generator().manual_seed(self.seed * 1_000_003 + ctx.task_id)
         chosen = set(torch.randperm(len(groups), generator=generator)[:k].tolist())
-        for g, (name, targets) in enumerate(groups.items()):
+        ranks, values = {}, {}
+        for g, targets in enumerate(groups.values()):
             for target in targets:
-                if g not in chosen:
-                    ctx.bank.remove_candidate(target, ctx.task_id)
-                self.record(ctx.task_id, target, name, float(g in chosen), g in chosen, candidates[target], ctx.bank)
+                ranks[target] = candidates[target].r if g in chosen else 0
+                values[target] = float(g in chosen)
+        self.apply_ranks(ctx, groups, ranks, values)
         return []

@@ -31,7 +31,8 @@ class RepresentabilityGate(GatePlugin):
             slot = bank.slot(target)
             olds = earlier_adapters(bank, target, task)
             if not gated or not olds:
-                self.record(task, target, target, 1.0, True, cand, bank)
+                self.record(bank, task, target, group=target, value=1.0, rank=cand.r, full_rank=cand.r,
+                            full_params=cand.num_parameters())
                 continue
             coef = slot.effective_magnitudes()[[n for n, a in slot.adapters.items() if a is cand][0]] * cand.scale
             new = (cand.lora_B * coef, cand.lora_A)
@@ -43,7 +44,8 @@ class RepresentabilityGate(GatePlugin):
             if not kept:
                 self._fold(slot, task, olds, cand, coef, beta, new)
                 bank.remove_candidate(target, task)
-            self.record(task, target, target, residual, kept, cand, bank)
+            self.record(bank, task, target, group=target, value=residual, rank=cand.r if kept else 0,
+                        full_rank=cand.r, full_params=cand.num_parameters())
 
     def _keep(self, residuals: list[float]) -> list[bool]:
         """Recruit where the residual reaches ``tau``, or the top ``budget`` fraction by residual."""

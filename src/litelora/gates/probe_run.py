@@ -1,0 +1,154 @@
+"""One probe: a rehearsal of the task with its candidates held out, measuring per module what the
+task still asks outside the old adapters' span (and, on request, in which directions and how far
+the old adapters carry the task). Shared by the LiteLoRA gates and gradient initialisation."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from typing import Any
+
+import torch
+import torch.distributed as dist
+
+from litelora.adapters import AdapterBank, LoraAdapter, span_bases
+from litelora.context import TaskContext
+from litelora.errors import ConfigError
+from litelora.gates.probe import GradientProbe
+from litelora.gates.spectrum import Spectrum, novel_spectrum
+
+MIN_PROBE_STEPS = 4
+
+
+@dataclass
+class ProbeReading:
+    """What a probe measured.
+
+    needs: target -> consistent novel share of the gradient, in [0, 1] (``probe.need``).
+    progress: the probe's loss over its measurement window divided by its loss over its first
+        steps, in [0, 1] (how much is left after what trains during the probe learned).
+    closed_loss, base_loss: mean task loss over the measurement window with the candidates held
+        out, and with every adapter disabled (``None`` unless a base reading was asked for).
+    spectra: target -> the novel gradient's demands and directions (``spectrum=True`` only).
+    """
+
+    needs: dict[str, float]
+    progress: float
+    closed_loss: float
+    base_loss: float | None = None
+    spectra: dict[str, Spectrum] = field(default_factory=dict)
+
+    @property
+    def carried(self) -> float | None:
+        """``closed_loss / base_loss`` clamped to [0, 1]: the share of the base model's loss that
+        the old adapters leave (near 0: they already solve the task; 1: they add nothing)."""
+        if self.base_loss is None:
+            return None
+        if self.base_loss <= 1e-12:
+            return 0.0 if self.closed_loss <= self.base_loss else 1.0
+        return min(1.0, max(0.0, self.closed_loss / self.base_loss))
+
+
+def probe_steps(fraction: float, task_steps: int) -> int:
+    """Length of a probe: ``fraction`` of the task's steps, at least ``MIN_PROBE_STEPS``."""
+    return max(MIN_PROBE_STEPS, round(fraction * task_steps))
+
+
+def old_span(bank: AdapterBank, target: str, task_id: int) -> tuple[torch.Tensor, torch.Tensor] | None:
+    """Orthonormal bases (U, V) of the column and row spans of a target's earlier adapters."""
+    olds = [a for a in bank.slot(target).adapters.values() if a.task_id != task_id]  # type: ignore[attr-defined]
+    if not olds:
+        return None
+    return span_bases([a.lora_A for a in olds], [a.lora_B for a in olds])
+
+
+class _Sensor:
+    """Keeps every probed slot's output in the graph (adding an exact zero) even where nothing
+    upstream trains, so the probe's hooks see the slot's output gradient."""
+
+    def __init__(self) -> None:
+        self.zero = torch.nn.Parameter(torch.zeros(()))
+
+    def __call__(self, module: torch.nn.Module, args: tuple[Any, ...], output: torch.Tensor | None) -> Any:
+        if output is None or output.requires_grad or not torch.is_grad_enabled():
+            return None
+        return output + self.zero.to(output.device, output.dtype)
+
+
+@contextmanager
+def held_out(bank: AdapterBank, task_id: int, candidates: dict[str, LoraAdapter]) -> Iterator[None]:
+    """The model exactly as closing every candidate would leave it (coefficient 0, frozen), restored
+    on the way out."""
+    held = {t: [p for p in (a.lora_A, a.lora_B) if p.requires_grad] for t, a in candidates.items()}
+    for target in candidates:
+        for p in held[target]:
+            p.requires_grad_(False)
+        bank.set_coefficient(target, task_id, _zero)
+    try:
+        yield
+    finally:
+        for target in candidates:
+            for p in held[target]:
+                p.requires_grad_(True)
+            bank.set_coefficient(target, task_id, None)
+
+
+def _zero() -> torch.Tensor:
+    return torch.zeros(())
+
+
+@torch.no_grad()
+def run_probe(ctx: TaskContext, candidates: dict[str, LoraAdapter], steps: int, *, spectrum: bool = False,
+              base_reading: bool = False) -> ProbeReading:
+    """Rehearse ``steps`` steps with the candidates held out (the head and any reuse path train),
+    measuring over the second half; then, with ``base_reading``, rehearse again with every adapter
+    disabled for the base model's loss over the same window. Leaves the model as it found it."""
+    if ctx.rehearse is None:
+        raise ConfigError("a LiteLoRA probe needs a trainer that can rehearse a task (TaskContext.rehearse)")
+    bank = ctx.bank
+    spans = {t: old_span(bank, t, ctx.task_id) for t in candidates}
+    probe = GradientProbe(bank, list(candidates), spans, spectrum=spectrum)
+    measure_after = steps - max(2, (steps + 1) // 2)  # the second half: early gradients say
+    first = max(1, steps // 4)                        # what a random head wants, not the task
+    losses = torch.zeros(6, dtype=torch.float64)  # first-steps sum, count; window sum, count; base window
+    sensor = _Sensor()
+
+    def on_step(step: int, loss: float) -> None:
+        if step <= first:
+            losses[:2] += torch.tensor([loss, 1.0], dtype=torch.float64)
+        if step > measure_after:
+            losses[2:4] += torch.tensor([loss, 1.0], dtype=torch.float64)
+        if step == measure_after:
+            probe.reset()
+
+    def on_base_step(step: int, loss: float) -> None:
+        if step > measure_after:
+            losses[4:] += torch.tensor([loss, 1.0], dtype=torch.float64)
+
+    with held_out(bank, ctx.task_id, candidates):
+        sensors = [bank.slot(t).register_forward_hook(sensor) for t in candidates]
+        probe.attach()
+        try:
+            with torch.enable_grad():
+                ctx.rehearse(steps, on_step)
+        finally:
+            probe.detach()
+            for handle in sensors:
+                handle.remove()
+        if base_reading:
+            with bank.disable_adapters(), torch.enable_grad():
+                ctx.rehearse(steps, on_base_step)
+    probe.all_reduce()
+    if dist.is_available() and dist.is_initialized():
+        dist.all_reduce(losses)
+    start, n_start, end, n_end, base, n_base = losses.tolist()
+    progress = 1.0 if min(n_start, n_end) == 0 or start <= 0 else min(1.0, max(0.0, (end / n_end) / (start / n_start)))
+    closed = end / n_end if n_end else 0.0
+    spectra = {}
+    if spectrum:
+        for t in candidates:
+            T, _, n = probe.stats[t].tolist()
+            spectra[t] = novel_spectrum(probe.sums[t], probe.grams[t], T, int(n))
+    return ProbeReading(needs={t: probe.need(t) for t in candidates}, progress=progress, closed_loss=closed,
+                        base_loss=(base / n_base if n_base else None) if base_reading else None, spectra=spectra)
