@@ -122,7 +122,7 @@ def _gated(model: nn.Module, bank: Any, task: int, decided: bool) -> Variant:
     from litelora.gates import GateConfig, HardConcreteGate
     from litelora.methods.base import TaskContext
 
-    gate = HardConcreteGate(GateConfig(kind="hard_concrete", lam=GATE_LAM), num_tasks=task + 1)
+    gate = HardConcreteGate(GateConfig(kind="hard_concrete", params={"lam": GATE_LAM}), num_tasks=task + 1)
     ctx = TaskContext(task_id=task, num_tasks=task + 1, bank=bank)
     gate_groups = gate.before_task(ctx)
     if decided:

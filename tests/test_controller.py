@@ -87,7 +87,7 @@ def test_a_closed_gate_leaves_no_candidate_parameters() -> None:
 
 def test_hard_concrete_asks_for_an_optimizer_rebuild_and_the_groups_shrink() -> None:
     model = _mlp()
-    gate = GateConfig(kind="hard_concrete", lam=1.0, lr=5.0, decide_at=0.5)
+    gate = GateConfig(kind="hard_concrete", params={"lam": 1.0, "lr": 5.0, "decide_at": 0.5})
     ll = LiteLoRA(model, AdapterConfig(target_modules=["0", "2"], r=2), gate=gate, num_tasks=2, lr=1e-2)
     _train(ll, model, [_data(0)], steps=8)
     x, y = _data(1)

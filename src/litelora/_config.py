@@ -25,11 +25,15 @@ def from_dict(cls: type[T], data: Any, path: str = "") -> T:
 
     Unknown keys fail with the closest known key; values are checked against the field
     annotations (int, float, str, bool, Literal, Optional, list, dict, nested dataclasses);
-    the dataclass's own ``__post_init__`` then checks ranges.
+    the dataclass's own ``__post_init__`` then checks ranges. A class with an ``upgrade``
+    classmethod rewrites an older layout of its section first.
     """
     where = path or cls.__name__
     if not isinstance(data, dict):
         raise ConfigError(f"{where}: expected a mapping of fields, got {type(data).__name__} {data!r}")
+    upgrade = getattr(cls, "upgrade", None)
+    if callable(upgrade):  # a section that reads an older layout of itself (GateConfig's flat fields)
+        data = upgrade(data)
     hints = typing.get_type_hints(cls)
     fields = {f.name: f for f in dataclasses.fields(cls) if f.init}  # type: ignore[arg-type]
     kwargs = {}

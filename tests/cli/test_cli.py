@@ -54,7 +54,8 @@ def test_config_file_and_overrides(tmp_path, capsys) -> None:
     [
         (["config", "validate", "--set", "trian.lr=1"], "did you mean 'train'"),
         (["config", "validate", "--set", "method.name=olora2"], "Known methods"),
-        (["config", "validate", "--set", "gate.decide_at=2"], "decide_at"),
+        (["config", "validate", "--set", "gate.kind=hard_concrete", "--set", "gate.params.decide_at=2"],
+         "gate.params.decide_at must be in"),
         (["eval", "/nonexistent/run"], "not a litelora run directory"),
     ],
 )

@@ -16,7 +16,7 @@ def test_every_config_field_has_help_text() -> None:
                               "dataclass docstring or metadata={'help': ...}")
     # The walk reaches every section and the leaf fields inside them.
     paths = {d.path for d in docs}
-    assert {"train.lr", "gate.lam", "adapter.target_modules", "benchmark.options", "output_dir"} <= paths
+    assert {"train.lr", "gate.params", "adapter.target_modules", "benchmark.options", "output_dir"} <= paths
     assert len(paths) == len(docs)
 
 
@@ -58,10 +58,21 @@ def test_docstring_entries_join_continuations_and_metadata_wins() -> None:
     assert docs["gamma"].help == "" and docs["gamma"].default == [1, 2] and docs["gamma"].type == "list[int]"
 
 
+def test_every_gate_param_is_documented_and_listed_by_gate(capsys) -> None:
+    from litelora.cli.config_cmd import gate_param_docs
+
+    docs = gate_param_docs()
+    assert not [d.path for d in docs if not d.help]
+    paths = {d.path for d in docs}
+    assert {"gate.params.lam (gate.kind=hard_concrete)", "gate.params.tau (gate.kind=representability)",
+            "gate.params.novelty (gate.kind=litelora-v2)", "gate.params.param_budget (gate.kind=litelora-v3)"} <= paths
+    assert not any("gate.kind=random" in p for p in paths)  # random takes no settings of its own
+
+
 def test_config_fields_cli_prints_type_default_and_help(capsys) -> None:
     assert main(["config", "fields", "gate"]) == 0
     out = capsys.readouterr().out
-    assert "gate.lam: float = 0.05" in out
+    assert "gate.params.lam (gate.kind=hard_concrete): float = 0.05" in out
     assert "weight of the expected-L0 penalty" in out
     assert "train.lr" not in out
     assert main(["config", "fields"]) == 0

@@ -13,11 +13,20 @@ from litelora.testing import tiny_mlp
 from litelora.training.optim import build_optimizer
 
 
+COMMON = {"budget", "reuse", "group", "reuse_lr", "first_task_recruits"}
+
+
+def _config(**kw) -> GateConfig:
+    """A hard_concrete config: shared fields as they are, the gate's own under ``params``."""
+    return GateConfig(kind="hard_concrete", **{k: v for k, v in kw.items() if k in COMMON},
+                      params={k: v for k, v in kw.items() if k not in COMMON})
+
+
 def _setup(**gate_kw):
     model = tiny_mlp()
     bank = AdapterBank(model, AdapterConfig(target_modules=["0", "2", "4"], r=2, init_lora_weights="gaussian"))
     method = create_method("inclora")
-    gate = HardConcreteGate(GateConfig(kind="hard_concrete", **gate_kw), num_tasks=2)
+    gate = HardConcreteGate(_config(**gate_kw), num_tasks=2)
     for t in range(2):
         ctx = TaskContext(task_id=t, num_tasks=2, bank=bank)
         params = method.before_task(ctx)
@@ -138,7 +147,7 @@ def test_group_targets() -> None:
 )
 def test_bad_gate_config(kw, needle) -> None:
     with pytest.raises(ConfigError, match=needle):
-        GateConfig(kind="hard_concrete", **kw)
+        HardConcreteGate(_config(**kw), num_tasks=2)
 
 
 def test_gate_on_seqlora_is_rejected() -> None:

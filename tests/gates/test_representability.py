@@ -11,7 +11,7 @@ def _two_tasks(reuse: str, in_span: bool, old_magnitude: float = 1.0):
     model = tiny_mlp()
     bank = AdapterBank(model, AdapterConfig(target_modules=["2"], r=2, init_lora_weights="gaussian"))
     method = create_method("inclora")
-    gate = RepresentabilityGate(GateConfig(kind="representability", reuse=reuse, tau=1e-6), num_tasks=2)
+    gate = RepresentabilityGate(GateConfig(kind="representability", reuse=reuse, params={"tau": 1e-6}), num_tasks=2)
     for t in range(2):
         ctx = TaskContext(task_id=t, num_tasks=2, bank=bank)
         method.before_task(ctx)
@@ -85,7 +85,7 @@ def test_budget_keeps_the_least_representable_fraction_and_folds_the_rest() -> N
     model = torch.nn.Sequential(*[torch.nn.Linear(8, 8) for _ in range(4)])
     bank = AdapterBank(model, AdapterConfig(target_modules=["0", "1", "2", "3"], r=2, init_lora_weights="gaussian"))
     method = create_method("inclora")
-    gate = RepresentabilityGate(GateConfig(kind="representability", reuse="scale", tau=0.0, budget=0.5), num_tasks=2)
+    gate = RepresentabilityGate(GateConfig(kind="representability", reuse="scale", budget=0.5, params={"tau": 0.0}), num_tasks=2)
     for t in range(2):
         ctx = TaskContext(task_id=t, num_tasks=2, bank=bank)
         method.before_task(ctx)

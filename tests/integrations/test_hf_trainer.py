@@ -52,7 +52,7 @@ def test_two_tasks_through_the_transformers_trainer_with_the_litelora_gate(tmp_p
 
 def test_a_gate_that_decides_during_training_prunes_the_optimizer(tmp_path) -> None:
     model = tiny_classifier()
-    gate = GateConfig(kind="hard_concrete", lam=2.0, lr=2.0, decide_at=0.5)
+    gate = GateConfig(kind="hard_concrete", params={"lam": 2.0, "lr": 2.0, "decide_at": 0.5})
     lite = LiteLoRA(model, AdapterConfig(target_modules=["query", "value"], r=4), gate=gate, num_tasks=2, lr=5e-3,
                     modules_to_save=["classifier"])
     LiteLoRATrainer(args=_args(tmp_path, 8), train_dataset=_Task([0, 1]), lite=lite, task_id=0).train()

@@ -70,7 +70,7 @@ class WithoutTerms(LiteLoRACallback):
 @pytest.mark.parametrize("callback_class", [LiteLoRACallback, WithoutTerms])
 def test_the_loss_terms_reach_the_gradient_and_a_mid_task_decision_prunes_the_optimizer(callback_class) -> None:
     model = tiny_classifier()
-    gate = GateConfig(kind="hard_concrete", lam=2.0, lr=2.0, decide_at=0.5)
+    gate = GateConfig(kind="hard_concrete", params={"lam": 2.0, "lr": 2.0, "decide_at": 0.5})
     lite = LiteLoRA(model, AdapterConfig(target_modules=["query", "value"], r=4), gate=gate, num_tasks=2, lr=5e-3,
                     modules_to_save=["classifier"])
     module = Classifier(lite)

@@ -368,7 +368,7 @@ def test_sdlora_rejects_bad_rank_schedule(schedule: list, needle: str) -> None:
 
 def test_sdlora_kd_declares_the_representability_gate() -> None:
     gate_cfg = GateConfig(**SDLoRAKD.default_gate)
-    assert (gate_cfg.kind, gate_cfg.tau, gate_cfg.reuse) == ("representability", 9e-4, "scale")
+    assert (gate_cfg.kind, gate_cfg.params["tau"], gate_cfg.reuse) == ("representability", 9e-4, "scale")
     method, bank = create_method("sdlora-kd"), _bank()
     gate = RepresentabilityGate(gate_cfg, num_tasks=2)
     for task in range(2):

@@ -440,7 +440,7 @@ def test_benchmark_option_types_are_checked(work: Path, no_training: None, broke
     (b"train: {lr: " + b"9" * 400 + b"}\n", "train.lr: expected a finite number"),
     (b"train: {lr: .nan}\n", "train.lr: expected a finite number"),
     (b"train: {epochs: .inf}\n", "train.epochs: expected a finite number"),
-    (b"gate: {lam: -.inf}\n", "gate.lam: expected a finite number"),
+    (b"gate: {kind: hard_concrete, params: {lam: -.inf}}\n", "gate.params.lam: expected a finite number"),
 ])
 def test_config_regressions_found_by_fuzzing(work: Path, content: bytes, needle: str) -> None:
     """Each of these raised UnicodeDecodeError, RecursionError, ValueError or OverflowError, or was
@@ -456,12 +456,15 @@ def test_exponent_floats_are_numbers(work: Path) -> None:
     """PyYAML reads ``5e-4`` (no dot) as a string; float fields take it, as ``--set train.lr=5e-4`` in the
     CLI help promises."""
     path = work / "lr.yaml"
-    path.write_text("train: {lr: 5e-4, head_lr: 1E-2}\ngate: {tau: 9e-4}\n")
+    path.write_text("train: {lr: 5e-4, head_lr: 1E-2}\ngate: {kind: representability, params: {tau: 9e-4}}\n")
     rc, out, _ = _call(["config", "show", "-c", str(path), "--set", "train.weight_decay=1e-5"])
     assert rc == 0
     shown = yaml.safe_load(out)
-    assert shown["train"]["lr"] == 5e-4 and shown["train"]["head_lr"] == 1e-2 and shown["gate"]["tau"] == 9e-4
+    assert shown["train"]["lr"] == 5e-4 and shown["train"]["head_lr"] == 1e-2
     assert shown["train"]["weight_decay"] == 1e-5
+    from litelora.gates import GateConfig, build_gate  # a gate's params are typed when the gate reads them
+
+    assert build_gate(GateConfig(**shown["gate"]), num_tasks=2).params.tau == 9e-4
 
 
 def test_deeply_nested_olora_json_is_a_data_error(work: Path, no_training: None) -> None:

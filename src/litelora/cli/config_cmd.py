@@ -54,6 +54,21 @@ def method_param_docs() -> list[Any]:
     return out
 
 
+def gate_param_docs() -> list[Any]:
+    """``gate.params.*`` of every registered gate that declares ``Params`` (an alias such as
+    ``litelora`` is listed under each name it is registered as)."""
+    from litelora._config_docs import field_docs
+    from litelora.gates import GATES
+
+    out = []
+    for name in GATES.list():
+        params = getattr(GATES.get(name), "Params", None)
+        if params is not None:
+            out += [dataclasses.replace(d, path=f"{d.path} (gate.kind={name})")
+                    for d in field_docs(params, "gate.params.")]
+    return out
+
+
 def print_fields(section: str | None) -> None:
     """Print ``--set`` fields (of one ``section`` if given) from the config dataclasses' own docs."""
     from litelora._config_docs import field_docs, sections
@@ -67,6 +82,8 @@ def print_fields(section: str | None) -> None:
         docs = [d for d in docs if d.path.startswith(section + ".")]
     if section in (None, "method"):
         docs += method_param_docs()
+    if section in (None, "gate"):
+        docs += gate_param_docs()
     for d in docs:
         default = yaml.safe_dump(d.default, default_flow_style=True, width=10_000).strip().removesuffix("...").strip()
         print(f"{d.path}: {d.type} = {default}")

@@ -8,7 +8,9 @@ from typing import Any, ClassVar
 
 import torch
 
+from litelora._config import from_dict
 from litelora.adapters import AdapterBank, CoreReuse, LoraAdapter, ScaleReuse, span_bases
+from litelora.errors import ConfigError
 from litelora.gates.config import GateConfig
 from litelora.gates.decision import GateDecision
 from litelora.context import TaskContext
@@ -21,13 +23,20 @@ class GatePlugin:
     ``after_step`` returns True when the structure changed (rebuild the optimizer);
     ``after_training`` runs once the task's steps are done; decisions are kept as data.
 
-    ``settings``: the ``GateConfig`` fields this gate reads beyond those every gate reads
-    (``COMMON_SETTINGS``); a run that sets another gate's field gets a warning naming it.
+    ``Params``: the dataclass of the gate's own settings (typed fields with defaults, ranges
+    checked in its ``__post_init__``); ``gate.params`` is read into it as ``self.params``, unknown
+    keys and wrong types failing with the field's name. ``None``: the gate takes no settings.
     """
 
-    settings: ClassVar[frozenset[str]] = frozenset()
+    Params: ClassVar[type[Any] | None] = None
 
     def __init__(self, config: GateConfig, num_tasks: int, seed: int = 0, adapter_lr: float = 1e-3) -> None:
+        if self.Params is None:
+            if config.params:
+                raise ConfigError(f"gate.params: gate.kind={config.kind!r} takes no settings, got {sorted(config.params)}")
+            self.params: Any = None
+        else:
+            self.params = from_dict(self.Params, config.params, "gate.params")
         self.config = config
         self.num_tasks = num_tasks
         self.seed = seed
@@ -139,9 +148,6 @@ class GatePlugin:
         for target, adapter in ctx.bank.candidates(ctx.task_id).items():
             self.record(ctx.bank, ctx.task_id, target, group=target, value=1.0, rank=adapter.r, full_rank=adapter.r,
                         full_params=adapter.num_parameters())
-
-
-COMMON_SETTINGS = frozenset({"kind", "group", "budget", "reuse", "reuse_lr", "first_task_recruits"})
 
 
 def top_fraction(scores: list[float], budget: float) -> list[bool]:

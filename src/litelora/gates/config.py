@@ -1,14 +1,30 @@
-"""GateConfig: whether and how each task decides between recruiting and reusing adapters."""
+"""GateConfig: whether and how each task decides how much of a new adapter each module recruits.
+
+Settings every gate shares live here; a gate's own settings live in ``gate.params``, read into
+the ``Params`` dataclass that gate declares (``litelora config fields gate`` lists them by gate).
+"""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Literal
+import warnings
+from dataclasses import dataclass, field
+from typing import Any, Literal
 
 from litelora.errors import ConfigError
 
 GateGroup = Literal["module", "layer", "task"]
 ReuseKind = Literal["frozen", "scale", "core"]
+
+# Before gates had typed params their settings were flat ``gate.*`` fields. Configs that still
+# write them keep working: ``GateConfig.upgrade`` moves each into ``gate.params`` (FutureWarning,
+# once per field) for the gates that read it, and drops it with a warning for any other gate.
+LEGACY_FIELDS: dict[str, tuple[str, ...]] = {
+    "lam": ("hard_concrete",), "lr": ("hard_concrete",), "decide_at": ("hard_concrete",),
+    "threshold": ("hard_concrete",), "init_open": ("hard_concrete",),
+    "probe": ("litelora", "litelora-v2", "litelora-v3"), "novelty": ("litelora", "litelora-v2", "litelora-v3"),
+    "tau": ("representability",),
+}
+_warned: set[str] = set()
 
 
 @dataclass
@@ -16,74 +32,80 @@ class GateConfig:
     """Settings of the LiteLoRA gate (see docs/gate.md).
 
     kind: ``none`` (recruit everywhere), ``litelora`` (the LiteLoRA gate: a probe before the task
-        measures what the task still asks of each module outside its old adapters' span, and a
-        module recruits where that score exceeds ``novelty``),
-        ``hard_concrete`` (the first, learned L0 gate, kept as an ablation) or
-        ``representability`` (training-free: drop a trained candidate whose update the
-        earlier adapters represent with residual < ``tau``) or ``random`` (a random ``budget``
-        fraction of groups: the ablation a gate's decisions must beat at equal count), or a gate
-        an installed package registers (``litelora list gates``).
+        measures what the task still asks of each module outside its old adapters' span and how far
+        the old adapters carry it, and each module recruits a new adapter at the rank its novel
+        demand needs, 0 = reuse), ``litelora-v3`` / ``litelora-v2`` (that gate by version: v2 keeps
+        a candidate whole or removes it), ``hard_concrete`` (the first, learned L0 gate, kept as an
+        ablation), ``representability`` (training-free: drop a trained candidate whose update the
+        earlier adapters represent) or ``random`` (a random ``budget`` fraction of groups: the
+        ablation a gate's decisions must beat at equal count), or a gate an installed package
+        registers (``litelora list gates``).
     group: one gate per target ``module``, per ``layer`` (all targets of a block) or ``task``.
-    lam: hard_concrete only: weight of the expected-L0 penalty (per unit of relative adapter size).
-    lr: hard_concrete only: learning rate of the gate parameters (their own optimizer group).
-    decide_at: hard_concrete only: fraction of a task's steps before the decision, in (0, 1].
-    threshold: hard_concrete only: recruit where the deterministic gate exceeds it.
-    probe: litelora only: length of the probe that runs before a gated task (candidates held out,
-        the head trains, the need is measured; then everything is undone), as a fraction of the
-        task's training steps (at least 4 steps), in (0, 1].
-    novelty: litelora only: recruit where the module's score (need x unsolved, in [0, 1]) exceeds
-        it, in [0, 1) (ignored with ``budget``); higher recruits fewer.
-    budget: fraction of groups recruited per task, in (0, 1]: the top by score (litelora), gate
-        value (hard_concrete), residual (representability) or at random (random); ``None`` = use
-        the threshold (1 with litelora: the gate does nothing, the run is its host's).
+    budget: fraction of groups recruited per task, in (0, 1]: the top by the gate's own score
+        (``None``: the gate's threshold decides; 1 with litelora: the gate does nothing).
     reuse: what a closed group keeps: ``frozen``, ``scale`` or ``core``.
     reuse_lr: learning rate of the reuse parameters; ``None`` = the adapters' own learning rate.
-    init_open: hard_concrete only: the initial P(gate open).
     first_task_recruits: task 0 has nothing to reuse, so it recruits everywhere.
-    tau: representability threshold (SD-LoRA-KD uses 9e-4).
+    params: the gate's own settings (``gate.params.novelty``, ...), checked against the fields
+        the gate declares; ``litelora config fields gate`` lists them per gate.
     """
 
     kind: str = "none"
     group: GateGroup = "module"
-    lam: float = 0.05
-    lr: float = 0.05
-    decide_at: float = 0.5
-    threshold: float = 0.5
-    probe: float = 0.3
-    novelty: float = 0.2
     budget: float | None = None
     reuse: ReuseKind = "frozen"
     reuse_lr: float | None = None
-    init_open: float = 0.9
     first_task_recruits: bool = True
-    tau: float = 9e-4
+    params: dict[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         if not self.kind or not self.kind.strip():
             raise ConfigError("gate.kind is empty: use 'none' for no gate, or one of `litelora list gates`")
-        if self.lam < 0:
-            raise ConfigError(f"gate.lam must be >= 0, got {self.lam}")
-        if self.lr <= 0:
-            raise ConfigError(f"gate.lr must be > 0, got {self.lr}")
-        if not 0.0 < self.decide_at <= 1.0:
-            raise ConfigError(f"gate.decide_at must be in (0, 1], got {self.decide_at}")
-        if not 0.0 < self.threshold < 1.0:
-            raise ConfigError(f"gate.threshold must be in (0, 1), got {self.threshold}")
         if self.budget is not None and not 0.0 < self.budget <= 1.0:
             raise ConfigError(f"gate.budget must be in (0, 1] (fraction of groups recruited), got {self.budget}")
-        if not 0.0 < self.init_open < 1.0:
-            raise ConfigError(f"gate.init_open must be in (0, 1), got {self.init_open}")
-        if self.tau < 0:
-            raise ConfigError(f"gate.tau must be >= 0, got {self.tau}")
-        if not 0.0 < self.probe <= 1.0:
-            raise ConfigError(f"gate.probe must be in (0, 1] (fraction of a task's training steps), got {self.probe}")
-        if not 0.0 <= self.novelty < 1.0:
-            raise ConfigError(f"gate.novelty must be in [0, 1) (the novelty score a module must exceed), got {self.novelty}")
         if self.reuse_lr is not None and self.reuse_lr <= 0:
             raise ConfigError(f"gate.reuse_lr must be > 0 or null (the adapters' rate), got {self.reuse_lr}")
         if self.reuse == "core" and not self.first_task_recruits:
             raise ConfigError("gate.reuse='core' needs earlier adapters to span: set gate.first_task_recruits=true")
+        if not isinstance(self.params, dict):
+            raise ConfigError(f"gate.params must be a mapping of the gate's settings, got {self.params!r}")
 
     @property
     def enabled(self) -> bool:
         return self.kind != "none"
+
+    def settings_set(self) -> list[str]:
+        """The ``gate.*`` fields set away from their defaults, ``kind`` aside (``params.x`` per param)."""
+        defaults = GateConfig()
+        out = [name for name in ("group", "budget", "reuse", "reuse_lr", "first_task_recruits")
+               if getattr(self, name) != getattr(defaults, name)]
+        return out + [f"params.{k}" for k in self.params]
+
+    @classmethod
+    def upgrade(cls, data: dict[str, Any]) -> dict[str, Any]:
+        """Read the flat layout of older configs: each ``gate.<name>`` of ``LEGACY_FIELDS`` moves
+        into ``gate.params`` where the chosen gate reads it (or where no gate is chosen: a method's
+        default gate may), and is dropped with a warning naming the gates that read it otherwise."""
+        flat = [k for k in data if k in LEGACY_FIELDS]
+        if not flat:
+            return data
+        data = dict(data)
+        params = dict(data.get("params") or {})
+        kind = str(data.get("kind", "none"))
+        for name in flat:
+            value = data.pop(name)
+            readers = LEGACY_FIELDS[name]
+            if kind != "none" and kind not in readers:
+                warnings.warn(f"gate.{name}={value!r} has no effect with gate.kind={kind!r} (it is read by "
+                              f"{', '.join(readers)}); remove it", stacklevel=4)
+                continue
+            if name in params and params[name] != value:
+                raise ConfigError(f"gate.{name}={value!r} and gate.params.{name}={params[name]!r} disagree; "
+                                  f"keep gate.params.{name} only")
+            params[name] = value
+            if name not in _warned:
+                _warned.add(name)
+                warnings.warn(f"gate.{name} is now gate.params.{name}; the flat field is read for now",
+                              FutureWarning, stacklevel=4)
+        data["params"] = params
+        return data

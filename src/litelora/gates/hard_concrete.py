@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import math
 import warnings
+from dataclasses import dataclass
 from typing import Any
 
 import torch
 
+from litelora.errors import ConfigError
 from litelora.gates.base import GatePlugin, group_targets, top_fraction
 from litelora.gates.config import GateConfig
 from litelora.context import TaskContext
@@ -38,6 +40,36 @@ def log_a_for(p_open: float) -> float:
     return math.log(p_open / (1 - p_open)) + BETA * math.log(-GAMMA / ZETA)
 
 
+@dataclass
+class HardConcreteParams:
+    """Settings of the ``hard_concrete`` gate.
+
+    lam: weight of the expected-L0 penalty (per unit of relative adapter size), >= 0.
+    lr: learning rate of the gate parameters (their own optimizer group), > 0.
+    decide_at: fraction of a task's steps before the decision, in (0, 1].
+    threshold: recruit where the deterministic gate exceeds it, in (0, 1).
+    init_open: the initial P(gate open), in (0, 1).
+    """
+
+    lam: float = 0.05
+    lr: float = 0.05
+    decide_at: float = 0.5
+    threshold: float = 0.5
+    init_open: float = 0.9
+
+    def __post_init__(self) -> None:
+        if self.lam < 0:
+            raise ConfigError(f"gate.params.lam must be >= 0, got {self.lam}")
+        if self.lr <= 0:
+            raise ConfigError(f"gate.params.lr must be > 0, got {self.lr}")
+        if not 0.0 < self.decide_at <= 1.0:
+            raise ConfigError(f"gate.params.decide_at must be in (0, 1], got {self.decide_at}")
+        if not 0.0 < self.threshold < 1.0:
+            raise ConfigError(f"gate.params.threshold must be in (0, 1), got {self.threshold}")
+        if not 0.0 < self.init_open < 1.0:
+            raise ConfigError(f"gate.params.init_open must be in (0, 1), got {self.init_open}")
+
+
 class HardConcreteGate(GatePlugin):
     """The first LiteLoRA gate, kept as an ablation: search (candidates, gates and reuse train
     together), decide at ``decide_at`` of the steps (closed candidates are deleted; open ones get
@@ -47,7 +79,7 @@ class HardConcreteGate(GatePlugin):
     draws the same global random numbers (initialisations, dropout) as its host.
     """
 
-    settings = frozenset({"lam", "lr", "decide_at", "threshold", "init_open"})
+    Params = HardConcreteParams
 
     def __init__(self, config: GateConfig, num_tasks: int, seed: int = 0, adapter_lr: float = 1e-3) -> None:
         super().__init__(config, num_tasks, seed=seed, adapter_lr=adapter_lr)
@@ -72,13 +104,13 @@ class HardConcreteGate(GatePlugin):
         sizes = torch.tensor([float(sum(candidates[t].num_parameters() for t in ts)) for ts in self.groups.values()])
         self.cost = sizes / sizes.max()
         device = next(iter(candidates.values())).lora_A.device
-        self.log_a = torch.nn.Parameter(torch.full((len(self.groups),), log_a_for(self.config.init_open), device=device))
+        self.log_a = torch.nn.Parameter(torch.full((len(self.groups),), log_a_for(self.params.init_open), device=device))
         for g, targets in enumerate(self.groups.values()):
             for target in targets:
                 ctx.bank.set_coefficient(target, ctx.task_id, self._coefficient(g))
         self._decided = False
         reuse = self.attach_reuse(ctx.bank, ctx.task_id, list(candidates))
-        groups = [{"params": [self.log_a], "lr": self.config.lr, "weight_decay": 0.0, "name": "gates"}]
+        groups = [{"params": [self.log_a], "lr": self.params.lr, "weight_decay": 0.0, "name": "gates"}]
         if reuse:
             groups.append({"params": reuse, "lr": self.reuse_lr, "weight_decay": 0.0, "name": "reuse"})
         return groups
@@ -96,14 +128,14 @@ class HardConcreteGate(GatePlugin):
         return self._z
 
     def penalty(self) -> torch.Tensor | None:
-        if self._decided or self.log_a is None or self.config.lam == 0:
+        if self._decided or self.log_a is None or self.params.lam == 0:
             return None
         assert self.cost is not None
-        return self.config.lam * (self.cost.to(self.log_a.device) * prob_open(self.log_a)).sum()
+        return self.params.lam * (self.cost.to(self.log_a.device) * prob_open(self.log_a)).sum()
 
     def after_step(self, ctx: TaskContext, step: int, total: int) -> bool:
         self._z = None  # resample next step
-        search = max(1, round(self.config.decide_at * total))
+        search = max(1, round(self.params.decide_at * total))
         if step == 1 and not self._decided:
             self._warn_if_search_too_short(ctx.task_id, search)
         if self._decided or step < search:
@@ -117,15 +149,15 @@ class HardConcreteGate(GatePlugin):
         every candidate would be recruited whatever lambda says."""
         if self.config.budget is not None:
             return
-        start = log_a_for(self.config.init_open)
-        s = (self.config.threshold - GAMMA) / (ZETA - GAMMA)
+        start = log_a_for(self.params.init_open)
+        s = (self.params.threshold - GAMMA) / (ZETA - GAMMA)
         distance = start - math.log(s / (1 - s))
-        if search_steps * self.config.lr < distance:
+        if search_steps * self.params.lr < distance:
             warnings.warn(
-                f"task {task_id}: the gate searches for {search_steps} steps, but at gate.lr={self.config.lr:g} "
-                f"it needs about {math.ceil(distance / self.config.lr)} to close a candidate (from "
-                f"gate.init_open={self.config.init_open:g} to gate.threshold={self.config.threshold:g}); it will "
-                "recruit everywhere. This gate's decision is a race between its penalty and gate.lr x steps; "
+                f"task {task_id}: the gate searches for {search_steps} steps, but at gate.params.lr={self.params.lr:g} "
+                f"it needs about {math.ceil(distance / self.params.lr)} to close a candidate (from "
+                f"gate.params.init_open={self.params.init_open:g} to gate.params.threshold={self.params.threshold:g}); it will "
+                "recruit everywhere. This gate's decision is a race between its penalty and gate.params.lr x steps; "
                 "gate.kind=litelora decides by novelty instead and does not depend on either.",
                 stacklevel=2)
 
@@ -141,7 +173,7 @@ class HardConcreteGate(GatePlugin):
         if self.config.budget is not None:
             recruit = top_fraction(z.tolist(), self.config.budget)
         else:
-            recruit = [bool(v > self.config.threshold) for v in z]
+            recruit = [bool(v > self.params.threshold) for v in z]
         self.apply_decision(ctx, recruit, z.tolist())
         return recruit
 

@@ -1,9 +1,9 @@
-"""The LiteLoRA gate: before a task trains, test per module whether the task asks something
+"""The LiteLoRA gate, v2 (``litelora-v2``): before a task trains, test per module whether the task asks something
 of it that the head and the old adapters cannot give; recruit a new adapter only there.
 
 For a gated task of ``S`` training steps:
 
-1. *Probe* (``p = round(gate.probe * S)`` rehearsal steps, at least 4, before the task's own
+1. *Probe* (``p = round(gate.params.probe * S)`` rehearsal steps, at least 4, before the task's own
    steps and undone afterwards): the candidates are held out (frozen, coefficient 0), so the
    model is exactly what closing every gate would leave, and the head (and any reuse path)
    trains. Over the second half of the probe, once the head has adapted, a
@@ -13,7 +13,7 @@ For a gated task of ``S`` training steps:
    share is its loss over that window divided by its loss over the first steps, in [0, 1].
 2. *Decide*: a module scores need x unsolved, "the share of what is left of the task that
    points consistently at what only a new adapter here can give". Recruit where the score
-   exceeds ``gate.novelty``, or the top ``gate.budget`` fraction of groups by score. Closed
+   exceeds ``gate.params.novelty``, or the top ``gate.budget`` fraction of groups by score. Closed
    candidates are deleted before the optimizer exists; recruited ones train every step of
    the task, as in the host.
 3. *Train*: the task's steps run on the fixed structure.
@@ -25,25 +25,46 @@ decision reads the data and the threshold, not a learning rate times a number of
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
 import torch
 
+from litelora.errors import ConfigError
 from litelora.gates.base import GatePlugin, group_targets, top_fraction
-from litelora.gates.config import GateConfig
 from litelora.gates.probe_run import run_probe
 from litelora.gates.probe_run import probe_steps as _probe_steps
 from litelora.context import TaskContext
+
+
+@dataclass
+class LiteLoRAV2Params:
+    """Settings of the ``litelora-v2`` gate.
+
+    probe: length of the probe that runs before a gated task (candidates held out, the head
+        trains, the need is measured; then everything is undone), as a fraction of the task's
+        training steps (at least 4 steps), in (0, 1].
+    novelty: recruit where the module's score (need x unsolved, in [0, 1]) exceeds it, in [0, 1)
+        (ignored with ``gate.budget``); higher recruits fewer.
+    """
+
+    probe: float = 0.3
+    novelty: float = 0.2
+
+    def __post_init__(self) -> None:
+        if not 0.0 < self.probe <= 1.0:
+            raise ConfigError(f"gate.params.probe must be in (0, 1] (fraction of a task's training steps), "
+                              f"got {self.probe}")
+        if not 0.0 <= self.novelty < 1.0:
+            raise ConfigError(f"gate.params.novelty must be in [0, 1) (the score a module must exceed), "
+                              f"got {self.novelty}")
 
 
 class LiteLoRAGate(GatePlugin):
     """Probe with the candidates held out, then recruit where the task still needs them (v2: a
     candidate is kept at full rank or removed)."""
 
-    settings = frozenset({"probe", "novelty"})
-
-    def __init__(self, config: GateConfig, num_tasks: int, seed: int = 0, adapter_lr: float = 1e-3) -> None:
-        super().__init__(config, num_tasks, seed=seed, adapter_lr=adapter_lr)
+    Params = LiteLoRAV2Params
 
     @property
     def forced_open(self) -> bool:
@@ -51,8 +72,8 @@ class LiteLoRAGate(GatePlugin):
         return self.config.budget is not None and self.config.budget >= 1.0
 
     def probe_steps(self, task_steps: int) -> int:
-        """Length of the probe: ``gate.probe`` of the task's steps, at least 4."""
-        return _probe_steps(self.config.probe, task_steps)
+        """Length of the probe: ``gate.params.probe`` of the task's steps, at least 4."""
+        return _probe_steps(self.params.probe, task_steps)
 
     def before_task(self, ctx: TaskContext) -> list[dict[str, Any]]:
         candidates = ctx.bank.candidates(ctx.task_id)
@@ -66,7 +87,7 @@ class LiteLoRAGate(GatePlugin):
         if self.config.budget is not None:
             recruit = top_fraction(group_scores, self.config.budget)
         else:
-            recruit = [s > self.config.novelty for s in group_scores]
+            recruit = [s > self.params.novelty for s in group_scores]
         ranks = {t: candidates[t].r if recruit[g] else 0 for g, ts in enumerate(groups.values()) for t in ts}
         self.apply_ranks(ctx, groups, ranks, {t: scores[t]["score"] for t in candidates}, scores)
         reuse = [p for p in reuse if p.requires_grad]

@@ -2,25 +2,43 @@
 
 from __future__ import annotations
 
-import dataclasses
-import warnings
-
 from litelora._registry import Registry
 from litelora.errors import ConfigError
-from litelora.gates.base import COMMON_SETTINGS, GatePlugin
+from litelora.gates.base import GatePlugin
 from litelora.gates.config import GateConfig
 from litelora.gates.hard_concrete import HardConcreteGate
 from litelora.gates.litelora import LiteLoRAGate
+from litelora.gates.litelora_v3 import LiteLoRAV3Gate
 from litelora.gates.random_choice import RandomGate
 from litelora.gates.representability import RepresentabilityGate
 
 # Plugins: an entry point in group ``litelora.gates`` naming a GatePlugin subclass, built as
-# ``cls(config, num_tasks, seed=..., adapter_lr=...)``.
+# ``cls(config, num_tasks, seed=..., adapter_lr=...)``; its settings come in ``gate.params``, read
+# into the class's ``Params`` dataclass.
 GATES: Registry[GatePlugin] = Registry("gate", group="litelora.gates")
-GATES.register("litelora")(LiteLoRAGate)
+GATES.register("litelora-v2")(LiteLoRAGate)
+GATES.register("litelora-v3")(LiteLoRAV3Gate)
+# ``litelora`` names the current LiteLoRA gate; each version stays reachable by its own name.
+LITELORA_DEFAULT = "litelora-v2"
+GATES.register("litelora")(GATES.get(LITELORA_DEFAULT))
 GATES.register("hard_concrete")(HardConcreteGate)
 GATES.register("representability")(RepresentabilityGate)
 GATES.register("random")(RandomGate)
+
+
+def gate_params_class(kind: str) -> type | None:
+    """The ``Params`` dataclass of gate ``kind`` (``None``: it takes no settings)."""
+    return getattr(GATES.get(kind), "Params", None)
+
+
+def readers_of(name: str) -> list[str]:
+    """The registered gates whose ``Params`` declare a field ``name``."""
+    out = []
+    for kind in GATES.list():
+        params = getattr(GATES.get(kind), "Params", None)
+        if params is not None and name in getattr(params, "__dataclass_fields__", {}):
+            out.append(kind)
+    return out
 
 
 def build_gate(config: GateConfig, num_tasks: int, seed: int = 0, adapter_lr: float = 1e-3) -> GatePlugin | None:
@@ -29,7 +47,8 @@ def build_gate(config: GateConfig, num_tasks: int, seed: int = 0, adapter_lr: fl
     ``seed`` seeds the gate's own random generator (never the global one, so a run with a gate
     consumes the global stream exactly as its host does); ``adapter_lr`` is the rate reuse paths
     train at unless ``gate.reuse_lr`` says otherwise. Which hosts a gate fits is decided where
-    the two meet (``litelora.training.pairing``), not here.
+    the two meet (``litelora.training.pairing``), not here. A ``gate.params`` key the gate does not
+    declare fails, naming the gates that do read it.
     """
     if not config.enabled:
         return None
@@ -37,19 +56,13 @@ def build_gate(config: GateConfig, num_tasks: int, seed: int = 0, adapter_lr: fl
         factory = GATES.get(config.kind)
     except ConfigError as err:
         raise ConfigError(f"gate.kind: {err}") from None
-    warn_ignored_settings(config, getattr(factory, "settings", frozenset()))
+    params = getattr(factory, "Params", None)
+    known = set(getattr(params, "__dataclass_fields__", {})) if params is not None else set()
+    for key in config.params:
+        if key not in known:
+            others = [k for k in readers_of(key) if k != config.kind]
+            where = f" (it is read by {', '.join(others)})" if others else ""
+            fields = ", ".join(sorted(known)) or "none"
+            raise ConfigError(f"gate.params.{key} is not a setting of gate.kind={config.kind!r}{where}; "
+                              f"its settings: {fields}")
     return factory(config, num_tasks, seed=seed, adapter_lr=adapter_lr)
-
-
-def warn_ignored_settings(config: GateConfig, reads: frozenset[str]) -> None:
-    """Warn about every ``gate.*`` field set away from its default that this gate never reads
-    (``gate.lam`` with ``gate.kind=litelora`` changes nothing)."""
-    defaults = GateConfig()
-    for f in dataclasses.fields(GateConfig):
-        if f.name in COMMON_SETTINGS or f.name in reads:
-            continue
-        value = getattr(config, f.name)
-        if value != getattr(defaults, f.name):
-            users = [n for n in GATES.list() if f.name in getattr(GATES.get(n), "settings", ())]
-            warnings.warn(f"gate.{f.name}={value!r} has no effect with gate.kind={config.kind!r}"
-                          + (f" (it is read by {', '.join(users)})" if users else ""), stacklevel=3)

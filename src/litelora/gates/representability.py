@@ -5,11 +5,28 @@ from __future__ import annotations
 
 import torch
 
+from dataclasses import dataclass
+
 from litelora.adapters import CoreReuse, ScaleReuse, span_bases
 from litelora.adapters.layer import LoraAdapter
 from litelora.adapters.subspace import frobenius_inner, project_onto_span, representability
 from litelora.gates.base import GatePlugin, earlier_adapters, reuse_name, top_fraction
 from litelora.context import TaskContext
+from litelora.errors import ConfigError
+
+
+@dataclass
+class RepresentabilityParams:
+    """Settings of the ``representability`` gate.
+
+    tau: keep a candidate whose representability residual reaches it (SD-LoRA-KD uses 9e-4), >= 0.
+    """
+
+    tau: float = 9e-4
+
+    def __post_init__(self) -> None:
+        if self.tau < 0:
+            raise ConfigError(f"gate.params.tau must be >= 0, got {self.tau}")
 
 
 class RepresentabilityGate(GatePlugin):
@@ -20,7 +37,7 @@ class RepresentabilityGate(GatePlugin):
     folded, so the adapter count can be matched to another gate's.
     """
 
-    settings = frozenset({"tau"})
+    Params = RepresentabilityParams
 
     @torch.no_grad()
     def after_training(self, ctx: TaskContext) -> None:
@@ -50,7 +67,7 @@ class RepresentabilityGate(GatePlugin):
     def _keep(self, residuals: list[float]) -> list[bool]:
         """Recruit where the residual reaches ``tau``, or the top ``budget`` fraction by residual."""
         if self.config.budget is None:
-            return [r >= self.config.tau for r in residuals]
+            return [r >= self.params.tau for r in residuals]
         return top_fraction(residuals, self.config.budget)
 
     def _fold(self, slot, task: int, olds, cand: LoraAdapter, coef, beta, new) -> None:  # noqa: ANN001

@@ -25,13 +25,16 @@ class ContinualMethod:
     gate can decide over them (``seqlora`` does not). ``wants_joint_stream``: train on all
     tasks merged into one (the ``joint`` upper bound). ``keeps_old_adapters``: a task never
     changes earlier tasks' adapters (false where it retrains them or their magnitudes), so the
-    model after task t can be rebuilt from the final bank.
+    model after task t can be rebuilt from the final bank. ``designs_down_projection``: the
+    method sets each candidate's A itself (InfLoRA), so ``adapter.init_lora_weights: gradient``
+    cannot apply to it.
     """
 
     name: ClassVar[str] = ""
     adds_candidates: ClassVar[bool] = True
     keeps_old_adapters: ClassVar[bool] = True
     wants_joint_stream: ClassVar[bool] = False
+    designs_down_projection: ClassVar[bool] = False
     Params: ClassVar[type[Any] | None] = None
 
     def __init__(self, **params: Any) -> None:

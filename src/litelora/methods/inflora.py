@@ -119,6 +119,7 @@ class InfLoRA(ContinualMethod):
     B (zero init) trains; scale 1. After the task, M grows to capture eps_t of the energy."""
 
     Params = InfLoRAParams
+    designs_down_projection = True
 
     def __init__(self, **params: Any) -> None:
         super().__init__(**params)

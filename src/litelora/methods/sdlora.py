@@ -130,4 +130,4 @@ class SDLoRAKD(SDLoRA):
     ``gate.kind`` is ``"none"``, and an explicit gate config overrides it.
     """
 
-    default_gate: ClassVar[dict[str, Any]] = {"kind": "representability", "tau": 9e-4, "reuse": "scale"}
+    default_gate: ClassVar[dict[str, Any]] = {"kind": "representability", "params": {"tau": 9e-4}, "reuse": "scale"}

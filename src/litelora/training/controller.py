@@ -15,6 +15,7 @@ from litelora._io import write_json
 from litelora.adapters import AdapterBank, AdapterConfig, save_bank
 from litelora.errors import ConfigError
 from litelora.gates import GateConfig, GateDecision, GatePlugin
+from litelora.gates.gradient_init import gradient_init
 from litelora.methods import ContinualMethod, TaskContext, create_method
 from litelora.training.pairing import gate_for
 from litelora.training.rehearsal import rehearse
@@ -63,6 +64,11 @@ class LiteLoRA:
         # GateConfig() (kind none) still lets a method bring its own default gate (sdlora-kd).
         self.gate: GatePlugin | None = gate_for(self.method, gate or GateConfig(), num_tasks, seed=seed, adapter_lr=lr)
         self.bank = AdapterBank(model, adapter or AdapterConfig())
+        if self.bank.config.init_lora_weights == "gradient" and (
+                self.method.designs_down_projection or not self.method.adds_candidates):
+            raise ConfigError(f"adapter.init_lora_weights='gradient' cannot apply to method {self.method.name!r}: "
+                              + ("it designs each adapter's A itself" if self.method.designs_down_projection
+                                 else "it adds no new adapter per task") + "; use 'lora'")
         self.model = model
         self.num_tasks, self.lr = num_tasks, lr
         self.saved = self._unfreeze(model, modules_to_save)
@@ -115,6 +121,8 @@ class LiteLoRA:
         self._ctx = TaskContext(task_id=task_id, num_tasks=self.num_tasks, bank=self.bank, train_inputs=train_inputs,
                                 run_model=forward or _forward(self.model), steps=steps, rehearse=rehearse_fn)
         method_params = self.method.before_task(self._ctx)
+        if self.bank.config.init_lora_weights == "gradient" and not getattr(self.gate, "initialises_candidates", False):
+            gradient_init(self._ctx)  # the gate, where it sizes candidates, initialises its recruits itself
         gate_groups = self.gate.before_task(self._ctx) if self.gate is not None else []
         self._groups = [{"params": list(method_params), "lr": self.lr, "name": "adapters"}, *gate_groups]
         if self.saved:

@@ -7,17 +7,30 @@ asks for no gate.
 
 from __future__ import annotations
 
+import warnings
+
 from litelora.errors import ConfigError
 from litelora.gates import GateConfig, GatePlugin, build_gate
 from litelora.methods import ContinualMethod
 
 
 def gate_config_for(method: ContinualMethod, config: GateConfig) -> GateConfig:
-    """``config``, or the method's ``default_gate`` when ``config`` asks for none; checked against
-    the host (a gate decides over candidates, so the host must add one per task and target)."""
+    """``config``, or the method's ``default_gate`` when ``config`` asks for none (the run's own
+    ``gate.*`` settings applied over it: ``gate.params.tau`` tunes sdlora-kd's gate); checked
+    against the host (a gate decides over candidates, so the host must add one per task and target).
+    A run with no gate at all that sets a ``gate.*`` field is warned: nothing reads it."""
     default = getattr(method, "default_gate", None)
     if not config.enabled and default:
-        config = GateConfig(**{**default, "first_task_recruits": config.first_task_recruits})
+        base = GateConfig(**default)
+        changed = {name: getattr(config, name) for name in ("group", "budget", "reuse", "reuse_lr",
+                                                            "first_task_recruits")
+                   if getattr(config, name) != getattr(GateConfig(), name)}
+        config = GateConfig(**{**default, **changed, "first_task_recruits": config.first_task_recruits,
+                               "params": {**base.params, **config.params}})
+    elif not config.enabled and config.settings_set():
+        fields = ", ".join(f"gate.{name}" for name in config.settings_set())
+        warnings.warn(f"{fields} has no effect: gate.kind='none' and method {method.name!r} brings no gate of its "
+                      "own; set gate.kind (e.g. litelora) or remove it", stacklevel=3)
     if config.enabled and not method.adds_candidates:
         raise ConfigError(
             f"gate.kind={config.kind!r} needs a method that adds a candidate adapter per task; "

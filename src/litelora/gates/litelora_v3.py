@@ -1,0 +1,154 @@
+"""The LiteLoRA gate, v3 (``litelora-v3``): per module, the rank a task's new adapter needs, in the
+task's novel subspace; rank 0 = reuse the old adapters.
+
+For a gated task of ``S`` training steps:
+
+1. *Probe* (``round(gate.params.probe * S)`` rehearsal steps, at least 4, undone afterwards):
+   the candidates are held out, so the model is what closing every module would leave; the head
+   and any reuse path train. Over the probe's second half a
+   :class:`~litelora.gates.probe.GradientProbe` keeps per module the task's gradient outside the
+   span of the module's old adapters, batch by batch.
+2. *Carried*: how far the old adapters already carry the task. By default (``unsolved:
+   carried``) the probe's loss over its window is divided by the loss of the base model (every
+   adapter disabled, the head trained the same way) over the same window: near 0 when the old
+   adapters solve the task, 1 when they add nothing. This reads the same with or without a head,
+   where v2's "late over early loss" reads 1 whenever nothing trains during the probe.
+3. *Demand per direction*: the consistent novel gradient's spectrum
+   (:mod:`litelora.gates.spectrum`): direction ``i`` of a module demands the share ``d_i`` of a
+   batch's gradient energy that points along it, every batch alike, outside the old span.
+4. *Rank*: a direction is recruited where ``d_i x unsolved > gate.params.novelty``; a module's
+   rank is the number of its recruited directions (at most the host's ``r``), filled largest
+   demand first under ``gate.params.param_budget`` (a fraction of the parameters the host would
+   add for the task). With ``gate.budget`` the top fraction of groups by ``need x unsolved``
+   recruit (at their spectral rank, at least 1). Rank 0 removes the candidate; a smaller rank
+   keeps its first directions (``AdapterBank.resize_candidate``).
+5. *Train*: the task's steps run on the sized structure. With ``adapter.init_lora_weights:
+   gradient`` each recruit starts from its module's leading novel directions (B = 0).
+
+The probe restores parameters, buffers and random generators, so a run draws the same random
+numbers as its host; nothing is sampled.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Literal
+
+
+from litelora.context import TaskContext
+from litelora.errors import ConfigError
+from litelora.gates.base import GatePlugin, group_targets, top_fraction
+from litelora.gates.gradient_init import init_candidates, wants_gradient_init
+from litelora.gates.probe_run import ProbeReading, probe_steps, run_probe
+from litelora.gates.spectrum import Spectrum, allocate_ranks
+
+
+@dataclass
+class LiteLoRAV3Params:
+    """Settings of the ``litelora-v3`` gate.
+
+    probe: length of the probe before a gated task, as a fraction of the task's training steps
+        (at least 4 steps), in (0, 1].
+    novelty: a direction of a module's novel gradient is recruited where its demand (its share of
+        a batch's gradient energy, consistent across batches, outside the old span) times the
+        task's unsolved share exceeds it, in [0, 1); higher recruits fewer and smaller adapters.
+    param_budget: at most this fraction of the adapter parameters the host would add for the
+        task, filled largest demand first, in (0, 1]; ``null``: no cap beyond ``novelty``.
+    unsolved: how the task's unsolved share is read: ``carried`` (the probe's loss over the base
+        model's, every adapter disabled), ``progress`` (v2's late over early probe loss) or
+        ``none`` (1: the demands alone decide).
+    """
+
+    probe: float = 0.3
+    novelty: float = 0.05
+    param_budget: float | None = None
+    unsolved: Literal["carried", "progress", "none"] = "carried"
+
+    def __post_init__(self) -> None:
+        if not 0.0 < self.probe <= 1.0:
+            raise ConfigError(f"gate.params.probe must be in (0, 1] (fraction of a task's training steps), "
+                              f"got {self.probe}")
+        if not 0.0 <= self.novelty < 1.0:
+            raise ConfigError(f"gate.params.novelty must be in [0, 1) (a direction's demand to recruit it), "
+                              f"got {self.novelty}")
+        if self.param_budget is not None and not 0.0 < self.param_budget <= 1.0:
+            raise ConfigError(f"gate.params.param_budget must be in (0, 1] (fraction of the host's parameters "
+                              f"for the task) or null, got {self.param_budget}")
+
+
+class LiteLoRAV3Gate(GatePlugin):
+    """Probe with the candidates held out, then size each module's recruit from its novel demand."""
+
+    Params = LiteLoRAV3Params
+    initialises_candidates = True  # with adapter.init_lora_weights=gradient it sets A from its own probe
+
+    @property
+    def forced_open(self) -> bool:
+        """``gate.budget=1``: every group recruits at full rank; the gate changes nothing."""
+        return self.config.budget is not None and self.config.budget >= 1.0
+
+    def before_task(self, ctx: TaskContext) -> list[dict[str, Any]]:
+        candidates = ctx.bank.candidates(ctx.task_id)
+        steps = probe_steps(self.params.probe, ctx.steps)
+        if not self.gated(ctx) or self.forced_open:
+            if wants_gradient_init(ctx):
+                init_candidates(candidates, run_probe(ctx, candidates, steps, spectrum=True).spectra)
+            self.record_all_open(ctx)
+            return []
+        groups = group_targets(list(candidates), self.config.group)
+        reuse = self.attach_reuse(ctx.bank, ctx.task_id, list(candidates))
+        reading = run_probe(ctx, candidates, steps, spectrum=True, base_reading=self.params.unsolved == "carried")
+        unsolved = self.unsolved(reading)
+        ranks, directions = self.ranks(candidates, groups, reading, unsolved)
+        if wants_gradient_init(ctx):
+            init_candidates({t: a for t, a in candidates.items() if ranks[t] > 0}, reading.spectra)
+        scores = {t: {"need": reading.needs[t], "unsolved": unsolved, "score": reading.needs[t] * unsolved,
+                      "demand_1": _top(reading.spectra[t]), "directions": float(directions[t])}
+                  for t in candidates}
+        if reading.base_loss is not None:
+            for row in scores.values():
+                row.update(closed_loss=reading.closed_loss, base_loss=reading.base_loss)
+        self.apply_ranks(ctx, groups, ranks, {t: scores[t]["score"] for t in candidates}, scores)
+        reuse = [p for p in reuse if p.requires_grad]
+        if not reuse:
+            return []
+        return [{"params": reuse, "lr": self.reuse_lr, "weight_decay": 0.0, "name": "reuse"}]
+
+    def unsolved(self, reading: ProbeReading) -> float:
+        """The task's unsolved share, in [0, 1], as ``gate.params.unsolved`` reads it."""
+        if self.params.unsolved == "carried":
+            carried = reading.carried
+            return 1.0 if carried is None else carried
+        return reading.progress if self.params.unsolved == "progress" else 1.0
+
+    def ranks(self, candidates: dict[str, Any], groups: dict[str, list[str]], reading: ProbeReading,
+              unsolved: float) -> tuple[dict[str, int], dict[str, int]]:
+        """(rank per target, eligible directions per target before any budget)."""
+        spectra = {t: Spectrum(reading.spectra[t].demands * unsolved, reading.spectra[t].directions)
+                   for t in candidates}
+        max_ranks = {t: candidates[t].r for t in candidates}
+        costs = {t: candidates[t].lora_A.shape[1] + candidates[t].lora_B.shape[0] for t in candidates}
+        directions = allocate_ranks(spectra, max_ranks, costs, self.params.novelty)
+        budget = None
+        if self.params.param_budget is not None:
+            host = sum(candidates[t].num_parameters() for t in candidates)
+            budget = int(self.params.param_budget * host)
+        ranks = allocate_ranks(spectra, max_ranks, costs, self.params.novelty, budget) if budget is not None \
+            else dict(directions)
+        names = list(groups)
+        if self.config.budget is not None:
+            group_scores = [sum(reading.needs[t] for t in ts) * unsolved / len(ts) for ts in groups.values()]
+            chosen = {names[g] for g, keep in enumerate(top_fraction(group_scores, self.config.budget)) if keep}
+        else:
+            chosen = {name for name, ts in groups.items() if any(ranks[t] > 0 for t in ts)}
+        for name, targets in groups.items():
+            for t in targets:
+                ranks[t] = max(1, ranks[t]) if name in chosen else 0
+        return ranks, directions
+
+
+def _top(spectrum: Spectrum) -> float:
+    return float(spectrum.demands[0]) if spectrum.demands.numel() else 0.0
+
+
+__all__ = ["LiteLoRAV3Gate", "LiteLoRAV3Params"]
