@@ -7,7 +7,7 @@ import warnings
 import pytest
 
 from litelora.errors import ConfigError
-from litelora.gates import GATES, GateConfig, HardConcreteGate, LiteLoRAGate, build_gate
+from litelora.gates import GATES, GateConfig, build_gate
 
 
 def test_every_registered_gate_builds_from_its_kind() -> None:
