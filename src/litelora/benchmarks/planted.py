@@ -5,7 +5,9 @@ Inputs are two halves ``a`` and ``b`` of ``HALF`` coordinates. In each half the 
 (``a0``, ``a1``, ``b0``, ``b1``) that the matching ``planted-mlp`` backbone's input layer
 (``in_a`` / ``in_b``) cannot see (its weights there are zero). A task's classes live in
 one hidden block, so a module must recruit an adapter exactly when the task's block has
-not been read by an earlier adapter of that module; the shared ``fc`` never needs one.
+not been read by an earlier adapter of that module; the shared ``fc`` never needs one. A plan
+entry ``copy:<t>`` repeats task ``t`` verbatim (the same inputs and labels, under its own task
+name and class ids): nothing needs recruiting for it.
 """
 
 from __future__ import annotations
@@ -31,10 +33,17 @@ def block_coords(block: str) -> list[int]:
     return list(range(start, start + BLOCK))
 
 
+def _block(plan: tuple[str, ...] | list[str], t: int) -> str:
+    """Task ``t``'s block, following ``copy:<s>`` entries to the task they repeat."""
+    entry = plan[t]
+    return _block(plan, int(entry.split(":", 1)[1])) if entry.startswith("copy:") else entry
+
+
 def planted_truth(plan: tuple[str, ...] | list[str]) -> list[dict[str, bool]]:
     """Per task, module -> must recruit. Task 0 recruits everywhere (nothing to reuse)."""
     truth, read = [], set()
-    for t, block in enumerate(plan):
+    for t in range(len(plan)):
+        block = _block(plan, t)
         half = BLOCKS[block][0]
         if t == 0:
             truth.append(dict.fromkeys(MODULES, True))
@@ -56,20 +65,31 @@ def planted_redundancy(
     Task-incremental by default: the decisions are the point, not cross-task calibration.
     """
     plan = list(plan or DEFAULT_PLAN)
-    unknown = [b for b in plan if b not in BLOCKS]
-    if unknown:
-        raise ConfigError(f"planted-redundancy: unknown blocks {unknown} in plan; known: {list(BLOCKS)}")
+    for t, entry in enumerate(plan):
+        source = entry.split(":", 1)[1] if isinstance(entry, str) and entry.startswith("copy:") else None
+        if source is not None and not (source.isdigit() and int(source) < t):
+            raise ConfigError(f"planted-redundancy: plan[{t}]={entry!r} must copy an earlier task: copy:<0..{t - 1}>")
+        if source is None and entry not in BLOCKS:
+            raise ConfigError(f"planted-redundancy: unknown block {entry!r} in plan; known: {list(BLOCKS)} "
+                              "or copy:<earlier task>")
     if class_order is not None:
         raise ConfigError("planted-redundancy: classes are built per task; class_order does not apply")
     if scenario not in ("til", "cil"):
         raise ConfigError(f"planted-redundancy: scenario must be 'til' or 'cil', got {scenario!r}")
     rng = random.Random(seed)
     gen = torch.Generator().manual_seed(seed or 0)
-    tasks = []
+    tasks: list[Task] = []
     for t, block in enumerate(plan):
+        classes = tuple(range(t * classes_per_task, (t + 1) * classes_per_task))
+        if block.startswith("copy:"):
+            source = tasks[int(block.split(":", 1)[1])]
+            relabel = dict(zip(source.classes, classes))
+            tasks.append(Task(t, f"task_{t:03d}_{block.replace(':', '')}", classes,
+                              [Example(e.input, relabel[e.label]) for e in source.train],
+                              [Example(e.input, relabel[e.label]) for e in source.test]))
+            continue
         coords = block_coords(block)
         phase = rng.uniform(0, 2 * math.pi)
-        classes = tuple(range(t * classes_per_task, (t + 1) * classes_per_task))
         splits: dict[str, list[Example]] = {"train": [], "test": []}
         for k, c in enumerate(classes):
             angle = phase + 2 * math.pi * k / classes_per_task

@@ -11,6 +11,7 @@ from litelora.gates.litelora import LiteLoRAGate
 from litelora.gates.litelora_v3 import LiteLoRAV3Gate
 from litelora.gates.random_choice import RandomGate
 from litelora.gates.representability import RepresentabilityGate
+from litelora.gates.uniform import UniformRankGate
 
 # Plugins: an entry point in group ``litelora.gates`` naming a GatePlugin subclass, built as
 # ``cls(config, num_tasks, seed=..., adapter_lr=...)``; its settings come in ``gate.params``, read
@@ -24,6 +25,7 @@ GATES.register("litelora")(GATES.get(LITELORA_DEFAULT))
 GATES.register("hard_concrete")(HardConcreteGate)
 GATES.register("representability")(RepresentabilityGate)
 GATES.register("random")(RandomGate)
+GATES.register("uniform")(UniformRankGate)
 
 
 def gate_params_class(kind: str) -> type | None:
