@@ -8,7 +8,7 @@ import shutil
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from litelora._io import atomic_dir, read_json, write_text
+from litelora._io import atomic_dir, read_json, write_json, write_text
 from litelora._paths import confined
 from litelora.adapters import export_peft
 from litelora.errors import ConfigError
@@ -18,6 +18,7 @@ from litelora.models.vision import ImageBackbone
 from litelora.reporting import RunDirectory
 from litelora.reporting.model_card import model_card
 from litelora.reporting.progress_bar import tqdm
+from litelora.workflows.head_meta import head_record, model_pooling
 from litelora.workflows.runs import load_run
 from litelora.workflows.snapshots import export_snapshots
 
@@ -79,12 +80,12 @@ def export_run(run_dir: str | os.PathLike[str], out_dir: str | os.PathLike[str],
             bar.set_postfix_str("head and model card")
             # The growing head travels beside the adapters (generative runs have no head).
             head = RunDirectory(run_dir).head
-            if head.is_dir():
-                for name in ("head.json", "head.safetensors"):
-                    source = confined(head, name)
-                    if source.is_file():
-                        (staging / "litelora_head").mkdir(exist_ok=True)
-                        shutil.copyfile(source, staging / "litelora_head" / name)
+            if confined(head, "head.safetensors").is_file():
+                (staging / "litelora_head").mkdir()
+                shutil.copyfile(confined(head, "head.safetensors"), staging / "litelora_head" / "head.safetensors")
+                # What the head was trained on travels with it, so eval --peft can refuse a mismatch.
+                record = head_record(loaded.model.head.class_ids, loaded.stream, model_pooling(loaded.model))
+                write_json(staging / "litelora_head" / "head.json", {**read_json(confined(head, "head.json")), **record})
             write_text(staging / "README.md", model_card(
                 base=base, fmt=fmt, run=RunDirectory(run_dir).read_json("results.json"), targets=targets,
                 task=_hub_task(loaded.model), head=(staging / "litelora_head").is_dir()))
