@@ -23,7 +23,8 @@ The callback opens the task before Lightning builds the optimizer (the LiteLoRA 
 on the task's training batches through ``training_step`` and decides there), adds the gradient
 of the method's and the gate's loss terms after each backward (so ``training_step`` returns the
 task loss alone), drops from the optimizer what a gate closes during training, and closes the
-task when ``fit`` ends. ``configure_optimizers`` returning ``None`` covers a task where nothing
+task when ``fit`` ends. It puts the module in train mode for ``fit`` (a ``from_pretrained`` model
+arrives in eval mode, with dropout off). ``configure_optimizers`` returning ``None`` covers a task where nothing
 trains (every candidate closed, frozen reuse, no head).
 """
 
@@ -52,6 +53,9 @@ class LiteLoRACallback(pl.Callback):
     def setup(self, trainer: pl.Trainer, pl_module: pl.LightningModule, stage: str) -> None:
         if stage != "fit":
             return
+        # Lightning keeps the mode a module arrives in, and from_pretrained returns models in eval
+        # mode: the task would train with dropout off. Every submodule trains, as in the run's loop.
+        pl_module.train()
         if trainer.accumulate_grad_batches != 1:
             raise ConfigError("LiteLoRACallback: accumulate_grad_batches must be 1 (the gate counts optimizer "
                               "steps as batches)")
