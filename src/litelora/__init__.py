@@ -14,6 +14,7 @@ __version__ = "0.1.0"
 _PUBLIC = {
     "AdapterBank": "litelora.adapters",
     "AdapterConfig": "litelora.adapters",
+    "ContinualClassifier": "litelora.models.continual_classifier",
     "ContinualMethod": "litelora.methods",
     "GateConfig": "litelora.gates",
     "GateDecision": "litelora.gates",

@@ -106,9 +106,11 @@ def test_analyze_and_report_on_a_run(runs, tmp_path) -> None:
     assert not re.search(r"""(src|href)\s*=\s*['"]?\s*(https?:|//)""", page, re.IGNORECASE)
     assert "http" not in page and "<script" not in page.lower()
     for key in SECTIONS:
-        assert f"<section id='{key}'>" in page, key
-    images = re.findall(r"src='data:image/png;base64,([A-Za-z0-9+/=]+)'", page)
+        assert f'<section id="{key}">' in page and f'<li><a href="#{key}">' in page, key  # linked contents
+    images = re.findall(r'src="data:image/png;base64,([A-Za-z0-9+/=]+)"', page)
     assert len(images) == 8  # summary has none; similarity has a column-space and a row-space figure
+    captions = re.findall(r"<figcaption>Figure (\d+)\. (.+?)</figcaption>", page)
+    assert [int(n) for n, _ in captions] == list(range(1, 9)) and all(len(text) > 40 for _, text in captions)
     for b64 in images:
         assert imread(io.BytesIO(base64.b64decode(b64)), format="png").ndim == 3
     data = json.loads((run / "report" / "data.json").read_text())
@@ -158,7 +160,7 @@ def test_gated_run_report_and_functional_notes(runs, tmp_path) -> None:
     out = tmp_path / "page.html"
     assert _cli(report_cmd, ["report", str(run), "-o", str(out)]) == 0
     page = out.read_text()
-    assert "results.json" in page and "<section id='gates'>" in page and "<section id='summary'>" not in page
+    assert "results.json" in page and '<section id="gates">' in page and '<section id="summary">' not in page
     data = json.loads((tmp_path / "data.json").read_text())
     gates = json.loads((run / "gates.json").read_text())
     assert data["missing"] == ["results.json"]

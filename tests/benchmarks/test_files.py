@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import csv
 import json
+import re
 from pathlib import Path
 
 import pytest
@@ -152,3 +153,13 @@ def test_a_saved_dataset_without_a_test_split_is_refused(tmp_path: Path) -> None
     datasets.DatasetDict({"train": split, "validation": split}).save_to_disk(str(tmp_path / "t"))
     with pytest.raises(DataError, match=r"needs 'train' and 'test' splits, found \['train', 'validation'\]"):
         build_benchmark("files", data_root=str(tmp_path))
+
+
+def test_data_root_pointing_at_a_saved_dataset_itself_names_the_folder_above(tmp_path: Path) -> None:
+    datasets = pytest.importorskip("datasets")
+    split = datasets.Dataset.from_dict({"text": ["a", "b"], "label": ["x", "y"]})
+    datasets.DatasetDict({"train": split, "test": split}).save_to_disk(str(tmp_path / "sst"))
+    with pytest.raises(DataError, match=rf"is a saved Hugging Face dataset \(one task\), not a folder of tasks: "
+                                        rf"set benchmark.data_root={re.escape(str(tmp_path.resolve()))} \(the folder above it\)"):
+        build_benchmark("files", data_root=str(tmp_path / "sst"))
+    assert [t.name for t in build_benchmark("files", data_root=str(tmp_path)).tasks] == ["sst"]

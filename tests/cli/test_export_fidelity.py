@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 import torch
 from hostile import run_cli
+from huggingface_hub import ModelCard
 from peft import AutoPeftModel
 from transformers import AutoModel, AutoTokenizer, BertConfig, BertModel, BertTokenizerFast
 
@@ -54,9 +55,28 @@ def test_auto_peft_model_loads_the_export_exactly(hf_run, tmp_path, capsys) -> N
     with torch.no_grad():
         torch.testing.assert_close(peft_model(**x).last_hidden_state, encoder(**x).last_hidden_state,
                                    atol=1e-5, rtol=0)
-    card = (out / "README.md").read_text()
-    assert f"base_model: {base}" in card and "AutoPeftModel.from_pretrained" in card
-    assert "| active adapters |" in card and "method `inclora`" in card
+    card = ModelCard.load(out / "README.md")
+    assert card.data.library_name == "peft" and "continual-learning" in card.data.tags
+    assert card.data.base_model is None  # a local folder is not a Hub id: named in the text instead
+    assert f"names the base `{base}` (a local folder)" in card.text and "AutoPeftModel.from_pretrained" in card.text
+    assert "| active adapters |" in card.text and "method `inclora`" in card.text
+    assert "mean of the encoder's last hidden states over the tokens the attention mask keeps" in card.text
+
+
+def test_a_merged_export_card_names_every_merged_target_and_parses_on_the_hub(hf_run, tmp_path, capsys) -> None:
+    run, _ = hf_run
+    out = tmp_path / "merged"
+    assert run_cli(capsys, "export", str(run), str(out), "--format", "merged", "--base-model", "my-org/my-bert")[0] == 0
+    card = ModelCard.load(out / "README.md")
+    targets = [f"encoder.layer.{i}.attention.self.{m}" for i in range(2) for m in ("query", "value")]
+    assert f"{len(targets)} target modules" in card.text
+    assert all(f"- `{t}`" in card.text for t in targets)
+    assert card.data.library_name == "transformers" and card.data.base_model == "my-org/my-bert"
+    final = json.loads((run / "results.json").read_text())["metrics"]["final_acc_sample"]
+    [result] = card.data.eval_results
+    assert (result.task_type, result.metric_type, result.metric_value) == ("text-classification", "accuracy",
+                                                                           round(final, 4))
+    assert "loads offline as is" in card.text
 
 
 def test_merged_export_ships_its_tokenizer(hf_run, tmp_path, capsys) -> None:
@@ -71,7 +91,7 @@ def test_merged_export_ships_its_tokenizer(hf_run, tmp_path, capsys) -> None:
     x = _inputs()
     with torch.no_grad():
         torch.testing.assert_close(merged(**x).last_hidden_state, encoder(**x).last_hidden_state, atol=1e-5, rtol=0)
-    assert "library_name: transformers" in (out / "README.md").read_text()
+    assert ModelCard.load(out / "README.md").data.library_name == "transformers"
 
 
 def test_base_model_can_be_named_and_a_model_without_one_says_so(hf_run, tmp_path, capsys) -> None:
@@ -86,7 +106,8 @@ def test_base_model_can_be_named_and_a_model_without_one_says_so(hf_run, tmp_pat
                  "--set", "model.name=tiny-bert", "--set", "train.max_steps_per_task=1"]) == 0
     assert run_cli(capsys, "export", str(tiny), str(tmp_path / "tiny-out"))[0] == 0
     assert json.loads((tmp_path / "tiny-out" / "adapter_config.json").read_text())["base_model_name_or_path"] is None
-    assert "re-export with --base-model" in (tmp_path / "tiny-out" / "README.md").read_text()
+    card = ModelCard.load(tmp_path / "tiny-out" / "README.md")
+    assert card.data.base_model is None and "--base-model NAME_OR_FOLDER" in card.text
 
 
 def test_the_exported_head_loads_with_the_public_helper(hf_run, tmp_path, capsys) -> None:

@@ -89,3 +89,25 @@ def test_the_loss_terms_reach_the_gradient_and_a_mid_task_decision_prunes_the_op
     assert all(id(p) in live for p in model.classifier.parameters())
     assert not any(id(p) in live for n, p in model.named_parameters() if "task_001" in n and not p.requires_grad)
     assert lite.bank.num_active(1) == 4 - len(closed)
+
+
+class RecordsMode(Classifier):
+    """Records, at every training step, the modes of the network's modules."""
+
+    def __init__(self, lite: LiteLoRA) -> None:
+        super().__init__(lite)
+        self.modes: list[set[bool]] = []
+
+    def training_step(self, batch: dict, batch_idx: int) -> torch.Tensor:
+        self.modes.append({m.training for m in self.net.modules()})
+        return super().training_step(batch, batch_idx)
+
+
+def test_fit_trains_a_model_that_arrives_in_eval_mode(recwarn) -> None:
+    model = tiny_classifier().eval()  # as from_pretrained returns it
+    lite = LiteLoRA(model, AdapterConfig(target_modules=["query", "value"], r=4), num_tasks=1, lr=2e-2,
+                    modules_to_save=["classifier"])
+    module = RecordsMode(lite)
+    _fit(module, lite, 0, _loader([0, 1]), steps=3)
+    assert len(module.modes) == 3 and all(mode == {True} for mode in module.modes)  # dropout on in every step
+    assert not [w for w in recwarn if "eval mode" in str(w.message)]

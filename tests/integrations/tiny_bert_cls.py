@@ -3,6 +3,7 @@ check that a PEFT export of the bank reproduces the trained model."""
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import torch
@@ -32,10 +33,12 @@ def band_rows(classes: list[int], n: int = 32, seed: int = 0) -> list[dict[str, 
 
 
 def assert_export_reproduces(lite: LiteLoRA, model: BertForSequenceClassification, out: Path) -> None:
-    """``PeftModel.from_pretrained`` on a fresh base (with the trained head) gives the model's logits."""
-    export_peft(lite.bank, out)
+    """``PeftModel.from_pretrained`` on a fresh, untrained base gives the model's logits: the export
+    carries the adapters and the classifier the loop trained (``modules_to_save``)."""
+    export_peft(lite.bank, out, modules_to_save=["classifier"])
+    assert json.loads((out / "adapter_config.json").read_text())["modules_to_save"] == ["classifier"]
     fresh = tiny_classifier()
-    fresh.classifier.load_state_dict(model.classifier.state_dict())
+    assert not torch.equal(fresh.classifier.weight, model.classifier.weight)  # the head did train
     peft_model = PeftModel.from_pretrained(fresh, str(out)).eval()
     batch = {"input_ids": torch.randint(0, 60, (3, 12)), "attention_mask": torch.ones(3, 12, dtype=torch.long)}
     model.eval()

@@ -25,6 +25,7 @@ from litelora._io import atomic_dir, check_tensor, load_tensors
 from litelora.adapters.bank import AdapterBank, adapter_name
 from litelora.adapters.config import MAX_RANK, AdapterConfig
 from litelora.adapters.layer import LoraAdapter
+from litelora.adapters.saved_modules import resolve_saved_modules, saved_module_tensors
 from litelora.adapters.targeting import LAYER_KINDS, layer_kind
 from litelora.errors import AdapterError, TargetError
 
@@ -101,6 +102,7 @@ def export_peft(
     *,
     base_model_name_or_path: str | None = None,
     task_type: str | None = None,
+    modules_to_save: Sequence[str] = (),
     overwrite: bool = False,
 ) -> Path:
     """Write the bank's current state (every active adapter) as one PEFT LoRA folder; returns it.
@@ -109,6 +111,10 @@ def export_peft(
     are the most common module rank, and when ranks differ every module gets
     ``rank_pattern == alpha_pattern == R_module`` so PEFT's scale is 1 everywhere. The folder is
     built beside ``out_dir`` and renamed into place; a non-empty ``out_dir`` needs ``overwrite``.
+
+    ``modules_to_save``: modules of ``bank.model`` trained in full beside the adapters (the
+    classifier a loop trained, as in ``LiteLoRA(modules_to_save=...)``), written as PEFT writes
+    them, so ``PeftModel.from_pretrained`` on a fresh copy of the model restores them too.
     """
     from peft import LoraConfig  # peft pulls in transformers; import it only when exporting
 
@@ -125,13 +131,14 @@ def export_peft(
     if len(counts) > 1:
         keys = pattern_keys(list(loras))
         patterns = {keys[m]: ranks[m] for m in loras}
+    kinds = {spec.module_name: spec.kind for spec in bank.specs.values()}
+    saved = resolve_saved_modules(bank.model, modules_to_save, wrapped=sorted(kinds))
     config = LoraConfig(
         r=r, lora_alpha=r, target_modules=sorted(loras), rank_pattern=patterns, alpha_pattern=dict(patterns),
         lora_dropout=0.0, bias="none", task_type=task_type, base_model_name_or_path=base_model_name_or_path,
-        inference_mode=True,
+        inference_mode=True, modules_to_save=sorted(saved) or None,
     )
-    kinds = {spec.module_name: spec.kind for spec in bank.specs.values()}
-    tensors: dict[str, torch.Tensor] = {}
+    tensors: dict[str, torch.Tensor] = saved_module_tensors(saved, PREFIX)
     for m, (A, B) in loras.items():
         if kinds[m] == "conv1x1":  # PEFT's Conv2d LoRA: lora_A a (r, C_in, 1, 1) conv, lora_B (C_out, r, 1, 1)
             A, B = A[:, :, None, None].contiguous(), B[:, :, None, None].contiguous()

@@ -34,6 +34,11 @@ def files(
     root = Path(data_root).expanduser()
     if not root.is_dir():
         raise DataError(f"benchmark 'files': data_root {root} is not a folder")
+    if (root / "dataset_dict.json").is_file():
+        # A saved DatasetDict is one task; its split folders would otherwise be read as tasks.
+        raise DataError(f"benchmark 'files': data_root {root} is a saved Hugging Face dataset (one task), not a "
+                        f"folder of tasks: set benchmark.data_root={root.resolve().parent} (the folder above it), "
+                        f"where {root.name!r} becomes a task")
     names = _olora_task_names(1, tasks) if tasks is not None else sorted(
         p.name for p in root.iterdir() if p.is_dir() and not p.name.startswith("."))
     if not names:

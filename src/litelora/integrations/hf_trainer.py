@@ -26,6 +26,7 @@ from transformers import Trainer, TrainerCallback
 
 from litelora.errors import ConfigError
 from litelora.gates import GateDecision
+from litelora.integrations.heads import continual_head
 from litelora.training.controller import LiteLoRA
 
 
@@ -71,14 +72,17 @@ class LiteLoRATrainer(Trainer):
         return self.model(**batch).loss
 
     def train(self, *args: Any, **kwargs: Any) -> Any:
-        """Open the task, train it with ``transformers.Trainer.train``, close it."""
+        """Open the task, train it with ``transformers.Trainer.train``, close it (and, when
+        ``lite.model`` is a :class:`ContinualClassifier`, its head's task too)."""
+        head = continual_head(self.lite)
+        if head is not None:
+            head.start_task(self.task_id)
         self.lite.start_task(self.task_id, self.planned_steps(), batches=self._batches, loss_fn=self._task_loss)
-        if not self.lite.param_groups():
-            # Every candidate closed with frozen reuse and nothing else trains: the model stays as it is.
-            self.decisions = self.lite.end_task()
-            return None
-        output = super().train(*args, **kwargs)
+        output = super().train(*args, **kwargs) if self.lite.param_groups() else None
+        # (No groups: every candidate closed with frozen reuse and nothing else trains; the model stays.)
         self.decisions = self.lite.end_task()
+        if head is not None:
+            head.end_task(self.task_id, lambda: (batch for batch, _ in self._batches()))
         return output
 
     def create_optimizer(self, model: Any = None) -> torch.optim.Optimizer:

@@ -23,13 +23,14 @@ The callback opens the task before Lightning builds the optimizer (the LiteLoRA 
 on the task's training batches through ``training_step`` and decides there), adds the gradient
 of the method's and the gate's loss terms after each backward (so ``training_step`` returns the
 task loss alone), drops from the optimizer what a gate closes during training, and closes the
-task when ``fit`` ends. ``configure_optimizers`` returning ``None`` covers a task where nothing
+task when ``fit`` ends. It puts the module in train mode for ``fit`` (a ``from_pretrained`` model
+arrives in eval mode, with dropout off). ``configure_optimizers`` returning ``None`` covers a task where nothing
 trains (every candidate closed, frozen reuse, no head).
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import lightning.pytorch as pl
@@ -37,6 +38,8 @@ import torch
 
 from litelora.errors import ConfigError
 from litelora.gates import GateDecision
+from litelora.integrations.heads import continual_head
+from litelora.models.continual_classifier import ContinualClassifier
 from litelora.training.controller import LiteLoRA
 
 
@@ -48,10 +51,15 @@ class LiteLoRACallback(pl.Callback):
         self.lite, self.task_id = lite, task_id
         self.decisions: list[GateDecision] = []
         self._open = False
+        self._head: ContinualClassifier | None = None
+        self._batches: Callable[[], Iterator[tuple[Any, None]]] | None = None
 
     def setup(self, trainer: pl.Trainer, pl_module: pl.LightningModule, stage: str) -> None:
         if stage != "fit":
             return
+        # Lightning keeps the mode a module arrives in, and from_pretrained returns models in eval
+        # mode: the task would train with dropout off. Every submodule trains, as in the run's loop.
+        pl_module.train()
         if trainer.accumulate_grad_batches != 1:
             raise ConfigError("LiteLoRACallback: accumulate_grad_batches must be 1 (the gate counts optimizer "
                               "steps as batches)")
@@ -66,7 +74,11 @@ class LiteLoRACallback(pl.Callback):
             out = pl_module.training_step(batch, 0)
             return out["loss"] if isinstance(out, dict) else out
 
+        self._head = continual_head(self.lite)
+        if self._head is not None:
+            self._head.start_task(self.task_id)
         self.lite.start_task(self.task_id, steps, batches=batches, loss_fn=loss_fn)
+        self._batches = batches
         self._open = True
 
     def on_after_backward(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
@@ -84,4 +96,7 @@ class LiteLoRACallback(pl.Callback):
     def teardown(self, trainer: pl.Trainer, pl_module: pl.LightningModule, stage: str) -> None:
         if stage == "fit" and self._open:
             self.decisions = self.lite.end_task()
+            batches = self._batches
+            if self._head is not None and batches is not None:
+                self._head.end_task(self.task_id, lambda: (batch for batch, _ in batches()))
             self._open = False

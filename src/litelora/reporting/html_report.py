@@ -1,4 +1,5 @@
-"""One self-contained HTML page for a run: figures embedded as base64 PNG, no scripts, no links.
+"""One self-contained HTML page for a run: figures embedded as base64 PNG, no scripts, no links out
+(the table of contents links within the page).
 
 Reads what the run directory holds (``results.json``, ``accuracy_matrix.csv``, ``gates.json``,
 ``events.jsonl``) and the analysis output (``analysis/analysis.json``); a missing file drops its
@@ -9,7 +10,6 @@ one CSV per section.
 from __future__ import annotations
 
 import base64
-import html
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -20,6 +20,8 @@ from litelora._io import read_json, write_json, write_text
 from litelora.reporting import plots
 from litelora.errors import ConfigError
 from litelora.reporting.run_dir import RunDirectory
+
+TEMPLATES = Path(__file__).with_name("templates")
 
 
 @dataclass
@@ -33,6 +35,11 @@ class Section:
     rows: list[list[Any]]
     images: list[bytes] = field(default_factory=list)
     table: list[tuple[str, str]] | None = None
+    captions: list[str] = field(default_factory=list)  # one per image: what it shows and how to read it
+
+    def __post_init__(self) -> None:
+        if len(self.captions) != len(self.images):
+            raise ValueError(f"section {self.key!r}: {len(self.images)} figures but {len(self.captions)} captions")
 
 
 def _optional(path: Path, reader: Any, missing: list[str]) -> Any:
@@ -59,9 +66,14 @@ def _accuracy(R: list[list[float | None]]) -> list[Section]:
         Section("accuracy-matrix", "Accuracy matrix", "R[i][j]: accuracy on task j after training task i.",
                 {"R": R}, [["after_task"] + [f"task_{j}" for j in range(T)]]
                 + [[i, *("" if v is None else v for v in row)] for i, row in enumerate(R)],
-                [plots.accuracy_matrix(R)]),
+                [plots.accuracy_matrix(R)],
+                captions=["Accuracy on each task (column) after training each task (row); the diagonal is "
+                          "accuracy just after learning, lower rows show what later tasks left of it. Above the "
+                          "diagonal is blank: those tasks were not yet seen."]),
         Section("accuracy-over-time", "Accuracy per task over time", "Each line follows one task from when it is "
-                "learnt to the end of the stream.", {"series": series}, long, [plots.accuracy_over_time(R)]),
+                "learnt to the end of the stream.", {"series": series}, long, [plots.accuracy_over_time(R)],
+                captions=["One line per task (colour, marker and dash differ), from the task it was learnt in "
+                          "to the last task; a falling line is forgetting."]),
     ]
 
 
@@ -80,7 +92,9 @@ def _gates(decisions: list[dict[str, Any]]) -> Section:
     return Section("gates", "Gate decisions", f"{kept} of {len(decisions)} (task, module) decisions recruited a new "
                    "adapter; the others reuse earlier adapters.",
                    {"tasks": tasks, "targets": targets, "recruit": recruit, "gate": gate}, rows,
-                   [plots.gate_grid(tasks, targets, recruit, gate)])
+                   [plots.gate_grid(tasks, targets, recruit, gate)],
+                   captions=["Each cell is one (task, module) decision: dark blue recruits a new adapter, light "
+                             "orange reuses earlier ones; the number is the gate's value."])
 
 
 def _losses(events: list[dict[str, Any]]) -> Section | None:
@@ -95,7 +109,9 @@ def _losses(events: list[dict[str, Any]]) -> Section | None:
     rows = [["task", "step", "loss"]] + [[t, s, v] for t, (ss, vs) in sorted(curves.items()) for s, v in zip(ss, vs)]
     return Section("losses", "Training loss", "The mean training loss of each logging window (train.log_every "
                    "steps), per task.", {str(t): {"steps": ss, "loss": vs} for t, (ss, vs) in curves.items()},
-                   rows, [plots.loss_curves(curves)])
+                   rows, [plots.loss_curves(curves)],
+                   captions=["Training loss against the step within each task, one line per task; each point is "
+                             "the mean over a logging window."])
 
 
 def _active(owned: list[int], cumulative: list[int]) -> Section:
@@ -104,7 +120,9 @@ def _active(owned: list[int], cumulative: list[int]) -> Section:
         [t, owned[t], cumulative[t] if t < len(cumulative) else None] for t in tasks]
     return Section("active-adapters", "Active adapters per task", "Adapters each task owns in the final bank, and "
                    "the bank's size after each task.", {"tasks": tasks, "owned": owned, "cumulative": cumulative},
-                   rows, [plots.active_adapters(tasks, owned, cumulative)])
+                   rows, [plots.active_adapters(tasks, owned, cumulative)],
+                   captions=["Bars: the adapters each task owns in the final bank. Black line: the bank's active "
+                             "adapters after each task."])
 
 
 def _spread(items: list[str], k: int) -> list[str]:
@@ -137,7 +155,9 @@ def _similarity(analysis: dict[str, Any]) -> Section:
     text = (f"||U_i^T U_j||_F^2 / min(r_i, r_j) between task adapters (1 = same subspace); first figure column "
             f"spaces, second row spaces. The mean over {len(modules)} modules and up to "
             f"{plots.MAX_MODULE_PANELS} of them.")
-    return Section("similarity", "Subspace similarity", text, data, rows, images)
+    captions = [f"Subspace similarity of the task adapters' {space} spaces, task against task (1: same span, "
+                "0: orthogonal); the first panel is the mean over modules." for space in ("column", "row")]
+    return Section("similarity", "Subspace similarity", text, data, rows, images, captions=captions)
 
 
 def _rho(analysis: dict[str, Any]) -> Section:
@@ -154,7 +174,10 @@ def _rho(analysis: dict[str, Any]) -> Section:
                    {"tasks": s["tasks"], "rho": s["rho_per_task"], "residual": s["residual_per_task"],
                     "per_module": per_module}, rows,
                    [plots.rho_curves(s["tasks"], s["rho_per_task"], s["residual_per_task"],
-                                     {m: (v["tasks"], v["rho"]) for m, v in per_module.items()})], table)
+                                     {m: (v["tasks"], v["rho"]) for m, v in per_module.items()})], table,
+                   captions=["rho(t), the share of task t's update inside its module's earlier adapters, and "
+                             "the representability residual, each the mean over modules; grey lines are single "
+                             "modules' rho(t)."])
 
 
 def _functional(rows_in: list[dict[str, Any]]) -> Section:
@@ -164,7 +187,9 @@ def _functional(rows_in: list[dict[str, Any]]) -> Section:
             "span; a small drop means the earlier adapters represent the task.")
     return Section("functional", "Functional representability", text, data,
                    [keys] + [[r[k] for k in keys] for r in rows_in],
-                   [plots.functional_drop(data["task"], data["drop"])])
+                   [plots.functional_drop(data["task"], data["drop"])],
+                   captions=["Accuracy each task loses when its adapters are projected onto the earlier adapters' "
+                             "span; grey bars: not applicable (no earlier adapters)."])
 
 
 def collect_sections(run_dir: str | os.PathLike[str], analysis: dict[str, Any] | None = None) -> tuple[
@@ -203,27 +228,21 @@ def collect_sections(run_dir: str | os.PathLike[str], analysis: dict[str, Any] |
 
 
 def render_html(title: str, sections: list[Section], missing: list[str]) -> str:
-    """The page: inline CSS, every image a ``data:image/png;base64`` URI, no script and no link."""
-    e = html.escape
-    style = ("body{font-family:sans-serif;max-width:1100px;margin:2em auto;color:#222}"
-             "table{border-collapse:collapse}td,th{border:1px solid #ccc;padding:2px 8px;text-align:left}"
-             "img{max-width:100%;display:block;margin:0.5em 0}.note{color:#a40}")
-    head = f"<meta charset='utf-8'><title>{e(title)}</title><style>{style}</style>"
-    parts = [f"<!DOCTYPE html><html lang='en'><head>{head}</head><body>", f"<h1>{e(title)}</h1>"]
-    if missing:
-        parts.append(f"<p class='note'>Not found, so their sections are left out: {e(', '.join(missing))}.</p>")
-    parts.append("<nav><ul>" + "".join(f"<li>{e(s.title)}</li>" for s in sections) + "</ul></nav>")
+    """The page from ``templates/report.html`` (jinja2, every value escaped): a linked table of
+    contents, inline CSS, each figure a captioned ``data:image/png;base64`` URI; no script, no link out."""
+    import jinja2
+
+    env = jinja2.Environment(loader=jinja2.FileSystemLoader(TEMPLATES), autoescape=True,
+                             undefined=jinja2.StrictUndefined, keep_trailing_newline=True)
+    number = 0
+    views = []
     for s in sections:
-        parts.append(f"<section id='{s.key}'><h2>{e(s.title)}</h2><p>{e(s.text)}</p>")
-        if s.table:
-            parts.append("<table>" + "".join(f"<tr><th>{e(k)}</th><td>{e(v)}</td></tr>" for k, v in s.table)
-                         + "</table>")
-        for i, png in enumerate(s.images):
-            parts.append(f"<img alt='{e(s.title)} {i + 1}' src='data:image/png;base64,"
-                         f"{base64.b64encode(png).decode('ascii')}'>")
-        parts.append(f"<p><small>Data: {e(s.key)}.csv and data.json['{e(s.key)}'].</small></p></section>")
-    parts.append("</body></html>")
-    return "\n".join(parts)
+        figures = []
+        for png, caption in zip(s.images, s.captions):
+            number += 1
+            figures.append({"number": number, "caption": caption, "png": base64.b64encode(png).decode("ascii")})
+        views.append({"key": s.key, "title": s.title, "text": s.text, "table": s.table, "figures": figures})
+    return env.get_template("report.html").render(title=title, sections=views, missing=missing)
 
 
 def build_report(run_dir: str | os.PathLike[str], out: str | os.PathLike[str] | None = None,

@@ -6,10 +6,9 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any, Protocol
 
-from matplotlib import colormaps
 from matplotlib.figure import Figure
 
-from litelora.reporting.plots import png
+from litelora.reporting.plots import png, series_style
 
 
 
@@ -59,22 +58,22 @@ def pareto_png(rows: list[list[Any]], labels: Sequence[str]) -> bytes:
     diamonds with std error bars, the non-dominated runs joined by a dashed step line."""
     head, data = rows[0], rows[1:]
     col = {name: i for i, name in enumerate(head)}
-    cmap = colormaps["tab10" if len(labels) <= 10 else "tab20"]
-    color = {label: cmap(i % cmap.N) for i, label in enumerate(labels)}
+    style = {label: series_style(i) for i, label in enumerate(labels)}
     fig = Figure(figsize=(7, 4.5))
     ax = fig.add_subplot()
     for label in labels:
         pts = [r for r in data if r[col["group"]] == label and r[col["kind"]] == "run"]
         if pts:
-            ax.scatter([r[col[PARETO_X]] for r in pts], [r[col[PARETO_Y]] for r in pts], color=color[label],
-                       alpha=0.6, s=28, label=label)
+            ax.scatter([r[col[PARETO_X]] for r in pts], [r[col[PARETO_Y]] for r in pts], color=style[label]["color"],
+                       marker=style[label]["marker"], alpha=0.7, s=32, label=label)
         for r in data:
             if r[col["group"]] == label and r[col["kind"]] == "group_mean":
                 y, sy = r[col[PARETO_Y]], r[col[PARETO_Y + "_std"]] or 0.0
                 # An accuracy bar stops at 0 and 1: the spread says where runs fell, not past certainty.
                 yerr = [[min(sy, y)], [min(sy, 1.0 - y)]]
                 ax.errorbar(r[col[PARETO_X]], y, xerr=r[col[PARETO_X + "_std"]], yerr=yerr, fmt="D", ms=9,
-                            color=color[label], mec="black", ecolor=color[label], capsize=3, zorder=3)
+                            color=style[label]["color"], mec="black", ecolor=style[label]["color"], capsize=3,
+                            zorder=3)
     front = sorted((r[col[PARETO_X]], r[col[PARETO_Y]]) for r in data
                    if r[col["kind"]] == "run" and r[col["pareto_optimal"]])
     if len(front) > 1:

@@ -14,6 +14,21 @@ from matplotlib.image import AxesImage
 
 Matrix = Sequence[Sequence[float | None]]
 MAX_MODULE_PANELS = 6
+# Okabe and Ito's eight colours stay apart under every common colour-vision deficiency; black is
+# left out of the cycle (it is the axes' colour), so seven remain.
+PALETTE = ["#0072B2", "#E69F00", "#009E73", "#CC79A7", "#56B4E9", "#D55E00", "#F0E442"]
+# 7 colours and 6 markers are coprime counts: series k and k' share both only when k = k' (mod 42).
+# The dash pattern changes too, so lines stay apart in a grey-scale print.
+MARKERS = ["o", "s", "^", "D", "v", "P"]
+DASHES = ["-", "--", "-.", ":"]
+CELL_FONT = 9  # points: numbers printed in heat-map cells, readable at 100% zoom (a 100 dpi image)
+
+
+def series_style(k: int) -> dict[str, str]:
+    """Colour, marker and line style of the ``k``-th series of a line chart: no two of the first
+    42 series share both colour and marker, so a chart read without colour still tells them apart."""
+    return {"color": PALETTE[k % len(PALETTE)], "marker": MARKERS[k % len(MARKERS)],
+            "linestyle": DASHES[k % len(DASHES)]}
 
 
 def png(fig: Figure) -> bytes:
@@ -43,13 +58,13 @@ def _heat(ax: Axes, M: Matrix, labels: Sequence[str], vmin: float, vmax: float, 
     """A square heat map with ``labels`` on both axes; values printed in the cells if ``annotate``."""
     data = _nan(M)
     im = ax.imshow(data, vmin=vmin, vmax=vmax, cmap=cmap)
-    ax.set_xticks(range(len(labels)), labels, fontsize=7)
-    ax.set_yticks(range(len(data)), labels, fontsize=7)
+    ax.set_xticks(range(len(labels)), labels, fontsize=CELL_FONT)
+    ax.set_yticks(range(len(data)), labels, fontsize=CELL_FONT)
     if annotate:
         for i, row in enumerate(data):
             for j, v in enumerate(row):
                 if not math.isnan(v):
-                    ax.text(j, i, f"{v:.2f}", ha="center", va="center", fontsize=6,
+                    ax.text(j, i, f"{v:.2f}", ha="center", va="center", fontsize=CELL_FONT,
                             color="black" if (v - vmin) / (vmax - vmin or 1) > 0.5 else "white")
     return im
 
@@ -58,7 +73,7 @@ def accuracy_matrix(R: Matrix) -> bytes:
     """Heat map of R[i][j] (accuracy on task j after training task i); upper triangle blank."""
     T = len(R)
     masked = [[R[i][j] if j <= i else None for j in range(T)] for i in range(T)]
-    fig = Figure(figsize=(1.2 + 0.55 * T, 1.0 + 0.5 * T))
+    fig = Figure(figsize=(1.6 + 0.6 * T, 1.2 + 0.55 * T))  # cells wide enough for "0.00" at CELL_FONT
     ax = fig.add_subplot()
     im = _heat(ax, masked, [f"T{j}" for j in range(T)], 0.0, 1.0, "viridis", T <= 20)
     ax.set_xlabel("evaluated on task")
@@ -73,13 +88,13 @@ def accuracy_over_time(R: Matrix) -> bytes:
     fig = Figure(figsize=(6, 3.5))
     ax = fig.add_subplot()
     for j in range(T):
-        ax.plot(range(j, T), [R[i][j] for i in range(j, T)], marker="o", ms=3, label=f"T{j}")
+        ax.plot(range(j, T), [R[i][j] for i in range(j, T)], ms=5, label=f"T{j}", **series_style(j))
     ax.set_xlabel("after training task")
     ax.set_ylabel("accuracy")
     ax.set_ylim(0, 1.02)
     ax.set_xticks(range(T))
     if T <= 12:
-        ax.legend(fontsize=7, ncol=2)
+        ax.legend(fontsize=9, ncol=2, loc="center left", bbox_to_anchor=(1.01, 0.5))
     return png(fig)
 
 
@@ -89,7 +104,7 @@ def gate_grid(tasks: Sequence[int], targets: Sequence[str], recruit: Matrix, val
     from matplotlib.colors import ListedColormap
     from matplotlib.patches import Patch
 
-    width, height = max(4.0, 1.5 + 0.42 * len(targets)), 1.4 + 0.45 * len(tasks)
+    width, height = max(4.0, 1.5 + 0.5 * len(targets)), 1.4 + 0.45 * len(tasks)
     fig = Figure(figsize=(width, height))
     ax = fig.add_subplot()
     colours = ["#f4a582", "#2166ac"]  # reuse, recruit: ColorBrewer RdBu ends, distinct for every colour vision
@@ -101,7 +116,7 @@ def gate_grid(tasks: Sequence[int], targets: Sequence[str], recruit: Matrix, val
             for j, v in enumerate(row):
                 if not math.isnan(v):
                     on_dark = _nan(recruit)[i][j] == 1.0
-                    ax.text(j, i, f"{v:.2f}", ha="center", va="center", fontsize=7,
+                    ax.text(j, i, f"{v:.2f}", ha="center", va="center", fontsize=CELL_FONT,
                             color="white" if on_dark else "black")
     ax.set_xlabel("module" + ("; cell: the gate's value" if values is not None else ""), fontsize=9)
     ax.set_ylabel("task", fontsize=9)
@@ -114,13 +129,13 @@ def loss_curves(curves: dict[int, tuple[Sequence[int], Sequence[float]]]) -> byt
     """The training loss (mean over each logging window) against the step, one line per task."""
     fig = Figure(figsize=(6, 3.5))
     ax = fig.add_subplot()
-    for task, (steps, losses) in sorted(curves.items()):
-        ax.plot(steps, losses, marker="o", ms=2, lw=1, label=f"T{task}")
+    for k, (task, (steps, losses)) in enumerate(sorted(curves.items())):
+        ax.plot(steps, losses, ms=4, lw=1.2, markevery=max(1, len(steps) // 12), label=f"T{task}", **series_style(k))
     ax.set_xlabel("step within the task")
     ax.set_ylabel("training loss")
     ax.grid(alpha=0.3)
     if 0 < len(curves) <= 12:
-        ax.legend(fontsize=8, ncol=2)
+        ax.legend(fontsize=9, ncol=2, loc="center left", bbox_to_anchor=(1.01, 0.5))
     return png(fig)
 
 
@@ -128,13 +143,13 @@ def active_adapters(tasks: Sequence[int], owned: Sequence[int], cumulative: Sequ
     """Bars: adapters each task owns in the final bank; line: active adapters after each task."""
     fig = Figure(figsize=(6, 3.2))
     ax = fig.add_subplot()
-    ax.bar([str(t) for t in tasks], owned, color="tab:blue", label="owned by task")
+    ax.bar([str(t) for t in tasks], owned, color=PALETTE[0], label="owned by task")
     if cumulative:
-        ax.plot([str(t) for t in tasks[: len(cumulative)]], cumulative, color="tab:orange", marker="o",
-                label="active after task")
+        ax.plot([str(t) for t in tasks[: len(cumulative)]], cumulative, label="active after task",
+                **{**series_style(1), "color": "black"})
     ax.set_xlabel("task")
     ax.set_ylabel("adapters")
-    ax.legend(fontsize=7)
+    ax.legend(fontsize=9)
     return png(fig)
 
 
@@ -143,14 +158,14 @@ def similarity_heatmaps(panels: dict[str, Matrix], tasks: Sequence[int]) -> byte
     n = len(panels)
     cols = min(n, 4)
     rows = math.ceil(n / cols)
-    side = 1.2 + 0.3 * len(tasks)
+    side = 1.2 + (0.5 if len(tasks) <= 8 else 0.3) * len(tasks)  # annotated cells hold "0.00" at CELL_FONT
     fig = Figure(figsize=(cols * side + 1, rows * side + 0.5))
     labels = [f"T{t}" for t in tasks]
     im = None
     for k, (title, M) in enumerate(panels.items()):
         ax = fig.add_subplot(rows, cols, k + 1)
         im = _heat(ax, M, labels, 0.0, 1.0, "magma", len(tasks) <= 8)
-        ax.set_title(title, fontsize=8)
+        ax.set_title(title, fontsize=9)
     if im is not None:
         fig.colorbar(im, ax=fig.axes, shrink=0.7, label="subspace similarity (0: orthogonal, 1: same span)")
     return png(fig)
@@ -162,16 +177,16 @@ def rho_curves(tasks: Sequence[int], rho: Sequence[float | None], residual: Sequ
     modules' own rho(t) as faint lines."""
     fig = Figure(figsize=(6, 3.5))
     ax = fig.add_subplot()
-    for ts, vals in (per_module or {}).values():
-        ax.plot(ts, [math.nan if v is None else v for v in vals], color="grey", alpha=0.25, lw=0.8)
-    ax.plot(tasks, [math.nan if v is None else v for v in rho], marker="o", color="tab:red", label="rho(t) mean")
-    ax.plot(tasks, [math.nan if v is None else v for v in residual], marker="s", color="tab:blue",
-            label="residual mean")
+    for ts, vals in (per_module or {}).values():  # a faint unlabelled cloud behind the two means
+        ax.plot(ts, [math.nan if v is None else v for v in vals], color="grey", alpha=0.25, lw=0.8,
+                label="_module")
+    ax.plot(tasks, [math.nan if v is None else v for v in rho], label="rho(t) mean", **series_style(0))
+    ax.plot(tasks, [math.nan if v is None else v for v in residual], label="residual mean", **series_style(1))
     ax.set_xlabel("task")
     ax.set_ylabel("rho (share represented) / residual")
     ax.set_ylim(-0.02, 1.02)
     ax.set_xticks(list(tasks))
-    ax.legend(fontsize=8)
+    ax.legend(fontsize=9)
     return png(fig)
 
 
@@ -180,7 +195,7 @@ def functional_drop(tasks: Sequence[int], drop: Sequence[float | None]) -> bytes
     fig = Figure(figsize=(6, 3.2))
     ax = fig.add_subplot()
     ax.bar([str(t) for t in tasks], [0.0 if d is None else d for d in drop],
-           color=["lightgrey" if d is None else "tab:purple" for d in drop])
+           color=["lightgrey" if d is None else PALETTE[3] for d in drop])
     ax.axhline(0, color="black", lw=0.8)
     ax.set_xlabel("task (grey: not applicable)")
     ax.set_ylabel("accuracy drop")

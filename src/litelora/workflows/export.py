@@ -8,14 +8,17 @@ import shutil
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from litelora._io import atomic_dir, read_json, write_text
+from litelora._io import atomic_dir, read_json, write_json, write_text
 from litelora._paths import confined
 from litelora.adapters import export_peft
 from litelora.errors import ConfigError
 from litelora.models.backbone import hub_id
+from litelora.models.text import TextBackbone
+from litelora.models.vision import ImageBackbone
 from litelora.reporting import RunDirectory
 from litelora.reporting.model_card import model_card
 from litelora.reporting.progress_bar import tqdm
+from litelora.workflows.head_meta import head_record, model_pooling
 from litelora.workflows.runs import load_run
 from litelora.workflows.snapshots import export_snapshots
 
@@ -56,6 +59,7 @@ def export_run(run_dir: str | os.PathLike[str], out_dir: str | os.PathLike[str],
         bar.update()
         bar.set_postfix_str(f"writing {fmt}")
         base = base_model or hub_id(config.model.name)
+        targets = sorted({spec.module_name for spec in bank.specs.values()})  # before a merge unwraps them
         result = ExportResult(out)
         # Everything is built in a folder beside OUT that then replaces OUT whole: a kill leaves the
         # old OUT (or none), never a mix of two exports or an adapter without its head.
@@ -76,15 +80,15 @@ def export_run(run_dir: str | os.PathLike[str], out_dir: str | os.PathLike[str],
             bar.set_postfix_str("head and model card")
             # The growing head travels beside the adapters (generative runs have no head).
             head = RunDirectory(run_dir).head
-            if head.is_dir():
-                for name in ("head.json", "head.safetensors"):
-                    source = confined(head, name)
-                    if source.is_file():
-                        (staging / "litelora_head").mkdir(exist_ok=True)
-                        shutil.copyfile(source, staging / "litelora_head" / name)
+            if confined(head, "head.safetensors").is_file():
+                (staging / "litelora_head").mkdir()
+                shutil.copyfile(confined(head, "head.safetensors"), staging / "litelora_head" / "head.safetensors")
+                # What the head was trained on travels with it, so eval --peft can refuse a mismatch.
+                record = head_record(loaded.model.head.class_ids, loaded.stream, model_pooling(loaded.model))
+                write_json(staging / "litelora_head" / "head.json", {**read_json(confined(head, "head.json")), **record})
             write_text(staging / "README.md", model_card(
-                base=base, fmt=fmt, run=RunDirectory(run_dir).read_json("results.json"),
-                targets=sorted(bank.targets), loader=_loader(fmt, base)))
+                base=base, fmt=fmt, run=RunDirectory(run_dir).read_json("results.json"), targets=targets,
+                task=_hub_task(loaded.model), head=(staging / "litelora_head").is_dir()))
             bar.update()
             if per_task:
                 bar.total += len(loaded.stream.tasks)
@@ -104,11 +108,13 @@ def _tokenizer(model: object) -> object | None:
     return tokenizer if hasattr(tokenizer, "save_pretrained") else None
 
 
-def _loader(fmt: str, base: str | None) -> str:
-    folder = "PATH/TO/THIS/FOLDER"
-    if fmt == "merged":
-        return f"from transformers import AutoModel, AutoTokenizer\nmodel = AutoModel.from_pretrained('{folder}')\n" \
-               f"tokenizer = AutoTokenizer.from_pretrained('{folder}')"
-    return (f"from peft import AutoPeftModel\nmodel = AutoPeftModel.from_pretrained('{folder}')"
-            + ("" if base else "  # needs base_model_name_or_path: re-export with --base-model"))
-
+def _hub_task(model: object) -> str | None:
+    """The Hugging Face task an export's evaluation result is filed under (``None``: no Hub task fits)."""
+    generative = {"CAUSAL_LM": "text-generation", "SEQ_2_SEQ_LM": "text2text-generation"}
+    task_type = getattr(model, "peft_task_type", None)
+    if task_type in generative:
+        return generative[task_type]
+    backbone = getattr(model, "backbone", None)
+    if isinstance(backbone, TextBackbone):
+        return "text-classification"
+    return "image-classification" if isinstance(backbone, ImageBackbone) else None

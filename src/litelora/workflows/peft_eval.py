@@ -16,8 +16,9 @@ from litelora.models.task_model import TaskModel
 from litelora.training.backbones import build_backbone
 from litelora.training.build import build_stream
 from litelora.training.config import RunConfig
-from litelora.models.heads import load_head
 from litelora.models.classifier import as_task_model
+from litelora.models.heads import load_head
+from litelora.workflows.head_meta import check_head, folder_contents, model_pooling
 
 
 def peft_model(config: RunConfig, peft_dirs: Sequence[str | os.PathLike[str]],
@@ -25,10 +26,12 @@ def peft_model(config: RunConfig, peft_dirs: Sequence[str | os.PathLike[str]],
     """The configured stream, and its model with ``peft_dirs`` as tasks 0, 1, ... and the
     classifier head of ``head_dir`` (default: ``litelora_head/`` of the last folder); notes
     where a folder was saved for another base model."""
+    given = head_dir is not None
     head_dir = Path(head_dir) if head_dir else Path(peft_dirs[-1]) / "litelora_head"
     if not (head_dir / "head.json").is_file() or not (head_dir / "head.safetensors").is_file():
-        raise ConfigError(f"{head_dir} holds no head.json + head.safetensors: PEFT folders carry no classifier; pass "
-                          "--head DIR (the litelora_head folder of a litelora export)")
+        what = folder_contents(head_dir if given else Path(peft_dirs[-1]))
+        raise ConfigError(f"no litelora classifier head at {head_dir} ({what}); pass --head DIR, a folder holding "
+                          "head.json + head.safetensors (the litelora_head/ of a litelora export)")
     stream = build_stream(config)
     model = as_task_model(build_backbone(config.model, stream.meta.get("input_dim")))
     if not hasattr(model, "head"):
@@ -43,13 +46,12 @@ def peft_model(config: RunConfig, peft_dirs: Sequence[str | os.PathLike[str]],
             base = None  # import_peft_tasks names what is wrong with the file
         if base and base not in wanted:
             notes.append(f"{d} was saved for base model {base!r}; evaluating on {config.model.name!r}")
-    import_peft_tasks(model.encoder, peft_dirs)
     try:
-        head = load_head(head_dir)
-    except DataError as err:
+        head = load_head(head_dir)  # names the file and field of a malformed head
+        info = read_json(head_dir / "head.json")
+    except (DataError, ValueError) as err:
         raise ConfigError(str(err)) from None
-    if max(head.class_ids, default=-1) >= stream.num_classes:
-        raise ConfigError(f"{head_dir}: class id {max(head.class_ids)} is not a class of this benchmark "
-                          f"({stream.num_classes} classes): the head belongs to another run")
+    notes += check_head(info, head_dir / "head.json", stream, model.head.feature_dim, model_pooling(model))
+    import_peft_tasks(model.encoder, peft_dirs)
     model.head.restore(head.structure(), dict(head.state_tensors()), stream.num_classes, where=str(head_dir))
     return stream, model.eval(), notes

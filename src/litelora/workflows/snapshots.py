@@ -21,6 +21,7 @@ import torch
 from litelora._io import save_tensors, write_json
 from litelora.adapters import AdapterBank, adapter_name, export_peft
 from litelora.methods import create_method
+from litelora.workflows.head_meta import head_record, model_pooling
 
 SNAPSHOT_JSON = "snapshot.json"
 HEAD_DIR = "litelora_head"
@@ -77,7 +78,9 @@ def export_snapshots(loaded: Any, out_dir: str | os.PathLike[str], *, base_model
         seen = {c for t in tasks[: position + 1] for c in t.classes}
         blocks, head_tensors = head_snapshot(structure, tensors, seen)
         save_tensors(folder / HEAD_DIR / "head.safetensors", head_tensors)
-        write_json(folder / HEAD_DIR / "head.json", {"feature_dim": loaded.model.head.feature_dim, "blocks": blocks})
+        write_json(folder / HEAD_DIR / "head.json", {
+            "feature_dim": loaded.model.head.feature_dim, "blocks": blocks,
+            **head_record([c for block in blocks for c in block], loaded.stream, model_pooling(loaded.model))})
         write_json(folder / SNAPSHOT_JSON, {
             "after_task": task, "tasks": bank_tasks, "classes": sorted(seen), "method": method.name,
             "exact": method.keeps_old_adapters,
