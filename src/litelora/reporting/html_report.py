@@ -17,6 +17,7 @@ from typing import Any
 
 from litelora.reporting.tables import csv_text
 from litelora._io import read_json, write_json, write_text
+from litelora.gates.decision import GateDecision
 from litelora.reporting import plots
 from litelora.errors import ConfigError
 from litelora.reporting.run_dir import RunDirectory
@@ -82,19 +83,23 @@ def _gates(decisions: list[dict[str, Any]]) -> Section:
     targets = list(dict.fromkeys(d["target"] for d in decisions))
     recruit: list[list[float | None]] = [[None] * len(targets) for _ in tasks]
     gate: list[list[float | None]] = [[None] * len(targets) for _ in tasks]
-    for d in decisions:
-        i, j = tasks.index(d["task"]), targets.index(d["target"])
-        recruit[i][j] = 1.0 if d["decision"] == "recruit" else 0.0
-        gate[i][j] = d.get("gate")
-    rows = [["task", "target", "group", "gate", "decision"]] + [
-        [d["task"], d["target"], d.get("group"), d.get("gate"), d["decision"]] for d in decisions]
-    kept = sum(d["decision"] == "recruit" for d in decisions)
+    read = [GateDecision.from_dict(d) for d in decisions]
+    for d in read:
+        i, j = tasks.index(d.task), targets.index(d.target)
+        recruit[i][j] = d.rank / d.full_rank if d.full_rank else float(d.recruit)
+        gate[i][j] = d.gate
+    rows = [["task", "target", "group", "gate", "decision", "rank", "full_rank"]] + [
+        [d.task, d.target, d.group, d.gate, d.decision, d.rank, d.full_rank] for d in read]
+    kept = sum(d.recruit for d in read)
+    rank, full = sum(d.rank for d in read), sum(d.full_rank for d in read)
+    ranks = f" at a total rank of {rank} out of the host's {full}" if full else ""
     return Section("gates", "Gate decisions", f"{kept} of {len(decisions)} (task, module) decisions recruited a new "
-                   "adapter; the others reuse earlier adapters.",
+                   f"adapter{ranks}; the others reuse earlier adapters.",
                    {"tasks": tasks, "targets": targets, "recruit": recruit, "gate": gate}, rows,
                    [plots.gate_grid(tasks, targets, recruit, gate)],
-                   captions=["Each cell is one (task, module) decision: dark blue recruits a new adapter, light "
-                             "orange reuses earlier ones; the number is the gate's value."])
+                   captions=["Each cell is one (task, module) decision: dark blue recruits a new adapter at the "
+                             "host's rank, lighter blues at a smaller rank, light orange reuses earlier ones; the "
+                             "number is the gate's value."])
 
 
 def _losses(events: list[dict[str, Any]]) -> Section | None:

@@ -99,28 +99,29 @@ def accuracy_over_time(R: Matrix) -> bytes:
 
 
 def gate_grid(tasks: Sequence[int], targets: Sequence[str], recruit: Matrix, values: Matrix | None = None) -> bytes:
-    """Task x module grid: recruit (new adapter) dark blue, reuse light orange (colour-blind
-    safe), blank where no decision; each cell shows the gate's value (score) when given."""
-    from matplotlib.colors import ListedColormap
+    """Task x module grid of the rank each decision kept, as a fraction of the host's (``recruit``:
+    1 = full rank, dark blue; 0 = reuse, light orange; between: a smaller rank; colour-blind safe),
+    blank where no decision; each cell shows the gate's value (score) when given."""
+    from matplotlib.colors import LinearSegmentedColormap
     from matplotlib.patches import Patch
 
     width, height = max(4.0, 1.5 + 0.5 * len(targets)), 1.4 + 0.45 * len(tasks)
     fig = Figure(figsize=(width, height))
     ax = fig.add_subplot()
     colours = ["#f4a582", "#2166ac"]  # reuse, recruit: ColorBrewer RdBu ends, distinct for every colour vision
-    ax.imshow(_nan(recruit), vmin=0, vmax=1, cmap=ListedColormap(colours), aspect="auto")
+    ax.imshow(_nan(recruit), vmin=0, vmax=1, cmap=LinearSegmentedColormap.from_list("rank", colours), aspect="auto")
     ax.set_xticks(range(len(targets)), short_names(targets), rotation=90, fontsize=9)
     ax.set_yticks(range(len(tasks)), [f"T{t}" for t in tasks], fontsize=9)
     if values is not None and len(targets) <= 40:
         for i, row in enumerate(_nan(values)):
             for j, v in enumerate(row):
                 if not math.isnan(v):
-                    on_dark = _nan(recruit)[i][j] == 1.0
+                    on_dark = _nan(recruit)[i][j] >= 0.5
                     ax.text(j, i, f"{v:.2f}", ha="center", va="center", fontsize=CELL_FONT,
                             color="white" if on_dark else "black")
     ax.set_xlabel("module" + ("; cell: the gate's value" if values is not None else ""), fontsize=9)
     ax.set_ylabel("task", fontsize=9)
-    ax.legend(handles=[Patch(color=colours[1], label="recruit"), Patch(color=colours[0], label="reuse")],
+    ax.legend(handles=[Patch(color=colours[1], label="recruit (full rank)"), Patch(color=colours[0], label="reuse")],
               fontsize=8, loc="upper left", bbox_to_anchor=(1.01, 1.0))
     return png(fig)
 

@@ -7,6 +7,8 @@ import io
 from collections import defaultdict
 from typing import Any
 
+from litelora.gates.decision import GateDecision
+
 
 def format_matrix(R: list[list[float]]) -> str:
     T = len(R)
@@ -17,15 +19,19 @@ def format_matrix(R: list[list[float]]) -> str:
 
 
 def format_decisions(decisions: list[dict[str, Any]]) -> str:
-    """Per task: recruited / total targets, and the gate value range."""
-    by_task: dict[int, list[dict[str, Any]]] = defaultdict(list)
-    for d in decisions:
-        by_task[d["task"]].append(d)
+    """Per task: targets recruited out of all, the recruits' total rank out of the host's, and one
+    character per target in model order (``.`` reuse, the rank 1-9, ``#`` a rank above 9)."""
+    by_task: dict[int, list[GateDecision]] = defaultdict(list)
+    for row in decisions:
+        d = GateDecision.from_dict(row)
+        by_task[d.task].append(d)
     lines = []
     for task, ds in sorted(by_task.items()):
-        kept = sum(d["decision"] == "recruit" for d in ds)
-        grid = "".join("#" if d["decision"] == "recruit" else "." for d in ds)
-        lines.append(f"  task {task}: recruit {kept:3d}/{len(ds):<3d} {grid}")
+        kept = sum(d.recruit for d in ds)
+        rank, full = sum(d.rank for d in ds), sum(d.full_rank for d in ds)
+        grid = "".join("." if d.rank == 0 else (str(d.rank) if d.rank < 10 else "#") for d in ds)
+        ranks = f"  rank {rank}/{full}" if full else ""
+        lines.append(f"  task {task}: recruit {kept:3d}/{len(ds):<3d}{ranks}  {grid}")
     return "\n".join(lines)
 
 

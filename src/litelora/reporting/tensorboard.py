@@ -6,7 +6,7 @@ Tags (global step in brackets):
   (the mean of row i);
 - ``adapters/active`` [task]: (task, target) adapters in the bank after the task;
 - ``gate/open_fraction``, ``gate/mean_value`` and ``gate_value/<target>`` [task]: the share of
-  recruited candidates and the deterministic gate value at the decision.
+  recruited candidates, the rank they kept against the host's, and the gate value at the decision.
 """
 
 from __future__ import annotations
@@ -76,6 +76,9 @@ class TensorBoardSink:
             self._gates_logged.add(task)
             recruited = sum(r["decision"] == "recruit" for r in rows)
             self._writer.add_scalar("gate/open_fraction", recruited / len(rows), task)
+            full = sum(int(r.get("full_rank") or 0) for r in rows)
+            if full:  # rows written before decisions carried ranks have none
+                self._writer.add_scalar("gate/rank_fraction", sum(int(r.get("rank") or 0) for r in rows) / full, task)
             self._writer.add_scalar("gate/mean_value", sum(float(r["gate"]) for r in rows) / len(rows), task)
             for r in rows:
                 self._writer.add_scalar(f"gate_value/{r['target']}", float(r["gate"]), task)
