@@ -188,6 +188,9 @@ class AdapterBank:
         if name not in slot.adapters:
             raise AdapterError(f"target {target!r} holds no adapter for task {task_id} ({name})")
         adapter: LoraAdapter = slot.adapters[name]  # type: ignore[assignment]
+        if isinstance(rank, bool) or not isinstance(rank, int) or not 0 < rank <= adapter.r:
+            raise AdapterError(f"cannot resize {name} on {target!r} to rank {rank!r}: need an int in 1..{adapter.r} "
+                               "(remove_candidate closes it)")
         if rank == adapter.r:
             return adapter
         if name in slot.folded:

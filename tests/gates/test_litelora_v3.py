@@ -1,0 +1,129 @@
+"""Gate v3: ranks from the novel gradient's spectrum, scaled by how far the old adapters carry the task.
+
+Run-level checks on the planted stream (a head per task) and a headless linear model trained through
+``LiteLoRA`` (nothing but adapters learns): equal to the host where every module recruits at full
+rank, a verbatim repeat of a plateaued task recruits nothing, a new subspace recruits its rank."""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from litelora.adapters import AdapterConfig
+from litelora.gates import GateConfig
+from litelora.training.build import build_trainer
+from litelora.training.config import RunConfig
+from litelora.training.controller import LiteLoRA
+
+
+def _planted(tmp_path, gate: dict, epochs: int = 2, plan: list[str] | None = None, init: str = "lora",
+             name: str = "run"):
+    cfg = RunConfig.from_dict({
+        "benchmark": {"name": "planted-redundancy", "seed": 0, "options": {"plan": plan} if plan else {}},
+        "model": {"name": "planted-mlp"},
+        "adapter": {"target_modules": ["in_a", "in_b", "fc"], "r": 2, "lora_alpha": 2, "init_lora_weights": init},
+        "gate": gate,
+        "train": {"epochs": epochs, "batch_size": 32, "lr": 0.01, "head_lr": 0.05, "progress": False, "seed": 0},
+        "output_dir": str(tmp_path / name),
+    })
+    trainer = build_trainer(cfg)
+    return trainer, trainer.run()
+
+
+def test_every_module_at_full_rank_is_the_host_with_and_without_gradient_init(tmp_path) -> None:
+    for init in ("lora", "gradient"):
+        _, host = _planted(tmp_path, {"kind": "none"}, init=init, name=f"host_{init}")
+        _, gated = _planted(tmp_path, {"kind": "litelora-v3", "budget": 1.0}, init=init, name=f"gated_{init}")
+        assert gated.accuracy_matrix == host.accuracy_matrix
+        assert gated.metrics["adapter_bytes"] == host.metrics["adapter_bytes"]
+        assert all(d.rank == d.full_rank == 2 for d in gated.gate_decisions)
+    _, plain = _planted(tmp_path, {"kind": "none"}, name="host_plain_again")
+    assert host.accuracy_matrix != plain.accuracy_matrix  # gradient init is not a no-op
+
+
+def test_rank_zero_everywhere_is_the_closed_model_of_v2(tmp_path) -> None:
+    _, v3 = _planted(tmp_path, {"kind": "litelora-v3", "params": {"novelty": 0.999}}, name="v3")
+    _, v2 = _planted(tmp_path, {"kind": "litelora-v2", "params": {"novelty": 0.999}}, name="v2")
+    assert all(d.rank == 0 for d in v3.gate_decisions if d.task > 0)
+    assert v3.accuracy_matrix == v2.accuracy_matrix
+    assert v3.metrics["active_adapters"] == v2.metrics["active_adapters"] == 3
+
+
+def test_a_verbatim_repeat_recruits_nothing_and_a_new_block_recruits_with_a_head(tmp_path) -> None:
+    """Plan a0, b0, copy of task 0, a1: the copy needs nothing; a1 is new to in_a."""
+    _, result = _planted(tmp_path, {"kind": "litelora-v3"}, epochs=8, plan=["a0", "b0", "copy:0", "a1"])
+    ranks = {(d.task, d.target): d.rank for d in result.gate_decisions}
+    assert [ranks[(2, t)] for t in ("in_a", "in_b", "fc")] == [0, 0, 0]
+    assert ranks[(3, "in_a")] >= 1 and ranks[(1, "in_b")] >= 1
+    copy = [d for d in result.gate_decisions if d.task == 2]
+    assert all(d.scores["unsolved"] < 0.3 for d in copy)  # the old adapters carry the repeat
+
+
+def test_the_parameter_budget_is_never_exceeded_in_a_run(tmp_path) -> None:
+    _, result = _planted(tmp_path, {"kind": "litelora-v3", "params": {"param_budget": 0.2, "novelty": 0.0}},
+                         name="budget")
+    for task in range(1, 5):
+        ds = [d for d in result.gate_decisions if d.task == task]
+        assert sum(d.params_kept for d in ds) <= 0.2 * sum(d.params_kept + d.params_freed for d in ds)
+    assert sum(d.rank for d in result.gate_decisions if d.task > 0) >= 1
+
+
+# ----------------------------------------------------------------------- no head: adapters alone learn
+D = 16
+
+
+def _linear_tasks(seed: int = 0) -> list[torch.Tensor]:
+    """Updates the tasks ask of one linear layer: task 0 rank 2 in coordinates 0-3, task 1 the same
+    (a verbatim repeat), task 2 rank 2 in coordinates 8-11 (orthogonal to task 0's)."""
+    g = torch.Generator().manual_seed(seed)
+    first = torch.zeros(D, D)
+    first[0:2, 2:4] = torch.randn(2, 2, generator=g) + 2 * torch.eye(2)
+    second = torch.zeros(D, D)
+    second[8:10, 10:12] = torch.randn(2, 2, generator=g) + 2 * torch.eye(2)
+    return [first, first, second]
+
+
+def _run_headless(gate: GateConfig | None, steps: int = 250, init: str = "lora") -> tuple[LiteLoRA, list[float]]:
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Linear(D, D, bias=False))
+    lite = LiteLoRA(model, AdapterConfig(target_modules=["0"], r=4, lora_alpha=4, init_lora_weights=init),
+                    "inclora", gate, num_tasks=3, lr=0.02)
+    W = model[0].weight.detach().clone()
+    losses = []
+    for t, delta in enumerate(_linear_tasks()):
+        g = torch.Generator().manual_seed(100 + t)
+        xs = [torch.randn(64, D, generator=g) for _ in range(8)]
+        data = [(x, x @ (W + delta).T) for x in xs]
+
+        def loss_fn(x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+            return (model(x) - y).pow(2).mean()
+
+        groups = lite.start_task(t, steps, batches=lambda: iter(data), loss_fn=loss_fn)
+        optimizer = torch.optim.Adam(groups) if groups else None
+        for step in range(steps):
+            x, y = data[step % len(data)]
+            loss = loss_fn(x, y)
+            if optimizer is not None:
+                optimizer.zero_grad()
+                loss.backward()
+                optimizer.step()
+            losses.append(float(loss))
+        lite.end_task()
+    return lite, losses
+
+
+def test_without_a_head_a_repeat_reuses_and_an_orthogonal_task_recruits_its_rank() -> None:
+    lite, losses = _run_headless(GateConfig(kind="litelora-v3"))
+    ranks = {d.task: d.rank for d in lite.decisions}
+    assert ranks == {0: 4, 1: 0, 2: ranks[2]} and 1 <= ranks[2] <= 3  # rank 2, within one
+    (repeat,) = [d for d in lite.decisions if d.task == 1]
+    assert repeat.scores["unsolved"] < 0.05 and repeat.scores["closed_loss"] < 0.01 * repeat.scores["base_loss"]
+    assert losses[-1] < 0.01 * losses[2 * 250]  # task 2 was learnt at the rank the gate chose
+
+
+def test_gradient_init_lowers_the_loss_faster_than_random_init() -> None:
+    _, random_init = _run_headless(None, steps=30)
+    _, gradient = _run_headless(None, steps=30, init="gradient")
+    for task in range(3):
+        first = slice(task * 30, task * 30 + 10)
+        assert sum(gradient[first]) < sum(random_init[first]), task
