@@ -39,7 +39,9 @@ def run(args: argparse.Namespace) -> int:
     if args.resume and args.resume != "auto":
         saved = RunDirectory(args.resume).path("config.yaml")
         if not saved.is_file():
-            raise ConfigError(f"--resume {args.resume}: no config.yaml there; not a litelora run directory")
+            raise ConfigError(f"--resume {args.resume}: no config.yaml there, so no run to continue (nothing was "
+                              "trained, or not a litelora run directory); start it with litelora train -o "
+                              f"{args.resume} and its settings")
         args.config = [str(saved), *args.config]
         args.output_dir = args.output_dir or args.resume
     config = resolve_config(args)
