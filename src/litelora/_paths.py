@@ -38,15 +38,15 @@ def confined(root: str | os.PathLike[str], *parts: str) -> Path:
 
 
 def refuse_inside(out: str | os.PathLike[str], run: str | os.PathLike[str], verb: str,
-                  allowed: str | None = None, *, is_file: bool = False) -> None:
-    """Refuse an output ``out`` (a folder, or with ``is_file`` a file whose folder receives the
-    files written beside it) that would write over the run directory ``run`` a command reads
-    (``PathError``): ``run`` itself, a folder holding it, or anything inside it other than the
-    ``allowed`` sub-folder (the command's own output there, as ``report/``). Links are resolved
-    first, so a link to the run is the run."""
+                  allowed: str | None = None, *, is_file: bool = False, replaces: bool = False) -> None:
+    """Refuse an output ``out`` that would write over the run directory ``run`` a command reads
+    (``PathError``): ``run`` itself or anything inside it other than the ``allowed`` sub-folder
+    (the command's own output there, as ``report/``); with ``replaces`` (an output folder that is
+    swapped in whole) also a folder holding the run. ``is_file``: ``out`` is a file, and the files
+    written beside it go to its folder. Links are resolved first, so a link to the run is the run."""
     root = Path(run).resolve()
     folder = Path(out).resolve().parent if is_file else Path(out).resolve()
-    if (folder == root and not is_file) or folder in root.parents:
+    if (folder == root and not is_file) or (replaces and folder in root.parents):
         raise PathError(f"{out} holds the run being {verb}; write to another folder")
     if folder == root or root in folder.parents:
         own = root / allowed if allowed else None

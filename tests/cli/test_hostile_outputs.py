@@ -117,3 +117,11 @@ DAMAGED = [
 def test_report_on_damaged_run_files_names_the_file(run, capsys, name, damage, needle) -> None:
     damage(run)
     assert_clean_error(*run_cli(capsys, "report", str(run)), needle, "report")
+
+
+@pytest.mark.parametrize(("flag", "needle"), [("-o", r"-o is empty; name the run directory"),
+                                              ("--resume", r"--resume is empty; name the run directory")])
+def test_an_empty_run_directory_is_refused_not_defaulted(tmp_path, monkeypatch, capsys, flag, needle) -> None:
+    monkeypatch.chdir(tmp_path)
+    assert_clean_error(*run_cli(capsys, "train", "--no-progress", flag, "", *TRAIN), needle, "train")
+    assert not any(tmp_path.iterdir())  # no ./runs/default

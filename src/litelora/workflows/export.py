@@ -48,7 +48,7 @@ def export_run(run_dir: str | os.PathLike[str], out_dir: str | os.PathLike[str],
     out, run_dir = Path(out_dir), Path(run_dir)
     if out.exists() and (not out.is_dir() or any(out.iterdir())) and not overwrite:
         raise ConfigError(f"{out} is not empty; pass --force (or --overwrite) to replace it")
-    refuse_inside(out, run_dir, "exported")
+    refuse_inside(out, run_dir, "exported", replaces=True)
     with tqdm(total=3, desc="export", unit="stage", disable=not progress, leave=False) as bar:
         bar.set_postfix_str("loading the run")
         loaded = load_run(run_dir, allow_download=allow_download)
