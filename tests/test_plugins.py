@@ -42,12 +42,22 @@ def echo_bert(config, input_dim=None):
 
 
 NOT_A_FACTORY = 42
+
+
+class NotAMethod:
+    """Callable, but no ContinualMethod."""
 '''
+
+EXITING = "import sys\nsys.exit(0)\n"
+RAISING = "class Stop(BaseException):\n    pass\n\nraise Stop('plugin import went wrong')\n"
 
 ENTRY_POINTS = '''
 [litelora.methods]
 echo-method = litelora_demo_plugin:EchoMethod
 inclora = litelora_demo_plugin:EchoMethod
+not-a-method = litelora_demo_plugin:NotAMethod
+exits = litelora_demo_exiting:Nothing
+stops = litelora_demo_raising:Nothing
 
 [litelora.gates]
 coin = litelora_demo_plugin:CoinGate
@@ -72,6 +82,8 @@ def plugin_dir(tmp_path: Path) -> Path:
     root = tmp_path / "site"
     (root / "litelora_demo_plugin").mkdir(parents=True)
     (root / "litelora_demo_plugin" / "__init__.py").write_text(PLUGIN)
+    (root / "litelora_demo_exiting.py").write_text(EXITING)
+    (root / "litelora_demo_raising.py").write_text(RAISING)
     info = root / "litelora_demo_plugin-0.1.dist-info"
     info.mkdir()
     (info / "METADATA").write_text("Metadata-Version: 2.1\nName: litelora-demo-plugin\nVersion: 0.1\n")
@@ -129,3 +141,22 @@ def test_cli_trains_with_plugin_method_gate_benchmark_and_model(plugin_dir: Path
     assert results["metrics"]["adapter_reduction"] > 0
     broken = _cli(plugin_dir, "train", "-o", str(tmp_path / "other"), "--set", "gate.kind=broken", cwd=tmp_path)
     assert broken.returncode == 1 and "gate.kind: gate 'broken': entry point" in broken.stderr
+
+
+def test_broken_method_plugins_are_skipped_with_a_warning_naming_them(plugin_dir: Path, tmp_path: Path) -> None:
+    """Not a ContinualMethod, ``sys.exit(0)`` and a ``BaseException`` while importing: each is one
+    warning naming its entry point; the good plugins beside them still list, and train still fails
+    on a mistyped method with exit status 1."""
+    methods = _cli(plugin_dir, "list", "methods", cwd=tmp_path)
+    assert methods.returncode == 0, methods.stderr
+    assert "echo-method" in methods.stdout.split()
+    for name in ("not-a-method", "exits", "stops"):
+        assert name not in methods.stdout.split()
+        assert f"entry point {name!r}" in methods.stderr
+    assert "must be a ContinualMethod subclass" in methods.stderr
+    assert "SystemExit" in methods.stderr and "Stop: plugin import went wrong" in methods.stderr
+    assert "Traceback" not in methods.stderr
+    typo = _cli(plugin_dir, "train", "-o", str(tmp_path / "r"), "--set", "method.name=echo-methd", cwd=tmp_path)
+    assert typo.returncode == 1 and "unknown method 'echo-methd'. Did you mean 'echo-method'" in typo.stderr
+    chosen = _cli(plugin_dir, "train", "-o", str(tmp_path / "r"), "--set", "method.name=stops", cwd=tmp_path)
+    assert chosen.returncode == 1 and "litelora train: error: method.name: method 'stops': entry point" in chosen.stderr

@@ -35,3 +35,21 @@ def confined(root: str | os.PathLike[str], *parts: str) -> Path:
                 raise PathError(f"{path} is a symbolic link; files inside {root} must be its own (remove the link "
                                 "and restore the file, or start the run over)")
     return path
+
+
+def refuse_inside(out: str | os.PathLike[str], run: str | os.PathLike[str], verb: str,
+                  allowed: str | None = None, *, is_file: bool = False, replaces: bool = False) -> None:
+    """Refuse an output ``out`` that would write over the run directory ``run`` a command reads
+    (``PathError``): ``run`` itself or anything inside it other than the ``allowed`` sub-folder
+    (the command's own output there, as ``report/``); with ``replaces`` (an output folder that is
+    swapped in whole) also a folder holding the run. ``is_file``: ``out`` is a file, and the files
+    written beside it go to its folder. Links are resolved first, so a link to the run is the run."""
+    root = Path(run).resolve()
+    folder = Path(out).resolve().parent if is_file else Path(out).resolve()
+    if (folder == root and not is_file) or (replaces and folder in root.parents):
+        raise PathError(f"{out} holds the run being {verb}; write to another folder")
+    if folder == root or root in folder.parents:
+        own = root / allowed if allowed else None
+        if own is None or not (folder == own or own in folder.parents):
+            default = f" (or leave the default, {Path(run) / allowed})" if allowed else ""
+            raise PathError(f"{out} is inside the run being {verb} ({run}); write to a folder outside it{default}")

@@ -49,9 +49,10 @@ class Registry(Generic[T]):
         return deco
 
     def load_plugins(self) -> None:
-        """Register every entry point of ``group`` (once). A plugin that fails to import, or takes
-        a name already registered, is skipped with a warning naming it; asking for a broken one by
-        name raises its import error."""
+        """Register every entry point of ``group`` (once). A plugin that fails to import (whatever
+        it raises, ``SystemExit`` included), loads no factory, is refused by ``on_register`` or takes
+        a name already registered is skipped with a warning naming its entry point; asking for a
+        broken one by name raises why."""
         if self._plugins_loaded:
             return
         self._plugins_loaded = True
@@ -62,15 +63,23 @@ class Registry(Generic[T]):
                 continue
             try:
                 factory = ep.load()
-            except Exception as err:  # noqa: BLE001 - any import failure of third-party code
-                self._broken[ep.name] = f"{where} failed to load: {type(err).__name__}: {err}"
-                warnings.warn(self._broken[ep.name], stacklevel=2)
+            except KeyboardInterrupt:
+                raise
+            except BaseException as err:  # noqa: BLE001 - third-party import code may even sys.exit()
+                self._skip(ep.name, f"{where} failed to load: {type(err).__name__}: {err}")
                 continue
             if not callable(factory):
-                self._broken[ep.name] = f"{where} loads a {type(factory).__name__}, not a factory (a class or function)"
-                warnings.warn(self._broken[ep.name], stacklevel=2)
+                self._skip(ep.name, f"{where} loads a {type(factory).__name__}, not a factory (a class or function)")
                 continue
-            self.register(ep.name)(factory)
+            try:
+                self.register(ep.name)(factory)
+            except (TypeError, ValueError) as err:  # on_register refused it (not a ContinualMethod, ...)
+                self._skip(ep.name, f"{where} skipped: {err}")
+
+    def _skip(self, name: str, why: str) -> None:
+        """Record a plugin that cannot be used (asking for it by name raises ``why``) and warn."""
+        self._broken[name] = why
+        warnings.warn(why, stacklevel=3)
 
     def get(self, name: str) -> Callable[..., T]:
         """The factory registered as ``name``; the error lists known names and close matches."""

@@ -267,7 +267,7 @@ def test_olora_test_label_outside_labels(olora_root: Path) -> None:
         {"sentence": "a", "label": "Business"},
         {"sentence": "b", "label": "World"},
     ])
-    with pytest.raises(DataError, match=r"test\.json, record 1: label 'World'"):
+    with pytest.raises(DataError, match=r"test\.json, line 1, record 1: label 'World'"):
         load_olora_task(olora_root, "agnews")
 
 
@@ -277,7 +277,7 @@ def test_olora_test_label_outside_labels(olora_root: Path) -> None:
         ([], "non-empty JSON list"),
         (["Business", 2], "record 1: labels must be strings"),
         (["Business", "Business"], "distinct"),
-        (["Business"], r"train\.json, record 1: label 'Sports'"),
+        (["Business"], r"train\.json, line 1, record 1: label 'Sports'"),
     ],
 )
 def test_olora_bad_labels_json(olora_root: Path, labels: object, match: str) -> None:

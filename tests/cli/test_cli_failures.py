@@ -75,6 +75,8 @@ def test_a_closed_pipe_ends_quietly() -> None:
     assert proc.stderr == ""
 
 
-@pytest.mark.parametrize("command", [["eval", "some-run"], ["analyze", "some-run"]])
-def test_threads_must_be_positive(capsys, command) -> None:
-    assert_clean_error(*run_cli(capsys, *command, "--threads", "0"), r"--threads must be >= 1, got 0", command[0])
+@pytest.mark.parametrize("threads", ["0", "-5", "1025", "100000"])
+@pytest.mark.parametrize("command", [["eval", "some-run"], ["analyze", "some-run", "--functional"]])
+def test_threads_are_bounded_like_train_num_threads(capsys, command, threads) -> None:
+    assert_clean_error(*run_cli(capsys, *command, "--threads", threads),
+                       rf"--threads must be between 1 and 1024 \(as train\.num_threads\), got {threads}", command[0])

@@ -475,5 +475,5 @@ def test_deeply_nested_olora_json_is_a_data_error(work: Path, no_training: None)
     args, out = _train_args(_olora_config(root), work)
     rc, _, err = _call(args)
     _assert_litelora_error(rc, err, "train")
-    assert f"{TASKS[1]}/train.json: JSON nested too deeply" in err
+    assert f"{TASKS[1]}/train.json, line 1, record 0: JSON nested too deeply" in err
     _assert_no_run_dir(out)

@@ -25,6 +25,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from litelora.analysis import analyze_factors, factors_from_peft, write_analysis
+    from litelora._paths import refuse_inside
     from litelora.cli.options import set_threads
 
     set_threads(args.threads)
@@ -43,6 +44,7 @@ def run(args: argparse.Namespace) -> int:
 
         result = analyze_run_dir(args.run_dir, args.functional, args.device)
         out = Path(args.output_dir) if args.output_dir else RunDirectory(args.run_dir).analysis
+        refuse_inside(out, args.run_dir, "analysed", allowed="analysis")
     else:
         raise ConfigError("give a RUN_DIR, or --peft DIR [DIR ...] with -o OUT")
     path = write_analysis(result, out)

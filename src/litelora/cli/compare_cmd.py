@@ -22,6 +22,10 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 def run(args: argparse.Namespace) -> int:
     from litelora.reporting.compare_report import build_comparison, table_rows
 
+    from litelora._paths import refuse_inside
+
+    for run_dir in args.run_dirs:
+        refuse_inside(args.output_dir, run_dir, "compared")
     keys = [k for item in args.label_from for k in item.split(",") if k.strip()]
     cmp, files = build_comparison(args.run_dirs, args.output_dir, keys or None)
     rows = table_rows(cmp)

@@ -32,9 +32,11 @@ def set_threads(threads: int | None) -> None:
     if threads is None:
         return
     from litelora.errors import ConfigError
+    from litelora.training.config import MAX_THREADS
 
-    if threads < 1:
-        raise ConfigError(f"--threads must be >= 1, got {threads}")
+    # The bound train.num_threads has: torch crashes (not errs) on a thread count it cannot start.
+    if not 1 <= threads <= MAX_THREADS:
+        raise ConfigError(f"--threads must be between 1 and {MAX_THREADS} (as train.num_threads), got {threads}")
     import torch
 
     torch.set_num_threads(threads)

@@ -16,7 +16,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from litelora._paths import confined
+    from litelora._paths import confined, refuse_inside
     from litelora.analysis import write_analysis
     from litelora.workflows.analysis import analyze_run_dir
     from litelora.errors import ConfigError
@@ -32,6 +32,11 @@ def run(args: argparse.Namespace) -> int:
     run = RunDirectory(run_dir)
     if not run.is_run():
         raise ConfigError(f"{run_dir} holds no config.yaml: not a litelora run directory")
+    if args.output is not None:
+        if not args.output:
+            raise ConfigError("-o is empty; name the HTML file to write")
+        # The page's CSVs and data.json go beside it: its folder must be the run's report/ or elsewhere.
+        refuse_inside(args.output, run_dir, "reported", allowed="report", is_file=True)
     analysis_json = confined(run.analysis, "analysis.json")
     finished = run.path("results.json").is_file()
     if finished and not analysis_json.is_file() and confined(run.adapters, "bank.json").is_file():

@@ -36,14 +36,20 @@ def run(args: argparse.Namespace) -> int:
 
         print_fields(None)
         return 0
+    if args.output_dir is not None and not args.output_dir.strip():
+        raise ConfigError("-o is empty; name the run directory (-o DIR)")
+    if args.resume is not None and not args.resume.strip():
+        raise ConfigError("--resume is empty; name the run directory to continue (or give --resume alone with -o)")
     if args.resume and args.resume != "auto":
         saved = RunDirectory(args.resume).path("config.yaml")
         if not saved.is_file():
-            raise ConfigError(f"--resume {args.resume}: no config.yaml there; not a litelora run directory")
+            raise ConfigError(f"--resume {args.resume}: no config.yaml there, so no run to continue (nothing was "
+                              "trained, or not a litelora run directory); start it with litelora train -o "
+                              f"{args.resume} and its settings")
         args.config = [str(saved), *args.config]
         args.output_dir = args.output_dir or args.resume
     config = resolve_config(args)
-    if args.output_dir:
+    if args.output_dir is not None:
         config.output_dir = args.output_dir
     if args.no_progress:
         config.train.progress = False

@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import base64
 import os
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -19,7 +21,7 @@ from litelora.reporting.tables import csv_text
 from litelora._io import read_json, write_json, write_text
 from litelora.gates.decision import GateDecision
 from litelora.reporting import plots
-from litelora.errors import ConfigError
+from litelora.errors import ConfigError, DataError, LiteLoraError
 from litelora.reporting.run_dir import RunDirectory
 
 TEMPLATES = Path(__file__).with_name("templates")
@@ -197,6 +199,19 @@ def _functional(rows_in: list[dict[str, Any]]) -> Section:
                              "span; grey bars: not applicable (no earlier adapters)."])
 
 
+@contextmanager
+def _reading(path: Path) -> Iterator[None]:
+    """A file whose content is not as litelora writes it (damaged, edited) becomes one
+    ``DataError`` naming it, wherever building its section trips over it."""
+    try:
+        yield
+    except LiteLoraError:
+        raise
+    except (KeyError, TypeError, ValueError, IndexError, AttributeError, RecursionError) as err:
+        raise DataError(f"{path}: not as litelora writes it ({type(err).__name__}: {err}); restore it, or delete it "
+                        "to leave its section out of the report") from None
+
+
 def collect_sections(run_dir: str | os.PathLike[str], analysis: dict[str, Any] | None = None) -> tuple[
         list[Section], list[str]]:
     """The page's sections from a run directory, and the names of the inputs that were missing."""
@@ -204,31 +219,38 @@ def collect_sections(run_dir: str | os.PathLike[str], analysis: dict[str, Any] |
     if not run.is_run():
         raise ConfigError(f"{run.root} holds no config.yaml: not a litelora run directory")
     missing: list[str] = []
-    results = _optional(run.path("results.json"), read_json, missing)
-    matrix = run.read_matrix() if run.path("accuracy_matrix.csv").is_file() else None
-    if matrix is None:
-        missing.append("accuracy_matrix.csv")
-    decisions = read_json(run.path("gates.json")) if run.path("gates.json").is_file() else None
-    if analysis is None:
-        analysis = _optional(run.path("analysis", "analysis.json"), read_json, missing)
     sections = []
-    if results is not None:
-        sections.append(_summary(results))
-    if matrix:
-        sections += _accuracy(matrix)
-    if decisions:
-        sections.append(_gates(decisions))
-    events = run.events() if run.path("events.jsonl").is_file() else []
-    losses = _losses(events)
-    if losses is not None:
-        sections.append(losses)
-    owned = (results or {}).get("metrics", {}).get("active_adapters_per_task")
-    if owned:
-        sections.append(_active(owned, [e["active_adapters"] for e in events if e.get("event") == "task_end"]))
-    if analysis and analysis.get("modules"):
-        sections += [_similarity(analysis), _rho(analysis)]
-    if analysis and analysis.get("functional"):
-        sections.append(_functional(analysis["functional"]))
+    with _reading(run.path("results.json")):
+        results = _optional(run.path("results.json"), read_json, missing)
+        if results is not None:
+            sections.append(_summary(results))
+        owned = (results or {}).get("metrics", {}).get("active_adapters_per_task")
+        if owned is not None and not (isinstance(owned, list) and all(isinstance(n, int) for n in owned)):
+            raise TypeError(f"metrics.active_adapters_per_task is {owned!r:.40}, not a list of counts")
+    with _reading(run.path("accuracy_matrix.csv")):
+        matrix = run.read_matrix() if run.path("accuracy_matrix.csv").is_file() else None
+        if matrix is None:
+            missing.append("accuracy_matrix.csv")
+        elif matrix:
+            sections += _accuracy(matrix)
+    with _reading(run.path("gates.json")):
+        decisions = read_json(run.path("gates.json")) if run.path("gates.json").is_file() else None
+        if decisions:
+            sections.append(_gates(decisions))
+    with _reading(run.path("events.jsonl")):
+        events = run.events() if run.path("events.jsonl").is_file() else []
+        losses = _losses(events)
+        if losses is not None:
+            sections.append(losses)
+        if owned:
+            sections.append(_active(owned, [e["active_adapters"] for e in events if e.get("event") == "task_end"]))
+    with _reading(run.path("analysis", "analysis.json")):
+        if analysis is None:
+            analysis = _optional(run.path("analysis", "analysis.json"), read_json, missing)
+        if analysis and analysis.get("modules"):
+            sections += [_similarity(analysis), _rho(analysis)]
+        if analysis and analysis.get("functional"):
+            sections.append(_functional(analysis["functional"]))
     return sections, missing
 
 

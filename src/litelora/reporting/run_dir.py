@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import io
 import os
+import re
 import shutil
 from pathlib import Path
 from typing import Any, Protocol
@@ -18,7 +19,11 @@ from litelora.errors import ConfigError, PathError
 SCHEMA_VERSION = 1
 LOCK_NAME = ".lock"
 # What a run killed before its first checkpoint leaves: nothing trained, safe to start over.
-_EARLY_FILES = {"config.yaml", "events.jsonl", "stream.json", "checkpoints", "tensorboard"}
+_EARLY_FILES = {"config.yaml", "run.json", "events.jsonl", "stream.json", "accuracy_matrix.csv", "gates.json",
+                "checkpoints", "tensorboard"}
+# The temp names of the atomic writers (``.NAME.XXXXXXXX.tmp`` / ``.old``, random part from
+# ``tempfile``) and of a checkpoint being written: what a killed write leaves behind.
+_LEFTOVER = re.compile(r"\.[^/]+\.[a-z0-9_]{8}\.(tmp|old)|\.tmp-ckpt-\d{8}")
 
 
 class EventSink(Protocol):
@@ -112,6 +117,46 @@ class RunDirectory:
             else:
                 entry.unlink()
 
+    def remove_leftovers(self) -> None:
+        """Delete the temp files and folders of writes a kill interrupted, in the run directory
+        and its sub-folders (the caller holds the run's lock, so no live write owns them). A
+        folder that is not a run is cleaned only when it holds nothing else: a run killed while
+        writing its first file; any other folder is the user's."""
+        if not self.root.is_dir():
+            return
+        entries = list(self.root.iterdir())
+        if not self.is_run():
+            if all(_LEFTOVER.fullmatch(p.name) or p.name == LOCK_NAME for p in entries):
+                self._remove_leftovers_in([self.root])
+            return
+        self._remove_leftovers_in([self.root, *(p for p in entries if p.is_dir() and not p.is_symlink())])
+
+    @staticmethod
+    def _remove_leftovers_in(folders: list[Path]) -> None:
+        for folder in folders:
+            for entry in folder.iterdir():
+                if not _LEFTOVER.fullmatch(entry.name):
+                    continue
+                if entry.is_dir() and not entry.is_symlink():
+                    shutil.rmtree(entry)
+                else:
+                    entry.unlink()
+
+    def events_size(self) -> int:
+        """The byte length of ``events.jsonl`` (0 before it exists): where a checkpoint's events end."""
+        path = self.path("events.jsonl")
+        return path.stat().st_size if path.is_file() else 0
+
+    def truncate_events(self, size: int) -> None:
+        """Cut ``events.jsonl`` back to ``size`` bytes: the events logged after the checkpoint a
+        run resumes from are logged again as it retrains those steps."""
+        path = self.path("events.jsonl")
+        if path.is_file() and 0 <= size < path.stat().st_size:
+            with open(path, "r+b") as fh:
+                fh.truncate(size)
+                fh.flush()
+                os.fsync(fh.fileno())
+
     def write_config(self, config: dict[str, Any]) -> None:
         """Record the run's config, and open the event sinks it asks for (once per process)."""
         if (config.get("train") or {}).get("tensorboard") and not self.sinks:
@@ -178,6 +223,9 @@ class ReadOnlyRunDirectory(RunDirectory):
         pass
 
     def reset_events(self) -> None:
+        pass
+
+    def truncate_events(self, size: int) -> None:
         pass
 
     def event(self, kind: str, **fields: Any) -> None:

@@ -52,11 +52,22 @@ class ProgressLog(Callback):
     def __init__(self, run_dir: RunDirectory, log_every: int, show: bool) -> None:
         self.run_dir, self.log_every, self.show = run_dir, log_every, show
         self.bar: Any = None
+        self.seen, self.losses, self._resumed = 0, [], False
+
+    def state_dict(self) -> dict[str, Any]:
+        # The open logging window: a run resumed inside it logs the same mean loss at its end.
+        return {"seen": self.seen, "losses": list(self.losses)}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        self.seen, self.losses = int(state.get("seen", 0)), [float(x) for x in state.get("losses", [])]
+        self._resumed = True
 
     def on_task_start(self, task: Task, steps: int, step: int, elapsed: float) -> None:
         self.total = steps
         self.bar = tqdm(total=steps, initial=step, desc=f"task {task.task_id}", disable=not self.show, leave=False)
-        self.seen, self.t_window, self.losses = 0, time.perf_counter(), []
+        if not (step > 0 and self._resumed):  # a mid-task resume continues the restored window
+            self.seen, self.losses = 0, []
+        self.t_window, self._resumed = time.perf_counter(), False
 
     def on_step_end(self, task: Task, step: int, loss: float, examples: int, optimizer: torch.optim.Optimizer) -> None:
         self.seen += examples

@@ -15,6 +15,7 @@ import os
 import random
 import shutil
 import warnings
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -148,9 +149,14 @@ def verify(path: Path) -> str | None:
     return None
 
 
-def load_latest(root: Path) -> Checkpoint | None:
+def load_latest(root: Path, check: Callable[[dict[str, Any]], str | None] | None = None) -> Checkpoint | None:
     """The newest intact checkpoint under ``root`` (warning about each damaged one); ``None``
-    when there is none at all; ``PathError`` when every checkpoint there is damaged."""
+    when there is none at all; ``PathError`` when every checkpoint there is damaged.
+
+    ``check(state)`` names what makes an intact checkpoint unfit for the run resuming it (another
+    run's, progress out of range): such a checkpoint is skipped like a damaged one, since its
+    manifest only proves it is as written, not that it belongs here.
+    """
     problems = []
     for path in reversed(list_checkpoints(root)):
         problem = verify(path)
@@ -160,9 +166,12 @@ def load_latest(root: Path) -> Checkpoint | None:
                 tensors = {n[: -len(".safetensors")]: load_file(str(path / n))
                            for n in files if n.endswith(".safetensors")}
                 state = json.loads((path / "state.json").read_text())
-                if isinstance(state, dict):
+                if not isinstance(state, dict):
+                    problem = f"{path / 'state.json'}: not a mapping"
+                elif check is not None and (unfit := check(state)) is not None:
+                    problem = f"{path.name}: {unfit}"
+                else:
                     return Checkpoint(path, _seq(path), state, tensors)
-                problem = f"{path / 'state.json'}: not a mapping"
             except (SafetensorError, OSError, ValueError) as err:
                 # Digests match what was written, so this is a file written damaged or forged.
                 problem = f"{path.name}: unreadable ({err})"

@@ -50,15 +50,14 @@ from litelora.models.classifier import as_task_model
 from litelora.training.guards import check_finite, grad_norm
 from litelora.training.optim import apply_schedule, build_optimizer
 from litelora.training.progress import (
-    ALWAYS_MUTABLE,
     Progress,
-    changed_fields,
     live_model_tensors,
     load_live_model_tensors,
     restore_task_start,
     task_start_snapshot,
 )
 from litelora.training.rehearsal import rehearse
+from litelora.training.run_identity import checkpoint_problem, resume_identity, start_identity, task_steps
 from litelora.training.run_metrics import run_metrics
 from litelora.models.task_model import TaskModel
 
@@ -110,6 +109,7 @@ class ContinualTrainer:
         self.callbacks: list[Callback] = [ProgressLog(self.run_dir, cfg.log_every, cfg.progress), *callbacks,
                                           MidTaskCheckpoints(cfg.checkpoint_every, self._save_live)]
         self._ckpt_seq = 0
+        self._identity: dict[str, Any] | None = None
         self._start: tuple[dict[str, Any], dict[str, dict[str, torch.Tensor]]] = ({}, {})
 
     @property
@@ -138,19 +138,24 @@ class ContinualTrainer:
             torch.set_num_threads(cfg.train.num_threads)
         self.run_dir.create()
         with RunLock(self.run_dir.root) if self.dist.is_main else contextlib.nullcontext():
-            ckpt = self._resume_point(force) if resume else None
+            if self.dist.is_main:
+                self.run_dir.remove_leftovers()  # temp files of writes a kill interrupted
+            identity = (resume_identity(self.run_dir, cfg.to_dict(), self.stream, allow_changes)
+                        if resume else None)
+            ckpt = self._resume_point(force, identity) if resume else None
             if ckpt is None:
                 _seed_everything(cfg.train.seed)
                 self.run_dir.start_fresh(force=force, after_crash=resume)
+                # config.yaml first: a folder killed after it is a run that --resume starts over.
                 self.run_dir.write_config(cfg.to_dict())
                 self.run_dir.write_json("stream.json", self.stream.summary())
+                self._identity = start_identity(self.run_dir, cfg.to_dict(), self.stream)
                 self.run_dir.reset_events()
                 T = len(self.stream.tasks)
                 self.progress = Progress(R=[[0.0] * T for _ in range(T)])
                 live = None
             else:
-                self._check_resumable(allow_changes)
-                self.run_dir.write_config(cfg.to_dict())  # the config the run now continues with
+                self._identity = self._continue(identity, ckpt)
                 restore_task_start(self, ckpt.state["start"], ckpt.tensors)
                 self._start = (ckpt.state["start"], {k: v for k, v in ckpt.tensors.items() if k.startswith("start_")})
                 live = ckpt.state.get("live")
@@ -164,23 +169,26 @@ class ContinualTrainer:
                 live = None
             return self._finish()
 
-    def _resume_point(self, force: bool) -> Checkpoint | None:
+    def _resume_point(self, force: bool, identity: dict[str, Any] | None) -> Checkpoint | None:
         try:
-            return load_latest(self.run_dir.checkpoints)
+            return load_latest(self.run_dir.checkpoints,
+                               lambda state: checkpoint_problem(state, identity, self.stream, self.config.train))
         except PathError:
             if force:
                 return None  # every checkpoint is damaged and the user asked to start over
             raise
 
-    def _check_resumable(self, allow_changes: Sequence[str]) -> None:
-        from litelora._config import load_yaml
-
-        saved = load_yaml(self.run_dir.path("config.yaml"))
-        changed = [f for f in changed_fields(saved, self.config.to_dict())
-                   if f not in ALWAYS_MUTABLE and f not in allow_changes]
-        if changed:
-            raise ConfigError(f"cannot resume {self.run_dir.root}: config fields {changed} differ from the saved "
-                              "config.yaml; allow them explicitly (--allow-change FIELD) if that is intended")
+    def _continue(self, identity: dict[str, Any] | None, ckpt: Checkpoint) -> dict[str, Any] | None:
+        """Bring the run directory back to the checkpoint: events after it are dropped (they are
+        logged again), and the config the run now continues with is recorded."""
+        if identity is None:
+            warnings.warn(f"{self.run_dir.root} has no run.json (started by an older litelora): its config and data "
+                          "cannot be compared with what the run was started on", stacklevel=3)
+        run = ckpt.state.get("run") or {}
+        if self.dist.is_main and isinstance(run.get("events_bytes"), int):
+            self.run_dir.truncate_events(run["events_bytes"])
+        self.run_dir.write_config(self.config.to_dict())
+        return identity
 
     def _run_task(self, task: Task, live: dict[str, Any] | None, tensors: dict[str, Any] | None) -> None:
         p = self.progress
@@ -212,8 +220,9 @@ class ContinualTrainer:
         if not self.dist.is_main:
             return
         callbacks = {key: cb.state_dict() for key, cb in keyed(self.callbacks)}
+        run = {"id": (self._identity or {}).get("run_id"), "events_bytes": self.run_dir.events_size()}
         save_checkpoint(self.run_dir.checkpoints, self._ckpt_seq,
-                        {"start": start_state, "live": live, "callbacks": callbacks},
+                        {"run": run, "start": start_state, "live": live, "callbacks": callbacks},
                         {**start_tensors, **(live_tensors or {})})
 
     def _restore_callbacks(self, saved: dict[str, dict[str, Any]]) -> None:
@@ -261,9 +270,7 @@ class ContinualTrainer:
 
         self.model.begin_task(task, task_batches)
         steps_per_epoch = math.ceil(len(task.train) / cfg.batch_size)
-        total = max(1, round(steps_per_epoch * cfg.epochs))
-        if cfg.max_steps_per_task is not None:
-            total = min(total, cfg.max_steps_per_task)
+        total = task_steps(cfg, task)
         self.lite.start_task(
             task.task_id, total, forward=self.model.run,
             train_inputs=lambda: (b for b, _ in iter_task_batches(self.model, task, task.train, cfg.batch_size,

@@ -4,12 +4,13 @@ card and, on request, the model after each task; built beside the target and swa
 from __future__ import annotations
 
 import os
+import re
 import shutil
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from litelora._io import atomic_dir, read_json, write_json, write_text
-from litelora._paths import confined
+from litelora._paths import confined, refuse_inside
 from litelora.adapters import export_peft
 from litelora.errors import ConfigError
 from litelora.models.backbone import hub_id
@@ -50,8 +51,7 @@ def export_run(run_dir: str | os.PathLike[str], out_dir: str | os.PathLike[str],
     out, run_dir = Path(out_dir), Path(run_dir)
     if out.exists() and (not out.is_dir() or any(out.iterdir())) and not overwrite:
         raise ConfigError(f"{out} is not empty; pass --force (or --overwrite) to replace it")
-    if out.resolve() == run_dir.resolve() or out.resolve() in run_dir.resolve().parents:
-        raise ConfigError(f"{out} holds the run being exported; export to another folder")
+    refuse_inside(out, run_dir, "exported", replaces=True)
     with tqdm(total=3, desc="export", unit="stage", disable=not progress, leave=False) as bar:
         bar.set_postfix_str("loading the run")
         loaded = load_run(run_dir, allow_download=allow_download)
@@ -63,6 +63,7 @@ def export_run(run_dir: str | os.PathLike[str], out_dir: str | os.PathLike[str],
         result = ExportResult(out)
         # Everything is built in a folder beside OUT that then replaces OUT whole: a kill leaves the
         # old OUT (or none), never a mix of two exports or an adapter without its head.
+        _remove_stale_staging(out)
         with atomic_dir(out) as staging:
             if fmt == "peft":
                 # Generative runs say which PEFT model class loads them (SEQ_2_SEQ_LM, CAUSAL_LM).
@@ -99,6 +100,16 @@ def export_run(run_dir: str | os.PathLike[str], out_dir: str | os.PathLike[str],
                 info = read_json(written[0] / "snapshot.json") if written else {"exact": True}
                 result.note = None if info["exact"] else info["note"]
     return result
+
+
+def _remove_stale_staging(out: Path) -> None:
+    """Delete the staging folders a killed export to ``out`` left beside it (``.OUT.XXXXXXXX.tmp``
+    / ``.old``, the names ``atomic_dir`` gives them)."""
+    stale = re.compile(rf"\.{re.escape(out.name)}\.[a-z0-9_]{{8}}\.(tmp|old)")
+    if out.parent.is_dir():
+        for entry in out.parent.iterdir():
+            if stale.fullmatch(entry.name) and entry.is_dir() and not entry.is_symlink():
+                shutil.rmtree(entry)
 
 
 def _tokenizer(model: object) -> object | None:

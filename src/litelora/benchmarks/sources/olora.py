@@ -7,11 +7,10 @@ is not read), each a JSON list of ``{"sentence": str, "label": str}``; an option
 
 from __future__ import annotations
 
-import json
 import os
 from pathlib import Path
-from typing import Any
 
+from litelora.benchmarks.sources.records import json_document, json_list_records, read_text
 from litelora.errors import DataError
 
 # Published task orders (Wang et al., 2023, "Orthogonal Subspace Learning for Language Model
@@ -43,16 +42,13 @@ def load_olora_task(
     train = _read_split(task_dir / "train.json")
     test = _read_split(task_dir / "test.json")
     labels_file = task_dir / "labels.json"
-    labels = _read_labels(labels_file) if labels_file.exists() else sorted({label for _, label in train})
+    labels = _read_labels(labels_file) if labels_file.exists() else sorted({label for _, _, label in train})
     known = set(labels)
-    for file, records in ((task_dir / "train.json", train), (task_dir / "test.json", test)):
-        for i, (_, label) in enumerate(records):
-            if label not in known:
-                raise DataError(
-                    f"{file}, record {i}: label {label!r} is not among the task's labels {labels} "
-                    f"(add it to {labels_file} or fix the record)"
-                )
-    return train, test, labels
+    for where, _, label in train + test:
+        if label not in known:
+            raise DataError(f"{where}: label {label!r} is not among the task's labels {labels} "
+                            f"(add it to {labels_file} or fix the record)")
+    return [(s, y) for _, s, y in train], [(s, y) for _, s, y in test], labels
 
 
 def find_task_dir(root: Path, task_name: str) -> Path:
@@ -69,43 +65,32 @@ def find_task_dir(root: Path, task_name: str) -> Path:
                     f"(names match in any case, directly or one category folder down)")
 
 
-def _load_json(file: Path) -> Any:
+def _load_text(file: Path) -> str:
     if not file.is_file():
         raise DataError(f"{file} not found; every O-LoRA task folder needs train.json and test.json")
-    try:
-        with open(file, encoding="utf-8") as handle:
-            return json.load(handle)
-    except json.JSONDecodeError as err:
-        raise DataError(f"{file}: broken JSON at line {err.lineno}, column {err.colno}: {err.msg}") from err
-    except UnicodeDecodeError as err:
-        raise DataError(f"{file}: not UTF-8 text ({err.reason} at byte {err.start})") from err
-    except RecursionError:
-        raise DataError(f"{file}: JSON nested too deeply; expected a list of records") from None
+    return read_text(file)
 
 
-def _read_split(file: Path) -> list[tuple[str, str]]:
-    data = _load_json(file)
-    if not isinstance(data, list):
-        raise DataError(f"{file}: expected a JSON list of records, got {type(data).__name__}")
+def _read_split(file: Path) -> list[tuple[str, str, str]]:
+    """(where, sentence, label) of every record; ``where`` names the file, line and record."""
+    data = json_list_records(_load_text(file), file)
     if not data:
         raise DataError(f"{file}: the split is empty")
     records = []
-    for i, record in enumerate(data):
+    for where, record in data:
         if not isinstance(record, dict):
-            raise DataError(f"{file}, record {i}: expected an object, got {type(record).__name__}")
+            raise DataError(f"{where}: expected an object, got {type(record).__name__}")
         for key in ("sentence", "label"):
             if key not in record:
-                raise DataError(f"{file}, record {i}: missing {key!r} (keys: {sorted(record)})")
+                raise DataError(f"{where}: missing {key!r} (keys: {sorted(record)})")
             if not isinstance(record[key], str):
-                raise DataError(
-                    f"{file}, record {i}: {key!r} must be a string, got {type(record[key]).__name__}"
-                )
-        records.append((record["sentence"], record["label"]))
+                raise DataError(f"{where}: {key!r} must be a string, got {type(record[key]).__name__}")
+        records.append((where, record["sentence"], record["label"]))
     return records
 
 
 def _read_labels(file: Path) -> list[str]:
-    data = _load_json(file)
+    data = json_document(_load_text(file), file)
     if not isinstance(data, list) or not data:
         raise DataError(f"{file}: expected a non-empty JSON list of label strings")
     for i, label in enumerate(data):

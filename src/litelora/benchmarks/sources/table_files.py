@@ -8,12 +8,18 @@ order, else the sorted train labels do. Labels may be strings or integers (read 
 
 from __future__ import annotations
 
-import csv
-import json
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from litelora.benchmarks.sources.records import (
+    json_document,
+    json_list_records,
+    jsonl_records,
+    read_text,
+    table_records,
+)
+from litelora.benchmarks.sources.saved_dataset import saved_dataset_records
 from litelora.errors import DataError
 
 FORMATS = {".jsonl": "jsonl", ".csv": "csv", ".tsv": "tsv", ".json": "json"}
@@ -40,28 +46,15 @@ def split_file(task_dir: Path, split: str) -> Path:
     return found[0]
 
 
-def _records(file: Path) -> list[Any]:
+def _records(file: Path) -> list[tuple[str, Any]]:
+    """Each record of a split file with where it starts (file and line)."""
     fmt = FORMATS[file.suffix]
-    try:
-        text = file.read_text(encoding="utf-8")
-    except UnicodeDecodeError as err:
-        raise DataError(f"{file}: not UTF-8 text ({err.reason} at byte {err.start})") from None
-    try:
-        if fmt == "jsonl":
-            return [json.loads(line) for line in text.splitlines() if line.strip()]
-        if fmt == "json":
-            data = json.loads(text)
-            if not isinstance(data, list):
-                raise DataError(f"{file}: expected a JSON list of records, got {type(data).__name__}")
-            return data
-    except json.JSONDecodeError as err:
-        raise DataError(f"{file}: broken JSON at line {err.lineno}, column {err.colno}: {err.msg}") from None
-    except RecursionError:
-        raise DataError(f"{file}: JSON nested too deeply; expected records of fields") from None
-    try:
-        return list(csv.DictReader(text.splitlines(), delimiter="\t" if fmt == "tsv" else ","))
-    except csv.Error as err:
-        raise DataError(f"{file}: malformed {fmt.upper()} ({err})") from None
+    text = read_text(file)
+    if fmt == "jsonl":
+        return jsonl_records(text, file)
+    if fmt == "json":
+        return json_list_records(text, file)
+    return table_records(text, file, tsv=fmt == "tsv")
 
 
 def read_split(file: Path, columns: Columns) -> list[tuple[str, str]]:
@@ -69,14 +62,14 @@ def read_split(file: Path, columns: Columns) -> list[tuple[str, str]]:
     return check_records(_records(file), str(file), columns)
 
 
-def check_records(records: list[Any], file: str, columns: Columns) -> list[tuple[str, str]]:
-    """(text, label text) of every record, each field checked (``file`` names them in errors)."""
+def check_records(records: list[tuple[str, Any]], file: str, columns: Columns) -> list[tuple[str, str]]:
+    """(text, label text) of every (where, record), each field checked; ``where`` names the file
+    and line (or record) in errors, ``file`` the split when it is empty."""
     if not records:
         raise DataError(f"{file}: the split is empty")
     wanted = [columns.text, columns.label] + ([columns.text_pair] if columns.text_pair else [])
     out = []
-    for i, record in enumerate(records):
-        where = f"{file}, record {i}"
+    for where, record in records:
         if not isinstance(record, dict):
             raise DataError(f"{where}: expected an object of fields, got {type(record).__name__}")
         missing = [c for c in wanted if c not in record]
@@ -99,13 +92,11 @@ def read_labels(task_dir: Path) -> list[str] | None:
         file = task_dir / name
         if not file.is_file():
             continue
+        text = read_text(file)
         if name == "labels.json":
-            try:
-                labels = json.loads(file.read_text(encoding="utf-8"))
-            except (json.JSONDecodeError, UnicodeDecodeError) as err:
-                raise DataError(f"{file}: not a JSON list of labels ({err})") from None
-        else:
-            labels = [line.strip() for line in file.read_text(encoding="utf-8").splitlines() if line.strip()]
+            labels = json_document(text, file)
+        else:  # one label per line: only a line end splits, as in the data files
+            labels = [line.strip() for line in text.split("\n") if line.strip()]
         if not isinstance(labels, list) or not labels or not all(isinstance(x, (str, int)) for x in labels):
             raise DataError(f"{file}: expected a non-empty list of label strings")
         labels = [str(x) for x in labels]
@@ -123,7 +114,9 @@ def load_table_task(root: Path, task: str, columns: Columns) -> tuple[list[tuple
         present = sorted(p.name for p in root.iterdir() if p.is_dir()) if root.is_dir() else []
         raise DataError(f"task folder {task_dir} not found; folders present: {present or 'none'}")
     if (task_dir / "dataset_dict.json").is_file():
-        train, test, names = read_saved_dataset(task_dir, columns)
+        train_records, test_records, names = saved_dataset_records(task_dir, columns.label)
+        train = check_records(train_records, f"{task_dir}[train]", columns)
+        test = check_records(test_records, f"{task_dir}[test]", columns)
     else:
         train = read_split(split_file(task_dir, "train"), columns)
         test = read_split(split_file(task_dir, "test"), columns)
@@ -135,32 +128,3 @@ def load_table_task(root: Path, task: str, columns: Columns) -> tuple[list[tuple
         if unknown:
             raise DataError(f"{task_dir}: {split} labels {unknown[:5]} are not among the task's labels {labels[:10]}")
     return train, test, labels
-
-
-def read_saved_dataset(task_dir: Path, columns: Columns) -> tuple[list[tuple[str, str]], list[tuple[str, str]],
-                                                                   list[str] | None]:
-    """A Hugging Face ``DatasetDict`` saved with ``save_to_disk`` (needs the ``datasets`` extra):
-    its ``train`` and ``test`` splits, and the label names when the label is a ``ClassLabel``."""
-    try:
-        import datasets
-    except ImportError:
-        raise DataError(f"{task_dir} is a saved Hugging Face dataset; reading it needs the datasets package: "
-                        "pip install 'litelora[datasets]'") from None
-    try:
-        saved = datasets.load_from_disk(str(task_dir))
-    except (OSError, ValueError) as err:
-        raise DataError(f"{task_dir}: not a readable saved dataset ({err})") from None
-    if not isinstance(saved, datasets.DatasetDict) or not {"train", "test"} <= set(saved):
-        found = sorted(saved) if isinstance(saved, datasets.DatasetDict) else "one split"
-        raise DataError(f"{task_dir}: a saved dataset needs 'train' and 'test' splits, found {found}")
-    feature = saved["train"].features.get(columns.label)
-    names = list(feature.names) if isinstance(feature, datasets.ClassLabel) else None
-    splits = []
-    for split in ("train", "test"):
-        records = saved[split].to_list()
-        if names is not None:  # ClassLabel ids -> their names, so the label names are kept
-            records = [{**r, columns.label: names[r[columns.label]]} if isinstance(r.get(columns.label), int) else r
-                       for r in records]
-        splits.append(check_records(records, f"{task_dir}[{split}]", columns))
-    return splits[0], splits[1], names
-
