@@ -72,14 +72,14 @@ def test_the_parameter_budget_is_never_exceeded_in_a_run(tmp_path) -> None:
 D = 16
 
 
-def _linear_tasks(seed: int = 0) -> list[torch.Tensor]:
-    """Updates the tasks ask of one linear layer: task 0 rank 2 in coordinates 0-3, task 1 the same
-    (a verbatim repeat), task 2 rank 2 in coordinates 8-11 (orthogonal to task 0's)."""
-    g = torch.Generator().manual_seed(seed)
+def _linear_tasks() -> list[torch.Tensor]:
+    """Updates the tasks ask of one linear layer (one model learns them all, so each task keeps what
+    came before): task 0 a rank-2 update in coordinates 0-3, task 1 the same (a verbatim repeat),
+    task 2 adds a rank-2 update in coordinates 8-11, orthogonal to task 0's."""
     first = torch.zeros(D, D)
-    first[0:2, 2:4] = torch.randn(2, 2, generator=g) + 2 * torch.eye(2)
-    second = torch.zeros(D, D)
-    second[8:10, 10:12] = torch.randn(2, 2, generator=g) + 2 * torch.eye(2)
+    first[0:2, 2:4] = torch.tensor([[2.0, 0.5], [-0.5, 1.5]])
+    second = first.clone()
+    second[8:10, 10:12] = torch.tensor([[1.5, 0.0], [0.0, -1.4]])
     return [first, first, second]
 
 
@@ -107,7 +107,7 @@ def _run_headless(gate: GateConfig | None, steps: int = 250, init: str = "lora")
                 optimizer.zero_grad()
                 loss.backward()
                 optimizer.step()
-            losses.append(float(loss))
+            losses.append(float(loss.detach()))
         lite.end_task()
     return lite, losses
 

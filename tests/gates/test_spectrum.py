@@ -8,7 +8,8 @@ import math
 import pytest
 import torch
 
-from litelora.adapters.subspace import outside_span
+from litelora.adapters.subspace import outside_directions, outside_span
+from litelora.gates import LiteLoRAV3Params
 from litelora.gates.base import top_fraction
 from litelora.gates.probe import need
 from litelora.gates.spectrum import INIT_ROW_NORM, Spectrum, allocate_ranks, init_from_directions, novel_spectrum
@@ -74,7 +75,7 @@ def test_spectrum_of_a_rank_two_novel_demand_has_two_directions_and_sums_to_need
     batches = [mu + 0.3 * torch.randn(D_OUT, D_IN, generator=g) for _ in range(64)]
     S, Q, T, T_N, n = _stats(batches, U, V)
     spectrum = novel_spectrum(S, Q, T, n)
-    assert spectrum.count_above(0.05, D_IN) == 2  # the threshold the docs state: gate.params.novelty = 0.05
+    assert spectrum.count_above(LiteLoRAV3Params().novelty, D_IN) == 2  # the default threshold docs/gate.md states
     assert float(spectrum.demands.sum()) == pytest.approx((float((S.double() ** 2).sum()) - T_N) / ((n - 1) * T))
     top = spectrum.directions[:, :2]
     assert torch.linalg.matrix_norm(top.T @ right.double(), ord=2) > 0.99  # the demand's own input directions
@@ -88,7 +89,7 @@ def test_a_demand_inside_the_old_span_has_no_direction() -> None:
     mu[:2, :2] = torch.tensor([[1.0, 2.0], [-1.0, 0.5]])
     g = torch.Generator().manual_seed(3)
     batches = [mu + 0.1 * torch.randn(D_OUT, D_IN, generator=g) for _ in range(32)]
-    assert novel_spectrum(*_without_tn(_stats(batches, U, V))).count_above(0.05, D_IN) == 0
+    assert novel_spectrum(*_without_tn(_stats(batches, U, V))).count_above(0.01, D_IN) == 0
 
 
 def _without_tn(stats):
@@ -146,3 +147,17 @@ def test_gradient_init_sets_rows_to_the_directions_at_kaiming_norm_and_b_to_zero
     kaiming = torch.empty(4096, 384)
     torch.nn.init.kaiming_uniform_(kaiming, a=math.sqrt(5))
     assert kaiming.norm(dim=1).mean().item() == pytest.approx(INIT_ROW_NORM, rel=0.02)
+
+
+def test_what_rescaling_old_adapters_cannot_give_is_fitted_out_exactly() -> None:
+    g = torch.Generator().manual_seed(6)
+    B1, A1 = torch.randn(D_OUT, 2, generator=g), torch.randn(2, D_IN, generator=g)
+    B2, A2 = torch.randn(D_OUT, 2, generator=g), torch.randn(2, D_IN, generator=g)
+    directions = torch.stack([B1 @ A1, B2 @ A2])
+    rest = torch.randn(D_OUT, D_IN, generator=g)
+    flat = directions.reshape(2, -1)
+    coef = torch.linalg.solve(flat @ flat.T, flat @ rest.reshape(-1))
+    rest = rest.reshape(-1) - coef @ flat  # orthogonal to both directions
+    G = 2.0 * directions[0] - 0.5 * directions[1] + rest.view(D_OUT, D_IN)
+    torch.testing.assert_close(outside_directions(G, directions), rest.view(D_OUT, D_IN), atol=1e-4, rtol=1e-4)
+    assert outside_directions(G, torch.zeros(0, D_OUT, D_IN)) is G

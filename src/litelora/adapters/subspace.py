@@ -51,3 +51,15 @@ def outside_span(G: torch.Tensor, U: torch.Tensor | None, V: torch.Tensor | None
     if U is None or V is None:
         return G
     return G - U @ ((U.T @ G) @ V) @ V.T
+
+
+def outside_directions(G: torch.Tensor, directions: torch.Tensor | None) -> torch.Tensor:
+    """``G`` minus its least-squares fit by a few fixed update directions (``directions`` (k, d_out,
+    d_in), e.g. each older adapter's ``B A``): what rescaling those adapters (``scale`` reuse) cannot
+    give. ``None`` or ``k = 0``: ``G`` itself."""
+    if directions is None or directions.shape[0] == 0:
+        return G
+    D = directions.reshape(directions.shape[0], -1).to(G.dtype)
+    beta = torch.linalg.lstsq(D @ D.T, (D @ G.reshape(-1)).unsqueeze(1)).solution.squeeze(1)
+    return G - (beta @ D).view_as(G)
+

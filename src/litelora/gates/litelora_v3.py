@@ -6,8 +6,11 @@ For a gated task of ``S`` training steps:
 1. *Probe* (``round(gate.params.probe * S)`` rehearsal steps, at least 4, undone afterwards):
    the candidates are held out, so the model is what closing every module would leave; the head
    and any reuse path train. Over the probe's second half a
-   :class:`~litelora.gates.probe.GradientProbe` keeps per module the task's gradient outside the
-   span of the module's old adapters, batch by batch.
+   :class:`~litelora.gates.probe.GradientProbe` keeps per module, batch by batch, the part of the
+   task's gradient that what a closed module keeps cannot give: with ``gate.reuse: core`` the part
+   outside the old adapters' spans, with ``scale`` what rescaling each old adapter cannot fit, with
+   ``frozen`` (the default: a closed module changes nothing) the whole gradient. The old adapters
+   then enter through step 2.
 2. *Carried*: how far the old adapters already carry the task. By default (``unsolved:
    carried``) the probe's loss over its window is divided by the loss of the base model (every
    adapter disabled, the head trained the same way) over the same window: near 0 when the old
@@ -60,7 +63,7 @@ class LiteLoRAV3Params:
     """
 
     probe: float = 0.3
-    novelty: float = 0.05
+    novelty: float = 0.1
     param_budget: float | None = None
     unsolved: Literal["carried", "progress", "none"] = "carried"
 
@@ -74,6 +77,10 @@ class LiteLoRAV3Params:
         if self.param_budget is not None and not 0.0 < self.param_budget <= 1.0:
             raise ConfigError(f"gate.params.param_budget must be in (0, 1] (fraction of the host's parameters "
                               f"for the task) or null, got {self.param_budget}")
+
+
+# What a closed module keeps decides what counts as novel: only what its reuse path cannot give.
+REUSE_SPAN = {"frozen": "none", "scale": "scale", "core": "core"}
 
 
 class LiteLoRAV3Gate(GatePlugin):
@@ -97,7 +104,8 @@ class LiteLoRAV3Gate(GatePlugin):
             return []
         groups = group_targets(list(candidates), self.config.group)
         reuse = self.attach_reuse(ctx.bank, ctx.task_id, list(candidates))
-        reading = run_probe(ctx, candidates, steps, spectrum=True, base_reading=self.params.unsolved == "carried")
+        reading = run_probe(ctx, candidates, steps, spectrum=True, base_reading=self.params.unsolved == "carried",
+                            span=REUSE_SPAN[self.config.reuse])
         unsolved = self.unsolved(reading)
         ranks, directions = self.ranks(candidates, groups, reading, unsolved)
         if wants_gradient_init(ctx):

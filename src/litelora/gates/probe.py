@@ -18,6 +18,8 @@ demand outside the old span, as opposed to minibatch noise (which cancels in ``S
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import torch
 import torch.distributed as dist
 from torch.utils.hooks import RemovableHandle
@@ -45,10 +47,14 @@ class GradientProbe:
     """Per-target running sums ``S``, ``T``, ``T_N`` and the batch count, while attached."""
 
     def __init__(self, bank: AdapterBank, targets: list[str],
-                 spans: dict[str, tuple[torch.Tensor, torch.Tensor] | None], spectrum: bool = False) -> None:
+                 spans: dict[str, tuple[torch.Tensor, torch.Tensor] | None], spectrum: bool = False,
+                 novel: dict[str, Callable[[torch.Tensor], torch.Tensor]] | None = None) -> None:
+        """``spans``: per target the old span's bases ``(U, V)`` that ``N`` projects out (``None``: none);
+        ``novel`` replaces ``N`` per target with another map (what another reuse path cannot give)."""
         self.bank = bank
         self.targets = list(targets)
         self.spans = spans
+        self.novel = novel or {}
         self.sums: dict[str, torch.Tensor] = {}
         self.grams: dict[str, torch.Tensor] = {}  # Q per target (spectrum=True only), float64
         self.stats: dict[str, torch.Tensor] = {}  # (T, T_N, n) per target, float64
@@ -77,6 +83,7 @@ class GradientProbe:
     def _forward_hook(self, target: str):  # noqa: ANN202 - a hook closure
         span = self.spans.get(target)
         U, V = (None, None) if span is None else (span[0].float(), span[1].float())
+        project = self.novel.get(target) or (lambda G: outside_span(G, U, V))
 
         def hook(module: torch.nn.Module, args: tuple[torch.Tensor, ...], output: torch.Tensor | None) -> None:
             if output is None or not output.requires_grad:
@@ -85,7 +92,7 @@ class GradientProbe:
 
             def on_grad(delta: torch.Tensor) -> None:
                 G = delta.reshape(-1, delta.shape[-1]).float().T @ x.reshape(-1, x.shape[-1]).float()
-                novel = outside_span(G, U, V)
+                novel = project(G)
                 self.sums[target].add_(novel)
                 if target in self.grams:
                     self.grams[target].add_((novel.T @ novel).double())

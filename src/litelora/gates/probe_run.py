@@ -7,12 +7,13 @@ from __future__ import annotations
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Literal
 
 import torch
 import torch.distributed as dist
 
 from litelora.adapters import AdapterBank, LoraAdapter, span_bases
+from litelora.adapters.subspace import outside_directions
 from litelora.context import TaskContext
 from litelora.errors import ConfigError
 from litelora.gates.probe import GradientProbe
@@ -55,12 +56,28 @@ def probe_steps(fraction: float, task_steps: int) -> int:
     return max(MIN_PROBE_STEPS, round(fraction * task_steps))
 
 
+Span = Literal["core", "scale", "none"]
+
+
 def old_span(bank: AdapterBank, target: str, task_id: int) -> tuple[torch.Tensor, torch.Tensor] | None:
     """Orthonormal bases (U, V) of the column and row spans of a target's earlier adapters."""
-    olds = [a for a in bank.slot(target).adapters.values() if a.task_id != task_id]  # type: ignore[attr-defined]
+    olds = _olds(bank, target, task_id)
     if not olds:
         return None
     return span_bases([a.lora_A for a in olds], [a.lora_B for a in olds])
+
+
+def _olds(bank: AdapterBank, target: str, task_id: int) -> list[LoraAdapter]:
+    return [a for a in bank.slot(target).adapters.values() if a.task_id != task_id]  # type: ignore[misc]
+
+
+def old_directions(bank: AdapterBank, target: str, task_id: int) -> torch.Tensor:
+    """Each earlier adapter's dense update ``B A`` (k, d_out, d_in), float32: what ``scale`` reuse rescales."""
+    slot = bank.slot(target)
+    olds = _olds(bank, target, task_id)
+    if not olds:
+        return torch.zeros(0, slot.out_features, slot.in_features)
+    return torch.stack([(a.lora_B.detach().float() @ a.lora_A.detach().float()) for a in olds])
 
 
 class _Sensor:
@@ -98,17 +115,28 @@ def _zero() -> torch.Tensor:
     return torch.zeros(())
 
 
+def _fit_out(directions: torch.Tensor):  # noqa: ANN202 - a closure over one target's directions
+    return lambda G: outside_directions(G, directions.to(G.device))
+
+
 @torch.no_grad()
 def run_probe(ctx: TaskContext, candidates: dict[str, LoraAdapter], steps: int, *, spectrum: bool = False,
-              base_reading: bool = False) -> ProbeReading:
+              base_reading: bool = False, span: Span = "core") -> ProbeReading:
     """Rehearse ``steps`` steps with the candidates held out (the head and any reuse path train),
     measuring over the second half; then, with ``base_reading``, rehearse again with every adapter
-    disabled for the base model's loss over the same window. Leaves the model as it found it."""
+    disabled for the base model's loss over the same window. Leaves the model as it found it.
+
+    ``span``: what counts as novel, by what a closed module could still give: ``core`` (an update
+    ``U C V^T`` inside the old adapters' spans, projected out), ``scale`` (a rescaling of each old
+    adapter, fitted out) or ``none`` (frozen reuse gives nothing: the whole gradient counts)."""
     if ctx.rehearse is None:
         raise ConfigError("a LiteLoRA probe needs a trainer that can rehearse a task (TaskContext.rehearse)")
     bank = ctx.bank
-    spans = {t: old_span(bank, t, ctx.task_id) for t in candidates}
-    probe = GradientProbe(bank, list(candidates), spans, spectrum=spectrum)
+    spans = {t: old_span(bank, t, ctx.task_id) if span == "core" else None for t in candidates}
+    novel = None
+    if span == "scale":
+        novel = {t: _fit_out(old_directions(bank, t, ctx.task_id)) for t in candidates}
+    probe = GradientProbe(bank, list(candidates), spans, spectrum=spectrum, novel=novel)
     measure_after = steps - max(2, (steps + 1) // 2)  # the second half: early gradients say
     first = max(1, steps // 4)                        # what a random head wants, not the task
     losses = torch.zeros(6, dtype=torch.float64)  # first-steps sum, count; window sum, count; base window
