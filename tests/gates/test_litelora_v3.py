@@ -37,6 +37,8 @@ def test_every_module_at_full_rank_is_the_host_with_and_without_gradient_init(tm
         assert gated.accuracy_matrix == host.accuracy_matrix
         assert gated.metrics["adapter_bytes"] == host.metrics["adapter_bytes"]
         assert all(d.rank == d.full_rank == 2 for d in gated.gate_decisions)
+        assert gated.metrics["host_adapter_params"] == gated.metrics["adapter_params"] == host.metrics["adapter_params"]
+        assert gated.metrics["param_reduction"] == 0.0
     _, plain = _planted(tmp_path, {"kind": "none"}, name="host_plain_again")
     assert host.accuracy_matrix != plain.accuracy_matrix  # gradient init is not a no-op
 
@@ -66,6 +68,10 @@ def test_the_parameter_budget_is_never_exceeded_in_a_run(tmp_path) -> None:
         ds = [d for d in result.gate_decisions if d.task == task]
         assert sum(d.params_kept for d in ds) <= 0.2 * sum(d.params_kept + d.params_freed for d in ds)
     assert sum(d.rank for d in result.gate_decisions if d.task > 0) >= 1
+    kept = sum(d.params_kept for d in result.gate_decisions)
+    assert result.metrics["adapter_params"] == kept
+    assert result.metrics["host_adapter_params"] == kept + sum(d.params_freed for d in result.gate_decisions)
+    assert result.metrics["param_reduction"] >= 0.8 * 4 / 5 - 1e-9  # tasks 1-4 keep at most a fifth
 
 
 # ----------------------------------------------------------------------- no head: adapters alone learn

@@ -3,21 +3,27 @@ its accuracy matrix, plus adapter counts, sizes and training time."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
 
 from litelora.adapters import AdapterBank
+from litelora.gates import GateDecision
 from litelora.methods import ContinualMethod
 from litelora.metrics import adapter_reduction, summarize
 
 
 def run_metrics(bank: AdapterBank, method: ContinualMethod, R: list[list[float]], n_test: list[int],
-                wall: list[float], trainable: list[int]) -> dict[str, Any]:
+                wall: list[float], trainable: list[int], decisions: Sequence[GateDecision] = ()) -> dict[str, Any]:
     """``R`` (T x T accuracies), ``n_test`` (test examples per task), ``wall`` (training seconds per
     task) and ``trainable`` (trainable parameters per task) with the final bank's adapters; the
-    reduction is ``None`` for a method that adds no candidate per task (seqlora)."""
+    reduction is ``None`` for a method that adds no candidate per task (seqlora). ``decisions``
+    (a gate's) give what the host would have stored: the parameters the gate kept plus those it
+    freed, so ``param_reduction`` is against the host's own adapters."""
     summary = bank.summary()
+    params = int(summary["adapter_params"])  # type: ignore[arg-type]
+    host_params = params + sum(d.params_freed for d in decisions)
     T, modules = len(R), len(bank.targets)
     active = int(summary["active_adapters"])  # type: ignore[arg-type]
     reduction = adapter_reduction(active, T, modules) if method.adds_candidates else None
@@ -27,7 +33,10 @@ def run_metrics(bank: AdapterBank, method: ContinualMethod, R: list[list[float]]
         "active_adapters_per_task": [bank.num_active(t) for t in bank.tasks],
         "max_adapters": T * modules,
         "adapter_reduction": reduction,
-        "adapter_params": summary["adapter_params"],
+        "adapter_params": params,
+        "host_adapter_params": host_params,
+        "param_reduction": (1.0 - params / host_params) if host_params and method.adds_candidates else None,
+        "rank_per_task": [sum(a.r for a in bank.candidates(t).values()) for t in bank.tasks],
         "adapter_bytes": summary["adapter_bytes"],
         "reuse_params": summary["reuse_params"],
         "trainable_params_per_task": trainable,

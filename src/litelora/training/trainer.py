@@ -237,7 +237,8 @@ class ContinualTrainer:
     def _finish(self) -> RunResult:
         cfg, p = self.config, self.progress
         n_test = [len(t.test) for t in self.stream.tasks]
-        metrics = run_metrics(self.bank, self.method, p.R, n_test, p.wall, p.trainable)
+        metrics = run_metrics(self.bank, self.method, p.R, n_test, p.wall, p.trainable,
+                              self.gate.decisions if self.gate is not None else ())
         if self.dist.is_main:
             save_bank(self.bank, self.run_dir.adapters)
             self.model.save(self.run_dir.root)
