@@ -13,7 +13,7 @@ import pytest
 from litelora.benchmarks import build_benchmark, families
 from litelora.benchmarks.families import FAMILY_TASKS, REPEAT_SUFFIX, family_order
 from litelora.benchmarks.stream import Example
-from litelora.errors import ConfigError
+from litelora.errors import ConfigError, DataError
 
 CLASSES = {
     "bbc": ["business", "entertainment", "politics", "sports", "tech"],
@@ -114,6 +114,12 @@ def test_an_order_with_no_separation_is_refused_and_bad_options_name_the_field()
         build_benchmark("families", tasks=["bbc-topics-a-repeat", "bbc-topics-a"])
     with pytest.raises(ConfigError, match="benchmark.data_root"):
         build_benchmark("families", tasks=["agnews-topics"])
+
+
+def test_a_source_without_a_tasks_class_names_both(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setitem(families.POOLED_SOURCES, "bbc", lambda: ([Example("t", 0)] * 50, ["business"]))
+    with pytest.raises(DataError, match=r"families/bbc-topics-a: the bbc data has no classes \['politics', 'tech'\]"):
+        build_benchmark("families", tasks=["bbc-topics-a"])
 
 
 def test_named_tasks_run_in_the_order_given_with_a_named_repeat() -> None:

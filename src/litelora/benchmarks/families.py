@@ -27,7 +27,7 @@ from litelora.benchmarks.sources import (
 )
 from litelora.benchmarks.stream import Example, TaskStream
 from litelora.benchmarks.text import train_test_split
-from litelora.errors import ConfigError
+from litelora.errors import ConfigError, DataError
 
 REPEAT_SUFFIX = "-repeat"
 
@@ -93,8 +93,8 @@ def _fortune_categories() -> list[str]:
 POOLED_SOURCES: dict[str, Callable[[], tuple[list[Example], list[str]]]] = {
     "bbc": load_bbc_news,
     "rt": load_rotten_tomatoes,
-    "wordnet": lambda: load_wordnet_supersenses(),
-    "spam": lambda: load_spam_assassin(),
+    "wordnet": load_wordnet_supersenses,
+    "spam": load_spam_assassin,
     "fortunes": lambda: load_fortunes(categories=_fortune_categories()),
 }
 
@@ -206,6 +206,10 @@ def _split(task: FamilyTask, pooled: Mapping[str, tuple[list[Example], list[str]
         return (_cap([Example(s, index[y]) for s, y in train if y in index], train_per_class),
                 _cap([Example(s, index[y]) for s, y in test if y in index], test_per_class))
     examples, names = pooled[task.source]
+    missing = [c for cs in task.labels.values() for c in cs if c not in names]
+    if missing:
+        raise DataError(f"families/{task.name}: the {task.source} data has no classes {missing}; it has {names} "
+                        "(an older or partial copy of the corpus: reinstall it)")
     index = {names.index(c): k for k, w in enumerate(words) for c in task.labels[w]}
     picked = [Example(e.input, index[e.label]) for e in examples if e.label in index]
     if task.half is not None:
