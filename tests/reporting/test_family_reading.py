@@ -72,3 +72,15 @@ def test_a_gated_run_directory_reads_end_to_end(tmp_path: Path) -> None:
     for r in readings[1:]:
         assert r.recruited == round(0.5 * targets) and r.rank_sum == 4 * r.recruited
         assert r.params == sum(g["params_kept"] for g in gates if g["task"] == r.task)
+
+
+def test_the_table_sets_each_task_beside_the_other_runs_on_it() -> None:
+    from litelora.reporting.families import readings_table
+
+    readings = family_reading(NAMES, FAMILIES, REPEAT, gate_digest(ROWS, num_tasks=4, rank=8), R)
+    host = [[round(row[j] + 0.05, 3) if j <= i else 0 for j in range(4)] for i, row in enumerate(R)]
+    lines = readings_table(readings, {"host": host})
+    assert lines[0].endswith("| after / end | host: after / end |")
+    assert lines[4] == "| 2 | bbc-topics-b | topic | recurring | 1 / 2 | 3 | 100 | 0.500 / 0.400 | 0.550 / 0.450 |"
+    with pytest.raises(DataError, match="compare runs of one stream and seed"):
+        readings_table(readings, {"closed": R[:2]})

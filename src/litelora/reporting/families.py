@@ -137,3 +137,22 @@ def read_run(run_dir: str | Path) -> list[TaskReading]:
         raise DataError(f"{run_dir}: no gates.json; the per-family reading needs a gated run")
     R = read_json(Path(run_dir) / "results.json")["train_info"]["accuracy_matrix"]
     return family_reading(facts["names"], facts["families"], facts["repeat_of"], facts["gates"], R)
+
+
+def readings_table(readings: Sequence[TaskReading],
+                   others: Mapping[str, Sequence[Sequence[float]]] | None = None) -> list[str]:
+    """A markdown table, one row per task; ``others`` adds, per named run (``host``, ``closed``),
+    its accuracy on the same task right after it and at the end (the runs must share the order)."""
+    others = dict(others or {})
+    T = len(readings)
+    for who, R in others.items():
+        if len(R) != T:
+            raise DataError(f"run {who!r} has {len(R)} tasks, the gated run {T}: compare runs of one stream and seed")
+    extra = "".join(f" | {who}: after / end" for who in others)
+    lines = [f"| task | name | family | kind | adapters | rank sum | parameters | after / end{extra} |",
+             "|---|---|---|---|---|---|---|---" + "|---" * len(others) + "|"]
+    for r in readings:
+        cells = "".join(f" | {R[r.task][r.task]:.3f} / {R[T - 1][r.task]:.3f}" for R in others.values())
+        lines.append(f"| {r.task} | {r.name} | {r.family or '-'} | {r.kind} | {r.recruited} / {r.targets} "
+                     f"| {r.rank_sum} | {r.params} | {r.acc_after:.3f} / {r.acc_final:.3f}{cells} |")
+    return lines
