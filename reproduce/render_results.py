@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 import yaml
+from render_evidence import section_convergence, section_families, section_redundancy
 
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
@@ -302,36 +303,6 @@ def section_references(results: dict[str, dict[str, Any]]) -> list[str]:
     return [""] + lines if lines else []
 
 
-def section_redundancy(results_dir: Path) -> list[str]:
-    """``reproduce/redundancy_vs_gate.py`` outputs: does the host's adapter redundancy predict
-    the gate's need and its reuse decisions?"""
-    files = sorted(results_dir.glob("redundancy_vs_gate_*.json"))
-    if not files:
-        return []
-    lines = ["## Does the measured redundancy predict where the gate reuses?", "",
-             "For each seed, the host's final adapters are analysed (rho: the share of a later task's adapter "
-             "that the earlier adapters of the same module represent) and set against gate v2's measured need "
-             "and decision in the paired gated run, module by module (`python reproduce/redundancy_vs_gate.py "
-             "RUN_ROOT --host H --gated G --out ...`). A gate that reuses where adapters are redundant shows a "
-             "negative correlation and a higher rho where it reused.", "",
-             "| suite | host / gated | seeds | Spearman(rho, need) per seed | mean rho, recruited | mean rho, reused |",
-             "|---|---|---|---|---|---|"]
-    for path in files:
-        data = json.loads(path.read_text())
-        seeds = data["per_seed"]
-
-        def fmt(key: str) -> str:
-            vals = [r[key] for r in seeds.values() if r[key] is not None]
-            return "n/a" if not vals else f"{sum(vals) / len(vals):.3f}"
-
-        corr = ", ".join("n/a" if r["spearman_rho_need_mean"] is None else f"{r['spearman_rho_need_mean']:+.2f}"
-                         for r in seeds.values())
-        suite = path.stem[len("redundancy_vs_gate_"):]
-        lines.append(f"| {suite} | {data['host']} / {data['gated']} | {len(seeds)} | {corr} | {fmt('mean_rho_recruited')} "
-                     f"| {fmt('mean_rho_reused')} |")
-    return lines + [""]
-
-
 def _ordered(results: dict[str, Any]) -> list[str]:
     known = [s for s in SUITE_ORDER if s in results]
     return known + sorted(s for s in results if s not in known)
@@ -391,8 +362,10 @@ def render(results_dir: Path = HERE / "results", suites_dir: Path = HERE / "suit
         lines += section_pairs(suite) if host_pairs(suite["groups"]) else section_groups(suite)
         lines += section_peers(suite, results)
         lines += section_analysis(suite)
+        lines += section_families(suite, host_pairs(suite["groups"]))
         lines += section_figures(name, figures_dir) + [""]
     lines += section_redundancy(results_dir)
+    lines += section_convergence(results_dir)
     lines += section_not_run(suites_dir)
     return "\n".join(lines).rstrip() + "\n"
 

@@ -129,7 +129,8 @@ def run_suite(spec: dict[str, Any], root: Path, results: Path, *, quick: bool = 
         records.append({"run": run["name"], "group": run["group"], "seed": run["seed"],
                         "command": "litelora train " + " ".join(f"--set {s}" for s in run["set"]),
                         "metrics": {k: metrics.get(k) for k in COLUMNS},
-                        "accuracy_matrix": res["train_info"]["accuracy_matrix"]})
+                        "accuracy_matrix": res["train_info"]["accuracy_matrix"],
+                        **stream_and_gates(suite_root / run["name"])})
     groups = {g: {k: aggregate_seeds([m[k] for m in ms]) for k in COLUMNS if all(m.get(k) is not None for m in ms)}
               for g, ms in per_group.items()}
     finished = [r for r in runs if (suite_root / r["name"] / "results.json").is_file()]
@@ -139,6 +140,23 @@ def run_suite(spec: dict[str, Any], root: Path, results: Path, *, quick: bool = 
     write_json(out.with_suffix(".json"), summary)
     write_text(out.with_suffix(".md"), markdown_table(groups))
     return summary
+
+
+def stream_and_gates(run_dir: Path) -> dict[str, Any]:
+    """What the per-family reading needs beyond the matrix, kept beside it so it can be recomputed
+    from the committed JSON: the task names and families (streams that name families) and the gate
+    digest (gated runs)."""
+    from litelora.reporting.families import run_families
+
+    if not (run_dir / "stream.json").is_file():
+        return {}
+    facts = run_families(run_dir)
+    out: dict[str, Any] = {}
+    if any(f is not None for f in facts["families"]):
+        out.update(tasks=facts["names"], families=facts["families"], repeat_of=facts["repeat_of"])
+    if facts["gates"] is not None:
+        out["gates"] = facts["gates"]
+    return out
 
 
 def markdown_table(groups: dict[str, dict[str, Any]]) -> str:

@@ -23,13 +23,18 @@ class Example:
 
 @dataclass
 class Task:
-    """One experience: its id, its classes (global ids) and its train and test examples."""
+    """One experience: its id, its classes (global ids) and its train and test examples.
+
+    ``family``: the kind of task (``topic``, ``sentiment``, ...) where the benchmark groups its
+    tasks into recurring families; ``None`` elsewhere.
+    """
 
     task_id: int
     name: str
     classes: tuple[int, ...]
     train: list[Example]
     test: list[Example]
+    family: str | None = None
 
 
 @dataclass
@@ -106,7 +111,8 @@ class TaskStream:
         return out
 
     def summary(self) -> dict[str, Any]:
-        """What ``stream.json`` records: scenario, order, class names, per-task counts, the meta."""
+        """What ``stream.json`` records: scenario, order, class names, per-task counts (and family,
+        where the benchmark names one), the meta."""
         return {
             "name": self.name,
             "scenario": self.scenario,
@@ -122,7 +128,8 @@ class TaskStream:
                  "class_names": [self.class_names[c] for c in t.classes],
                  "train": len(t.train), "test": len(t.test),
                  "train_per_class": dict(sorted(Counter(ex.label for ex in t.train).items())),
-                 "test_per_class": dict(sorted(Counter(ex.label for ex in t.test).items()))}
+                 "test_per_class": dict(sorted(Counter(ex.label for ex in t.test).items())),
+                 **({"family": t.family} if t.family is not None else {})}
                 for t in self.tasks
             ],
         }

@@ -33,7 +33,8 @@ def run_check(args: argparse.Namespace) -> int:
     per_task = stream.summary()["tasks"]
     for task in stream.tasks:
         summary = per_task[task.task_id]
-        print(f"task {task.task_id} {task.name}: {summary['train']} train, {summary['test']} test")
+        family = f" ({task.family})" if task.family is not None else ""
+        print(f"task {task.task_id} {task.name}{family}: {summary['train']} train, {summary['test']} test")
         for c in task.classes:
             print(f"  class {c:>3} {stream.class_names[c]!r}: {summary['train_per_class'].get(c, 0)} train, "
                   f"{summary['test_per_class'].get(c, 0)} test")

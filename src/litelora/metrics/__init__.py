@@ -12,6 +12,7 @@ from litelora.metrics.continual import (
     per_task_forgetting,
     summarize,
 )
+from litelora.metrics.convergence import convergence_check, diagonal
 from litelora.metrics.efficiency import adapter_reduction, aggregate_seeds, parameter_bytes
 
 __all__ = [
@@ -19,6 +20,8 @@ __all__ = [
     "aggregate_seeds",
     "average_incremental_accuracy",
     "bwt",
+    "convergence_check",
+    "diagonal",
     "final_accuracy",
     "forgetting",
     "fwt",

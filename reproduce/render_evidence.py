@@ -1,0 +1,122 @@
+"""Sections of docs/results.md beyond the suite tables: adapter redundancy against the gate,
+whether each suite is converged, and what a gate recruits per task family.
+
+Each reads committed JSON only (``reproduce/results/``), as the rest of the page does.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from litelora.reporting.families import KINDS, task_kinds
+
+CLOSED = "closed-after-task-0"
+
+
+def section_redundancy(results_dir: Path) -> list[str]:
+    """``reproduce/redundancy_vs_gate.py`` outputs: does the host's adapter redundancy predict
+    the gate's need and its reuse decisions?"""
+    files = sorted(results_dir.glob("redundancy_vs_gate_*.json"))
+    if not files:
+        return []
+    lines = ["## Does the measured redundancy predict where the gate reuses?", "",
+             "For each seed, the host's final adapters are analysed (rho: the share of a later task's adapter "
+             "that the earlier adapters of the same module represent) and set against gate v2's measured need "
+             "and decision in the paired gated run, module by module (`python reproduce/redundancy_vs_gate.py "
+             "RUN_ROOT --host H --gated G --out ...`). A gate that reuses where adapters are redundant shows a "
+             "negative correlation and a higher rho where it reused.", "",
+             "| suite | host / gated | seeds | Spearman(rho, need) per seed | mean rho, recruited | mean rho, reused |",
+             "|---|---|---|---|---|---|"]
+    for path in files:
+        data = json.loads(path.read_text())
+        seeds = data["per_seed"]
+
+        def fmt(key: str) -> str:
+            vals = [r[key] for r in seeds.values() if r[key] is not None]
+            return "n/a" if not vals else f"{sum(vals) / len(vals):.3f}"
+
+        corr = ", ".join("n/a" if r["spearman_rho_need_mean"] is None else f"{r['spearman_rho_need_mean']:+.2f}"
+                         for r in seeds.values())
+        suite = path.stem[len("redundancy_vs_gate_"):]
+        lines.append(f"| {suite} | {data['host']} / {data['gated']} | {len(seeds)} | {corr} | {fmt('mean_rho_recruited')} "
+                     f"| {fmt('mean_rho_reused')} |")
+    return lines + [""]
+
+
+def section_convergence(results_dir: Path) -> list[str]:
+    """``reproduce/convergence.py`` outputs: does doubling the epochs still lift the host's diagonal?"""
+    files = sorted(results_dir.glob("convergence_*.json"))
+    if not files:
+        return []
+    lines = ["## Are the suites converged?", "",
+             "Each task's accuracy right after its own training (the diagonal of the accuracy matrix), for the "
+             "host at the suite's epochs and at twice as many, paired by seed (`python reproduce/convergence.py "
+             "reproduce/results/<suite>.json`). A suite is converged when doubling the epochs raises the "
+             "diagonal by less than the bar on average: only there does an adapter the gate closes cost "
+             "what the earlier adapters fail to hold, rather than training the task lacked.", "",
+             "| suite | host / doubled | seeds | mean rise of the diagonal, points | largest task rise | bar "
+             "| converged |", "|---|---|---|---|---|---|---|"]
+    for path in files:
+        v = json.loads(path.read_text())
+        lines.append(f"| {v['suite']} | {v['host']} / {v['doubled']} | {len(v['seeds'])} | {v['mean_rise'] * 100:+.2f} "
+                     f"| {v['max_task_rise'] * 100:+.1f} | {v['tolerance'] * 100:.0f} "
+                     f"| {'yes' if v['converged'] else 'no'} |")
+    return lines + [""]
+
+
+def _by_seed(suite: dict[str, Any], group: str) -> dict[int, dict[str, Any]]:
+    return {r["seed"]: r for r in suite.get("runs", []) if r["group"] == group}
+
+
+def family_rows(suite: dict[str, Any], host: str, gated: str) -> dict[str, dict[str, float]]:
+    """Per kind (first of family, recurring, repeat), over ``gated``'s runs and their tasks 1..:
+    mean adapters recruited, rank sum and parameters, and the accuracy right after the task and at
+    the end for the gate, the host and closed-after-task-0 on the same seed (same order)."""
+    hosts, closed = _by_seed(suite, host), _by_seed(suite, CLOSED)
+    sums: dict[str, dict[str, list[float]]] = {k: {} for k in KINDS}
+    for seed, run in _by_seed(suite, gated).items():
+        if "families" not in run or "gates" not in run:
+            continue
+        kinds = task_kinds(run["families"], run["tasks"], run["repeat_of"])
+        rows = {"gate": run, "host": hosts.get(seed), "closed": closed.get(seed)}
+        for t, digest in enumerate(run["gates"]["tasks"]):
+            if t == 0:  # recruits everywhere by default: says nothing of the gate
+                continue
+            acc = sums[kinds[t]]
+            for key, value in (("recruited", len(digest["recruited"])), ("rank_sum", digest["rank_sum"]),
+                               ("params", digest["params"])):
+                acc.setdefault(key, []).append(value)
+            for who, r in rows.items():
+                if r is not None:
+                    R = r["accuracy_matrix"]
+                    acc.setdefault(f"after_{who}", []).append(R[t][t])
+                    acc.setdefault(f"final_{who}", []).append(R[-1][t])
+    return {k: {key: sum(v) / len(v) for key, v in acc.items()} | {"n": len(acc["recruited"])}
+            for k, acc in sums.items() if acc}
+
+
+def section_families(suite: dict[str, Any], pairs: Sequence[tuple[str, str]]) -> list[str]:
+    """What each gate recruited for the first task of a family, a recurring one and a repeat."""
+    lines: list[str] = []
+    for host, gated in pairs:
+        rows = family_rows(suite, host, gated)
+        if not rows:
+            continue
+        if not lines:
+            lines = ["", "Per task family (tasks after the first, all seeds): a gate that works recruits for the "
+                         "first task of a family and little for a recurring one or a repeat. Accuracy on the "
+                         "task right after it and at the end: gate / host / closed after task 0.", "",
+                     "| gate | task | tasks | adapters recruited | rank sum | parameters | acc. after the task "
+                     "| acc. at the end |", "|---|---|---|---|---|---|---|---|"]
+
+        def acc(stats: dict[str, float], when: str) -> str:
+            return " / ".join(f"{stats[f'{when}_{w}']:.3f}" if f"{when}_{w}" in stats else "-"
+                              for w in ("gate", "host", "closed"))
+
+        for kind, s in rows.items():
+            lines.append(f"| {gated} | {kind} | {s['n']} | {s['recruited']:.1f} | {s['rank_sum']:.1f} "
+                         f"| {s['params']:.0f} | {acc(s, 'after')} | {acc(s, 'final')} |")
+    return lines

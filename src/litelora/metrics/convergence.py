@@ -1,0 +1,54 @@
+"""Is a suite trained to its plateau? Compare the host's diagonal at E and at 2E epochs.
+
+The diagonal ``R[t][t]`` is a task's accuracy right after its own training, before any later task
+can erode it, so it measures how far one task's training got. If doubling the epochs still
+raises it, every run of the suite is undertrained, and then any extra adapter is extra training:
+a gate that closes one must cost accuracy whatever the earlier adapters hold.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+import numpy as np
+
+from litelora.errors import DataError
+from litelora.metrics.continual import AccuracyMatrix, _as_matrix
+
+# One point of accuracy: the bar for "doubling the epochs no longer moves the diagonal".
+CONVERGED_BELOW = 0.01
+
+
+def diagonal(R: AccuracyMatrix) -> list[float]:
+    """``R[t][t]`` for every task: the accuracy on each task right after training it."""
+    return [float(x) for x in np.diag(_as_matrix(R))]
+
+
+def convergence_check(base: Mapping[Any, AccuracyMatrix], doubled: Mapping[Any, AccuracyMatrix],
+                      tolerance: float = CONVERGED_BELOW) -> dict[str, Any]:
+    """Pair the host's runs at E epochs (``base``) and 2E (``doubled``) by seed (same task order)
+    and say whether the suite is converged: the diagonal's rise from E to 2E, averaged over the
+    tasks and seeds, is below ``tolerance`` (a fall counts as converged: more epochs do not help).
+
+    Returns ``converged``, ``mean_rise``, ``max_task_rise`` (the largest single-task rise),
+    ``seeds`` and, per seed, both diagonals and their mean rise. ``DataError`` when no seed is in
+    both, or a seed's two matrices differ in size (not the same stream).
+    """
+    if not 0 < tolerance < 1:
+        raise DataError(f"convergence tolerance must be a fraction in (0, 1), got {tolerance}")
+    seeds = [s for s in base if s in doubled]
+    if not seeds:
+        raise DataError(f"no seed has both runs: E-epoch seeds {sorted(base, key=str)}, "
+                        f"2E-epoch seeds {sorted(doubled, key=str)}; run the doubled host on the same seeds")
+    per_seed, rises = {}, []
+    for seed in seeds:
+        d1, d2 = diagonal(base[seed]), diagonal(doubled[seed])
+        if len(d1) != len(d2):
+            raise DataError(f"seed {seed}: the runs have {len(d1)} and {len(d2)} tasks; pair runs of one stream")
+        rise = [b - a for a, b in zip(d1, d2)]
+        rises += rise
+        per_seed[seed] = {"diagonal": d1, "diagonal_doubled": d2, "mean_rise": float(np.mean(rise))}
+    mean_rise = float(np.mean(rises))
+    return {"converged": mean_rise < tolerance, "tolerance": tolerance, "mean_rise": mean_rise,
+            "max_task_rise": float(np.max(rises)), "seeds": seeds, "per_seed": per_seed}

@@ -1,0 +1,69 @@
+"""The results page's per-family table and convergence table, from constructed suite JSON."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(ROOT / "reproduce"))
+import render_evidence  # noqa: E402
+import render_results  # noqa: E402
+
+sys.path.remove(str(ROOT / "reproduce"))
+
+TASKS = ["bbc-topics-a", "rt-sentiment-a", "bbc-topics-b", "bbc-topics-a-repeat"]
+FAMILIES = ["topic", "sentiment", "topic", "topic"]
+
+
+def _matrix(diag: float, final: float) -> list[list[float]]:
+    return [[diag if i == j else final if i == 3 else 0.5 for j in range(4)] for i in range(4)]
+
+
+def _gated(seed: int, recruited: list[int]) -> dict:
+    return {"run": f"inclora+litelora_s{seed}", "group": "inclora+litelora", "seed": seed,
+            "accuracy_matrix": _matrix(0.8, 0.6), "tasks": TASKS, "families": FAMILIES,
+            "repeat_of": {"bbc-topics-a-repeat": "bbc-topics-a"},
+            "gates": {"targets": ["q", "v"], "tasks": [
+                {"recruited": [0, 1], "rank_sum": 16, "params": 200}, *[
+                    {"recruited": list(range(k)), "rank_sum": 8 * k, "params": 100 * k} for k in recruited]]}}
+
+
+def _suite() -> dict:
+    runs = [_gated(0, [2, 1, 0]), _gated(1, [2, 0, 0]),
+            *[{"run": f"inclora_s{s}", "group": "inclora", "seed": s, "accuracy_matrix": _matrix(0.9, 0.7)}
+              for s in (0, 1)],
+            {"run": "closed-after-task-0_s0", "group": "closed-after-task-0", "seed": 0,
+             "accuracy_matrix": _matrix(0.4, 0.3)}]
+    acc = {"final_acc_sample": {"mean": 0.7, "std": 0.0, "n": 2}}
+    return {"suite": "fam", "spec": {"title": "fam"}, "runs": runs,
+            "groups": {"inclora": acc, "inclora+litelora": acc, "closed-after-task-0": acc}}
+
+
+def test_the_family_table_splits_first_recurring_and_repeat() -> None:
+    rows = render_evidence.family_rows(_suite(), "inclora", "inclora+litelora")
+    assert rows["first"]["n"] == 2 and rows["first"]["recruited"] == 2.0 and rows["first"]["params"] == 200
+    assert rows["recurring"]["recruited"] == 0.5 and rows["recurring"]["rank_sum"] == 4.0
+    assert rows["repeat"]["recruited"] == 0.0
+    assert rows["repeat"]["after_gate"] == 0.8 and rows["repeat"]["after_host"] == 0.9
+    assert rows["repeat"]["after_closed"] == 0.4  # one seed of closed-after-task-0: its mean
+    lines = render_evidence.section_families(_suite(), [("inclora", "inclora+litelora")])
+    assert "| inclora+litelora | recurring | 2 | 0.5 | 4.0 | 50 | 0.800 / 0.900 / 0.400 | 0.600 / 0.700 / 0.300 |" in lines
+
+
+def test_a_suite_without_families_gets_no_family_table() -> None:
+    suite = _suite()
+    for run in suite["runs"]:
+        run.pop("families", None)
+    assert render_evidence.section_families(suite, [("inclora", "inclora+litelora")]) == []
+
+
+def test_the_page_shows_families_and_convergence(tmp_path: Path) -> None:
+    (tmp_path / "fam.json").write_text(json.dumps(_suite()))
+    (tmp_path / "convergence_fam.json").write_text(json.dumps(
+        {"suite": "fam", "host": "inclora", "doubled": "inclora-2x-epochs", "seeds": [0, 1], "mean_rise": 0.023,
+         "max_task_rise": 0.05, "tolerance": 0.01, "converged": False}))
+    page = render_results.render(tmp_path, tmp_path, tmp_path)
+    assert "| inclora+litelora | first | 2 | 2.0 | 16.0 | 200 |" in page
+    assert "| fam | inclora / inclora-2x-epochs | 2 | +2.30 | +5.0 | 1 | no |" in page
