@@ -16,6 +16,20 @@ from litelora.reporting.families import KINDS, task_kinds
 CLOSED = "closed-after-task-0"
 
 
+def converged_label(suite: dict[str, Any], host: str) -> str:
+    """``yes`` / ``no (+x.x)`` from the suite's own ``<host>-2x-epochs`` runs (the diagonal's mean
+    rise, in points, when the epochs double), ``not checked`` without them."""
+    from convergence import DOUBLED_SUFFIX, matrices
+
+    from litelora.metrics import convergence_check
+
+    base, twice = matrices(suite, host), matrices(suite, host + DOUBLED_SUFFIX)
+    if not base or not twice or not set(base) & set(twice):
+        return "not checked"
+    verdict = convergence_check(base, twice)
+    return "yes" if verdict["converged"] else f"no (+{100 * verdict['mean_rise']:.1f})"
+
+
 def section_redundancy(results_dir: Path) -> list[str]:
     """``reproduce/redundancy_vs_gate.py`` outputs: does the host's adapter redundancy predict
     the gate's need and its reuse decisions?"""
@@ -120,3 +134,24 @@ def section_families(suite: dict[str, Any], pairs: Sequence[tuple[str, str]]) ->
             lines.append(f"| {gated} | {kind} | {s['n']} | {s['recruited']:.1f} | {s['rank_sum']:.1f} "
                          f"| {s['params']:.0f} | {acc(s, 'after')} | {acc(s, 'final')} |")
     return lines
+
+
+README_START, README_END = "<!-- results:start -->", "<!-- results:end -->"
+
+
+def sync_readme(readme: Path, block: Sequence[str], check: bool = False) -> bool:
+    """Put ``block`` (generated lines) between the README's results markers; with ``check``, only
+    say whether it is already there. True when the README is current (or was made so)."""
+    text = readme.read_text()
+    if README_START not in text or README_END not in text:
+        return True  # a README without the markers carries no generated numbers
+    head, rest = text.split(README_START, 1)
+    _, tail = rest.split(README_END, 1)
+    new = head + README_START + "\n" + "\n".join(block).rstrip() + "\n" + README_END + tail
+    if check:
+        return new == text
+    if new != text:
+        from litelora._io import write_text
+
+        write_text(readme, new)
+    return True

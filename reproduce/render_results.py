@@ -18,10 +18,12 @@ from pathlib import Path
 from typing import Any
 
 import yaml
-from render_evidence import section_convergence, section_families, section_redundancy
+from render_evidence import (converged_label, section_convergence, section_families, section_redundancy,
+                             sync_readme)
 
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
+README = ROOT / "README.md"
 
 # A gate "matches" its host when its mean final accuracy is at most this far below the host's
 # (half a point: the bar the evidence issue sets).
@@ -229,10 +231,10 @@ def section_verdict(results: dict[str, dict[str, Any]],
     """The evidence: every host/gate pair on a suite that discriminates for that host (``rows``:
     each suite's ``verdicts``, computed here when not given)."""
     rows = rows or {name: verdicts(results[name], results) for name in _ordered(results)}
-    lines = ["| suite | host (gate) | seeds | reduction | final acc: host | final acc: + gate "
-             "| paired difference, points: mean ± std (by seed) | adapter KiB: host / + gate "
+    lines = ["| suite | converged | host (gate) | seeds | adapters saved | parameters saved | final acc: host "
+             "| final acc: + gate | paired difference, points: mean ± std (by seed) | adapter KiB: host / + gate "
              "| wall s: host / + gate | claim held |",
-             "|---|---|---|---|---|---|---|---|---|---|"]
+             "|---|---|---|---|---|---|---|---|---|---|---|---|"]
     for name in _ordered(results):
         groups = results[name]["groups"]
         for v in rows[name]:
@@ -240,10 +242,14 @@ def section_verdict(results: dict[str, dict[str, Any]],
                 continue
             h, g = groups[v["host"]], groups[v["gated"]]
             red = "-" if v["reduction"] is None else f"{v['reduction']:.0%}"
+            params = f"{g['param_reduction']['mean']:.0%}" if "param_reduction" in g else "-"
+            converged = converged_label(results[name], v["host"])
             held = "yes" if v["matched"] and v["in_band"] else (
                 "no: fewer than 20% saved" if not v["in_band"] else "no: below the 0.5-point bar")
+            if converged != "yes":
+                held += " (suite not shown converged)"
             lines.append(
-                f"| {name} | {v['label']} | {v['n']} | {red} | {_m(h, 'final_acc_sample')} "
+                f"| {name} | {converged} | {v['label']} | {v['n']} | {red} | {params} | {_m(h, 'final_acc_sample')} "
                 f"| {_m(g, 'final_acc_sample')} | {_paired(v)} | {_kib(h)} / {_kib(g)} "
                 f"| {_m(h, 'train_seconds', '{:.0f}', pm=False)} / {_m(g, 'train_seconds', '{:.0f}', pm=False)} "
                 f"| {held} |")
@@ -376,16 +382,17 @@ def main() -> int:
     parser.add_argument("-o", "--output", type=Path, default=ROOT / "docs" / "results.md")
     parser.add_argument("--check", action="store_true", help="fail if the output file differs from a fresh render")
     args = parser.parse_args()
-    text = render(args.results)
+    text, block = render(args.results), section_verdict(load_results(args.results))
     if args.check:
-        if not args.output.is_file() or args.output.read_text() != text:
-            print(f"{args.output} is stale: run python reproduce/render_results.py", file=sys.stderr)
+        if not args.output.is_file() or args.output.read_text() != text or not sync_readme(README, block, True):
+            print(f"{args.output} or README.md is stale: run python reproduce/render_results.py", file=sys.stderr)
             return 1
         return 0
     from litelora._io import write_text
 
     write_text(args.output, text)
-    print(f"wrote {args.output}")
+    sync_readme(README, block)
+    print(f"wrote {args.output} and README.md's verdict table")
     return 0
 
 

@@ -31,7 +31,7 @@ from litelora._io import write_json, write_text
 from litelora.metrics import aggregate_seeds
 
 COLUMNS = ["final_acc_sample", "aia_sample", "forgetting_first", "active_adapters", "adapter_reduction",
-           "adapter_bytes", "train_seconds"]
+           "adapter_params", "param_reduction", "adapter_bytes", "train_seconds"]
 
 
 def load_spec(path: str | Path) -> dict[str, Any]:

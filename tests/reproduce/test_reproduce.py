@@ -28,6 +28,19 @@ def test_results_page_is_generated_from_the_committed_json() -> None:
     render = _load("render_results")
     assert (ROOT / "docs" / "results.md").read_text() == render.render(), (
         "docs/results.md is stale: run `python reproduce/render_results.py`")
+    block = render.section_verdict(render.load_results(render.HERE / "results"))
+    assert block and render.sync_readme(ROOT / "README.md", block, check=True), (
+        "README.md's verdict table is stale: run `python reproduce/render_results.py`")
+
+
+def test_the_readme_block_is_replaced_between_its_markers_only(tmp_path: Path) -> None:
+    render = _load("render_results")
+    readme = tmp_path / "README.md"
+    readme.write_text("intro\n<!-- results:start -->\nold | row\n<!-- results:end -->\nafter\n")
+    assert not render.sync_readme(readme, ["| new |"], check=True)
+    assert render.sync_readme(readme, ["| new |"])
+    assert readme.read_text() == "intro\n<!-- results:start -->\n| new |\n<!-- results:end -->\nafter\n"
+    assert render.sync_readme(readme, ["| new |"], check=True)
 
 
 def test_every_number_in_the_claims_table_comes_from_the_json(tmp_path: Path) -> None:

@@ -227,7 +227,7 @@ def _split(task: FamilyTask, pooled: Mapping[str, tuple[list[Example], list[str]
 def family_stream(
     seed: int | None = 0, class_order: list[int] | None = None, data_root: str | None = None,
     families: list[str] | None = None, per_family: int | None = None, tasks: list[str] | None = None,
-    repeat: bool = True, train_per_class: int = 64, test_per_class: int = 40, scenario: str = "cil",
+    repeat: bool = True, train_per_class: int = 32, test_per_class: int = 20, scenario: str = "til",
     shared_labels: bool = False,
 ) -> TaskStream:
     """Text tasks in recurring families from real corpora: topic (BBC News), sentiment (Rotten

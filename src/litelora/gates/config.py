@@ -25,13 +25,15 @@ LEGACY_FIELDS: dict[str, tuple[str, ...]] = {
     "tau": ("representability",),
 }
 _warned: set[str] = set()
+# A run gates by default (LiteLoRA is the point); ``gate.kind: none`` runs the host alone.
+DEFAULT_KIND = "litelora-v3"
 
 
 @dataclass
 class GateConfig:
     """Settings of the LiteLoRA gate (see docs/gate.md).
 
-    kind: ``none`` (recruit everywhere), ``litelora`` (the LiteLoRA gate: a probe before the task
+    kind: ``none`` (the host alone: recruit everywhere), ``litelora`` (the LiteLoRA gate: a probe before the task
         measures what the task still asks of each module outside its old adapters' span and how far
         the old adapters carry it, and each module recruits a new adapter at the rank its novel
         demand needs, 0 = reuse), ``litelora-v3`` / ``litelora-v2`` (that gate by version: v2 keeps
@@ -50,7 +52,7 @@ class GateConfig:
         the gate declares; ``litelora config fields gate`` lists them per gate.
     """
 
-    kind: str = "none"
+    kind: str = DEFAULT_KIND
     group: GateGroup = "module"
     budget: float | None = None
     reuse: ReuseKind = "frozen"
@@ -76,7 +78,7 @@ class GateConfig:
 
     def settings_set(self) -> list[str]:
         """The ``gate.*`` fields set away from their defaults, ``kind`` aside (``params.x`` per param)."""
-        defaults = GateConfig()
+        defaults = GateConfig(kind="none")
         out = [name for name in ("group", "budget", "reuse", "reuse_lr", "first_task_recruits")
                if getattr(self, name) != getattr(defaults, name)]
         return out + [f"params.{k}" for k in self.params]
@@ -91,11 +93,11 @@ class GateConfig:
             return data
         data = dict(data)
         params = dict(data.get("params") or {})
-        kind = str(data.get("kind", "none"))
+        kind = data.get("kind")  # unset: a method's own gate (sdlora-kd) may read the field
         for name in flat:
             value = data.pop(name)
             readers = LEGACY_FIELDS[name]
-            if kind != "none" and kind not in readers:
+            if kind not in (None, "none") and kind not in readers:
                 warnings.warn(f"gate.{name}={value!r} has no effect with gate.kind={kind!r} (it is read by "
                               f"{', '.join(readers)}); remove it", stacklevel=4)
                 continue

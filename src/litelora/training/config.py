@@ -35,7 +35,7 @@ class BenchmarkConfig:
     options: keyword arguments of the benchmark's builder (e.g. ``num_tasks``, ``train_per_class``).
     """
 
-    name: str = "wordnet-supersenses"
+    name: str = "families"
     seed: int | None = 0
     class_order: list[int] | None = None
     data_root: str | None = None

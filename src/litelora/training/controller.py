@@ -61,8 +61,9 @@ class LiteLoRA:
         if lr <= 0:
             raise ConfigError(f"lr must be > 0, got {lr}")
         self.method = create_method(method, method_params or {}) if isinstance(method, str) else method
-        # GateConfig() (kind none) still lets a method bring its own default gate (sdlora-kd).
-        self.gate: GatePlugin | None = gate_for(self.method, gate or GateConfig(), num_tasks, seed=seed, adapter_lr=lr)
+        # No gate asked for: kind none, which still lets a method bring its own gate (sdlora-kd).
+        self.gate: GatePlugin | None = gate_for(self.method, gate or GateConfig(kind="none"), num_tasks, seed=seed,
+                                                adapter_lr=lr)
         self.bank = AdapterBank(model, adapter or AdapterConfig())
         if self.bank.config.init_lora_weights == "gradient" and (
                 self.method.designs_down_projection or not self.method.adds_candidates):

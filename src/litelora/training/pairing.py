@@ -11,6 +11,7 @@ import warnings
 
 from litelora.errors import ConfigError
 from litelora.gates import GateConfig, GatePlugin, build_gate
+from litelora.gates.config import DEFAULT_KIND
 from litelora.methods import ContinualMethod
 
 
@@ -20,11 +21,13 @@ def gate_config_for(method: ContinualMethod, config: GateConfig) -> GateConfig:
     against the host (a gate decides over candidates, so the host must add one per task and target).
     A run with no gate at all that sets a ``gate.*`` field is warned: nothing reads it."""
     default = getattr(method, "default_gate", None)
-    if not config.enabled and default:
+    # A method that brings its own gate (sdlora-kd: SD-LoRA with the representability gate) keeps it
+    # unless the run names another: the default kind does not count as naming one.
+    if default and config.kind in ("none", DEFAULT_KIND):
         base = GateConfig(**default)
         changed = {name: getattr(config, name) for name in ("group", "budget", "reuse", "reuse_lr",
                                                             "first_task_recruits")
-                   if getattr(config, name) != getattr(GateConfig(), name)}
+                   if getattr(config, name) != getattr(GateConfig(kind="none"), name)}
         config = GateConfig(**{**default, **changed, "first_task_recruits": config.first_task_recruits,
                                "params": {**base.params, **config.params}})
     elif not config.enabled and config.settings_set():
