@@ -11,6 +11,9 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from convergence import DOUBLED_SUFFIX, matrices
+
+from litelora.metrics import convergence_check
 from litelora.reporting.families import KINDS, task_kinds
 
 CLOSED = "closed-after-task-0"
@@ -19,10 +22,8 @@ CLOSED = "closed-after-task-0"
 def converged_label(suite: dict[str, Any], host: str) -> str:
     """``yes`` / ``no (+x.x)`` from the suite's own ``<host>-2x-epochs`` runs (the diagonal's mean
     rise, in points, when the epochs double), ``not checked`` without them."""
-    from convergence import DOUBLED_SUFFIX, matrices
-
-    from litelora.metrics import convergence_check
-
+    if not all("accuracy_matrix" in r for r in suite.get("runs", [])):
+        return "not checked"  # summaries written before runs kept their matrices
     base, twice = matrices(suite, host), matrices(suite, host + DOUBLED_SUFFIX)
     if not base or not twice or not set(base) & set(twice):
         return "not checked"

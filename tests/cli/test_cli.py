@@ -10,7 +10,7 @@ from litelora.cli.main import main
 
 def _train_args(tmp_path) -> list[str]:
     return ["train", "--no-progress", "-o", str(tmp_path / "run"),
-            "--set", "benchmark.name=tiny-text", "--set", "model.name=tiny-bert",
+            "--set", "benchmark.name=tiny-text", "--set", "model.name=tiny-bert", "--set", "gate.kind=none",
             "--set", "train.epochs=1", "--set", "train.batch_size=8"]
 
 

@@ -13,7 +13,8 @@ from pathlib import Path
 import pytest
 from hostile import assert_clean_error, fingerprint, run_cli
 
-STEPS = ["--set", "model.name=tiny-bert", "--set", "train.max_steps_per_task=3", "--set", "train.checkpoint_every=1",
+STEPS = ["--set", "gate.kind=none", "--set", "model.name=tiny-bert", "--set", "train.max_steps_per_task=3",
+         "--set", "train.checkpoint_every=1",
          "--set", "train.log_every=2"]
 
 

@@ -8,7 +8,7 @@ import torch
 
 from litelora.cli.main import main
 
-TINY = ["--set", "benchmark.name=tiny-text", "--set", "model.name=tiny-bert"]
+TINY = ["--set", "benchmark.name=tiny-text", "--set", "model.name=tiny-bert", "--set", "gate.kind=none"]
 
 
 def _train(tmp_path, name: str, *extra: str) -> str:

@@ -13,7 +13,9 @@ from litelora.gates import GATES, GateConfig, build_gate
 def test_every_registered_gate_builds_from_its_kind() -> None:
     for kind in GATES.list():
         assert type(build_gate(GateConfig(kind=kind, budget=0.5), num_tasks=3)) is GATES.get(kind)
-    assert build_gate(GateConfig(), num_tasks=3) is None
+    assert build_gate(GateConfig(kind="none"), num_tasks=3) is None
+    with pytest.raises(ConfigError, match=r"gate\.kind='auto' is resolved against the method"):
+        build_gate(GateConfig(), num_tasks=3)
 
 
 def test_another_gates_setting_fails_and_names_who_reads_it() -> None:
@@ -58,7 +60,7 @@ def test_gate_settings_with_no_gate_warn_by_name_and_reach_a_methods_own_gate() 
     from litelora.training.pairing import gate_config_for, gate_for
 
     with pytest.warns(UserWarning, match=r"gate\.budget, gate\.params\.tau has no effect: gate\.kind='none'"):
-        gate_config_for(create_method("inclora"), GateConfig(budget=0.5, params={"tau": 0.1}))
+        gate_config_for(create_method("inclora"), GateConfig(kind="none", budget=0.5, params={"tau": 0.1}))
     gate = gate_for(create_method("sdlora-kd"), GateConfig(params={"tau": 0.1}), num_tasks=3)
     assert gate.params.tau == 0.1 and gate.config.reuse == "scale"
     assert gate_for(create_method("sdlora-kd"), GateConfig(), num_tasks=3).params.tau == 9e-4

@@ -32,7 +32,7 @@ def test_spearman_on_hand_computed_rankings() -> None:
 def test_compare_reads_a_host_and_gated_pair(tmp_path) -> None:
     base = ["--no-progress", "--set", "benchmark.name=tiny-text", "--set", "model.name=tiny-bert",
             "--set", "train.max_steps_per_task=4", "--set", "method.name=inclora"]
-    assert main(["train", "-o", str(tmp_path / "inclora_s0"), *base]) == 0
+    assert main(["train", "-o", str(tmp_path / "inclora_s0"), *base, "--set", "gate.kind=none"]) == 0
     assert main(["train", "-o", str(tmp_path / "inclora+litelora_s0"), *base, "--set", "gate.kind=litelora",
                  "--set", "gate.budget=0.5"]) == 0
     out = tmp_path / "r.json"

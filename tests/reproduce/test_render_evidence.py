@@ -67,3 +67,15 @@ def test_the_page_shows_families_and_convergence(tmp_path: Path) -> None:
     page = render_results.render(tmp_path, tmp_path, tmp_path)
     assert "| inclora+litelora | first | 2 | 2.0 | 16.0 | 200 |" in page
     assert "| fam | inclora / inclora-2x-epochs | 2 | +2.30 | +5.0 | 1 | no |" in page
+
+
+def test_the_verdict_reads_converged_from_the_suites_own_doubled_host() -> None:
+    def run(group: str, seed: int, diag: float) -> dict:
+        return {"group": group, "seed": seed, "accuracy_matrix": _matrix(diag, 0.6)}
+
+    flat = {"runs": [run("inclora", s, 0.80) for s in (0, 1)] + [run("inclora-2x-epochs", s, 0.805) for s in (0, 1)]}
+    rising = {"runs": [run("inclora", s, 0.80) for s in (0, 1)] + [run("inclora-2x-epochs", s, 0.83) for s in (0, 1)]}
+    assert render_evidence.converged_label(flat, "inclora") == "yes"  # +0.5 points: below the 1-point bar
+    assert render_evidence.converged_label(rising, "inclora") == "no (+3.0)"
+    assert render_evidence.converged_label({"runs": flat["runs"][:2]}, "inclora") == "not checked"
+    assert render_evidence.converged_label({"runs": [{"group": "inclora", "seed": 0}]}, "inclora") == "not checked"

@@ -106,8 +106,9 @@ def test_the_verdict_lists_only_discriminating_pairs_with_paired_differences(tmp
     assert v["paired"] == pytest.approx({0: -0.04, 1: 0.02})
     table = "\n".join(render.section_verdict(render.load_results(tmp_path)))
     # paired by seed: -4 and +2 points, mean -1.0, sample std 4.2
-    assert "| s | inclora (litelora) | 2 | 40% | 0.800 ± 0.020 | 0.790 ± 0.020 | -1.0 ± 4.2 (-4.0, +2.0) |" in table
-    assert table.rstrip().endswith("| no: below the 0.5-point bar |")
+    assert ("| s | not checked | inclora (litelora) | 2 | 40% | - | 0.800 ± 0.020 | 0.790 ± 0.020 "
+            "| -1.0 ± 4.2 (-4.0, +2.0) |") in table
+    assert table.rstrip().endswith("| no: below the 0.5-point bar (suite not shown converged) |")
     assert "olora" not in table  # olora does not beat its own closed-after-task-0 by 3 points
 
 

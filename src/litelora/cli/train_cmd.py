@@ -54,6 +54,7 @@ def run(args: argparse.Namespace) -> int:
     if args.no_progress:
         config.train.progress = False
     trainer = build_trainer(config)
+    config = trainer.config  # the gate as resolved for the method (gate.kind=auto)
     stream = trainer.stream
     print(f"benchmark {stream.name}: {len(stream.tasks)} tasks, {stream.num_classes} classes ({stream.scenario}), "
           f"model {config.model.name}, method {config.method.name}, gate {config.gate.kind}; "

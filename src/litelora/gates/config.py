@@ -25,15 +25,19 @@ LEGACY_FIELDS: dict[str, tuple[str, ...]] = {
     "tau": ("representability",),
 }
 _warned: set[str] = set()
-# A run gates by default (LiteLoRA is the point); ``gate.kind: none`` runs the host alone.
-DEFAULT_KIND = "litelora-v3"
+# A run gates by default (LiteLoRA is the point): ``auto`` is resolved where the host is known
+# (``litelora.training.pairing``) to the LiteLoRA gate on hosts that add a candidate per task, the
+# method's own gate where it brings one (sdlora-kd), and no gate otherwise (seqlora, joint).
+DEFAULT_KIND = "auto"
 
 
 @dataclass
 class GateConfig:
     """Settings of the LiteLoRA gate (see docs/gate.md).
 
-    kind: ``none`` (the host alone: recruit everywhere), ``litelora`` (the LiteLoRA gate: a probe before the task
+    kind: ``auto`` (default: ``litelora-v3`` on hosts that add a candidate per task, a method's own
+        gate where it brings one, no gate on seqlora and joint), ``none`` (the host alone: recruit
+        everywhere), ``litelora`` (the LiteLoRA gate: a probe before the task
         measures what the task still asks of each module outside its old adapters' span and how far
         the old adapters carry it, and each module recruits a new adapter at the rank its novel
         demand needs, 0 = reuse), ``litelora-v3`` / ``litelora-v2`` (that gate by version: v2 keeps
@@ -93,11 +97,11 @@ class GateConfig:
             return data
         data = dict(data)
         params = dict(data.get("params") or {})
-        kind = data.get("kind")  # unset: a method's own gate (sdlora-kd) may read the field
+        kind = data.get("kind", DEFAULT_KIND)  # auto or none: the gate is not known yet, keep the field
         for name in flat:
             value = data.pop(name)
             readers = LEGACY_FIELDS[name]
-            if kind not in (None, "none") and kind not in readers:
+            if kind not in ("auto", "none") and kind not in readers:
                 warnings.warn(f"gate.{name}={value!r} has no effect with gate.kind={kind!r} (it is read by "
                               f"{', '.join(readers)}); remove it", stacklevel=4)
                 continue

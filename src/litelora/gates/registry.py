@@ -5,7 +5,7 @@ from __future__ import annotations
 from litelora._registry import Registry
 from litelora.errors import ConfigError
 from litelora.gates.base import GatePlugin
-from litelora.gates.config import GateConfig
+from litelora.gates.config import DEFAULT_KIND, GateConfig
 from litelora.gates.hard_concrete import HardConcreteGate
 from litelora.gates.litelora import LiteLoRAGate
 from litelora.gates.litelora_v3 import LiteLoRAV3Gate
@@ -54,6 +54,9 @@ def build_gate(config: GateConfig, num_tasks: int, seed: int = 0, adapter_lr: fl
     """
     if not config.enabled:
         return None
+    if config.kind == DEFAULT_KIND:
+        raise ConfigError("gate.kind='auto' is resolved against the method (litelora.training.pairing.gate_for); "
+                          "build_gate needs a gate's own name")
     try:
         factory = GATES.get(config.kind)
     except ConfigError as err:

@@ -7,11 +7,15 @@ asks for no gate.
 
 from __future__ import annotations
 
+import dataclasses
 import warnings
 
 from litelora.errors import ConfigError
 from litelora.gates import GateConfig, GatePlugin, build_gate
 from litelora.gates.config import DEFAULT_KIND
+
+# What ``gate.kind: auto`` becomes on a host that adds a candidate per task.
+AUTO_GATE = "litelora-v3"
 from litelora.methods import ContinualMethod
 
 
@@ -21,8 +25,14 @@ def gate_config_for(method: ContinualMethod, config: GateConfig) -> GateConfig:
     against the host (a gate decides over candidates, so the host must add one per task and target).
     A run with no gate at all that sets a ``gate.*`` field is warned: nothing reads it."""
     default = getattr(method, "default_gate", None)
+    if config.kind == DEFAULT_KIND and not default:
+        # auto: the LiteLoRA gate where the host adds candidates for it to size, else none
+        kind = AUTO_GATE if method.adds_candidates else "none"
+        config = dataclasses.replace(config, kind=kind)
+        if kind == "none":
+            return config
     # A method that brings its own gate (sdlora-kd: SD-LoRA with the representability gate) keeps it
-    # unless the run names another: the default kind does not count as naming one.
+    # unless the run names another.
     if default and config.kind in ("none", DEFAULT_KIND):
         base = GateConfig(**default)
         changed = {name: getattr(config, name) for name in ("group", "budget", "reuse", "reuse_lr",
