@@ -19,6 +19,23 @@ from litelora.errors import ConfigError
 
 BENCHMARKS: Registry[TaskStream] = Registry("benchmark", group="litelora.benchmarks")
 
+MAX_TASKS = 1000
+MAX_CLASSES = 100_000
+MAX_PER_CLASS = 1 << 20
+MAX_SYNTHETIC_EXAMPLES = 1_000_000
+# Count and size options of any builder (plugins included), bounded by name before it runs: an
+# option such as num_tasks=10**9 would otherwise be generated or looped over until memory runs out.
+# name -> (lowest, highest, what the highest is in words)
+COUNT_OPTIONS: dict[str, tuple[int, int, str]] = {
+    "num_tasks": (1, MAX_TASKS, "tasks"),
+    "per_family": (1, MAX_TASKS, "tasks per family"),
+    "classes_per_task": (1, MAX_CLASSES, "classes per task"),
+    "train_per_class": (1, MAX_PER_CLASS, "examples per class (null: all of them)"),
+    "test_per_class": (1, MAX_PER_CLASS, "examples per class (null: all of them)"),
+    "image_size": (1, 4096, "pixels a side"),
+    "sample_seed": (0, 2**32 - 1, "(2**32 - 1, as benchmark.seed)"),
+}
+
 
 def register_benchmark(name: str) -> Callable[[Callable[..., TaskStream]], Callable[..., TaskStream]]:
     return BENCHMARKS.register(name)
@@ -42,4 +59,18 @@ def build_benchmark(name: str, **options: Any) -> TaskStream:
     for key, value in options.items():
         if key in hints and key not in ("seed", "class_order", "data_root"):
             options[key] = _coerce(hints[key], value, f"benchmark.options.{key}")
+    for key, (low, high, unit) in COUNT_OPTIONS.items():
+        value = options.get(key)
+        if isinstance(value, int) and not isinstance(value, bool) and not low <= value <= high:
+            raise ConfigError(f"benchmark.options.{key} must be between {low} and {high} {unit}, got {value}")
     return builder(**options)
+
+
+def check_synthetic_size(name: str, num_classes: int, per_class: int) -> None:
+    """A generated stream holds at most ``MAX_SYNTHETIC_EXAMPLES`` examples (each count is
+    bounded alone, but their product is what is generated)."""
+    total = num_classes * per_class
+    if total > MAX_SYNTHETIC_EXAMPLES:
+        raise ConfigError(f"benchmark {name!r}: {num_classes} classes x {per_class} examples = {total} examples "
+                          f"to generate, above {MAX_SYNTHETIC_EXAMPLES}; lower benchmark.options.num_tasks, "
+                          "classes_per_task, train_per_class or test_per_class")
