@@ -46,7 +46,14 @@ def list_benchmarks(pattern: str = "*") -> list[str]:
 
 
 def build_benchmark(name: str, **options: Any) -> TaskStream:
-    """Build benchmark ``name``; an option the builder does not take is a ``ConfigError``."""
+    """Build benchmark ``name`` from ``options`` checked by ``check_options``."""
+    return BENCHMARKS.get(name)(**check_options(name, options))
+
+
+def check_options(name: str, options: dict[str, Any]) -> dict[str, Any]:
+    """``options`` of benchmark ``name``, typed against its builder's annotations and bounded
+    (``COUNT_OPTIONS``), without building anything; an option the builder does not take, a
+    wrong type or an out-of-range count is a ``ConfigError`` naming ``benchmark.options.KEY``."""
     builder = BENCHMARKS.get(name)
     params = inspect.signature(builder).parameters
     unknown = sorted(k for k in options if k not in params)
@@ -56,14 +63,15 @@ def build_benchmark(name: str, **options: Any) -> TaskStream:
     # The builder's own options come from free-form YAML: check them against its annotations
     # (seed, class_order and data_root are typed fields of BenchmarkConfig already).
     hints = typing.get_type_hints(builder)
+    checked = dict(options)
     for key, value in options.items():
         if key in hints and key not in ("seed", "class_order", "data_root"):
-            options[key] = _coerce(hints[key], value, f"benchmark.options.{key}")
+            checked[key] = _coerce(hints[key], value, f"benchmark.options.{key}")
     for key, (low, high, unit) in COUNT_OPTIONS.items():
-        value = options.get(key)
+        value = checked.get(key)
         if isinstance(value, int) and not isinstance(value, bool) and not low <= value <= high:
             raise ConfigError(f"benchmark.options.{key} must be between {low} and {high} {unit}, got {value}")
-    return builder(**options)
+    return checked
 
 
 def check_synthetic_size(name: str, num_classes: int, per_class: int) -> None:
