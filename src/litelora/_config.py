@@ -140,10 +140,35 @@ class DuplicateKeyError(yaml.YAMLError):
     """A mapping names one key twice (plain YAML keeps the last one silently)."""
 
 
+class AliasExpansionError(yaml.YAMLError):
+    """Aliases that expand a document beyond ``MAX_YAML_VALUES`` values, or into itself."""
+
+
+# A config holds hundreds of values; aliases repeating a list inside a list ("billion laughs")
+# reach billions, which every later copy of the config (defaults merged, run.json, the
+# fingerprint) would walk until memory runs out.
+MAX_YAML_VALUES = 100_000
+_MERGE_TAG = "tag:yaml.org,2002:merge"
+
+
 class _UniqueKeyLoader(yaml.SafeLoader):
+    def construct_document(self, node: yaml.Node) -> Any:
+        _check_expansion(node)
+        return super().construct_document(node)
+
     def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
         seen: set[Any] = set()
-        for key_node, _ in node.value:
+        merged: dict[str, int] = {}
+        for key_node, value_node in node.value:
+            if key_node.tag == _MERGE_TAG:
+                # ``<<: *base``: the mapping's own keys override merged ones, but two merged mappings
+                # naming one key are refused (PyYAML lets the later win, YAML 1.1 the earlier).
+                for key, line in _merge_sources_keys(value_node):
+                    if key in merged:
+                        raise DuplicateKeyError(f"key {key!r} is merged from two mappings (lines {merged[key]} "
+                                                f"and {line})")
+                    merged[key] = line
+                continue
             key = self.construct_object(key_node, deep=deep)
             if not isinstance(key, Hashable):
                 continue  # SafeLoader itself refuses an unhashable key, with its own message
@@ -153,12 +178,67 @@ class _UniqueKeyLoader(yaml.SafeLoader):
         return super().construct_mapping(node, deep=deep)
 
 
+def _merge_sources_keys(value: yaml.Node) -> list[tuple[str, int]]:
+    """(key, line) of each plain key the mapping(s) after ``<<:`` give (a malformed value is left
+    to PyYAML's own error)."""
+    sources = value.value if isinstance(value, yaml.SequenceNode) else [value]
+    return [(k.value, k.start_mark.line + 1) for source in sources if isinstance(source, yaml.MappingNode)
+            for k, _ in source.value if isinstance(k, yaml.ScalarNode) and k.tag != _MERGE_TAG]
+
+
+def _check_expansion(root: yaml.Node) -> None:
+    """Refuse a node graph that aliases expand beyond ``MAX_YAML_VALUES`` values or into a cycle.
+
+    Sizes are memoised per node, so a bomb is measured in time linear in its written size.
+    """
+    sizes: dict[int, int] = {}
+    open_nodes: set[int] = set()
+
+    def size(node: yaml.Node) -> int:
+        key = id(node)
+        if key in sizes:
+            return sizes[key]
+        if key in open_nodes:
+            raise AliasExpansionError(f"the value at line {node.start_mark.line + 1} contains itself through an "
+                                      "alias; a config cannot be recursive")
+        open_nodes.add(key)
+        children: list[yaml.Node] = []
+        if isinstance(node, yaml.SequenceNode):
+            children = node.value
+        elif isinstance(node, yaml.MappingNode):
+            children = [n for pair in node.value for n in pair]
+        total = 1
+        for child in children:
+            total += size(child)
+            if total > MAX_YAML_VALUES:
+                raise AliasExpansionError(f"aliases expand it to more than {MAX_YAML_VALUES} values (the value at "
+                                          f"line {node.start_mark.line + 1}); write the values out, or alias less")
+        open_nodes.discard(key)
+        sizes[key] = total
+        return total
+
+    size(root)
+
+
+def yaml_problem(err: yaml.YAMLError) -> str:
+    """One line for a YAML error: what is wrong and where (PyYAML's own spans lines with a caret)."""
+    problem = getattr(err, "problem", None)
+    mark = getattr(err, "problem_mark", None)
+    if problem is None:
+        return " ".join(str(err).split())
+    where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark is not None else ""
+    context = getattr(err, "context", None)
+    return f"{problem}{where}" + (f" ({context})" if context else "")
+
+
 def safe_load_unique(text: str) -> Any:
-    """``yaml.safe_load`` that refuses a mapping with a repeated key."""
+    """``yaml.safe_load`` that refuses a mapping with a repeated key and aliases that expand the
+    document beyond ``MAX_YAML_VALUES`` values; merge keys (``<<: *base``) are read as YAML 1.1 says."""
     return yaml.load(text, Loader=_UniqueKeyLoader)  # noqa: S506 - a SafeLoader subclass
 
 
 def load_yaml(path: str | Path) -> dict[str, Any]:
+    """The mapping a YAML config file holds; every problem is a ``ConfigError`` naming the file."""
     path = Path(path)
     if not path.is_file():
         raise ConfigError(f"config file {str(path)!r} does not exist")
@@ -166,8 +246,10 @@ def load_yaml(path: str | Path) -> dict[str, Any]:
         data = safe_load_unique(path.read_text(encoding="utf-8"))
     except DuplicateKeyError as err:
         raise ConfigError(f"config file {str(path)!r}: {err}; keep one of them") from None
+    except AliasExpansionError as err:
+        raise ConfigError(f"config file {str(path)!r}: {err}") from None
     except yaml.YAMLError as err:
-        raise ConfigError(f"config file {str(path)!r} is not valid YAML: {err}") from None
+        raise ConfigError(f"config file {str(path)!r} is not valid YAML: {yaml_problem(err)}") from None
     except UnicodeDecodeError as err:
         raise ConfigError(f"config file {str(path)!r} is not UTF-8 text ({err.reason} at byte {err.start})") from None
     except RecursionError:
@@ -193,9 +275,10 @@ def apply_override(data: dict[str, Any], assignment: str) -> None:
         raise ConfigError(f"--set {assignment!r}: empty component in key {key!r}")
     try:
         value = safe_load_unique(raw) if raw.strip() else ""
+    except AliasExpansionError as err:
+        raise ConfigError(f"--set {assignment!r}: {err}") from None
     except (yaml.YAMLError, RecursionError, ValueError) as err:
-        # YAML's messages span lines with a caret under the column; one line is enough here.
-        problem = getattr(err, "problem", None) or " ".join(str(err).split())
+        problem = yaml_problem(err) if isinstance(err, yaml.YAMLError) else " ".join(str(err).split())
         raise ConfigError(f"--set {assignment!r}: cannot parse the value ({problem}); quote it if it is a "
                           "string") from None
     node = data

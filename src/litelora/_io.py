@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import tempfile
 from collections.abc import Iterator
@@ -13,7 +14,7 @@ from typing import Any
 
 import torch
 from safetensors import SafetensorError
-from safetensors.torch import load_file, save_file
+from safetensors.torch import load_file, save
 
 from litelora.errors import DataError
 
@@ -27,14 +28,44 @@ def atomic_path(path: str | os.PathLike[str]) -> Iterator[Path]:
     os.close(fd)
     tmp_path = Path(tmp)
     try:
-        yield tmp_path
-        with open(tmp_path, "rb") as fh:
-            os.fsync(fh.fileno())
+        with named_os_errors(path):
+            yield tmp_path
+            with open(tmp_path, "rb") as fh:
+                os.fsync(fh.fileno())
         os.chmod(tmp_path, 0o644)  # mkstemp makes 0600; results are meant to be shared
         os.replace(tmp_path, path)
     finally:
         if tmp_path.exists():
             tmp_path.unlink()
+
+
+_SAFETENSORS_OS_ERROR = re.compile(r"\(os error (\d+)\)")
+
+
+@contextmanager
+def named_os_errors(path: str | os.PathLike[str], staging: Path | None = None) -> Iterator[None]:
+    """An ``OSError`` raised without a file name (a ``write`` into a full disk), or an OS error
+    safetensors reports as a ``SafetensorError`` (``... (os error 28) at path <its temp file>``,
+    from a transformers ``save_pretrained``), becomes an ``OSError`` naming ``path``: the file
+    being written, not the temp file it is written through. One naming a file in the folder
+    ``staging`` names the same file under ``path`` instead."""
+    try:
+        yield
+    except OSError as err:
+        if err.errno is None:
+            raise
+        name = Path(path)
+        if err.filename is not None:
+            if staging is None or not Path(err.filename).is_relative_to(staging):
+                raise
+            name = name / Path(err.filename).relative_to(staging)
+        raise OSError(err.errno, err.strerror, str(name)) from None
+    except SafetensorError as err:
+        found = _SAFETENSORS_OS_ERROR.search(str(err))
+        if found is None:
+            raise
+        code = int(found.group(1))
+        raise OSError(code, os.strerror(code), str(path)) from None
 
 
 @contextmanager
@@ -46,11 +77,12 @@ def atomic_dir(path: str | os.PathLike[str]) -> Iterator[Path]:
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent))
     try:
-        yield tmp
-        for f in tmp.rglob("*"):
-            if f.is_file() and not f.is_symlink():
-                with open(f, "rb") as fh:
-                    os.fsync(fh.fileno())
+        with named_os_errors(path, staging=tmp):
+            yield tmp
+            for f in tmp.rglob("*"):
+                if f.is_file() and not f.is_symlink():
+                    with open(f, "rb") as fh:
+                        os.fsync(fh.fileno())
         os.chmod(tmp, 0o755)  # mkdtemp makes 0700
         if path.is_symlink() or (path.exists() and not path.is_dir()):
             path.unlink()
@@ -104,7 +136,22 @@ def save_tensors(
     """Safetensors, written atomically; tensors are made contiguous CPU copies."""
     data = {k: v.detach().to("cpu").contiguous() for k, v in tensors.items()}
     with atomic_path(path) as tmp:
-        save_file(data, str(tmp), metadata=metadata or {"format": "pt"})
+        write_safetensors(tmp, data, metadata, name=path)
+
+
+def write_safetensors(path: str | os.PathLike[str], tensors: dict[str, torch.Tensor],
+                      metadata: dict[str, str] | None = None, name: str | os.PathLike[str] | None = None) -> None:
+    """``tensors`` (contiguous, on the CPU) as a safetensors file at ``path``, fsynced; a failed
+    write is an ``OSError`` naming ``name`` (default ``path``).
+
+    Serialised in memory and written here, so the error is Python's own: safetensors' writer
+    reports a failed write as a ``SafetensorError`` naming a temp file of its own.
+    """
+    blob = save(tensors, metadata=metadata or {"format": "pt"})
+    with named_os_errors(name or path), open(path, "wb") as fh:
+        fh.write(blob)
+        fh.flush()
+        os.fsync(fh.fileno())
 
 
 def load_tensors(path: str | os.PathLike[str]) -> dict[str, torch.Tensor]:

@@ -131,7 +131,7 @@ CONFIG_FILES = [
     ("- a\n- b\n", r"must hold a mapping at the top level, got list"),
     ("train:\n  lr: [\n", r"is not valid YAML"),
     ("train: {batch_size: 99999999999999999999}\n", r"train\.batch_size=9+ is above"),
-    ("a: &x [*x]\n", r"a: unknown field"),
+    ("a: &x [*x]\n", r"the value at line 1 contains itself through an alias"),
     ("!!python/object:os.system {}\n", r"is not valid YAML"),
 ]
 

@@ -192,19 +192,19 @@ def test_disk_full_during_checkpoint_keeps_the_previous_one(tmp_path, monkeypatc
     out = tmp_path / "run"
     cfg = _config(out)
     cfg.train.max_steps_per_task = 3
-    real = ckpt_module.save_file
+    real = ckpt_module.write_safetensors
     calls = {"n": 0}
 
-    def full_disk(tensors, path, metadata=None):
+    def full_disk(path, tensors, metadata=None, name=None):
         calls["n"] += 1
         if calls["n"] > 12:  # a few checkpoints succeed, then the disk fills mid-write
-            raise OSError(errno.ENOSPC, "No space left on device")
-        return real(tensors, path, metadata=metadata)
+            raise OSError(errno.ENOSPC, "No space left on device", str(name))
+        return real(path, tensors, metadata, name=name)
 
-    monkeypatch.setattr(ckpt_module, "save_file", full_disk)
+    monkeypatch.setattr(ckpt_module, "write_safetensors", full_disk)
     with pytest.raises(OSError, match="No space left"):
         build_trainer(cfg).run()
-    monkeypatch.setattr(ckpt_module, "save_file", real)
+    monkeypatch.setattr(ckpt_module, "write_safetensors", real)
     good = load_latest(out / "checkpoints")
     assert good is not None  # the last complete checkpoint survived the failed write
     cfg2 = _config(out)

@@ -58,6 +58,7 @@ class AdapterConfig:
             check_pattern(f"adapter.{field_name}", getattr(self, field_name))
         check_rank("r", self.r)
         for pattern, rank in self.rank_pattern.items():
+            _check_rank_key(pattern)
             check_rank(f"rank_pattern[{pattern!r}]", rank)
         if not isinstance(self.lora_alpha, (int, float)) or not math.isfinite(self.lora_alpha) or self.lora_alpha <= 0:
             raise ConfigError(f"lora_alpha must be a positive number, got {self.lora_alpha!r}")
@@ -98,3 +99,12 @@ def check_pattern(name: str, patterns: str | list[str] | None) -> None:
         except re.error as err:
             raise ConfigError(f"{name}={patterns!r} is not a valid regular expression ({err}); escape the "
                               "special characters, or give a list of module names") from None
+
+
+def _check_rank_key(pattern: str) -> None:
+    """A ``rank_pattern`` key is matched as a regex (as well as a name): it must compile."""
+    try:
+        re.compile(pattern)
+    except re.error as err:
+        raise ConfigError(f"adapter.rank_pattern: key {pattern!r} is not a valid regular expression ({err}); "
+                          "escape the special characters (e.g. '\\(' for a literal '(')") from None

@@ -18,10 +18,9 @@ from pathlib import Path
 from typing import Any
 
 import torch
-from safetensors.torch import save_file
 from torch import nn
 
-from litelora._io import atomic_dir, check_tensor, load_tensors
+from litelora._io import atomic_dir, check_tensor, load_tensors, write_safetensors
 from litelora.adapters.bank import AdapterBank, adapter_name
 from litelora.adapters.config import MAX_RANK, AdapterConfig
 from litelora.adapters.layer import LoraAdapter
@@ -150,7 +149,7 @@ def export_peft(
                                            "parent_library": type(bank.model).__module__}
     with atomic_dir(out_dir) as tmp:
         config.save_pretrained(str(tmp), auto_mapping_dict=auto_mapping)
-        save_file(tensors, str(tmp / WEIGHTS_FILE), metadata={"format": "pt"})
+        write_safetensors(tmp / WEIGHTS_FILE, tensors, name=Path(out_dir) / WEIGHTS_FILE)
     return out_dir
 
 

@@ -197,6 +197,7 @@ def olora(
     seed: int | None = None, class_order: list[int] | None = None, data_root: str | None = None,
     order: int = 1, train_per_class: int | None = None, test_per_class: int | None = None, scenario: str = "cil",
     tasks: list[str] | None = None, shared_labels: bool = False, skip_missing: bool = False,
+    shuffle_tasks: bool = False,
 ) -> TaskStream:
     """The O-LoRA benchmark from a local folder (``data_root``): orders 1-3 (standard, 4
     tasks) and 4-6 (long sequence, 15 tasks), one dataset per task in the published order.
@@ -206,10 +207,23 @@ def olora(
     the tasks run. ``shared_labels``: a label string that recurs across tasks ("positive",
     "entailment") is one class with one head column. ``skip_missing``: run a published order
     restricted to the task folders present (warned, and recorded in ``meta["skipped_tasks"]``).
+    ``shuffle_tasks``: ``seed`` draws the order of those tasks; without it the order is as
+    published (or named) whatever the seed, and a seed other than 0 is warned about.
+    The published ``sst-2`` and ``boolqa`` are also read from folders ``sst2`` / ``boolq`` (warned).
     """
+    if class_order is not None:
+        raise ConfigError("olora: the order is over tasks; use benchmark.options.order or tasks (or benchmark.seed "
+                          "with benchmark.options.shuffle_tasks=true)")
     if data_root is None:
         raise ConfigError("benchmark 'olora' reads a local folder: set benchmark.data_root to the O-LoRA data root")
     names = _olora_task_names(order, tasks)
+    if shuffle_tasks and seed is None:
+        raise ConfigError("olora: benchmark.options.shuffle_tasks=true draws the task order from benchmark.seed, "
+                          "which is null; set it")
+    if not shuffle_tasks and seed:
+        source = "named in benchmark.options.tasks" if tasks is not None else f"published as order {order}"
+        warnings.warn(f"olora: benchmark.seed={seed} leaves the task order as {source}; set "
+                      "benchmark.options.shuffle_tasks=true for a seeded order", stacklevel=2)
     skipped = [n for n in names if not _task_present(Path(data_root), n)] if skip_missing else []
     if skipped:
         if tasks is not None:
@@ -219,6 +233,8 @@ def olora(
         names = [n for n in names if n not in skipped]
         if not names:
             raise DataError(f"olora order {order}: none of its tasks {OLORA_ORDERS[order]} is under {data_root}")
+    if shuffle_tasks:
+        random.Random(seed).shuffle(names)
     parts = []
     for task_name in names:
         train, test, labels = load_olora_task(data_root, task_name)
@@ -230,8 +246,8 @@ def olora(
         if test_per_class is not None:
             test_ex = _cap(test_ex, test_per_class)
         parts.append((task_name, train_ex, test_ex, labels))
-    stream = _assemble("olora-tasks" if tasks is not None else f"olora-order{order}", parts, seed, scenario,
-                       shared_labels)
+    name = "olora-tasks" if tasks is not None else f"olora-order{order}"
+    stream = _assemble(f"{name}-seed{seed}" if shuffle_tasks else name, parts, seed, scenario, shared_labels)
     stream.meta.update(task_order=list(names), skipped_tasks=skipped, order=order if tasks is None else None)
     return stream
 

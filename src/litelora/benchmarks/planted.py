@@ -17,7 +17,7 @@ import random
 
 import torch
 
-from litelora.benchmarks.registry import register_benchmark
+from litelora.benchmarks.registry import check_synthetic_size, register_benchmark
 from litelora.benchmarks.stream import Example, Task, TaskStream
 from litelora.errors import ConfigError
 
@@ -76,6 +76,7 @@ def planted_redundancy(
         raise ConfigError("planted-redundancy: classes are built per task; class_order does not apply")
     if scenario not in ("til", "cil"):
         raise ConfigError(f"planted-redundancy: scenario must be 'til' or 'cil', got {scenario!r}")
+    check_synthetic_size("planted-redundancy", len(plan) * classes_per_task, train_per_class + test_per_class)
     rng = random.Random(seed)
     gen = torch.Generator().manual_seed(seed or 0)
     tasks: list[Task] = []

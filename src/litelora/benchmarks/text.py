@@ -6,7 +6,7 @@ import random
 from collections import defaultdict
 from collections.abc import Sequence
 
-from litelora.benchmarks.registry import register_benchmark
+from litelora.benchmarks.registry import check_synthetic_size, register_benchmark
 from litelora.benchmarks.scenarios import split_by_class
 from litelora.benchmarks.sources import load_wordnet_supersenses
 from litelora.benchmarks.stream import Example, TaskStream
@@ -64,6 +64,7 @@ def tiny_text(
     """Synthetic sentences whose class shows in its keywords: a seconds-long test stream."""
     rng = random.Random(SPLIT_SEED)
     num_classes = num_tasks * classes_per_task
+    check_synthetic_size("tiny-text", num_classes, train_per_class + test_per_class)
     filler = [f"w{i}" for i in range(30)]
     examples = []
     for c in range(num_classes):

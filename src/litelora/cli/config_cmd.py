@@ -15,10 +15,13 @@ from litelora.errors import ConfigError
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("config", help="print or validate a resolved config, or list every --set field",
-                       description="show: the fully resolved config as YAML; validate: check it without running; "
+                       description="show: the fully resolved config as YAML; validate: every check train runs "
+                                   "before training that loads no model weights (the benchmark's data is read); "
                                    "fields [SECTION]: every --set field with its type, default and help.")
     p.add_argument("action", choices=["show", "validate", "fields"])
     p.add_argument("section", nargs="?", help="with 'fields': only this section (e.g. train, gate)")
+    p.add_argument("--no-data", action="store_true",
+                   help="with 'validate': check the benchmark's options without reading its data")
     add_config_options(p)
     p.set_defaults(func=run)
 
@@ -29,14 +32,18 @@ def run(args: argparse.Namespace) -> int:
         return 0
     if args.section:
         raise ConfigError(f"'config {args.action}' takes no SECTION ({args.section!r}); only 'config fields' does")
-    from litelora.training.build import validate
+    from litelora.training.build import check_before_training, validate
 
     config = resolve_config(args)
-    validate(config)
     if args.action == "show":
+        validate(config)
         print(yaml.safe_dump(config.to_dict(), sort_keys=False), end="")
-    else:
-        print("config is valid")
+        return 0
+    stream = check_before_training(config, read_data=not args.no_data)
+    what = (f"benchmark {stream.name} ({len(stream.tasks)} tasks, {stream.num_classes} classes)" if stream is not None
+            else f"benchmark {config.benchmark.name} (options only: its data was not read)")
+    print(f"config is valid: {what}, model {config.model.name}, method {config.method.name}, gate "
+          f"{config.gate.kind} (the model's targets are matched when it is built: litelora inspect MODEL)")
     return 0
 
 

@@ -13,6 +13,8 @@ from litelora.cli.options import add_config_options, resolve_config
 if TYPE_CHECKING:
     from torch import nn
 
+MAX_INPUT_DIM = 1 << 20
+
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
@@ -52,6 +54,7 @@ def inspect_targets(encoder: nn.Module, adapter: Any) -> list[dict[str, Any]]:
 
 
 def run(args: argparse.Namespace) -> int:
+    from litelora.benchmarks.registry import MAX_TASKS
     from litelora.errors import ConfigError
     from litelora.training.backbones import build_backbone
     from litelora.models.classifier import as_task_model
@@ -59,8 +62,12 @@ def run(args: argparse.Namespace) -> int:
 
     if args.targets and args.regex:
         raise ConfigError("give --targets NAME ... or --regex PATTERN, not both")
-    if args.tasks < 1:
-        raise ConfigError(f"--tasks must be >= 1, got {args.tasks}")
+    if not 1 <= args.tasks <= MAX_TASKS:
+        raise ConfigError(f"--tasks must be between 1 and {MAX_TASKS}, got {args.tasks}")
+    # A tensor model's first layer is input_dim wide: a negative width is refused by torch deep
+    # inside, a huge one allocated.
+    if args.input_dim is not None and not 1 <= args.input_dim <= MAX_INPUT_DIM:
+        raise ConfigError(f"--input-dim must be between 1 and {MAX_INPUT_DIM} features, got {args.input_dim}")
     args.overrides = [f"model.name={args.model}", *args.overrides]
     config = resolve_config(args)
     model = as_task_model(build_backbone(config.model, args.input_dim))

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import os
 import sys
+import warnings
 from collections.abc import Sequence
 
 from litelora.errors import LiteLoraError
@@ -47,6 +48,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"litelora {args.command}: error: {message}", file=sys.stderr)
         return code
 
+    def one_line(message: Warning | str, category: type[Warning], filename: str, lineno: int,
+                 line: str | None = None) -> str:
+        # Python's own format adds the source file and line of litelora's code: noise to a user.
+        return f"litelora {args.command}: warning: {' '.join(str(message).split())}\n"
+
+    format_before = warnings.formatwarning
+    warnings.formatwarning = one_line  # printing only: recorded warnings (pytest.warns) are unchanged
     try:
         return int(args.func(args) or 0)
     except LiteLoraError as err:
@@ -68,6 +76,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             raise
         return fail(f"internal error {type(err).__name__}: {err} (rerun with LITELORA_DEBUG=1 for the traceback, "
                     "and please report it)", 3)
+    finally:
+        warnings.formatwarning = format_before
 
 
 if __name__ == "__main__":

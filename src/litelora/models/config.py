@@ -10,6 +10,10 @@ from litelora.errors import ConfigError
 from litelora.models.templates import PromptTemplates
 
 MAX_LENGTH = 1 << 20
+MAX_ALIGNMENT_STEPS = 100_000
+# Every re-fit step draws samples_per_class x classes x feature_dim floats at once.
+MAX_ALIGNMENT_SAMPLES = 1 << 14
+MAX_ALIGNMENT_LR = 1e4
 
 
 @dataclass
@@ -43,6 +47,10 @@ class GenerationConfig:
                               f"got {self.max_target_length}")
         if self.max_new_tokens is not None and self.max_new_tokens <= 0:
             raise ConfigError(f"model.generation.max_new_tokens must be > 0 or null, got {self.max_new_tokens}")
+        for name in ("max_target_length", "max_new_tokens"):
+            value = getattr(self, name)
+            if value is not None and value > MAX_LENGTH:
+                raise ConfigError(f"model.generation.{name}={value} is above {MAX_LENGTH} tokens")
         PromptTemplates(self.templates, self.task_types)  # raises on an unknown field or task type
 
     @property
@@ -74,8 +82,17 @@ class AlignmentConfig:
         for name in ("samples_per_class", "steps"):
             if getattr(self, name) <= 0:
                 raise ConfigError(f"model.alignment.{name} must be a positive integer, got {getattr(self, name)}")
+        if self.steps > MAX_ALIGNMENT_STEPS:
+            raise ConfigError(f"model.alignment.steps={self.steps} is above {MAX_ALIGNMENT_STEPS}; the re-fit "
+                              "converges in a few hundred steps (default 200)")
+        if self.samples_per_class > MAX_ALIGNMENT_SAMPLES:
+            raise ConfigError(f"model.alignment.samples_per_class={self.samples_per_class} is above "
+                              f"{MAX_ALIGNMENT_SAMPLES}; each re-fit step draws this many features per class at once "
+                              "(default 32)")
         if self.lr <= 0:
             raise ConfigError(f"model.alignment.lr must be > 0, got {self.lr}")
+        if self.lr > MAX_ALIGNMENT_LR:
+            raise ConfigError(f"model.alignment.lr={self.lr} is above {MAX_ALIGNMENT_LR:g} (default 0.05)")
         if self.shrinkage < 0:
             raise ConfigError(f"model.alignment.shrinkage must be >= 0, got {self.shrinkage}")
 

@@ -8,6 +8,9 @@ dispatches: the models live in those two packages, and importing it registers al
 
 from __future__ import annotations
 
+from pathlib import Path
+
+from litelora._hub import available_offline, hub_offline
 from litelora.errors import ConfigError
 from litelora.generative.zoo import from_pretrained, model_kind
 from litelora.models import BACKBONES, Backbone, TaskModel
@@ -18,6 +21,7 @@ from litelora.models.vision import PREFIXED_BACKBONES
 
 def load_hf(path: str, config: ModelConfig) -> Backbone | TaskModel:
     """``hf:<path>``: a generative model or an encoder, as ``model.kind`` asks or the config says."""
+    _check_folder(path)
     kind = config.kind
     if kind == "auto":
         from transformers import AutoConfig
@@ -29,6 +33,32 @@ def load_hf(path: str, config: ModelConfig) -> Backbone | TaskModel:
     if kind == "classifier":
         return load_hf_text(path, config)
     return from_pretrained(path, kind, config)
+
+
+def check_model_name(config: ModelConfig) -> None:
+    """That ``config.name`` names a model ``build_backbone`` can build, loading no weights: a
+    registered name or prefix, or an ``hf:`` folder (or cached hub id) whose config reads. A hub
+    id not in the local cache is left to ``train``, which downloads it."""
+    prefix, sep, rest = config.name.partition(":")
+    if config.name.startswith("hf:"):
+        _check_folder(rest)
+        if not available_offline(rest):
+            return
+        from transformers import AutoConfig
+
+        with hub_offline():
+            try:
+                AutoConfig.from_pretrained(rest)
+            except (OSError, ValueError) as err:
+                raise ConfigError(f"model.name: cannot load {rest!r} as a transformers model: {err}") from None
+    elif not (sep and prefix in PREFIXED_BACKBONES):
+        BACKBONES.get(config.name)
+
+
+def _check_folder(path: str) -> None:
+    """A path-like ``hf:`` name must be a folder (else transformers reads it as a malformed hub id)."""
+    if path.startswith(("/", ".", "~")) and not Path(path).expanduser().is_dir():
+        raise ConfigError(f"model.name: cannot load {path!r} as a transformers model: no such folder")
 
 
 def build_backbone(config: ModelConfig, input_dim: int | None = None) -> Backbone | TaskModel:

@@ -9,12 +9,15 @@ from typing import Any
 import torch
 
 from litelora.benchmarks import TaskStream, build_benchmark
+from litelora.benchmarks.registry import check_options
 from litelora.benchmarks.scenarios import merge_tasks
 from litelora.errors import ConfigError
 from litelora.methods import create_method
-from litelora.training.backbones import build_backbone
+from litelora.training.backbones import build_backbone, check_model_name
 from litelora.training.callbacks import Callback
 from litelora.training.config import RunConfig
+from litelora.training.controller import check_adapter_init
+from litelora.training.distributed import check_launch
 from litelora.training.pairing import gate_config_for, gate_for
 from litelora.training.trainer import ContinualTrainer
 
@@ -28,20 +31,42 @@ def build_stream(config: RunConfig) -> TaskStream:
 
 
 def _benchmark_stream(config: RunConfig) -> TaskStream:
+    return build_benchmark(config.benchmark.name, **_benchmark_options(config))
+
+
+def _benchmark_options(config: RunConfig) -> dict[str, Any]:
     b = config.benchmark
     options: dict[str, Any] = dict(b.options)
     options["seed"] = None if b.class_order is not None else b.seed
     options["class_order"] = b.class_order
     if b.data_root is not None:
         options["data_root"] = b.data_root
-    return build_benchmark(b.name, **options)
+    return options
 
 
 def validate(config: RunConfig) -> None:
-    """Cross-section checks that need no data or model (method, gate and their pairing)."""
+    """Cross-section checks that need no data or model (method, gate and their pairing, the
+    adapter init the method allows, the device and the launch)."""
     method = create_method(config.method.name, config.method.params)
     gate_for(method, config.gate, num_tasks=1)
+    check_adapter_init(method, config.adapter)
     check_device(config.train.device)
+    check_launch(config.train.device)
+
+
+def check_before_training(config: RunConfig, read_data: bool = True) -> TaskStream | None:
+    """Every check ``train`` runs before it trains that loads no model weights and downloads
+    nothing (``litelora config validate``): ``validate``, the benchmark's options, the stream
+    built from its local data and checked (unless not ``read_data``), the gate for its number of
+    tasks, and the model's name resolved. Returns the stream (``None`` without ``read_data``)."""
+    validate(config)
+    check_options(config.benchmark.name, _benchmark_options(config))
+    stream = None
+    if read_data:
+        stream = build_stream(config).validate()
+        gate_for(create_method(config.method.name, config.method.params), config.gate, num_tasks=len(stream.tasks))
+    check_model_name(config.model)
+    return stream
 
 
 def check_device(name: str) -> torch.device:

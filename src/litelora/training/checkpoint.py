@@ -23,8 +23,9 @@ from typing import Any
 import numpy as np
 import torch
 from safetensors import SafetensorError
-from safetensors.torch import load_file, save_file
+from safetensors.torch import load_file
 
+from litelora._io import named_os_errors, write_safetensors
 from litelora._paths import plain_name
 from litelora.errors import PathError
 
@@ -75,13 +76,13 @@ def save_checkpoint(root: Path, seq: int, state: dict[str, Any], tensors: dict[s
     for group, tensor_dict in tensors.items():
         name = f"{group}.safetensors"
         data = {k: v.detach().to("cpu").contiguous() for k, v in tensor_dict.items()}
-        save_file(data, str(tmp / name), metadata={"format": "pt"})
-        with open(tmp / name, "rb") as fh:
-            os.fsync(fh.fileno())
+        write_safetensors(tmp / name, data, name=final / name)
         files[name] = _sha256(tmp / name)
-    _fsync_write(tmp / "state.json", json.dumps(state).encode())
+    with named_os_errors(final / "state.json"):
+        _fsync_write(tmp / "state.json", json.dumps(state).encode())
     files["state.json"] = _sha256(tmp / "state.json")
-    _fsync_write(tmp / MANIFEST, json.dumps({"seq": seq, "files": files}).encode())
+    with named_os_errors(final / MANIFEST):
+        _fsync_write(tmp / MANIFEST, json.dumps({"seq": seq, "files": files}).encode())
     if final.exists():
         shutil.rmtree(final)
     os.replace(tmp, final)

@@ -17,6 +17,10 @@ MAX_BATCH = 1 << 20
 MAX_EPOCHS = 10_000
 MAX_THREADS = 1024
 MAX_SEED = 2**32 - 1  # what NumPy's legacy seeding accepts
+MAX_STEPS = 10_000_000
+# Far above any learning rate that trains, and far below float32's range: 1e300 overflows the
+# optimizer's first step instead of failing here.
+MAX_LR = 1e4
 
 
 def check_seed(name: str, seed: int) -> None:
@@ -110,6 +114,10 @@ class TrainConfig:
         for name in ("lr", "head_lr", "epochs"):
             if getattr(self, name) <= 0:
                 raise ConfigError(f"train.{name} must be > 0, got {getattr(self, name)}")
+        for name in ("lr", "head_lr"):
+            if getattr(self, name) > MAX_LR:
+                raise ConfigError(f"train.{name}={getattr(self, name)} is above {MAX_LR:g}; learning rates are "
+                                  "usually 1e-5 to 1e-1")
         for name in ("batch_size", "eval_batch_size", "log_every"):
             if getattr(self, name) <= 0:
                 raise ConfigError(f"train.{name} must be a positive integer, got {getattr(self, name)}")
@@ -133,6 +141,9 @@ class TrainConfig:
                               f"got {self.checkpoint_every}")
         if self.max_steps_per_task is not None and self.max_steps_per_task <= 0:
             raise ConfigError(f"train.max_steps_per_task must be > 0 or null, got {self.max_steps_per_task}")
+        if self.max_steps_per_task is not None and self.max_steps_per_task > MAX_STEPS:
+            raise ConfigError(f"train.max_steps_per_task={self.max_steps_per_task} is above {MAX_STEPS}; use null "
+                              "for no cap (train.epochs then sets the steps)")
 
 
 @dataclass

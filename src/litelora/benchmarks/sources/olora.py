@@ -8,6 +8,7 @@ is not read), each a JSON list of ``{"sentence": str, "label": str}``; an option
 from __future__ import annotations
 
 import os
+import warnings
 from pathlib import Path
 
 from litelora.benchmarks.sources.records import json_document, json_list_records, read_text
@@ -28,6 +29,11 @@ OLORA_ORDERS: dict[int, list[str]] = {
 }
 
 
+# Two published names are spelled as the O-LoRA repository's folders are; other copies of the
+# data (the Hugging Face GLUE / SuperGLUE names) call those folders sst2 and boolq.
+TASK_ALIASES: dict[str, tuple[str, ...]] = {"sst-2": ("sst2",), "boolqa": ("boolq",)}
+
+
 def load_olora_task(
     root: str | os.PathLike[str], task_name: str
 ) -> tuple[list[tuple[str, str]], list[tuple[str, str]], list[str]]:
@@ -39,6 +45,9 @@ def load_olora_task(
             f"sub-folder per task (e.g. {root_dir / 'dbpedia'})"
         )
     task_dir = find_task_dir(root_dir, task_name)
+    if task_dir.name.lower() != task_name.lower():
+        warnings.warn(f"O-LoRA task {task_name!r} is read from folder {task_dir} (another spelling of its name)",
+                      stacklevel=2)
     train = _read_split(task_dir / "train.json")
     test = _read_split(task_dir / "test.json")
     labels_file = task_dir / "labels.json"
@@ -53,16 +62,25 @@ def load_olora_task(
 
 def find_task_dir(root: Path, task_name: str) -> Path:
     """``root/<task>``, matched without regard to case, directly or one category folder down:
-    the O-LoRA repository keeps ``CL_Benchmark/TC/dbpedia``, ``CL_Benchmark/NLI/MNLI``, ``BoolQA``."""
+    the O-LoRA repository keeps ``CL_Benchmark/TC/dbpedia``, ``CL_Benchmark/NLI/MNLI``, ``BoolQA``.
+    A name in ``TASK_ALIASES`` not found so is looked for under its other spellings."""
+    for name in (task_name, *TASK_ALIASES.get(task_name.lower(), ())):
+        found = _find_dir(root, name)
+        if found is not None:
+            return found
+    present = sorted(p.name for p in root.iterdir() if p.is_dir())
+    raise DataError(f"O-LoRA task folder {root / task_name} not found; tasks present: {present or 'none'} "
+                    f"(names match in any case, directly or one category folder down)")
+
+
+def _find_dir(root: Path, task_name: str) -> Path | None:
     if (root / task_name).is_dir():
         return root / task_name
     for parent in [root, *sorted(p for p in root.iterdir() if p.is_dir())]:
         for child in sorted(parent.iterdir()):
             if child.is_dir() and child.name.lower() == task_name.lower() and (child / "train.json").exists():
                 return child
-    present = sorted(p.name for p in root.iterdir() if p.is_dir())
-    raise DataError(f"O-LoRA task folder {root / task_name} not found; tasks present: {present or 'none'} "
-                    f"(names match in any case, directly or one category folder down)")
+    return None
 
 
 def _load_text(file: Path) -> str:
