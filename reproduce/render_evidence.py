@@ -17,6 +17,36 @@ from litelora.metrics import convergence_check
 from litelora.reporting.families import KINDS, task_kinds
 
 CLOSED = "closed-after-task-0"
+# Group-name suffixes that pair a run with its host ``X``: ``X+gate`` (the gate a suite names) and
+# ``X+<kind>`` for the learned gates, each also with a variant ``-<what>``.
+PAIRED_GATES = ("gate", "litelora", "hard_concrete")
+
+
+def host_pairs(groups: dict[str, Any]) -> list[tuple[str, str]]:
+    """(host, gated) group names present in a suite, in the suite's order: ``X+gate`` and any
+    gate variant ``X+gate-<what>`` (likewise ``X+litelora``, ``X+hard_concrete``) pair with ``X``;
+    a gated row with more settings after its gate (``X+litelora-v3+gradient-init``) pairs with the
+    host row carrying the same settings (``X+gradient-init``) where the suite has one, so the two
+    differ only by the gate."""
+    pairs = []
+    for g in groups:
+        for x in groups:
+            if not any(x == f"{g}+{k}" or x.startswith(f"{g}+{k}-") for k in PAIRED_GATES):
+                continue
+            extras = x[len(g) + 1:].split("+")[1:]
+            same = f"{g}+{'+'.join(extras)}" if extras else g
+            pairs.append((same if same in groups else g, x))
+    return pairs
+
+
+def pair_label(host: str, gated: str) -> str:
+    """``host`` alone for its suite's own ``+gate``; else ``host (gate)``, the gate as the gated row names it."""
+    if gated == f"{host}+gate":
+        return host
+    if gated.startswith(host + "+"):
+        return f"{host} ({gated[len(host) + 1:]})"
+    base = host.split("+")[0]
+    return f"{host} ({gated[len(base) + 1:].split('+')[0]})"
 
 
 def converged_label(suite: dict[str, Any], host: str) -> str:
@@ -140,15 +170,17 @@ def section_families(suite: dict[str, Any], pairs: Sequence[tuple[str, str]]) ->
 README_START, README_END = "<!-- results:start -->", "<!-- results:end -->"
 
 
-def sync_readme(readme: Path, block: Sequence[str], check: bool = False) -> bool:
-    """Put ``block`` (generated lines) between the README's results markers; with ``check``, only
-    say whether it is already there. True when the README is current (or was made so)."""
+def sync_readme(readme: Path, block: Sequence[str], check: bool = False,
+                markers: tuple[str, str] = (README_START, README_END)) -> bool:
+    """Put ``block`` (generated lines) between the README's ``markers``; with ``check``, only say
+    whether it is already there. True when the README is current (or was made so)."""
+    start, end = markers
     text = readme.read_text()
-    if README_START not in text or README_END not in text:
+    if start not in text or end not in text:
         return True  # a README without the markers carries no generated numbers
-    head, rest = text.split(README_START, 1)
-    _, tail = rest.split(README_END, 1)
-    new = head + README_START + "\n" + "\n".join(block).rstrip() + "\n" + README_END + tail
+    head, rest = text.split(start, 1)
+    _, tail = rest.split(end, 1)
+    new = head + start + "\n" + "\n".join(block).rstrip() + "\n" + end + tail
     if check:
         return new == text
     if new != text:
@@ -156,3 +188,29 @@ def sync_readme(readme: Path, block: Sequence[str], check: bool = False) -> bool
 
         write_text(readme, new)
     return True
+
+
+DEFAULT_START, DEFAULT_END = "<!-- default-run:start -->", "<!-- default-run:end -->"
+
+
+def default_run_block(results_dir: Path) -> list[str]:
+    """The README's default-run output, rebuilt from ``default_run.json`` (the gated default run and
+    its host, measured): each run's matrix, the gate's per-task decisions and the adapter counts."""
+    from litelora.reporting.tables import format_decisions, format_matrix
+
+    path = results_dir / "default_run.json"
+    if not path.is_file():
+        return []
+    runs = json.loads(path.read_text())["runs"]
+    lines = []
+    for name in ("gate", "host"):
+        run = runs[name]
+        m = run["metrics"]
+        lines += ["```", f"$ {run['command']}", format_matrix(run["accuracy_matrix"])]
+        if run["gate_decisions"]:
+            lines += ["gate decisions (per target module: . reuse, else the rank recruited):",
+                      format_decisions(run["gate_decisions"])]
+        lines += [f"  final_acc_sample {m['final_acc_sample']:.3f}   aia_sample {m['aia_sample']:.3f}   "
+                  f"active adapters {m['active_adapters']} of {m['max_adapters']}   adapter parameters "
+                  f"{m['adapter_params']:,} of the host's {m['host_adapter_params']:,}", "```", ""]
+    return lines

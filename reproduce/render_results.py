@@ -18,8 +18,8 @@ from pathlib import Path
 from typing import Any
 
 import yaml
-from render_evidence import (converged_label, section_convergence, section_families, section_redundancy,
-                             sync_readme)
+from render_evidence import (DEFAULT_END, DEFAULT_START, converged_label, default_run_block, host_pairs, pair_label,
+                             section_convergence, section_families, section_redundancy, sync_readme)
 
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
@@ -60,23 +60,9 @@ def _kib(stats: dict[str, Any]) -> str:
     return f"{stats['adapter_bytes']['mean'] / 1024:.0f}" if "adapter_bytes" in stats else "-"
 
 
-# Group-name suffixes that pair a run with its host ``X``: ``X+gate`` (the gate a suite names) and
-# ``X+<kind>`` for the learned gates, each also with a variant ``-<what>``.
-PAIRED_GATES = ("gate", "litelora", "hard_concrete")
 # The reference "adapters closed after task 0": a suite discriminates when its host beats it.
 CLOSED = "closed-after-task-0"
 DISCRIMINATES_BY = 0.03
-
-
-def host_pairs(groups: dict[str, Any]) -> list[tuple[str, str]]:
-    """(host, gated) group names present in a suite, in the suite's order: ``X+gate`` and any
-    gate variant ``X+gate-<what>`` (likewise ``X+litelora``, ``X+hard_concrete``) pair with ``X``."""
-    return [(g, x) for g in groups for x in groups
-            if any(x == f"{g}+{k}" or x.startswith(f"{g}+{k}-") for k in PAIRED_GATES)]
-
-
-def _pair_label(host: str, gated: str) -> str:
-    return host if gated == f"{host}+gate" else f"{host} ({gated[len(host) + 1:]})"
 
 
 def final_acc_by_seed(suite: dict[str, Any], group: str) -> dict[int, float]:
@@ -126,7 +112,7 @@ def verdicts(suite: dict[str, Any], results: dict[str, dict[str, Any]] | None = 
         red = g.get("adapter_reduction", {}).get("mean")
         spread = max(h["final_acc_sample"]["std"], g["final_acc_sample"]["std"])
         rows.append({
-            "host": host, "gated": gated, "label": _pair_label(host, gated), "delta": delta, "reduction": red,
+            "host": host, "gated": gated, "label": pair_label(host, gated), "delta": delta, "reduction": red,
             "n": g["final_acc_sample"]["n"],
             "within_spread": g["final_acc_sample"]["n"] > 1 and abs(delta) <= spread,
             "matched": delta >= -MATCH_TOLERANCE,
@@ -383,8 +369,10 @@ def main() -> int:
     parser.add_argument("--check", action="store_true", help="fail if the output file differs from a fresh render")
     args = parser.parse_args()
     text, block = render(args.results), section_verdict(load_results(args.results))
+    default = (default_run_block(args.results), (DEFAULT_START, DEFAULT_END))
     if args.check:
-        if not args.output.is_file() or args.output.read_text() != text or not sync_readme(README, block, True):
+        if not args.output.is_file() or args.output.read_text() != text or not sync_readme(README, block, True) \
+                or not sync_readme(README, default[0], True, default[1]):
             print(f"{args.output} or README.md is stale: run python reproduce/render_results.py", file=sys.stderr)
             return 1
         return 0
@@ -392,6 +380,7 @@ def main() -> int:
 
     write_text(args.output, text)
     sync_readme(README, block)
+    sync_readme(README, default[0], markers=default[1])
     print(f"wrote {args.output} and README.md's verdict table")
     return 0
 

@@ -79,3 +79,14 @@ def test_the_verdict_reads_converged_from_the_suites_own_doubled_host() -> None:
     assert render_evidence.converged_label(rising, "inclora") == "no (+3.0)"
     assert render_evidence.converged_label({"runs": flat["runs"][:2]}, "inclora") == "not checked"
     assert render_evidence.converged_label({"runs": [{"group": "inclora", "seed": 0}]}, "inclora") == "not checked"
+
+
+def test_a_gated_row_pairs_with_the_host_row_that_differs_only_by_the_gate() -> None:
+    groups = dict.fromkeys(["inclora", "inclora+gradient-init", "inclora+litelora-v3",
+                            "inclora+litelora-v3+gradient-init", "olora+litelora-v2+gradient-init", "olora"])
+    assert render_evidence.host_pairs(groups) == [
+        ("inclora", "inclora+litelora-v3"), ("inclora+gradient-init", "inclora+litelora-v3+gradient-init"),
+        ("olora", "olora+litelora-v2+gradient-init")]  # no olora+gradient-init row: the plain host
+    assert render_evidence.pair_label("inclora+gradient-init", "inclora+litelora-v3+gradient-init") == \
+        "inclora+gradient-init (litelora-v3)"
+    assert render_evidence.pair_label("inclora", "inclora+litelora-v3") == "inclora (litelora-v3)"

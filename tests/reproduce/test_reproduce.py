@@ -31,6 +31,9 @@ def test_results_page_is_generated_from_the_committed_json() -> None:
     block = render.section_verdict(render.load_results(render.HERE / "results"))
     assert block and render.sync_readme(ROOT / "README.md", block, check=True), (
         "README.md's verdict table is stale: run `python reproduce/render_results.py`")
+    default = render.default_run_block(render.HERE / "results")
+    assert default and render.sync_readme(ROOT / "README.md", default, True, (render.DEFAULT_START, render.DEFAULT_END)), (
+        "README.md's default-run output is stale: run `python reproduce/render_results.py`")
 
 
 def test_the_readme_block_is_replaced_between_its_markers_only(tmp_path: Path) -> None:
