@@ -51,9 +51,13 @@ def pair_label(host: str, gated: str) -> str:
 
 def converged_label(suite: dict[str, Any], host: str) -> str:
     """``yes`` / ``no (+x.x)`` from the suite's own ``<host>-2x-epochs`` runs (the diagonal's mean
-    rise, in points, when the epochs double), ``not checked`` without them."""
+    rise, in points, when the epochs double), ``not checked`` without them. A host row with extra
+    settings (``inclora+gradient-init``) without a doubled run of its own reads its plain host's:
+    the schedule is the suite's."""
     if not all("accuracy_matrix" in r for r in suite.get("runs", [])):
         return "not checked"  # summaries written before runs kept their matrices
+    if not matrices(suite, host + DOUBLED_SUFFIX):
+        host = host.split("+")[0]
     base, twice = matrices(suite, host), matrices(suite, host + DOUBLED_SUFFIX)
     if not base or not twice or not set(base) & set(twice):
         return "not checked"
