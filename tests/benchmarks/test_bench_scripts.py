@@ -129,3 +129,28 @@ def test_serving_quick_counts_what_each_bank_keeps(tmp_path: Path) -> None:
     assert info["adapter_bytes"]["gate-5"] * 20 == info["adapter_bytes"]["host-5"] * 12
     assert info["adapter_bytes"]["host-merged-5"] == 0
     assert info["paired_ratios"]["host-5"]["to_host"] == 1.0
+
+
+def test_causal_step_quick_counts_less_head_work_than_the_plain_peft_loop(tmp_path: Path) -> None:
+    bench = _script("bench_causal_step")
+    out = tmp_path / "causal.json"
+    assert bench.main(["--quick", "--json", str(out)]) == 0
+    v = _check_shape(out)["train_info"]["variants"]
+    assert list(v) == list(bench.VARIANTS)
+    flops = {k: r["step_flops"] for k, r in v.items()}
+    # The same adapters on the same loss cost the same FLOPs; the plain loop also runs the LM
+    # head on every prompt position, forward and backward; the floor trains no adapter.
+    assert flops["litelora"] == flops["peft-same-loss"] == flops["litelora-6tasks"]  # old tasks folded
+    assert flops["frozen-floor"] < flops["litelora"] < flops["peft-plain"]
+    assert v["litelora"]["trainable_params"] == v["peft-plain"]["trainable_params"] == 2 * 2 * 8 * (64 + 64)
+    assert v["peft-plain"]["ratio_to_peft-plain"] == 1.0 and v["litelora"]["samples_per_s"] > 0
+
+
+def test_generative_run_quick_times_its_phases_and_counts_padding(tmp_path: Path) -> None:
+    bench = _script("bench_generative_run")
+    out = tmp_path / "run.json"
+    assert bench.main(["--quick", "--json", str(out)]) == 0
+    run = _check_shape(out)["train_info"]["runs"]["current"][0]
+    assert run["train_s"] > 0 and run["eval_s"] > 0 and run["run_s"] >= run["train_s"] + run["eval_s"]
+    assert run["train_padded"] >= run["train_real"] > 0 and run["eval_padded"] >= run["eval_real"] > 0
+    assert run["eval_batches"] >= len(run["accuracy_matrix"])  # every row of the matrix was scored
