@@ -154,3 +154,17 @@ def test_generative_run_quick_times_its_phases_and_counts_padding(tmp_path: Path
     assert run["train_s"] > 0 and run["eval_s"] > 0 and run["run_s"] >= run["train_s"] + run["eval_s"]
     assert run["train_padded"] >= run["train_real"] > 0 and run["eval_padded"] >= run["eval_real"] > 0
     assert run["eval_batches"] >= len(run["accuracy_matrix"])  # every row of the matrix was scored
+
+
+def test_gpu_check_dry_run_exercises_every_step_on_the_cpu(tmp_path: Path) -> None:
+    bench = _script("gpu_check")
+    out = tmp_path / "gpu.json"
+    assert bench.main(["--dry-run", "--json", str(out)]) == 0
+    record = _check_shape(out)["train_info"]
+    assert record["device"] == "cpu (dry run)"
+    assert record["cuda_tests"]["returncode"] == 0 and " passed" in record["cuda_tests"]["summary"]
+    assert "skipped" not in record["cuda_tests"]["summary"]  # on the CPU they ran, not skipped
+    assert set(record["step_vs_peft"]["variants"]) == {"frozen-floor", "peft-plain", "peft-same-loss", "litelora",
+                                                       "litelora-6tasks"}
+    cost = record["gate_probe_cost"]
+    assert set(cost["median_train_seconds"]) == {"host", "host+gate-v3"} and cost["gate_over_host"] > 0
