@@ -126,6 +126,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--quick", action="store_true", help="tiny-llama on tiny-text: seconds")
     parser.add_argument("--baseline-src", type=Path, help="a src folder to compare against, run alternately")
     parser.add_argument("--rounds", type=int, default=1)
+    parser.add_argument("--baseline-first", action="store_true", help="start with the baseline (then alternate)")
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--set", action="append", default=[], help="extra override for every run")
     parser.add_argument("--child", help=argparse.SUPPRESS)
@@ -138,7 +139,7 @@ def main(argv: list[str] | None = None) -> int:
     trees = {"current": SRC, **({"baseline": args.baseline_src.resolve()} if args.baseline_src else {})}
     runs: dict[str, list[dict[str, Any]]] = {name: [] for name in trees}
     for r in range(args.rounds):
-        for name in (list(trees) if r % 2 == 0 else list(reversed(trees))):
+        for name in (list(trees) if (r + args.baseline_first) % 2 == 0 else list(reversed(trees))):
             runs[name].append(measure(trees[name], overrides, args.threads))
     summary = {name: summarise(rs) for name, rs in runs.items()}
     ratios: dict[str, Any] = {}
