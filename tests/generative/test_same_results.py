@@ -1,6 +1,7 @@
 """The cheaper causal-LM path (left-padded rows, the LM head on target columns only, prompts
-tokenised once, test sets scored in length order) learns and scores what the plain path does:
-right-padded rows, logits at every position, the test set in its own order."""
+tokenised once, test sets scored in length order, rank scoring reading only the option tokens
+that decide) learns and scores what the plain path does: right-padded rows, logits at every
+position, the test set in its own order, every option token scored."""
 
 from __future__ import annotations
 
@@ -19,7 +20,7 @@ from litelora.training.trainer import ContinualTrainer
 
 class PlainCausalLM(CausalLM):
     """The reference: every row right-padded, every position's logits, no tokenisation cache,
-    evaluation in the test set's order."""
+    evaluation in the test set's order, every option token scored."""
 
     def prompt_ids(self, task, text, reserved=0):  # noqa: ANN001, ANN201
         return self._encode_prompt(task, text, reserved)
@@ -38,6 +39,9 @@ class PlainCausalLM(CausalLM):
 
     def eval_order(self, task, examples):  # noqa: ANN001, ANN201
         return list(examples)
+
+    def option_log_likelihoods(self, batch, task, decisive=False):  # noqa: ANN001, ANN201
+        return super().option_log_likelihoods(batch, task)  # every token of every option
 
 
 def _run(tmp_path: Path, name: str, scoring: str, plain: bool) -> tuple[list[list[float]], dict[str, torch.Tensor]]:

@@ -15,7 +15,9 @@ from torch import nn
 
 from litelora.generative.codec import TextCodec
 from litelora.generative.decoding import greedy_decode
-from litelora.generative.lm import IGNORE, GenerativeModel, cache_kwargs, pad_rows, returned_cache, supported_kwargs
+from litelora.generative.lm import (
+    IGNORE, GenerativeModel, cache_kwargs, decisive_lengths, pad_rows, returned_cache, supported_kwargs,
+)
 
 
 class CausalLM(GenerativeModel):
@@ -66,10 +68,15 @@ class CausalLM(GenerativeModel):
         return logits[:, -keep:-1], labels[:, width - keep + 1 :]
 
     @torch.no_grad()
-    def option_log_likelihoods(self, batch: dict[str, torch.Tensor], task: Any) -> list[list[list[float]]]:
+    def option_log_likelihoods(self, batch: dict[str, torch.Tensor], task: Any,
+                               decisive: bool = False) -> list[list[list[float]]]:
         """As the base class, but the prompt runs once per row: its KV cache is repeated for the K
-        options, which then run as K short continuations. Costs one prompt pass instead of K."""
+        options, which then run as K short continuations. Costs one prompt pass instead of K.
+        With ``decisive`` each option stops at its ``decisive_lengths``: where the options' first
+        tokens all differ, the prompt pass alone decides and no continuation runs."""
         options = [self.target_ids(c)[0] for c in task.classes]
+        if decisive:
+            options = [o[:n] for o, n in zip(options, decisive_lengths(options))]
         k = len(options)
         prompt, mask = batch["prompt_ids"].to(self.device), batch["prompt_mask"].to(self.device)
         positions = (mask.cumsum(-1) - 1).clamp(min=0)

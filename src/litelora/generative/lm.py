@@ -77,6 +77,20 @@ def pad_rows(rows: Sequence[Sequence[int]], value: int, *, left: bool = False) -
     return out
 
 
+def decisive_lengths(options: Sequence[Sequence[int]]) -> list[int]:
+    """Per option, how many of its leading tokens ``rank_options`` can read: up to the first token
+    no other option shares (its longest common prefix with another option, plus one), at most
+    its length. Options whose first tokens all differ need one token each."""
+    def shared(a: Sequence[int], b: Sequence[int]) -> int:
+        n = 0
+        while n < min(len(a), len(b)) and a[n] == b[n]:
+            n += 1
+        return n
+
+    return [min(len(o), 1 + max((shared(o, p) for j, p in enumerate(options) if j != k), default=0))
+            for k, o in enumerate(options)]
+
+
 class GenerativeModel(TaskModel):
     """Base class of the generative TaskModels; ``kind`` is ``"seq2seq"`` or ``"causal-lm"``.
 
@@ -242,10 +256,12 @@ class GenerativeModel(TaskModel):
         return sum(exact_match(p, self.target(int(y))) for p, y in zip(predictions, labels.tolist()))
 
     @torch.no_grad()
-    def option_log_likelihoods(self, batch: dict[str, torch.Tensor], task: Task) -> list[list[list[float]]]:
+    def option_log_likelihoods(self, batch: dict[str, torch.Tensor], task: Task,
+                               decisive: bool = False) -> list[list[list[float]]]:
         """Per prompt of the batch and per label option of the task (with its end token), the
         log-probability of each option token given the prompt and the option's earlier tokens:
-        ``[b][k][t]``, from one forward pass over B x K rows."""
+        ``[b][k][t]``, from one forward pass over B x K rows. ``decisive``: a model may stop each
+        option at its ``decisive_lengths`` (all ``rank_options`` reads); this one scores them all."""
         prompts = self.batch_prompts(batch)
         options = [self.target_ids(c)[0] for c in task.classes]
         rows = self.make_batch([p for p in prompts for _ in options], [o for _ in prompts for o in options])
@@ -263,7 +279,7 @@ class GenerativeModel(TaskModel):
         decoding spells an option, this is that option; where it spells none, this is still one."""
         options = [self.target_ids(c)[0] for c in task.classes]
         choices = []
-        for per_option in self.option_log_likelihoods(batch, task):
+        for per_option in self.option_log_likelihoods(batch, task, decisive=True):
             alive, t = list(range(len(options))), 0
             while len(alive) > 1:
                 best: dict[int, float] = {}
