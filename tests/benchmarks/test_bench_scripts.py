@@ -168,3 +168,17 @@ def test_gpu_check_dry_run_exercises_every_step_on_the_cpu(tmp_path: Path) -> No
                                                        "litelora-6tasks"}
     cost = record["gate_probe_cost"]
     assert set(cost["median_train_seconds"]) == {"host", "host+gate-v3"} and cost["gate_over_host"] > 0
+
+
+def test_gate_cost_quick_pairs_the_rows_with_the_host_and_counts_training_flops(tmp_path: Path) -> None:
+    bench = _script("bench_gate_cost")
+    out = tmp_path / "gate_cost.json"
+    assert bench.main(["--quick", "--streams", "default", "--seeds", "0", "--threads", "1", "--json", str(out)]) == 0
+    summary = _check_shape(out)["train_info"]["summary"]["default"]
+    assert list(summary) == list(bench.ROWS)
+    host, gated = summary["host"], summary["host+v3"]
+    assert host["paired_over_host"]["wall_s"] == 1.0 and host["paired_over_host"]["accuracy_delta"] == 0.0
+    assert host["median"]["train_flops"] > 0 and gated["median"]["train_flops"] > 0
+    # The gate closes candidates, so the bank it keeps is smaller than the host's.
+    assert gated["median"]["adapter_bytes"] < host["median"]["adapter_bytes"]
+    assert gated["median"]["param_reduction"] > 0 and host["median"]["peak_rss_bytes"] > 0
