@@ -2,7 +2,7 @@
 folding in fp32 and bf16, rank scoring, and a checkpointed run resumed on the device.
 
 Marked ``cuda`` and skipped without a CUDA device. ``LITELORA_TEST_DEVICE=cpu`` runs them on
-the CPU instead (``benchmarks/gpu_check.py --dry-run`` does, so every line is exercised where
+the CPU instead (``perf/gpu_check.py --dry-run`` does, so every line is exercised where
 no device is lent); each test compares the device's result with the CPU's or with itself.
 """
 

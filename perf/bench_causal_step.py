@@ -24,8 +24,8 @@ Variants run round-robin (``--warmup`` rounds discarded); reported: median ms pe
 per second, ratios to ``peft-plain``, ``peft-same-loss`` and the floor, the paired ratio to PEFT
 (median over rounds of the ratio within a round), counted FLOPs and their ratio to the floor.
 
-    python benchmarks/bench_causal_step.py                 # SmolLM2-135M, a few minutes on 2 cores
-    python benchmarks/bench_causal_step.py --quick         # tiny random LLaMA, seconds
+    python perf/bench_causal_step.py                 # SmolLM2-135M, a few minutes on 2 cores
+    python perf/bench_causal_step.py --quick         # tiny random LLaMA, seconds
 """
 
 from __future__ import annotations
@@ -44,7 +44,7 @@ import torch
 from torch import nn
 from torch.utils.flop_counter import FlopCounterMode
 
-from _common import run_info  # benchmarks/ is on sys.path when run as a script
+from _common import run_info  # perf/ is on sys.path when run as a script
 
 VARIANTS = ("frozen-floor", "peft-plain", "peft-same-loss", "litelora", "litelora-6tasks")
 R, ALPHA, OLD_TASKS, TARGETS = 8, 16, 5, ["q_proj", "v_proj"]

@@ -1,4 +1,4 @@
-"""Smoke tests of the benchmark scripts (benchmarks/*.py): tiny modes, JSON shape, FLOP counts."""
+"""Smoke tests of the benchmark scripts (perf/*.py): tiny modes, JSON shape, FLOP counts."""
 
 import importlib
 import json
@@ -8,7 +8,7 @@ from types import ModuleType
 
 import pytest
 
-BENCH_DIR = Path(__file__).resolve().parents[2] / "benchmarks"
+BENCH_DIR = Path(__file__).resolve().parents[2] / "perf"
 
 
 def _script(name: str) -> ModuleType:

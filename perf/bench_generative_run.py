@@ -11,9 +11,9 @@ With ``--baseline-src DIR`` (a ``src`` folder of an earlier commit, e.g. from
 and this one, the order flipped every round, and the JSON holds both, their paired ratios and
 whether their accuracy matrices agree.
 
-    python benchmarks/bench_generative_run.py                                  # SmolLM2, minutes
-    python benchmarks/bench_generative_run.py --baseline-src /tmp/base/src --rounds 1
-    python benchmarks/bench_generative_run.py --quick                          # tiny-llama, seconds
+    python perf/bench_generative_run.py                                  # SmolLM2, minutes
+    python perf/bench_generative_run.py --baseline-src /tmp/base/src --rounds 1
+    python perf/bench_generative_run.py --quick                          # tiny-llama, seconds
 """
 
 from __future__ import annotations
@@ -28,7 +28,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from _common import run_child, run_info  # benchmarks/ is on sys.path when run as a script
+from _common import run_child, run_info  # perf/ is on sys.path when run as a script
 
 SRC = Path(__file__).resolve().parents[1] / "src"
 FULL = ["model.name=smollm2", "model.max_length=96", "model.generation.scoring=rank", "benchmark.name=families",

@@ -17,8 +17,8 @@ again after every step, so a run cut short keeps what it measured):
 ``--dry-run`` runs every step on the CPU with tiny shapes and no timing claims (the tests under
 ``tests/cuda`` with ``LITELORA_TEST_DEVICE=cpu``): what a test runs, so the script cannot rot.
 
-    PYTHONPATH=src python benchmarks/gpu_check.py                # on the lent device, < 10 min
-    PYTHONPATH=src python benchmarks/gpu_check.py --dry-run --json /tmp/gpu_check.json
+    PYTHONPATH=src python perf/gpu_check.py                # on the lent device, < 10 min
+    PYTHONPATH=src python perf/gpu_check.py --dry-run --json /tmp/gpu_check.json
 """
 
 from __future__ import annotations

@@ -16,8 +16,8 @@ Streams:
 * ``generative``: SmolLM2-135M-Instruct on the ``families`` stream, 8 training and 4 test
   examples per class, 2 epochs, rank scoring.
 
-    python benchmarks/bench_gate_cost.py --seeds 0,1            # tens of minutes on 2 cores
-    python benchmarks/bench_gate_cost.py --quick                # tiny models, about a minute
+    python perf/bench_gate_cost.py --seeds 0,1            # tens of minutes on 2 cores
+    python perf/bench_gate_cost.py --quick                # tiny models, about a minute
 """
 
 from __future__ import annotations
@@ -31,7 +31,7 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-from _common import run_child, run_info  # benchmarks/ is on sys.path when run as a script
+from _common import run_child, run_info  # perf/ is on sys.path when run as a script
 
 ROWS: dict[str, list[str]] = {
     "host": [],
