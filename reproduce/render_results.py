@@ -342,7 +342,7 @@ def render(results_dir: Path = HERE / "results", suites_dir: Path = HERE / "suit
              "standard deviation over seeds (class orders). Final accuracy is sample-weighted over all "
              "tasks after the last one (class-incremental: no task id at test time). Wall times overlapped "
              "other jobs on the shared cores: compare them only within a row; per-step costs measured side "
-             "by side are in `benchmarks/README.md`.", ""]
+             "by side are in `perf/README.md`.", ""]
     if results:
         lines += section_claims(results) + [""]
     for name in _ordered(results):

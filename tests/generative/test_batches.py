@@ -34,14 +34,16 @@ def seq2seq() -> Seq2SeqLM:
 def test_causal_labels_cover_the_target_and_end_token_only() -> None:
     model, task = causal(), toy_stream().tasks[0]
     batch = model.collate([Example("fig", 0), Example("apple pear", 1)], task)
-    # Row 0: [start] "fig:" " fruit" [end], then padding up to row 1's length.
+    # Row 0: padding up to row 1's length, then [start] "fig:" " fruit" [end]: every row ends at
+    # the last column.
     prompt0 = [B.bos_id, *B.encode("fig:")]
     target0 = [*B.encode(" fruit"), B.eos_id]
     n0 = len(prompt0) + len(target0)
-    assert batch["input_ids"][0, :n0].tolist() == prompt0 + target0
-    assert batch["labels"][0, :n0].tolist() == [IGNORE] * len(prompt0) + target0
-    assert batch["attention_mask"][0].tolist() == [1] * n0 + [0] * (batch["input_ids"].shape[1] - n0)
-    assert (batch["labels"][0, n0:] == IGNORE).all() and (batch["input_ids"][0, n0:] == B.pad_id).all()
+    pad0 = batch["input_ids"].shape[1] - n0
+    assert batch["input_ids"][0, pad0:].tolist() == prompt0 + target0
+    assert batch["labels"][0, pad0:].tolist() == [IGNORE] * len(prompt0) + target0
+    assert batch["attention_mask"][0].tolist() == [0] * pad0 + [1] * n0
+    assert (batch["labels"][0, :pad0] == IGNORE).all() and (batch["input_ids"][0, :pad0] == B.pad_id).all()
     # Row 1 is the longest: no padding; its prompt alone is left-padded for generation.
     prompt1 = [B.bos_id, *B.encode("apple pear:")]
     assert batch["labels"][1].tolist() == [IGNORE] * len(prompt1) + [*B.encode(" tool"), B.eos_id]
@@ -55,6 +57,8 @@ def test_causal_loss_is_the_mean_over_target_tokens_only() -> None:
     model, task = causal(), toy_stream().tasks[0]
     batch = model.collate([Example("fig", 0), Example("apple pear", 1)], task)
     logits, targets = model.token_logits(batch)
+    # The LM head scores the longest target's columns only (" fruit" + end: 7 tokens).
+    assert logits.shape[:2] == targets.shape == (2, len(B.encode(" fruit")) + 1)
     token_nll = torch.nn.functional.cross_entropy(logits.flatten(0, 1), targets.flatten(), reduction="none",
                                                   ignore_index=IGNORE)
     n_target = len(B.encode(" fruit")) + 1 + len(B.encode(" tool")) + 1
@@ -62,17 +66,33 @@ def test_causal_loss_is_the_mean_over_target_tokens_only() -> None:
     assert torch.allclose(model.loss(batch, torch.tensor([0, 1]), task), token_nll.sum() / n_target)
 
 
-def test_padding_changes_neither_logits_nor_generations() -> None:
+def test_padding_changes_neither_target_logits_nor_generations() -> None:
     model, task = causal(), toy_stream().tasks[0]
     short, long = Example("fig", 0), Example("apple pear drill saw", 1)
     alone = model.collate([short], task)
     padded = model.collate([short, long], task)
-    n = alone["input_ids"].shape[1]
     with torch.no_grad():
-        a, _ = model.token_logits(alone)
-        b, _ = model.token_logits(padded)
-    assert torch.allclose(a[0], b[0, : n - 1], atol=1e-5)
+        a, a_targets = model.token_logits(alone)
+        b, b_targets = model.token_logits(padded)
+    n = a.shape[1]  # the short row's target columns are the last n of the padded batch too
+    assert b_targets[0, -n:].tolist() == a_targets[0].tolist()
+    assert torch.allclose(a[0], b[0, -n:], atol=1e-5)
     assert model.generate_ids(alone, 6)[0].tolist() == model.generate_ids(padded, 6)[0, : 6].tolist()
+
+
+def test_prompts_and_targets_are_tokenised_once() -> None:
+    model, task = causal(), toy_stream().tasks[0]
+    calls = []
+    encode = model.codec.encode
+    model.codec = type("Counting", (), {"encode": lambda self, text: calls.append(text) or encode(text),
+                                        "pad_id": B.pad_id, "eos_id": B.eos_id, "bos_id": B.bos_id})()
+    first = model.collate(task.train[:4], task)
+    n = len(calls)
+    assert n > 0
+    again = model.collate(task.train[:4], task)
+    assert len(calls) == n and all(torch.equal(first[k], again[k]) for k in first)
+    model.generation = GenerationConfig(**{**SHORT_PROMPTS, "max_target_length": 3})
+    assert model.target_ids(0)[0] == [*B.encode(" fruit")[:2], B.eos_id]  # a new length: encoded anew
 
 
 def test_seq2seq_batch_masks_padding_and_shifts_the_target() -> None:

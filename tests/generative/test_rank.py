@@ -74,7 +74,7 @@ def test_options_are_compared_along_their_shared_prefix() -> None:
         def target_ids(self, label: int):  # noqa: ANN201
             return [[1, 2], [1, 3], [4]][label], False
 
-        def option_log_likelihoods(self, batch, task):  # noqa: ANN001, ANN201
+        def option_log_likelihoods(self, batch, task, decisive=False):  # noqa: ANN001, ANN201
             return [[[-1.0, -3.0], [-1.0, -0.5], [-1.2]]]
 
     class T:
@@ -90,3 +90,31 @@ def test_the_run_names_its_scoring(tmp_path: Path) -> None:
     results = json.loads((trainer.run_dir.root / "results.json").read_text())
     assert results["train_info"]["generation"]["scoring"] == "rank"
     assert results["metrics"]["final_acc_sample"] >= 0.5
+
+
+def test_decisive_lengths_stop_at_the_first_token_no_other_option_shares() -> None:
+    from litelora.generative.lm import decisive_lengths
+
+    assert decisive_lengths([[5, 1], [6, 1], [7, 8, 1]]) == [1, 1, 1]  # first tokens differ
+    assert decisive_lengths([[1, 2], [1, 3], [4]]) == [2, 2, 1]
+    assert decisive_lengths([[1, 2, 9, 1], [1, 2, 8, 1], [1, 7, 1]]) == [3, 3, 2]
+    assert decisive_lengths([[1, 2], [1, 2, 3]]) == [2, 3]  # a prefix of another: its end token decides
+    assert decisive_lengths([[3, 1]]) == [1]
+
+
+def test_rank_scoring_runs_no_continuation_where_first_tokens_decide(tmp_path: Path) -> None:
+    cfg = RunConfig.from_dict(toy_config("tiny-llama", str(tmp_path / "r")))
+    lm = ContinualTrainer(cfg, toy_stream(), build_backbone(cfg.model)).model.eval()
+    task = toy_stream().tasks[1]
+    batch, _ = next(iter_task_batches(lm, task, task.test[:4], 4))
+    full = lm.option_log_likelihoods(batch, task)
+    # " glad" / " sad" share the byte " ": two tokens each decide; then the first tokens alone.
+    assert [len(per) for per in lm.option_log_likelihoods(batch, task, decisive=True)[0]] == [2, 2]
+    widths = []
+    hook = lm.lm.register_forward_pre_hook(lambda _m, _a, kw: widths.append(kw["input_ids"].shape), with_kwargs=True)
+    lm._target_cache = {key: ([ids[1], *ids[2:]], cut) for key, (ids, cut) in lm._target_cache.items()}  # drop " "
+    choices = lm.rank_options(batch, task)
+    hook.remove()
+    assert len(widths) == 1  # the prompt pass alone
+    assert choices == [max(range(2), key=lambda k: per[k][0]) for per in lm.option_log_likelihoods(batch, task)]
+    assert len(full[0][0]) == len(lm.target_ids(task.classes[0])[0]) + 1  # the untouched scores had " " too

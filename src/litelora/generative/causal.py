@@ -1,8 +1,9 @@
 """CausalLM: a decoder-only model (LLaMA, Qwen, GPT-2 style) reads ``[start] prompt target [end]``.
 
-Training sequences are right-padded and only target tokens (and the end token) carry loss;
-generation runs on the prompts alone, left-padded, with positions counted from each row's
-first real token so padding never shifts them.
+Training sequences are left-padded, so every row's target ends at the last column and the LM
+head scores only the batch's last few columns; only target tokens (and the end token) carry
+loss. Generation runs on the prompts alone, left-padded too. Positions are counted from each
+row's first real token, so padding never shifts them.
 """
 
 from __future__ import annotations
@@ -14,7 +15,9 @@ from torch import nn
 
 from litelora.generative.codec import TextCodec
 from litelora.generative.decoding import greedy_decode
-from litelora.generative.lm import IGNORE, GenerativeModel, cache_kwargs, pad_rows, returned_cache
+from litelora.generative.lm import (
+    IGNORE, GenerativeModel, cache_kwargs, decisive_lengths, pad_rows, returned_cache, supported_kwargs,
+)
 
 
 class CausalLM(GenerativeModel):
@@ -31,13 +34,15 @@ class CausalLM(GenerativeModel):
 
     def make_batch(self, prompts: list[list[int]], targets: list[list[int]]) -> dict[str, torch.Tensor]:
         pad = self.codec.pad_id
-        sequences = [self._start() + p + t for p, t in zip(prompts, targets)]
-        labels = [[IGNORE] * (len(s) - len(t)) + t for s, t in zip(sequences, targets)]
         heads = [self._start() + p for p in prompts]
+        sequences = [h + t for h, t in zip(heads, targets)]
+        labels = [[IGNORE] * len(h) + t for h, t in zip(heads, targets)]
+        # Left-padded like the prompts: the targets of the whole batch lie in its last
+        # max(len(target)) columns, the only ones token_logits asks the LM head for.
         return {
-            "input_ids": pad_rows(sequences, pad),
-            "attention_mask": pad_rows([[1] * len(s) for s in sequences], 0),
-            "labels": pad_rows(labels, IGNORE),
+            "input_ids": pad_rows(sequences, pad, left=True),
+            "attention_mask": pad_rows([[1] * len(s) for s in sequences], 0, left=True),
+            "labels": pad_rows(labels, IGNORE, left=True),
             "prompt_ids": pad_rows(heads, pad, left=True),
             "prompt_mask": pad_rows([[1] * len(h) for h in heads], 0, left=True),
         }
@@ -48,17 +53,30 @@ class CausalLM(GenerativeModel):
         return [row[mask.bool()].tolist()[skip:] for row, mask in zip(batch["prompt_ids"], batch["prompt_mask"])]
 
     def token_logits(self, batch: dict[str, torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor]:
+        """Logits (B, n, V) of the last ``n`` positions that predict a target token, where ``n`` is
+        the longest target of the batch, and the tokens they predict (B, n). The LM head's
+        (d x vocab) matmul, a fifth of a small LM's forward over a whole row, runs on these alone."""
+        mask, labels = batch["attention_mask"], batch["labels"]
+        width = labels.shape[1]
+        # Rows end at the last column, so the first column that holds a target in any row starts them.
+        n = width - int((labels != IGNORE).any(0).int().argmax()) if width else 0
+        keep = min(width, n + 1)  # position i predicts token i + 1
+        positions = (mask.cumsum(-1) - 1).clamp(min=0)
         with self.autocast_context():
-            logits = self.lm(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"],
-                             use_cache=False).logits
-        # Position i predicts token i + 1.
-        return logits[:, :-1], batch["labels"][:, 1:]
+            logits = self.lm(input_ids=batch["input_ids"], attention_mask=mask, position_ids=positions,
+                             use_cache=False, **supported_kwargs(self.lm, logits_to_keep=keep)).logits
+        return logits[:, -keep:-1], labels[:, width - keep + 1 :]
 
     @torch.no_grad()
-    def option_log_likelihoods(self, batch: dict[str, torch.Tensor], task: Any) -> list[list[list[float]]]:
+    def option_log_likelihoods(self, batch: dict[str, torch.Tensor], task: Any,
+                               decisive: bool = False) -> list[list[list[float]]]:
         """As the base class, but the prompt runs once per row: its KV cache is repeated for the K
-        options, which then run as K short continuations. Costs one prompt pass instead of K."""
+        options, which then run as K short continuations. Costs one prompt pass instead of K.
+        With ``decisive`` each option stops at its ``decisive_lengths``: where the options' first
+        tokens all differ, the prompt pass alone decides and no continuation runs."""
         options = [self.target_ids(c)[0] for c in task.classes]
+        if decisive:
+            options = [o[:n] for o, n in zip(options, decisive_lengths(options))]
         k = len(options)
         prompt, mask = batch["prompt_ids"].to(self.device), batch["prompt_mask"].to(self.device)
         positions = (mask.cumsum(-1) - 1).clamp(min=0)

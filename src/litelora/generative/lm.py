@@ -45,13 +45,18 @@ def usual_targets(lm: nn.Module) -> list[str]:
                       "set adapter.target_modules")
 
 
+def supported_kwargs(lm: nn.Module, **extra: Any) -> dict[str, Any]:
+    """The ``extra`` keyword arguments ``lm.forward`` takes (``logits_to_keep`` is not in every
+    version or family; without it the forward returns every position's logits)."""
+    params = inspect.signature(lm.forward).parameters
+    return {k: v for k, v in extra.items() if k in params}
+
+
 def cache_kwargs(lm: nn.Module, cache: Any, **extra: Any) -> dict[str, Any]:
     """Keyword arguments passing a KV cache to ``lm.forward``: transformers 5 names it ``cache``,
     earlier versions ``past_key_values``; ``extra`` entries the forward does not take are dropped."""
     params = inspect.signature(lm.forward).parameters
-    out = {"cache" if "cache" in params else "past_key_values": cache}
-    out.update({k: v for k, v in extra.items() if k in params})
-    return out
+    return {"cache" if "cache" in params else "past_key_values": cache, **supported_kwargs(lm, **extra)}
 
 
 def returned_cache(output: Any) -> Any:
@@ -70,6 +75,20 @@ def pad_rows(rows: Sequence[Sequence[int]], value: int, *, left: bool = False) -
             else:
                 out[i, : len(row)] = ids
     return out
+
+
+def decisive_lengths(options: Sequence[Sequence[int]]) -> list[int]:
+    """Per option, how many of its leading tokens ``rank_options`` can read: up to the first token
+    no other option shares (its longest common prefix with another option, plus one), at most
+    its length. Options whose first tokens all differ need one token each."""
+    def shared(a: Sequence[int], b: Sequence[int]) -> int:
+        n = 0
+        while n < min(len(a), len(b)) and a[n] == b[n]:
+            n += 1
+        return n
+
+    return [min(len(o), 1 + max((shared(o, p) for j, p in enumerate(options) if j != k), default=0))
+            for k, o in enumerate(options)]
 
 
 class GenerativeModel(TaskModel):
@@ -103,6 +122,10 @@ class GenerativeModel(TaskModel):
         self.default_targets = default_targets or usual_targets(lm)
         self.class_names: list[str] = []
         self.truncated: dict[str, dict[str, int]] = {"targets": {}, "prompts": {}}
+        # Token ids of each prompt and label already encoded: every epoch and every row of the
+        # accuracy matrix collates the same examples again. Keys hold what the ids depend on.
+        self._prompt_cache: dict[tuple[str, tuple[int, ...], str, int, int], tuple[list[int], bool]] = {}
+        self._target_cache: dict[tuple[int, int], tuple[list[int], bool]] = {}
         if gradient_checkpointing:
             if not getattr(lm, "supports_gradient_checkpointing", False):
                 raise ConfigError(f"model.gradient_checkpointing: {type(lm).__name__} does not support it")
@@ -132,6 +155,8 @@ class GenerativeModel(TaskModel):
         """Learn the label words; fail now, before anything is written, if a task's template
         leaves no room for its examples within ``max_length``."""
         self.class_names = list(stream.class_names)
+        self._prompt_cache.clear()  # the label words, which the prompts list, may have changed
+        self._target_cache.clear()
         for task in stream.tasks:
             self.prompt_ids(task, "", self.reserved_prompt_tokens)
 
@@ -145,7 +170,13 @@ class GenerativeModel(TaskModel):
 
     def prompt_ids(self, task: Task, text: str, reserved: int = 0) -> tuple[list[int], bool]:
         """Prompt tokens (at most ``max_length - reserved``; the example text is cut to fit) and
-        whether it was cut."""
+        whether it was cut. The returned list is shared with later calls: do not modify it."""
+        key = (task.name, tuple(task.classes), text, reserved, self.max_length)
+        if key not in self._prompt_cache:
+            self._prompt_cache[key] = self._encode_prompt(task, text, reserved)
+        return self._prompt_cache[key]
+
+    def _encode_prompt(self, task: Task, text: str, reserved: int) -> tuple[list[int], bool]:
         prompt = self.templates.render(task.name, text, self.options(task))
         prefix, suffix = self.codec.encode(prompt.prefix), self.codec.encode(prompt.suffix)
         budget = self.max_length - reserved - len(prefix) - len(suffix)
@@ -157,10 +188,13 @@ class GenerativeModel(TaskModel):
         return prefix + body[:budget] + suffix, len(body) > budget
 
     def target_ids(self, label: int) -> tuple[list[int], bool]:
-        """Target tokens with the end token, at most ``max_target_length``, and whether it was cut."""
-        ids = self.codec.encode(self.target_separator + self.target(label))
+        """Target tokens with the end token, at most ``max_target_length``, and whether it was cut
+        (the list is shared with later calls: do not modify it)."""
         keep = self.generation.max_target_length - 1
-        return ids[:keep] + [self.codec.eos_id], len(ids) > keep
+        if (label, keep) not in self._target_cache:
+            ids = self.codec.encode(self.target_separator + self.target(label))
+            self._target_cache[label, keep] = (ids[:keep] + [self.codec.eos_id], len(ids) > keep)
+        return self._target_cache[label, keep]
 
     # ------------------------------------------------------------ TaskModel
     def add_task(self, task: Task) -> list[nn.Parameter]:
@@ -182,13 +216,20 @@ class GenerativeModel(TaskModel):
         targets = [self.target_ids(ex.label)[0] for ex in examples]
         return self.make_batch(prompts, targets)
 
+    def eval_order(self, task: Task, examples: Sequence[Example]) -> Sequence[Example]:
+        """By prompt length (stable): a row's score does not depend on its batch (padding is masked
+        and positions start at each row's first token), so an evaluation batch need not be padded
+        to the longest prompt of the test set's own order."""
+        return sorted(examples, key=lambda ex: len(self.prompt_ids(task, ex.input, self.reserved_prompt_tokens)[0]))
+
     def make_batch(self, prompts: list[list[int]], targets: list[list[int]]) -> dict[str, torch.Tensor]:
         """Tensors for training (targets as labels) and for generation (prompts alone)."""
         raise NotImplementedError
 
     def token_logits(self, batch: dict[str, torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor]:
         """Logits (B, L, V) and the token each position should predict (B, L), ``IGNORE`` where no
-        loss applies (prompt and padding)."""
+        loss applies (prompt and padding). ``L`` covers every target token of the batch; it may be
+        a suffix of the sequence (the causal LM scores only its target columns)."""
         raise NotImplementedError
 
     def generate_ids(self, batch: dict[str, torch.Tensor], max_new_tokens: int) -> torch.Tensor:
@@ -215,10 +256,12 @@ class GenerativeModel(TaskModel):
         return sum(exact_match(p, self.target(int(y))) for p, y in zip(predictions, labels.tolist()))
 
     @torch.no_grad()
-    def option_log_likelihoods(self, batch: dict[str, torch.Tensor], task: Task) -> list[list[list[float]]]:
+    def option_log_likelihoods(self, batch: dict[str, torch.Tensor], task: Task,
+                               decisive: bool = False) -> list[list[list[float]]]:
         """Per prompt of the batch and per label option of the task (with its end token), the
         log-probability of each option token given the prompt and the option's earlier tokens:
-        ``[b][k][t]``, from one forward pass over B x K rows."""
+        ``[b][k][t]``, from one forward pass over B x K rows. ``decisive``: a model may stop each
+        option at its ``decisive_lengths`` (all ``rank_options`` reads); this one scores them all."""
         prompts = self.batch_prompts(batch)
         options = [self.target_ids(c)[0] for c in task.classes]
         rows = self.make_batch([p for p in prompts for _ in options], [o for _ in prompts for o in options])
@@ -236,7 +279,7 @@ class GenerativeModel(TaskModel):
         decoding spells an option, this is that option; where it spells none, this is still one."""
         options = [self.target_ids(c)[0] for c in task.classes]
         choices = []
-        for per_option in self.option_log_likelihoods(batch, task):
+        for per_option in self.option_log_likelihoods(batch, task, decisive=True):
             alive, t = list(range(len(options))), 0
             while len(alive) > 1:
                 best: dict[int, float] = {}

@@ -34,6 +34,11 @@ class TaskModel(nn.Module):
         """Tensors for one batch of ``task``'s examples (padded to the longest in the batch)."""
         raise NotImplementedError
 
+    def eval_order(self, task: Task, examples: Sequence[Example]) -> Sequence[Example]:
+        """The order evaluation batches ``examples`` in. A model whose predictions do not depend on
+        what shares a batch may group examples of similar length, so batches carry less padding."""
+        return examples
+
     def run(self, batch: dict[str, torch.Tensor]) -> torch.Tensor:
         """One forward pass over a batch (methods that pass over the data, e.g. InfLoRA, use it)."""
         raise NotImplementedError

@@ -1,5 +1,5 @@
 """What a result was measured on: package versions, the machine and the code's commit, written as
-``meta_info`` by runs (``results.json``) and benchmarks (``benchmarks/results/*.json``) alike."""
+``meta_info`` by runs (``results.json``) and benchmarks (``perf/results/*.json``) alike."""
 
 from __future__ import annotations
 

@@ -23,7 +23,7 @@ def evaluate_task(model: TaskModel, task: Task, scenario: str, batch_size: int =
     model.eval()
     device = next(model.parameters()).device
     correct = 0
-    examples = dist.eval_shard(task.test) if dist is not None else task.test
+    examples = model.eval_order(task, dist.eval_shard(task.test) if dist is not None else task.test)
     for batch, labels in iter_task_batches(model, task, examples, batch_size, device=device):
         correct += model.count_correct(batch, labels, task, scenario)
     model.train(was_training)

@@ -7,8 +7,8 @@ order flipped each round so machine-load drift hits both), reporting the median 
 scoring, their ratio and each scoring's accuracy. Accuracy is of the model as loaded (no
 training: SmolLM2-135M-Instruct answers zero-shot), which is what both scorings see alike.
 
-    python benchmarks/bench_generative_eval.py                   # SmolLM2-135M, a few minutes on 2 cores
-    python benchmarks/bench_generative_eval.py --quick           # tiny-llama on the toy-sized stream, seconds
+    python perf/bench_generative_eval.py                   # SmolLM2-135M, a few minutes on 2 cores
+    python perf/bench_generative_eval.py --quick           # tiny-llama on the toy-sized stream, seconds
 """
 
 from __future__ import annotations

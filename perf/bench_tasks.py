@@ -13,10 +13,10 @@ forward and backward pass over one fixed batch and an AdamW step on what trains:
 
 Variants run round-robin so drift in machine load hits them alike; the first ``--warmup``
 rounds are discarded and the median step time is reported with its ratio to the same host's
-N = 1 (and the median paired ratio over rounds). Results go to ``benchmarks/results/bench_tasks.json``.
+N = 1 (and the median paired ratio over rounds). Results go to ``perf/results/bench_tasks.json``.
 
-    python benchmarks/bench_tasks.py                    # MiniLM, batch 16 x 64 tokens, 2 threads
-    python benchmarks/bench_tasks.py --quick            # tiny-bert, seconds
+    python perf/bench_tasks.py                    # MiniLM, batch 16 x 64 tokens, 2 threads
+    python perf/bench_tasks.py --quick            # tiny-bert, seconds
 """
 
 from __future__ import annotations

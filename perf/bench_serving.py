@@ -9,11 +9,11 @@ the forward latency of one batch in eval mode without gradients (every adapter o
 as one concatenated LoRA), the adapter bytes, and for reference the base model without adapters
 and the host with its adapters merged into the weights. Variants run round-robin; the first
 ``--warmup`` rounds are dropped; medians and median paired ratios against the host of the same T
-go to ``benchmarks/results/bench_serving.json``.
+go to ``perf/results/bench_serving.json``.
 
-    python benchmarks/bench_serving.py                  # MiniLM, batch 32 x 64 tokens, keep 0.5
-    python benchmarks/bench_serving.py --keep 0.46      # the fraction a gate run kept
-    python benchmarks/bench_serving.py --quick          # tiny-bert, seconds
+    python perf/bench_serving.py                  # MiniLM, batch 32 x 64 tokens, keep 0.5
+    python perf/bench_serving.py --keep 0.46      # the fraction a gate run kept
+    python perf/bench_serving.py --quick          # tiny-bert, seconds
 """
 
 from __future__ import annotations

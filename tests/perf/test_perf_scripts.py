@@ -1,4 +1,4 @@
-"""Smoke tests of the benchmark scripts (benchmarks/*.py): tiny modes, JSON shape, FLOP counts."""
+"""Smoke tests of the benchmark scripts (perf/*.py): tiny modes, JSON shape, FLOP counts."""
 
 import importlib
 import json
@@ -8,7 +8,7 @@ from types import ModuleType
 
 import pytest
 
-BENCH_DIR = Path(__file__).resolve().parents[2] / "benchmarks"
+BENCH_DIR = Path(__file__).resolve().parents[2] / "perf"
 
 
 def _script(name: str) -> ModuleType:
@@ -129,3 +129,56 @@ def test_serving_quick_counts_what_each_bank_keeps(tmp_path: Path) -> None:
     assert info["adapter_bytes"]["gate-5"] * 20 == info["adapter_bytes"]["host-5"] * 12
     assert info["adapter_bytes"]["host-merged-5"] == 0
     assert info["paired_ratios"]["host-5"]["to_host"] == 1.0
+
+
+def test_causal_step_quick_counts_less_head_work_than_the_plain_peft_loop(tmp_path: Path) -> None:
+    bench = _script("bench_causal_step")
+    out = tmp_path / "causal.json"
+    assert bench.main(["--quick", "--json", str(out)]) == 0
+    v = _check_shape(out)["train_info"]["variants"]
+    assert list(v) == list(bench.VARIANTS)
+    flops = {k: r["step_flops"] for k, r in v.items()}
+    # The same adapters on the same loss cost the same FLOPs; the plain loop also runs the LM
+    # head on every prompt position, forward and backward; the floor trains no adapter.
+    assert flops["litelora"] == flops["peft-same-loss"] == flops["litelora-6tasks"]  # old tasks folded
+    assert flops["frozen-floor"] < flops["litelora"] < flops["peft-plain"]
+    assert v["litelora"]["trainable_params"] == v["peft-plain"]["trainable_params"] == 2 * 2 * 8 * (64 + 64)
+    assert v["peft-plain"]["ratio_to_peft-plain"] == 1.0 and v["litelora"]["samples_per_s"] > 0
+
+
+def test_generative_run_quick_times_its_phases_and_counts_padding(tmp_path: Path) -> None:
+    bench = _script("bench_generative_run")
+    out = tmp_path / "run.json"
+    assert bench.main(["--quick", "--json", str(out)]) == 0
+    run = _check_shape(out)["train_info"]["runs"]["current"][0]
+    assert run["train_s"] > 0 and run["eval_s"] > 0 and run["run_s"] >= run["train_s"] + run["eval_s"]
+    assert run["train_padded"] >= run["train_real"] > 0 and run["eval_padded"] >= run["eval_real"] > 0
+    assert run["eval_batches"] >= len(run["accuracy_matrix"])  # every row of the matrix was scored
+
+
+def test_gpu_check_dry_run_exercises_every_step_on_the_cpu(tmp_path: Path) -> None:
+    bench = _script("gpu_check")
+    out = tmp_path / "gpu.json"
+    assert bench.main(["--dry-run", "--json", str(out)]) == 0
+    record = _check_shape(out)["train_info"]
+    assert record["device"] == "cpu (dry run)"
+    assert record["cuda_tests"]["returncode"] == 0 and " passed" in record["cuda_tests"]["summary"]
+    assert "skipped" not in record["cuda_tests"]["summary"]  # on the CPU they ran, not skipped
+    assert set(record["step_vs_peft"]["variants"]) == {"frozen-floor", "peft-plain", "peft-same-loss", "litelora",
+                                                       "litelora-6tasks"}
+    cost = record["gate_probe_cost"]
+    assert set(cost["median_train_seconds"]) == {"host", "host+gate-v3"} and cost["gate_over_host"] > 0
+
+
+def test_gate_cost_quick_pairs_the_rows_with_the_host_and_counts_training_flops(tmp_path: Path) -> None:
+    bench = _script("bench_gate_cost")
+    out = tmp_path / "gate_cost.json"
+    assert bench.main(["--quick", "--streams", "default", "--seeds", "0", "--threads", "1", "--json", str(out)]) == 0
+    summary = _check_shape(out)["train_info"]["summary"]["default"]
+    assert list(summary) == list(bench.ROWS)
+    host, gated = summary["host"], summary["host+v3"]
+    assert host["paired_over_host"]["wall_s"] == 1.0 and host["paired_over_host"]["accuracy_delta"] == 0.0
+    assert host["median"]["train_flops"] > 0 and gated["median"]["train_flops"] > 0
+    # The gate closes candidates, so the bank it keeps is smaller than the host's.
+    assert gated["median"]["adapter_bytes"] < host["median"]["adapter_bytes"]
+    assert gated["median"]["param_reduction"] > 0 and host["median"]["peak_rss_bytes"] > 0

@@ -33,9 +33,9 @@ built and reports the peak RSS of the steps and its rise over the RSS before the
 
 Run from the repository root::
 
-    python benchmarks/bench_step.py                    # MiniLM and ViT-B/16, ~5 min on 2 quiet cores
-    python benchmarks/bench_step.py --quick            # tiny BERT and tiny ViT, seconds
-    python benchmarks/bench_step.py --models minilm --rounds minilm=30 --no-memory
+    python perf/bench_step.py                    # MiniLM and ViT-B/16, ~5 min on 2 quiet cores
+    python perf/bench_step.py --quick            # tiny BERT and tiny ViT, seconds
+    python perf/bench_step.py --models minilm --rounds minilm=30 --no-memory
 """
 
 from __future__ import annotations
@@ -55,7 +55,7 @@ import torch
 from torch import nn
 from torch.utils.flop_counter import FlopCounterMode
 
-from _common import (  # benchmarks/ is on sys.path when run as a script
+from _common import (  # perf/ is on sys.path when run as a script
     child_json, load_model, make_inputs, quantile, qv_targets, reset_peak_rss, rss_bytes, run_child,
     per_model, run_info,
 )
@@ -271,7 +271,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--threads", type=int, default=2, help="torch intra-op threads")
     ap.add_argument("--memory-steps", type=int, default=2, help="steps per memory subprocess")
     ap.add_argument("--no-memory", action="store_true", help="skip the per-variant memory subprocesses")
-    ap.add_argument("--json", default="benchmarks/results/bench_step.json", help="results file ('' = none)")
+    ap.add_argument("--json", default="perf/results/bench_step.json", help="results file ('' = none)")
     ap.add_argument("--child", nargs=2, metavar=("MODEL", "VARIANT"), help=argparse.SUPPRESS)
     args = ap.parse_args(argv)
     torch.set_num_threads(args.threads)

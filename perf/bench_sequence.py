@@ -24,10 +24,10 @@ Presets (``--set`` overrides are appended to every run of both configurations):
 
 Run from the repository root::
 
-    python benchmarks/bench_sequence.py
-    python benchmarks/bench_sequence.py --full --repeats 3
-    python benchmarks/bench_sequence.py --quick --repeats 1
-    python benchmarks/bench_sequence.py --full --pair inflora --json benchmarks/results/bench_sequence_inflora.json
+    python perf/bench_sequence.py
+    python perf/bench_sequence.py --full --repeats 3
+    python perf/bench_sequence.py --quick --repeats 1
+    python perf/bench_sequence.py --full --pair inflora --json perf/results/bench_sequence_inflora.json
 """
 
 from __future__ import annotations
@@ -41,7 +41,7 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-from _common import run_child, run_info  # benchmarks/ is on sys.path when run as a script
+from _common import run_child, run_info  # perf/ is on sys.path when run as a script
 from litelora.reporting.environment import environment_info
 
 from litelora._io import write_json
@@ -122,7 +122,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--threads", type=int, default=2, help="train.num_threads of every run")
     ap.add_argument("--set", dest="sets", action="append", default=[], metavar="KEY=VALUE",
                     help="extra config override for every run (repeatable)")
-    ap.add_argument("--json", default="benchmarks/results/bench_sequence.json", help="results file ('' = none)")
+    ap.add_argument("--json", default="perf/results/bench_sequence.json", help="results file ('' = none)")
     args = ap.parse_args(argv)
     if args.repeats < 1:
         ap.error("--repeats must be >= 1")

@@ -6,9 +6,9 @@ LLaMA built from a config (random weights), in fp32, under bf16 autocast, and lo
 with gradient checkpointing off and on. Each variant runs in its own process so its peak
 memory (RSS on CPU, ``max_memory_allocated`` on CUDA) is its own.
 
-    python benchmarks/bench_generative.py                 # both models, CPU
-    python benchmarks/bench_generative.py --device cuda   # the same on a GPU
-    python benchmarks/bench_generative.py --quick         # tiny model only (smoke run)
+    python perf/bench_generative.py                 # both models, CPU
+    python perf/bench_generative.py --device cuda   # the same on a GPU
+    python perf/bench_generative.py --quick         # tiny model only (smoke run)
 """
 
 from __future__ import annotations
@@ -137,7 +137,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--steps", type=int, default=3, help="timed steps per variant (median reported)")
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--device", default="cpu")
-    ap.add_argument("--json", default="benchmarks/results/bench_generative.json", help="results file ('' = none)")
+    ap.add_argument("--json", default="perf/results/bench_generative.json", help="results file ('' = none)")
     ap.add_argument("--child", nargs=2, metavar=("MODEL", "VARIANT"), help=argparse.SUPPRESS)
     args = ap.parse_args(argv)
     torch.set_num_threads(args.threads)

@@ -31,9 +31,9 @@ Only time is measured (peak memory: see bench_step.py).
 
 Run from the repository root::
 
-    python benchmarks/bench_inference.py                 # tiny-bert and MiniLM, ~5 min on 2 quiet cores
-    python benchmarks/bench_inference.py --quick         # tiny-bert, seconds
-    python benchmarks/bench_inference.py --models minilm --rounds 20 --merge-budget-s 300 --threads 1
+    python perf/bench_inference.py                 # tiny-bert and MiniLM, ~5 min on 2 quiet cores
+    python perf/bench_inference.py --quick         # tiny-bert, seconds
+    python perf/bench_inference.py --models minilm --rounds 20 --merge-budget-s 300 --threads 1
 """
 
 from __future__ import annotations
@@ -50,7 +50,7 @@ import torch
 from torch import nn
 from torch.utils.flop_counter import FlopCounterMode
 
-from _common import (  # benchmarks/ is on sys.path when run as a script
+from _common import (  # perf/ is on sys.path when run as a script
     MODELS, bootstrap_ci, load_model, make_inputs, per_model, quantile, qv_targets, run_info,
 )
 from litelora.reporting.environment import environment_info
@@ -235,7 +235,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--batch", type=int, help="examples per forward (default 32; 4 with --quick)")
     ap.add_argument("--seq-len", type=int, help="tokens per example (default 64; 16 with --quick)")
     ap.add_argument("--threads", type=int, default=2, help="torch intra-op threads")
-    ap.add_argument("--json", default="benchmarks/results/bench_inference.json", help="results file ('' = none)")
+    ap.add_argument("--json", default="perf/results/bench_inference.json", help="results file ('' = none)")
     args = ap.parse_args(argv)
     if args.quick:
         defaults = {"models": "tiny-bert", "rounds": "2", "budget": "1", "batch": 4, "seq_len": 16, "min_rounds": 3}

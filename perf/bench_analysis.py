@@ -33,7 +33,7 @@ median of the timed rounds is reported.
 
 Run from the repository root::
 
-    python benchmarks/bench_analysis.py --threads 1
+    python perf/bench_analysis.py --threads 1
 """
 
 from __future__ import annotations
@@ -49,7 +49,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from _common import quantile, run_info  # benchmarks/ is on sys.path when run as a script
+from _common import quantile, run_info  # perf/ is on sys.path when run as a script
 from litelora.reporting.environment import environment_info
 
 from litelora._io import write_json
@@ -250,7 +250,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--rounds", type=int, default=3, help="timed round-robin rounds")
     ap.add_argument("--warmup", type=int, default=1, help="discarded round-robin rounds")
     ap.add_argument("--threads", type=int, default=2, help="torch intra-op threads")
-    ap.add_argument("--json", default="benchmarks/results/bench_analysis.json", help="results file ('' = none)")
+    ap.add_argument("--json", default="perf/results/bench_analysis.json", help="results file ('' = none)")
     args = ap.parse_args(argv)
     if args.quick:
         args.tasks, args.blocks, args.dim, args.dense_modules, args.rounds, args.warmup = "2,3", 1, 32, 1, 1, 0
