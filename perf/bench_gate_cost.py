@@ -34,12 +34,12 @@ from typing import Any
 from _common import run_child, run_info  # perf/ is on sys.path when run as a script
 
 ROWS: dict[str, list[str]] = {
-    "host": [],
+    "host": ["gate.kind=none"],  # the default run gates (gate.kind=auto): the host is named
     "host+v3": ["gate.kind=litelora-v3"],
     "host+v3-budget-0.5": ["gate.kind=litelora-v3", "gate.params.param_budget=0.5"],
 }
 STREAMS: dict[str, list[str]] = {
-    "default": ["benchmark.options.train_per_class=60", "benchmark.options.test_per_class=20"],
+    "default": ["benchmark.options.train_per_class=32", "benchmark.options.test_per_class=20"],  # the default run
     "generative": ["model.name=smollm2", "model.max_length=96", "model.generation.scoring=rank",
                    "benchmark.name=families", "benchmark.options.train_per_class=8",
                    "benchmark.options.test_per_class=4", "train.epochs=2", "train.batch_size=8",

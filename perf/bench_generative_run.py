@@ -67,7 +67,8 @@ def child(overrides: list[str], out_dir: str) -> dict[str, Any]:
     ContinualTrainer._train_task = timed("train_s", ContinualTrainer._train_task)  # type: ignore[method-assign]
     ContinualTrainer.evaluate = timed("eval_s", ContinualTrainer.evaluate,  # type: ignore[method-assign]
                                       before=lambda: phase.update(now="eval"))
-    data: dict[str, Any] = {"output_dir": out_dir}
+    # The host alone unless an override names a gate (the default run gates: gate.kind=auto).
+    data: dict[str, Any] = {"output_dir": out_dir, "gate": {"kind": "none"}}
     for assignment in overrides:
         apply_override(data, assignment)
     config = RunConfig.from_dict(data)
