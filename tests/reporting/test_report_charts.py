@@ -104,3 +104,24 @@ def test_heat_map_numbers_are_readable(figures) -> None:
     for fig in figures:
         numbers = [t for ax in fig.axes for t in ax.findobj(Text) if t.get_text().startswith("0.")]
         assert numbers and min(t.get_fontsize() for t in numbers) >= 9
+
+
+def test_the_gate_grid_shades_smaller_ranks_blue_never_towards_the_reuse_colour() -> None:
+    import io
+
+    import matplotlib.image as mpimg
+    import numpy as np
+
+    from litelora.reporting import plots
+
+    png = plots.gate_grid([0], ["a", "b", "c"], [[1.0, 0.25, 0.0]])
+    image = mpimg.imread(io.BytesIO(png))[..., :3]
+    # The three cells' centres lie on the middle row of the plotted area, in order: sample each
+    # distinct colour along the row that holds the most cell pixels.
+    row = image[image.shape[0] // 2]
+    coloured = [tuple(np.round(p, 2)) for p in row if not np.allclose(p, 1.0) and p.max() - p.min() > 0.1]
+    seen = list(dict.fromkeys(coloured))
+    full, partial, reuse = seen[0], seen[1], seen[-1]
+    assert full[2] > full[0] and partial[2] > partial[0]  # both recruits are blue (blue channel above red)
+    assert reuse[0] > reuse[2]  # reuse stays orange
+    assert sum(partial) > sum(full)  # a smaller rank is a lighter blue

@@ -98,6 +98,9 @@ def accuracy_over_time(R: Matrix) -> bytes:
     return png(fig)
 
 
+SMALL_RANK = "#c6dbef"  # the lightest blue a recruit of a small rank takes (ColorBrewer Blues)
+
+
 def gate_grid(tasks: Sequence[int], targets: Sequence[str], recruit: Matrix, values: Matrix | None = None) -> bytes:
     """Task x module grid of the rank each decision kept, as a fraction of the host's (``recruit``:
     1 = full rank, dark blue; 0 = reuse, light orange; between: a smaller rank; colour-blind safe),
@@ -109,7 +112,10 @@ def gate_grid(tasks: Sequence[int], targets: Sequence[str], recruit: Matrix, val
     fig = Figure(figsize=(width, height))
     ax = fig.add_subplot()
     colours = ["#f4a582", "#2166ac"]  # reuse, recruit: ColorBrewer RdBu ends, distinct for every colour vision
-    ax.imshow(_nan(recruit), vmin=0, vmax=1, cmap=LinearSegmentedColormap.from_list("rank", colours), aspect="auto")
+    # Reuse keeps its own colour; a recruit runs from light blue (rank 1 of many) to dark blue (full
+    # rank), so a partial rank never mixes into the reuse colour.
+    scale = LinearSegmentedColormap.from_list("rank", [(0.0, colours[0]), (1e-3, SMALL_RANK), (1.0, colours[1])])
+    ax.imshow(_nan(recruit), vmin=0, vmax=1, cmap=scale, aspect="auto")
     ax.set_xticks(range(len(targets)), short_names(targets), rotation=90, fontsize=9)
     ax.set_yticks(range(len(tasks)), [f"T{t}" for t in tasks], fontsize=9)
     if values is not None and len(targets) <= 40:
@@ -121,7 +127,8 @@ def gate_grid(tasks: Sequence[int], targets: Sequence[str], recruit: Matrix, val
                             color="white" if on_dark else "black")
     ax.set_xlabel("module" + ("; cell: the gate's value" if values is not None else ""), fontsize=9)
     ax.set_ylabel("task", fontsize=9)
-    ax.legend(handles=[Patch(color=colours[1], label="recruit (full rank)"), Patch(color=colours[0], label="reuse")],
+    ax.legend(handles=[Patch(color=colours[1], label="recruit (full rank)"),
+                       Patch(color=SMALL_RANK, label="recruit (smaller rank)"), Patch(color=colours[0], label="reuse")],
               fontsize=8, loc="upper left", bbox_to_anchor=(1.01, 1.0))
     return png(fig)
 
