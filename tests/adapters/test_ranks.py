@@ -46,7 +46,7 @@ def test_add_task_at_rank_k_scales_by_alpha_over_k(k: int) -> None:
     torch.testing.assert_close(layer(x), _oracle(x, layer.base_layer, [(a, 16.0)]))
 
 
-def test_resize_keeps_the_first_k_directions_the_same_parameters_and_scale_alpha_over_k() -> None:
+def test_resize_keeps_the_first_k_directions_the_same_parameters_and_the_hosts_scale() -> None:
     _, bank = _bank()
     bank.add_task(0)
     a = bank.candidates(0)["2"]
@@ -54,7 +54,7 @@ def test_resize_keeps_the_first_k_directions_the_same_parameters_and_scale_alpha
     bank.resize_candidate("2", 0, 3)
     assert (id(a.lora_A), id(a.lora_B)) == (A_id, B_id)  # an optimizer group built before still holds them
     assert torch.equal(a.lora_A, A0[:3]) and torch.equal(a.lora_B, B0[:, :3])
-    assert a.r == 3 and a.scale == pytest.approx(16.0 / 3)
+    assert a.r == 3 and a.scale == 16.0 / 8  # each kept direction trains as in the host's rank-8 adapter
     assert bank.records()[1].num_params == 3 * (a.lora_A.shape[1] + a.lora_B.shape[0])
     bank.resize_candidate("2", 0, 3)  # its own rank: nothing changes
     assert a.r == 3
@@ -63,13 +63,15 @@ def test_resize_keeps_the_first_k_directions_the_same_parameters_and_scale_alpha
             bank.resize_candidate("2", 0, bad)
 
 
-def test_resize_keeps_a_scale_the_method_set_itself() -> None:
-    """InfLoRA sets scale 1 (no alpha / r): shrinking its designed A keeps it."""
+def test_resize_with_rescale_takes_alpha_over_k_but_keeps_a_scale_the_method_set_itself() -> None:
+    """rescale=True: a fresh rank-k adapter's alpha / k; InfLoRA sets scale 1 (no alpha / r), kept."""
     _, bank = _bank()
     bank.add_task(0)
+    bank.resize_candidate("2", 0, 2, rescale=True)
+    assert bank.candidates(0)["2"].scale == 16.0 / 2
     a = bank.candidates(0)["0"]
     a.scale = 1.0
-    bank.resize_candidate("0", 0, 2)
+    bank.resize_candidate("0", 0, 2, rescale=True)
     assert a.scale == 1.0
 
 
@@ -83,8 +85,9 @@ def test_default_merge_and_unmerge_of_mixed_ranks_are_exact() -> None:
     with torch.no_grad():
         expected = model(x)
         W0 = bank.layer("0").base_layer.weight.detach().clone()
-        olds = [(a, 16.0) for a in bank.slot("0").adapters.values()]
-        dense = sum(a.magnitude * (alpha / a.r) * (a.lora_B @ a.lora_A) for a, alpha in olds)
+        resized = bank.candidates(1)["0"]
+        assert resized.r == 2 and resized.scale == 16.0 / 8  # the host's scale, kept by the resize
+        dense = sum(a.magnitude * a.scale * (a.lora_B @ a.lora_A) for a in bank.slot("0").adapters.values())
         bank.merge_adapters()  # the default branch (safe_merge=False)
         torch.testing.assert_close(bank.layer("0").base_layer.weight, W0 + dense)
         torch.testing.assert_close(model(x), expected, atol=1e-5, rtol=0)

@@ -177,12 +177,15 @@ class AdapterBank:
         del slot.adapters[name]
         slot.coefficients.pop(name, None)
 
-    def resize_candidate(self, target: str, task_id: int, rank: int) -> LoraAdapter:
+    def resize_candidate(self, target: str, task_id: int, rank: int, rescale: bool = False) -> LoraAdapter:
         """Shrink a task's adapter on one target to ``rank`` (its first ``rank`` directions: rows of
         A, columns of B), in place; ``rank`` equal to its own changes nothing, 0 is refused (use
-        ``remove_candidate``). The ``lora_alpha / r`` scale follows the rank (``lora_alpha / rank``,
-        as PEFT's ``rank_pattern``) where the adapter still carries it; a scale a method set itself
-        (InfLoRA's 1) is kept. Magnitudes and gate coefficients are untouched."""
+        ``remove_candidate``). By default the scale stays: the result is the host's candidate with
+        the other directions removed, each kept direction training exactly as it would have (a gate
+        sizes candidates this way). ``rescale=True`` sets ``lora_alpha / rank`` instead, as a fresh
+        rank-``rank`` adapter (``add_task(rank=...)``, PEFT's ``rank_pattern``) would have, where the
+        adapter still carries ``lora_alpha / r``; a scale a method set itself (InfLoRA's 1) is kept
+        either way. Magnitudes and gate coefficients are untouched; exports fold the scale into B."""
         slot = self.slot(target)
         name = adapter_name(task_id)
         if name not in slot.adapters:
@@ -196,7 +199,8 @@ class AdapterBank:
         if name in slot.folded:
             raise AdapterError(f"cannot resize {name} on {target!r}: it is folded into the working weight")
         self._check_not_merged("remove an adapter")  # like a removal, a resize may happen mid-task, folded
-        if self.config.use_scale and math.isclose(adapter.scale, self.config.lora_alpha / adapter.r, rel_tol=1e-9):
+        if rescale and self.config.use_scale and math.isclose(adapter.scale, self.config.lora_alpha / adapter.r,
+                                                              rel_tol=1e-9):
             adapter.scale = self.config.lora_alpha / rank
         adapter.truncate(rank)
         return adapter
