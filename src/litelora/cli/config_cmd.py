@@ -47,33 +47,33 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
-def method_param_docs() -> list[Any]:
-    """``method.params.*`` of every registered method that declares ``Params``."""
+def _plugin_param_docs(registry: Any, section: str, key: str) -> list[Any]:
+    """``<section>.params.*`` of every plugin in ``registry`` that declares ``Params``, each path
+    tagged with the plugin's name (``(method.name=olora)``)."""
     from litelora._config_docs import field_docs
-    from litelora.methods import METHODS
 
     out = []
-    for name in METHODS.list():
-        params = getattr(METHODS.get(name), "Params", None)
+    for name in registry.list():
+        params = getattr(registry.get(name), "Params", None)
         if params is not None:
-            out += [dataclasses.replace(d, path=f"{d.path} (method.name={name})")
-                    for d in field_docs(params, "method.params.")]
+            out += [dataclasses.replace(d, path=f"{d.path} ({section}.{key}={name})")
+                    for d in field_docs(params, f"{section}.params.")]
     return out
+
+
+def method_param_docs() -> list[Any]:
+    """``method.params.*`` of every registered method that declares ``Params``."""
+    from litelora.methods import METHODS
+
+    return _plugin_param_docs(METHODS, "method", "name")
 
 
 def gate_param_docs() -> list[Any]:
     """``gate.params.*`` of every registered gate that declares ``Params`` (an alias such as
     ``litelora`` is listed under each name it is registered as)."""
-    from litelora._config_docs import field_docs
     from litelora.gates import GATES
 
-    out = []
-    for name in GATES.list():
-        params = getattr(GATES.get(name), "Params", None)
-        if params is not None:
-            out += [dataclasses.replace(d, path=f"{d.path} (gate.kind={name})")
-                    for d in field_docs(params, "gate.params.")]
-    return out
+    return _plugin_param_docs(GATES, "gate", "kind")
 
 
 def print_fields(section: str | None) -> None:

@@ -32,7 +32,7 @@ import torch
 
 from litelora.errors import ConfigError
 from litelora.gates.base import GatePlugin, group_targets, top_fraction
-from litelora.gates.probe_run import run_probe
+from litelora.gates.probe_run import check_probe, run_probe
 from litelora.gates.probe_run import probe_steps as _probe_steps
 from litelora.context import TaskContext
 
@@ -52,9 +52,7 @@ class LiteLoRAV2Params:
     novelty: float = 0.2
 
     def __post_init__(self) -> None:
-        if not 0.0 < self.probe <= 1.0:
-            raise ConfigError(f"gate.params.probe must be in (0, 1] (fraction of a task's training steps), "
-                              f"got {self.probe}")
+        check_probe(self.probe)
         if not 0.0 <= self.novelty < 1.0:
             raise ConfigError(f"gate.params.novelty must be in [0, 1) (the score a module must exceed), "
                               f"got {self.novelty}")

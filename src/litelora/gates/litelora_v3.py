@@ -42,7 +42,7 @@ from litelora.context import TaskContext
 from litelora.errors import ConfigError
 from litelora.gates.base import GatePlugin, group_targets, top_fraction
 from litelora.gates.gradient_init import init_candidates, wants_gradient_init
-from litelora.gates.probe_run import ProbeReading, probe_steps, run_probe
+from litelora.gates.probe_run import ProbeReading, check_probe, probe_steps, run_probe
 from litelora.gates.spectrum import Spectrum, allocate_ranks
 
 
@@ -68,9 +68,7 @@ class LiteLoRAV3Params:
     unsolved: Literal["carried", "progress", "none"] = "carried"
 
     def __post_init__(self) -> None:
-        if not 0.0 < self.probe <= 1.0:
-            raise ConfigError(f"gate.params.probe must be in (0, 1] (fraction of a task's training steps), "
-                              f"got {self.probe}")
+        check_probe(self.probe)
         if not 0.0 <= self.novelty < 1.0:
             raise ConfigError(f"gate.params.novelty must be in [0, 1) (a direction's demand to recruit it), "
                               f"got {self.novelty}")

@@ -51,6 +51,12 @@ class ProbeReading:
         return min(1.0, max(0.0, self.closed_loss / self.base_loss))
 
 
+def check_probe(fraction: float) -> None:
+    """``gate.params.probe`` is a fraction of a task's training steps, in (0, 1]."""
+    if not 0.0 < fraction <= 1.0:
+        raise ConfigError(f"gate.params.probe must be in (0, 1] (fraction of a task's training steps), got {fraction}")
+
+
 def probe_steps(fraction: float, task_steps: int) -> int:
     """Length of a probe: ``fraction`` of the task's steps, at least ``MIN_PROBE_STEPS``."""
     return max(MIN_PROBE_STEPS, round(fraction * task_steps))
