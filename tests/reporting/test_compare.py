@@ -85,6 +85,8 @@ def test_groups_and_mean_std_over_seeds(runs, tmp_path) -> None:
     assert len(data["runs"]) == 6 and data["warnings"] == []
     page = files["comparison.html"].read_text()
     assert "data:image/png;base64," in page and "<script" not in page and "http" not in page
+    assert all(f'href="#{key}"' in page and f'id="{key}"' in page for key in ("table", "pareto", "runs"))
+    assert "<figcaption>Figure 1. 6 runs" in page
     assert files["pareto.png"].read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
 

@@ -9,7 +9,6 @@ input leaves no output: the runs are read and checked before anything is written
 from __future__ import annotations
 
 import base64
-import html
 import os
 from collections.abc import Sequence
 from pathlib import Path
@@ -19,6 +18,7 @@ from litelora._io import atomic_path, write_json, write_text
 from litelora.reporting.compare import METRIC_KEYS, METRICS, Comparison, Group, compare_runs
 from litelora.reporting.pareto import PARETO_X, PARETO_Y, pareto_png, pareto_rows
 from litelora.reporting.tables import csv_text
+from litelora.reporting.templating import render_template
 
 
 def format_stat(stat: dict[str, float] | None, kind: str) -> str:
@@ -83,35 +83,15 @@ def _legend(cmp: Comparison) -> str:
             "Accuracies, forgetting, BWT and adapter reduction are fractions (defined in docs/evaluation.md).")
 
 
-# ----------------------------------------------------------------------------- HTML
 def render_html(cmp: Comparison, png: bytes | None, n_points: int) -> str:
-    """The page: inline CSS, the figure as a ``data:`` URI, no script and no link."""
-    e = html.escape
+    """The page from ``templates/comparison.html``: inline CSS, the figure as a ``data:`` URI, a
+    linked table of contents, no script and no link out."""
     rows = table_rows(cmp)
-    style = ("body{font-family:sans-serif;max-width:1300px;margin:2em auto;color:#222}"
-             "table{border-collapse:collapse;font-size:90%}td,th{border:1px solid #ccc;padding:2px 6px}"
-             "td{text-align:right}td:first-child,td:nth-child(3){text-align:left}"
-             "img{max-width:100%;display:block;margin:0.5em 0}.note{color:#a40}")
-    title = f"litelora comparison: {len(cmp.runs)} runs in {len(cmp.groups)} groups"
-    parts = [f"<!DOCTYPE html><html lang='en'><head><meta charset='utf-8'><title>{e(title)}</title>"
-             f"<style>{style}</style></head><body>", f"<h1>{e(title)}</h1>"]
-    parts += [f"<p class='note'>{e(w)}</p>" for w in cmp.warnings]
-    parts.append(f"<section id='table'><h2>Metrics</h2><p>{e(_legend(cmp))}</p><table>")
-    parts.append("<tr>" + "".join(f"<th>{e(c)}</th>" for c in rows[0]) + "</tr>")
-    parts += ["<tr>" + "".join(f"<td>{e(c)}</td>" for c in row) + "</tr>" for row in rows[1:]]
-    parts.append("</table><p><small>Data: comparison.csv and comparison.json.</small></p></section>")
-    parts.append("<section id='pareto'><h2>Final accuracy against active adapters</h2>")
-    if png is None:
-        parts.append("<p class='note'>No run has both final_acc_sample and active_adapters: no figure.</p>")
-    else:
-        parts.append(f"<p>{n_points} runs, one dot each, coloured by group; diamonds are group means with their "
-                     "std. Up and to the left is better.</p>")
-        parts.append(f"<img alt='Pareto plot' src='data:image/png;base64,{base64.b64encode(png).decode('ascii')}'>")
-    parts.append("<p><small>Data: pareto.csv.</small></p></section>")
-    parts.append("<section id='runs'><h2>Runs</h2><ul>" + "".join(
-        f"<li>{e(g.label)}: {e(', '.join(str(r.path) for r in g.runs))}</li>" for g in cmp.groups)
-        + "</ul></section></body></html>")
-    return "\n".join(parts)
+    return render_template(
+        "comparison.html", title=f"litelora comparison: {len(cmp.runs)} runs in {len(cmp.groups)} groups",
+        warnings=cmp.warnings, legend=_legend(cmp), header=rows[0], rows=rows[1:], n_points=n_points,
+        png=None if png is None else base64.b64encode(png).decode("ascii"),
+        groups=[{"label": g.label, "runs": ", ".join(str(r.path) for r in g.runs)} for g in cmp.groups])
 
 
 # ----------------------------------------------------------------------------- writing

@@ -23,8 +23,8 @@ from litelora.gates.decision import GateDecision
 from litelora.reporting import plots
 from litelora.errors import ConfigError, DataError, LiteLoraError
 from litelora.reporting.run_dir import RunDirectory
+from litelora.reporting.templating import render_template
 
-TEMPLATES = Path(__file__).with_name("templates")
 
 
 @dataclass
@@ -257,10 +257,6 @@ def collect_sections(run_dir: str | os.PathLike[str], analysis: dict[str, Any] |
 def render_html(title: str, sections: list[Section], missing: list[str]) -> str:
     """The page from ``templates/report.html`` (jinja2, every value escaped): a linked table of
     contents, inline CSS, each figure a captioned ``data:image/png;base64`` URI; no script, no link out."""
-    import jinja2
-
-    env = jinja2.Environment(loader=jinja2.FileSystemLoader(TEMPLATES), autoescape=True,
-                             undefined=jinja2.StrictUndefined, keep_trailing_newline=True)
     number = 0
     views = []
     for s in sections:
@@ -269,7 +265,7 @@ def render_html(title: str, sections: list[Section], missing: list[str]) -> str:
             number += 1
             figures.append({"number": number, "caption": caption, "png": base64.b64encode(png).decode("ascii")})
         views.append({"key": s.key, "title": s.title, "text": s.text, "table": s.table, "figures": figures})
-    return env.get_template("report.html").render(title=title, sections=views, missing=missing)
+    return render_template("report.html", title=title, sections=views, missing=missing)
 
 
 def build_report(run_dir: str | os.PathLike[str], out: str | os.PathLike[str] | None = None,
