@@ -98,3 +98,40 @@ def test_a_frozen_head_is_refused(tmp_path) -> None:
     lite = LiteLoRA(_continual(), AdapterConfig(target_modules=["query"]), num_tasks=3)
     with pytest.raises(ConfigError, match=r"modules_to_save=\['head'\]"):
         LiteLoRATrainer(args=_args(tmp_path), train_dataset=_rows([0, 1], 8, 0), lite=lite, task_id=0).train()
+
+
+def test_a_plain_loop_with_the_documented_calls_keeps_old_tasks_and_saves_the_head(tmp_path) -> None:
+    """The own-loop order of docs/own-loop.md: ``model.start_task`` before ``LiteLoRA.start_task``,
+    ``model.end_task`` after ``LiteLoRA.end_task``; ``LiteLoRA.save`` writes the head beside the bank."""
+    model = _continual()
+    lite = LiteLoRA(model, AdapterConfig(target_modules=["query", "value"], r=4), method="inclora",
+                    num_tasks=len(TASKS), lr=2e-2, modules_to_save=["head"])
+    for t, classes in enumerate(TASKS):
+        rows = _rows(classes, 48, seed=t)
+
+        def batches(rows=rows):  # noqa: ANN202 - the task's training batches as dicts
+            return ({k: torch.stack([r[k] for r in rows[i:i + 8]]) for k in rows[0]} for i in range(0, 48, 8))
+
+        model.start_task(t)
+        lite.start_task(t, steps=24)
+        optimizer = torch.optim.AdamW([p for g in lite.groups for p in g["params"]], lr=2e-2)
+        model.train()
+        for step in range(24):
+            batch = list(batches())[step % 6]
+            loss = model(**batch).loss
+            for term in lite.loss_terms():
+                loss = loss + term
+            optimizer.zero_grad()
+            loss.backward()
+            optimizer.step()
+            lite.after_step(step + 1)
+        lite.end_task()
+        model.end_task(t, batches)
+    kept = _task_accuracies(lambda ids, mask: model.eval().predict(ids, mask))
+    assert min(kept[:-1]) > 1 / 6 + 0.2, kept
+
+    lite.save(tmp_path / "own-loop")
+    resumed = _continual()
+    resumed.load_head_state(tmp_path / "own-loop" / "litelora_head")
+    mine, theirs = model.head.state_tensors(), resumed.head.state_tensors()
+    assert sorted(mine) == sorted(theirs) and all(torch.equal(mine[k], theirs[k]) for k in mine)

@@ -17,6 +17,7 @@ from litelora.errors import ConfigError
 from litelora.gates import GateConfig, GateDecision, GatePlugin
 from litelora.gates.gradient_init import gradient_init
 from litelora.methods import ContinualMethod, TaskContext, create_method
+from litelora.models.continual_classifier import ContinualClassifier
 from litelora.training.pairing import gate_for
 from litelora.training.rehearsal import rehearse
 
@@ -200,8 +201,12 @@ class LiteLoRA:
     def save(self, directory: str | os.PathLike[str]) -> Path:
         """Write the bank (``bank.json``, ``adapters.safetensors``) and the gate's decisions
         (``gates.json``) into ``directory``; ``litelora.adapters.load_bank`` reads the bank back
-        into a fresh copy of the model, and ``export_peft`` turns it into a PEFT folder."""
+        into a fresh copy of the model, and ``export_peft`` turns it into a PEFT folder. When the
+        model is a :class:`~litelora.models.continual_classifier.ContinualClassifier`, its head
+        (rows and class statistics) goes to ``litelora_head/``, which ``load_head_state`` resumes."""
         directory = Path(directory)
         save_bank(self.bank, directory)
         write_json(directory / "gates.json", [d.to_dict() for d in self.decisions])
+        if isinstance(self.model, ContinualClassifier):
+            self.model.save_head(directory / "litelora_head")
         return directory
