@@ -114,14 +114,19 @@ def summarize_analysis(analysis: dict[str, Any]) -> dict[str, Any]:
 
 
 def run_suite(spec: dict[str, Any], root: Path, results: Path, *, quick: bool = False,
-              collect_only: bool = False) -> dict[str, Any]:
-    """Run (or collect) every run of ``spec``; write and return the summary JSON."""
+              collect_only: bool = False, only: set[str] | None = None) -> dict[str, Any]:
+    """Run (or collect) every run of ``spec``; write and return the summary JSON. With ``only``,
+    runs of other experiments are collected where finished, never started."""
+    unknown = (only or set()) - {e["name"] for e in spec["experiments"]}
+    if unknown:
+        raise SystemExit(f"--only: no experiment named {sorted(unknown)} in suite {spec['suite']!r}")
     suite_root = root / spec["suite"]
     runs = expand(spec, quick)
     per_group: dict[str, list[dict[str, Any]]] = defaultdict(list)
     records = []
     for run in runs:
-        res = run_one(run, suite_root, collect_only, in_process=quick)
+        res = run_one(run, suite_root, collect_only or (only is not None and run["group"] not in only),
+                      in_process=quick)
         if res is None:
             continue
         metrics = res["metrics"]
@@ -172,11 +177,12 @@ def main() -> None:
     parser.add_argument("spec", help="YAML with suite, common overrides, seeds and experiments")
     parser.add_argument("--collect-only", action="store_true", help="aggregate finished runs; start none")
     parser.add_argument("--quick", action="store_true", help="the suite's tiny version, in this process")
+    parser.add_argument("--only", help="comma-separated experiment names to run (the others are only collected)")
     parser.add_argument("--root", default="runs", help="where run directories go (default runs/)")
     parser.add_argument("--results", default="reproduce/results", help="where the summary JSON/MD go")
     args = parser.parse_args()
     summary = run_suite(load_spec(args.spec), Path(args.root), Path(args.results), quick=args.quick,
-                        collect_only=args.collect_only)
+                        collect_only=args.collect_only, only=set(args.only.split(",")) if args.only else None)
     print(markdown_table(summary["groups"]))
 
 

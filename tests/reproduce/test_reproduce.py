@@ -213,3 +213,13 @@ def test_gpu_suite_targets_resolve_on_a_transformers_vit(path: Path) -> None:
     names = [t.name for t in find_targets(vit, RunConfig.from_dict(data).adapter)]
     assert len(names) == 2 * 3
     assert {n.rpartition(".")[2] for n in names} in ({"key", "value"}, {"k_proj", "v_proj"})
+
+
+def test_only_runs_the_named_experiments_and_collects_the_rest(tmp_path: Path) -> None:
+    runner = _load("run_experiments")
+    spec = runner.load_spec(ROOT / "reproduce" / "suites" / "hosts_default.yaml")
+    summary = runner.run_suite(spec, tmp_path, tmp_path / "results", quick=True, only={"olora"})
+    assert [r["group"] for r in summary["runs"]] == ["olora"]
+    assert sorted(p.name for p in (tmp_path / "hosts_default").iterdir()) == ["olora_s0"]
+    with pytest.raises(SystemExit, match="no experiment named"):
+        runner.run_suite(spec, tmp_path, tmp_path / "results", quick=True, only={"olora", "nope"})
