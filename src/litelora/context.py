@@ -18,10 +18,12 @@ class TaskContext:
 
     ``train_inputs`` yields the task's training batches as model inputs (for methods that
     pass over the data before training, like InfLoRA); ``run_model`` runs the model on one.
-    ``steps`` is the number of training steps the task will take. ``rehearse(n, on_step)``
-    trains what requires gradients for ``n`` steps and then undoes it (parameters, buffers,
-    random state), calling ``on_step(step, loss)`` after each; it returns the losses (a gate
-    measures with it before it decides).
+    ``steps`` is the number of training steps the task will take. ``rehearse(n, on_step,
+    keep=False)`` trains what requires gradients for ``n`` steps and then undoes it (parameters,
+    buffers, random state; with ``keep`` only the random state), calling ``on_step(step, loss)``
+    after each; it returns the losses (a gate measures with it before it decides).
+    ``consumed``: steps of the task a gate already took by keeping its probe; the trainer starts
+    the task's loop there (an own loop may skip them too).
     """
 
     task_id: int
@@ -30,4 +32,5 @@ class TaskContext:
     train_inputs: Callable[[], Iterable[Any]] | None = None
     run_model: Callable[[Any], torch.Tensor] | None = None
     steps: int = 0
-    rehearse: Callable[[int, Callable[[int, float], None] | None], list[float]] | None = None
+    rehearse: Callable[..., list[float]] | None = None
+    consumed: int = 0

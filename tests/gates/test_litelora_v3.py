@@ -12,12 +12,13 @@ from torch import nn
 from litelora.adapters import AdapterConfig
 from litelora.gates import GateConfig
 from litelora.training.build import build_trainer
+from litelora.training.callbacks import Callback
 from litelora.training.config import RunConfig
 from litelora.training.controller import LiteLoRA
 
 
 def _planted(tmp_path, gate: dict, epochs: int = 2, plan: list[str] | None = None, init: str = "lora",
-             name: str = "run"):
+             name: str = "run", callbacks: tuple[Callback, ...] = ()):
     cfg = RunConfig.from_dict({
         "benchmark": {"name": "planted-redundancy", "seed": 0, "options": {"plan": plan} if plan else {}},
         "model": {"name": "planted-mlp"},
@@ -26,7 +27,7 @@ def _planted(tmp_path, gate: dict, epochs: int = 2, plan: list[str] | None = Non
         "train": {"epochs": epochs, "batch_size": 32, "lr": 0.01, "head_lr": 0.05, "progress": False, "seed": 0},
         "output_dir": str(tmp_path / name),
     })
-    trainer = build_trainer(cfg)
+    trainer = build_trainer(cfg, callbacks)
     return trainer, trainer.run()
 
 
@@ -72,6 +73,35 @@ def test_the_parameter_budget_is_never_exceeded_in_a_run(tmp_path) -> None:
     assert result.metrics["adapter_params"] == kept
     assert result.metrics["host_adapter_params"] == kept + sum(d.params_freed for d in result.gate_decisions)
     assert result.metrics["param_reduction"] >= 0.8 * 4 / 5 - 1e-9  # tasks 1-4 keep at most a fifth
+
+
+class _StepCount(Callback):
+    def __init__(self) -> None:
+        self.steps: dict[int, list[int]] = {}
+
+    def on_task_start(self, task, steps: int, step: int, elapsed: float) -> None:  # noqa: ANN001
+        self.steps[task.task_id] = [step, steps, 0]
+
+    def on_step_end(self, task, step: int, loss: float, examples: int, optimizer) -> None:  # noqa: ANN001
+        self.steps[task.task_id][2] += 1
+
+
+def test_a_probe_that_counts_takes_the_first_steps_and_decides_as_the_undone_probe(tmp_path) -> None:
+    counts = {}
+    runs = {}
+    for keep in (False, True):
+        counts[keep] = _StepCount()
+        _, runs[keep] = _planted(tmp_path, {"kind": "litelora-v3", "params": {"probe_counts": keep}},
+                                 name=f"keep_{keep}", callbacks=(counts[keep],))
+    undone, kept = counts[False].steps, counts[True].steps
+    total = undone[1][1]
+    probe = max(4, round(0.3 * total))
+    assert undone[0] == kept[0] == [0, total, total]  # task 0 is not gated: no probe
+    assert undone[1] == [0, total, total] and kept[1] == [probe, total, total - probe]
+    first = [(d.target, d.rank) for d in runs[False].gate_decisions if d.task == 1]
+    assert first == [(d.target, d.rank) for d in runs[True].gate_decisions if d.task == 1]
+    assert runs[False].accuracy_matrix[0] == runs[True].accuracy_matrix[0]
+    assert runs[False].accuracy_matrix[1] != runs[True].accuracy_matrix[1]  # the head kept its probe steps
 
 
 # ----------------------------------------------------------------------- no head: adapters alone learn

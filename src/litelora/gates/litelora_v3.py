@@ -3,7 +3,8 @@ task's novel subspace; rank 0 = reuse the old adapters.
 
 For a gated task of ``S`` training steps:
 
-1. *Probe* (``round(gate.params.probe * S)`` rehearsal steps, at least 4, undone afterwards):
+1. *Probe* (``round(gate.params.probe * S)`` rehearsal steps, at least 4, undone afterwards
+   unless ``gate.params.probe_counts``, where they are the task's first steps):
    the candidates are held out, so the model is what closing every module would leave; the head
    and any reuse path train. Over the probe's second half a
    :class:`~litelora.gates.probe.GradientProbe` keeps per module, batch by batch, the part of the
@@ -60,12 +61,17 @@ class LiteLoRAV3Params:
     unsolved: how the task's unsolved share is read: ``carried`` (the probe's loss over the base
         model's, every adapter disabled), ``progress`` (v2's late over early probe loss) or
         ``none`` (1: the demands alone decide).
+    probe_counts: keep what trained during the probe (the head, reuse paths) and count the probe's
+        steps as the task's first, so the task trains the rest: a gated task then costs about
+        what the host's does (plus the base reading), and its recruits train ``probe`` fewer
+        steps. ``false`` (the default): the probe is undone and the task trains all its steps.
     """
 
     probe: float = 0.3
     novelty: float = 0.1
     param_budget: float | None = None
     unsolved: Literal["carried", "progress", "none"] = "carried"
+    probe_counts: bool = False
 
     def __post_init__(self) -> None:
         check_probe(self.probe)
@@ -103,7 +109,9 @@ class LiteLoRAV3Gate(GatePlugin):
         groups = group_targets(list(candidates), self.config.group)
         reuse = self.attach_reuse(ctx.bank, ctx.task_id, list(candidates))
         reading = run_probe(ctx, candidates, steps, spectrum=True, base_reading=self.params.unsolved == "carried",
-                            span=REUSE_SPAN[self.config.reuse])
+                            span=REUSE_SPAN[self.config.reuse], keep=self.params.probe_counts)
+        if self.params.probe_counts:
+            ctx.consumed = steps
         unsolved = self.unsolved(reading)
         ranks, directions = self.ranks(candidates, groups, reading, unsolved)
         if wants_gradient_init(ctx):

@@ -127,10 +127,11 @@ def _fit_out(directions: torch.Tensor):  # noqa: ANN202 - a closure over one tar
 
 @torch.no_grad()
 def run_probe(ctx: TaskContext, candidates: dict[str, LoraAdapter], steps: int, *, spectrum: bool = False,
-              base_reading: bool = False, span: Span = "core") -> ProbeReading:
+              base_reading: bool = False, span: Span = "core", keep: bool = False) -> ProbeReading:
     """Rehearse ``steps`` steps with the candidates held out (the head and any reuse path train),
-    measuring over the second half; then, with ``base_reading``, rehearse again with every adapter
-    disabled for the base model's loss over the same window. Leaves the model as it found it.
+    measuring over the second half; with ``base_reading``, first rehearse with every adapter
+    disabled for the base model's loss over the same window. Leaves the model as it found it, or,
+    with ``keep``, with what trained during the probe kept (the probe's steps count as the task's).
 
     ``span``: what counts as novel, by what a closed module could still give: ``core`` (an update
     ``U C V^T`` inside the old adapters' spans, projected out), ``scale`` (a rescaling of each old
@@ -161,18 +162,19 @@ def run_probe(ctx: TaskContext, candidates: dict[str, LoraAdapter], steps: int, 
             losses[4:] += torch.tensor([loss, 1.0], dtype=torch.float64)
 
     with held_out(bank, ctx.task_id, candidates):
+        if base_reading:  # first: the probe may keep what it trains, the base reading never does
+            with bank.disable_adapters(), torch.enable_grad():
+                ctx.rehearse(steps, on_base_step)
         sensors = [bank.slot(t).register_forward_hook(sensor) for t in candidates]
         probe.attach()
         try:
             with torch.enable_grad():
-                ctx.rehearse(steps, on_step)
+                # A rehearse_fn written before ``keep`` existed takes two arguments: pass it only when asked.
+                ctx.rehearse(steps, on_step, keep=True) if keep else ctx.rehearse(steps, on_step)
         finally:
             probe.detach()
             for handle in sensors:
                 handle.remove()
-        if base_reading:
-            with bank.disable_adapters(), torch.enable_grad():
-                ctx.rehearse(steps, on_base_step)
     probe.all_reduce()
     if dist.is_available() and dist.is_initialized():
         dist.all_reduce(losses)

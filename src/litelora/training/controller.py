@@ -108,7 +108,7 @@ class LiteLoRA:
     def start_task(self, task_id: int, steps: int, *, batches: Batches | None = None, loss_fn: LossFn | None = None,
                    forward: Callable[[Any], Any] | None = None,
                    train_inputs: Callable[[], Iterable[Any]] | None = None,
-                   rehearse_fn: Callable[[int, Callable[[int, float], None] | None], list[float]] | None = None,
+                   rehearse_fn: Callable[..., list[float]] | None = None,
                    ) -> list[dict[str, Any]]:
         """Add the task's adapters (and the gate's candidates and reuse paths); returns the
         optimizer groups of what trains now (``adapters`` at ``lr``, the gate's own groups).
@@ -123,8 +123,8 @@ class LiteLoRA:
         if train_inputs is None and batches is not None:
             train_inputs = lambda: (b for b, _ in batches())  # noqa: E731 - a closure over batches
         if rehearse_fn is None and batches is not None and loss_fn is not None:
-            def rehearse_fn(n: int, on_step: Callable[[int, float], None] | None) -> list[float]:
-                return rehearse(self.model, loss_fn, batches, n, {}, self.lr, on_step)
+            def rehearse_fn(n: int, on_step: Callable[[int, float], None] | None, keep: bool = False) -> list[float]:
+                return rehearse(self.model, loss_fn, batches, n, {}, self.lr, on_step, keep=keep)
         self._ctx = TaskContext(task_id=task_id, num_tasks=self.num_tasks, bank=self.bank, train_inputs=train_inputs,
                                 run_model=forward or _forward(self.model), steps=steps, rehearse=rehearse_fn)
         method_params = self.method.before_task(self._ctx)

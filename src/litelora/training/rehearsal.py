@@ -4,7 +4,8 @@ they decide.
 A rehearsal trains whatever requires gradients at the moment it runs (the head, reuse paths,
 trainable magnitudes; a gate holds its candidates out beforehand) with a throwaway AdamW, then
 puts every parameter and buffer back and restores the random generators. The run that follows
-is therefore exactly the run that would have followed without it.
+is therefore exactly the run that would have followed without it, unless the caller asks to
+keep what the rehearsal trained (a gate whose probe counts as the task's first steps).
 """
 
 from __future__ import annotations
@@ -21,18 +22,19 @@ StepCallback = Callable[[int, float], None]
 def rehearse(
     model: nn.Module, loss_fn: Callable[[Any, torch.Tensor], torch.Tensor],
     batches: Callable[[], Iterable[tuple[Any, torch.Tensor]]], steps: int, lrs: dict[int, float],
-    default_lr: float, on_step: StepCallback | None = None,
+    default_lr: float, on_step: StepCallback | None = None, *, keep: bool = False,
 ) -> list[float]:
     """Train ``model`` for ``steps`` steps on ``batches()`` (cycled), then undo everything.
 
     ``lrs`` maps ``id(parameter)`` to its learning rate (the head's, say); other trainable
     parameters use ``default_lr``. ``on_step(step, loss)`` runs after each 1-based step, between
     the optimizer step and the next batch (a gate resets its accumulators there). Returns the
-    task loss of every step.
+    task loss of every step. With ``keep`` what trained keeps what it learned (the steps count as
+    the task's first); the random generators are restored either way.
     """
     params = [p for p in model.parameters() if p.requires_grad]
-    saved_params = [p.detach().clone() for p in params]
-    saved_buffers = [b.detach().clone() for b in model.buffers()]
+    saved_params = [] if keep else [p.detach().clone() for p in params]
+    saved_buffers = [] if keep else [b.detach().clone() for b in model.buffers()]
     was_training = model.training
     devices = [p.device for p in params if p.device.type == "cuda"]
     losses: list[float] = []
@@ -62,10 +64,12 @@ def rehearse(
                     break  # no batches at all
         finally:
             with torch.no_grad():
-                for p, value in zip(params, saved_params):
-                    p.copy_(value)
+                for p in params:
                     p.grad = None
-                for b, value in zip(model.buffers(), saved_buffers):
-                    b.copy_(value)
+                if not keep:
+                    for p, value in zip(params, saved_params):
+                        p.copy_(value)
+                    for b, value in zip(model.buffers(), saved_buffers):
+                        b.copy_(value)
             model.train(was_training)
     return losses

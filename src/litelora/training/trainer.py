@@ -276,7 +276,7 @@ class ContinualTrainer:
             task.task_id, total, forward=self.model.run,
             train_inputs=lambda: (b for b, _ in iter_task_batches(self.model, task, task.train, cfg.batch_size,
                                                                   device=self.device)),
-            rehearse_fn=lambda n, on_step: self._rehearse(task, head_params, n, on_step))
+            rehearse_fn=lambda n, on_step, keep=False: self._rehearse(task, head_params, n, on_step, keep))
         ctx = self.lite.context
         groups = [*self.lite.groups, {"params": head_params, "lr": cfg.head_lr, "name": "head"}]
         n_trainable = sum(p.numel() for g in groups for p in g["params"] if p.requires_grad)
@@ -287,7 +287,7 @@ class ContinualTrainer:
                           f"gate.reuse={self.config.gate.reuse!r} and no trainable head); the task is "
                           "evaluated with the model as it stands", stacklevel=2)
             total = 0
-        step = 0
+        step = min(ctx.consumed, total)  # a gate that kept its probe took the task's first steps
         if live is not None and tensors is not None:
             if self.gate is not None:
                 self.gate.load_live_state(ctx, live["gate"], tensors.get("live_gate", {}))
@@ -299,8 +299,8 @@ class ContinualTrainer:
             optimizer_from_checkpoint(optimizer, live["optimizer"], tensors["live_optim"])
             set_rng_state(live["rng"], tensors["live_rng"])
         if live is None:
-            self.run_dir.event("task_start", task=task.task_id, steps=total, trainable_params=n_trainable,
-                               classes=list(task.classes))
+            self.run_dir.event("task_start", task=task.task_id, steps=total, first_step=step,
+                               trainable_params=n_trainable, classes=list(task.classes))
         self.model.train()
         for cb in self.callbacks:
             cb.on_task_start(task, total, step, (live or {}).get("elapsed", 0.0))
@@ -338,9 +338,9 @@ class ContinualTrainer:
         return n_trainable
 
     def _rehearse(self, task: Task, head_params: list[nn.Parameter], steps: int,
-                  on_step: Callable[[int, float], None] | None) -> list[float]:
-        """``steps`` training steps of what requires gradients now, undone afterwards (see
-        ``training.rehearsal``); batches in an order of their own, this process's shard."""
+                  on_step: Callable[[int, float], None] | None, keep: bool = False) -> list[float]:
+        """``steps`` training steps of what requires gradients now, undone afterwards unless
+        ``keep`` (see ``training.rehearsal``); batches in an order of their own, this process's shard."""
         cfg = self.config.train
         loss = LossModule(self.model, task)
 
@@ -349,7 +349,8 @@ class ContinualTrainer:
                                      seed=cfg.seed * 100_003 + task.task_id * 101 - 1, device=self.device,
                                      shard=self.dist.shard)
 
-        return rehearse(self.model, loss, batches, steps, {id(p): cfg.head_lr for p in head_params}, cfg.lr, on_step)
+        return rehearse(self.model, loss, batches, steps, {id(p): cfg.head_lr for p in head_params}, cfg.lr, on_step,
+                        keep=keep)
 
     def _wrap(self, task: Task, groups: list[dict[str, Any]]) -> tuple[nn.Module, list[nn.Parameter]]:
         """The loss as a (DDP-wrapped when distributed) module over what trains now, and the
