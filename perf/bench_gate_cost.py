@@ -1,5 +1,6 @@
-"""The gate's whole-run cost: the host alone against host + LiteLoRA gate v3 (at its defaults and
-at ``gate.params.param_budget=0.5``), on the default stream and on a short generative stream.
+"""The gate's whole-run cost: the host alone against host + LiteLoRA gate v3 (at its defaults, at
+``gate.params.param_budget=0.5``, and with ``gate.params.probe_counts``: the probe kept as the
+task's first steps), on the default stream and on a short generative stream.
 
 Every run is its own subprocess (a fresh run directory, its own peak RSS from ``wait4``). For
 each stream and seed the three rows run back to back, their order rotated from seed to seed, so
@@ -11,8 +12,8 @@ stream and row (seed 0) with the counter on, which slows the run, so its wall is
 
 Streams:
 
-* ``default``: the default benchmark (class-incremental WordNet supersenses, MiniLM, inclora),
-  60 training and 20 test glosses per class.
+* ``default``: the default run's stream (``families``: 7 task-incremental text tasks in recurring
+  families, MiniLM, inclora), 32 training and 20 test examples per class.
 * ``generative``: SmolLM2-135M-Instruct on the ``families`` stream, 8 training and 4 test
   examples per class, 2 epochs, rank scoring.
 
@@ -37,6 +38,7 @@ ROWS: dict[str, list[str]] = {
     "host": ["gate.kind=none"],  # the default run gates (gate.kind=auto): the host is named
     "host+v3": ["gate.kind=litelora-v3"],
     "host+v3-budget-0.5": ["gate.kind=litelora-v3", "gate.params.param_budget=0.5"],
+    "host+v3-probe-counts": ["gate.kind=litelora-v3", "gate.params.probe_counts=true"],
 }
 STREAMS: dict[str, list[str]] = {
     "default": ["benchmark.options.train_per_class=32", "benchmark.options.test_per_class=20"],  # the default run
