@@ -211,3 +211,14 @@ def test_disk_full_during_checkpoint_keeps_the_previous_one(tmp_path, monkeypatc
     cfg2.train.max_steps_per_task = 3
     build_trainer(cfg2).run(resume=True)
     assert (out / "results.json").is_file()
+
+
+def test_a_checkpoint_tensor_of_another_shape_is_refused_by_name() -> None:
+    from litelora.training.progress import load_live_model_tensors
+
+    model = torch.nn.Linear(3, 4)
+    before = model.weight.detach().clone()
+    # (1, 3) would broadcast into the (4, 3) weight: refused, and nothing copied.
+    with pytest.raises(ConfigError, match=r"'weight' has shape \(1, 3\), the rebuilt model's is \(4, 3\)"):
+        load_live_model_tensors(model, {"bias": torch.zeros(4), "weight": torch.ones(1, 3)})
+    assert torch.equal(model.weight, before) and not torch.equal(model.bias, torch.zeros(4))

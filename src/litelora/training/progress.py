@@ -70,6 +70,13 @@ def load_live_model_tensors(model: torch.nn.Module, tensors: dict[str, torch.Ten
     missing = sorted(set(tensors) - set(params))
     if missing:
         raise ConfigError(f"checkpoint tensors {missing[:3]} do not exist in the rebuilt model")
+    # copy_ would broadcast a (1, d) tensor into a (k, d) parameter without a word.
+    wrong = [(n, tuple(v.shape), tuple(params[n].shape)) for n, v in tensors.items() if v.shape != params[n].shape]
+    if wrong:
+        name, saved, built = wrong[0]
+        raise ConfigError(f"checkpoint tensor {name!r} has shape {saved}, the rebuilt model's is {built} "
+                          f"({len(wrong)} tensor(s) differ): the checkpoint was written with another model or "
+                          "adapter configuration; resume with that configuration or start a new run directory")
     with torch.no_grad():
         for name, value in tensors.items():
             params[name].copy_(value)
