@@ -123,8 +123,10 @@ def _by_seed(suite: dict[str, Any], group: str) -> dict[int, dict[str, Any]]:
 def family_rows(suite: dict[str, Any], host: str, gated: str) -> dict[str, dict[str, float]]:
     """Per kind (first of family, recurring, repeat), over ``gated``'s runs and their tasks 1..:
     mean adapters recruited, rank sum and parameters, and the accuracy right after the task and at
-    the end for the gate, the host and closed-after-task-0 on the same seed (same order)."""
-    hosts, closed = _by_seed(suite, host), _by_seed(suite, CLOSED)
+    the end for the gate, the host and closed-after-task-0 on the same seed (same order): the
+    host's own (``<host>-closed-after-task-0``) where the suite ran one."""
+    hosts = _by_seed(suite, host)
+    closed = _by_seed(suite, f"{host}-{CLOSED}") or _by_seed(suite, CLOSED)
     sums: dict[str, dict[str, list[float]]] = {k: {} for k in KINDS}
     for seed, run in _by_seed(suite, gated).items():
         if "families" not in run or "gates" not in run:
