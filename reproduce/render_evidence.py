@@ -26,8 +26,8 @@ def host_pairs(groups: dict[str, Any]) -> list[tuple[str, str]]:
     """(host, gated) group names present in a suite, in the suite's order: ``X+gate`` and any
     gate variant ``X+gate-<what>`` (likewise ``X+litelora``, ``X+hard_concrete``) pair with ``X``;
     a gated row with more settings after its gate (``X+litelora-v3+gradient-init``) pairs with the
-    host row carrying the same settings (``X+gradient-init``) where the suite has one, so the two
-    differ only by the gate."""
+    host row carrying the same settings (``X+gradient-init``), so the two differ only by the
+    gate; until the suite has that row it pairs with nothing."""
     pairs = []
     for g in groups:
         for x in groups:
@@ -35,7 +35,8 @@ def host_pairs(groups: dict[str, Any]) -> list[tuple[str, str]]:
                 continue
             extras = x[len(g) + 1:].split("+")[1:]
             same = f"{g}+{'+'.join(extras)}" if extras else g
-            pairs.append((same if same in groups else g, x))
+            if same in groups:
+                pairs.append((same, x))
     return pairs
 
 
