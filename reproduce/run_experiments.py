@@ -10,8 +10,10 @@ std over seeds of each experiment; ``<suite>.md`` is the table.
     python reproduce/run_experiments.py reproduce/suites/hosts_default.yaml
     python reproduce/run_experiments.py SPEC --quick --root /tmp/q --results /tmp/q/results
 
-``--quick`` applies the suite's ``quick`` overrides (a tiny model and stream, a few steps),
-keeps the first seed and runs in this process: the whole pipeline in seconds, for tests.
+``--only A,B`` runs those experiments only (the others are collected where finished), so a
+suite's core rows can cover every seed before its ablations start. ``--quick`` applies the
+suite's ``quick`` overrides (a tiny model and stream, a few steps), keeps the first seed and
+runs in this process: the whole pipeline in seconds, for tests.
 """
 
 from __future__ import annotations
