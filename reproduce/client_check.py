@@ -33,7 +33,7 @@ def make(out: Path) -> None:
     """Part 1: runs, exports and expected outputs under ``out`` (needs litelora)."""
     import torch
     from safetensors.torch import save_file
-    from transformers import BertConfig, BertForSequenceClassification, BertModel, BertTokenizerFast
+    from transformers import BertConfig, BertForSequenceClassification, BertModel, BertTokenizerFast, TrainingArguments
 
     from litelora import AdapterConfig, LiteLoRA, export_peft
     from litelora.cli.main import main
@@ -82,8 +82,6 @@ def make(out: Path) -> None:
         rows = [{"input_ids": torch.randint(10 * c + 5, 10 * c + 15, (12,), generator=g),
                  "attention_mask": torch.ones(12, dtype=torch.long), "labels": torch.tensor(c)}
                 for c in classes * 16]
-        from transformers import TrainingArguments
-
         args = TrainingArguments(output_dir=str(out / "hf"), max_steps=6, per_device_train_batch_size=8,
                                  learning_rate=2e-2, report_to=[], save_strategy="no", use_cpu=True, disable_tqdm=True)
         LiteLoRATrainer(args=args, train_dataset=rows, lite=lite, task_id=t).train()

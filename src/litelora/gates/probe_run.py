@@ -170,7 +170,10 @@ def run_probe(ctx: TaskContext, candidates: dict[str, LoraAdapter], steps: int, 
         try:
             with torch.enable_grad():
                 # A rehearse_fn written before ``keep`` existed takes two arguments: pass it only when asked.
-                ctx.rehearse(steps, on_step, keep=True) if keep else ctx.rehearse(steps, on_step)
+                if keep:
+                    ctx.rehearse(steps, on_step, keep=True)
+                else:
+                    ctx.rehearse(steps, on_step)
         finally:
             probe.detach()
             for handle in sensors:
