@@ -21,7 +21,9 @@ class TaskContext:
     ``steps`` is the number of training steps the task will take. ``rehearse(n, on_step,
     keep=False)`` trains what requires gradients for ``n`` steps and then undoes it (parameters,
     buffers, random state; with ``keep`` only the random state), calling ``on_step(step, loss)``
-    after each; it returns the losses (a gate measures with it before it decides).
+    after each; it returns the losses (a gate measures with it before it decides). A step whose
+    loss requires no gradient trains nothing: skip its backward (a probe pulls the model into the
+    backward pass only over the steps it measures).
     ``consumed``: steps of the task a gate already took by keeping its probe; the trainer starts
     the task's loop there (an own loop may skip them too).
     """

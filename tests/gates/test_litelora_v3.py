@@ -163,3 +163,31 @@ def test_gradient_init_lowers_the_loss_faster_than_random_init() -> None:
     for task in range(3):
         first = slice(task * 30, task * 30 + 10)
         assert sum(gradient[first]) < sum(random_init[first]), task
+
+
+def test_the_probe_pulls_the_model_into_the_backward_pass_only_over_its_window() -> None:
+    # Without a head nothing trains while the candidates are held out: the base reading and the
+    # probe's first half are forward passes only; the second half, where the probe measures,
+    # backpropagates through the probed slots (which adds the cost of a host step there).
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Linear(D, D, bias=False))
+    lite = LiteLoRA(model, AdapterConfig(target_modules=["0"], r=4, lora_alpha=4), "inclora",
+                    GateConfig(kind="litelora-v3"), num_tasks=2, lr=0.02)
+    x = torch.randn(64, D)
+    data = [(x, x @ (model[0].weight.detach() + 1.0).T)]
+    with_grad: list[bool] = []
+
+    def loss_fn(x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        loss = (model(x) - y).pow(2).mean()
+        with_grad.append(loss.requires_grad)
+        return loss
+
+    steps = 40
+    lite.start_task(0, steps, batches=lambda: iter(data), loss_fn=loss_fn)
+    assert with_grad == []  # task 0 recruits everywhere without a probe
+    lite.end_task()
+    lite.start_task(1, steps, batches=lambda: iter(data), loss_fn=loss_fn)
+    probe = max(4, round(0.3 * steps))
+    window = max(2, (probe + 1) // 2)
+    assert len(with_grad) == 2 * probe  # the base reading, then the probe
+    assert with_grad == [False] * (2 * probe - window) + [True] * window

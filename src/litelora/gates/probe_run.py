@@ -11,6 +11,7 @@ from typing import Any, Literal
 
 import torch
 import torch.distributed as dist
+from torch.utils.hooks import RemovableHandle
 
 from litelora.adapters import AdapterBank, LoraAdapter, span_bases
 from litelora.adapters.subspace import outside_directions
@@ -148,6 +149,14 @@ def run_probe(ctx: TaskContext, candidates: dict[str, LoraAdapter], steps: int, 
     first = max(1, steps // 4)                        # what a random head wants, not the task
     losses = torch.zeros(6, dtype=torch.float64)  # first-steps sum, count; window sum, count; base window
     sensor = _Sensor()
+    sensors: list[RemovableHandle] = []
+
+    def measure() -> None:
+        # Hooks (and the sensors that pull every slot into the backward pass) only over the window:
+        # before it, a step's backward stops at whatever trains (the head), or is skipped when
+        # nothing does, which is what the first half of the probe would cost without the gate.
+        sensors.extend(bank.slot(t).register_forward_hook(sensor) for t in candidates)
+        probe.attach()
 
     def on_step(step: int, loss: float) -> None:
         if step <= first:
@@ -155,7 +164,7 @@ def run_probe(ctx: TaskContext, candidates: dict[str, LoraAdapter], steps: int, 
         if step > measure_after:
             losses[2:4] += torch.tensor([loss, 1.0], dtype=torch.float64)
         if step == measure_after:
-            probe.reset()
+            measure()
 
     def on_base_step(step: int, loss: float) -> None:
         if step > measure_after:
@@ -165,8 +174,8 @@ def run_probe(ctx: TaskContext, candidates: dict[str, LoraAdapter], steps: int, 
         if base_reading:  # first: the probe may keep what it trains, the base reading never does
             with bank.disable_adapters(), torch.enable_grad():
                 ctx.rehearse(steps, on_base_step)
-        sensors = [bank.slot(t).register_forward_hook(sensor) for t in candidates]
-        probe.attach()
+        if measure_after < 1:
+            measure()
         try:
             with torch.enable_grad():
                 # A rehearse_fn written before ``keep`` existed takes two arguments: pass it only when asked.
