@@ -25,7 +25,8 @@ class TaskContext:
     loss requires no gradient trains nothing: skip its backward (a probe pulls the model into the
     backward pass only over the steps it measures).
     ``consumed``: steps of the task a gate already took by keeping its probe; the trainer starts
-    the task's loop there (an own loop may skip them too).
+    the task's loop there (an own loop may skip them too). ``num_classes``: the task's classes
+    (a generative task's label words), ``None`` where the caller did not say.
     """
 
     task_id: int
@@ -36,3 +37,4 @@ class TaskContext:
     steps: int = 0
     rehearse: Callable[..., list[float]] | None = None
     consumed: int = 0
+    num_classes: int | None = None

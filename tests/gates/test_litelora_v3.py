@@ -6,10 +6,12 @@ rank, a verbatim repeat of a plateaued task recruits nothing, a new subspace rec
 
 from __future__ import annotations
 
+import pytest
 import torch
 from torch import nn
 
 from litelora.adapters import AdapterConfig
+from litelora.errors import ConfigError
 from litelora.gates import GateConfig
 from litelora.training.build import build_trainer
 from litelora.training.callbacks import Callback
@@ -191,3 +193,37 @@ def test_the_probe_pulls_the_model_into_the_backward_pass_only_over_its_window()
     window = max(2, (probe + 1) // 2)
     assert len(with_grad) == 2 * probe  # the base reading, then the probe
     assert with_grad == [False] * (2 * probe - window) + [True] * window
+
+
+def test_unsolved_at_chance_reads_the_probe_loss_over_ln_k_without_a_base_reading(tmp_path) -> None:
+    import math
+
+    trainer, result = _planted(tmp_path, {"kind": "litelora-v3", "params": {"unsolved": "chance"}}, epochs=8,
+                               plan=["a0", "copy:0", "b0"])
+    classes = {t.task_id: len(t.classes) for t in trainer.stream.tasks}
+    gated = [d for d in result.gate_decisions if d.task > 0]
+    assert gated
+    for d in gated:
+        assert "base_loss" not in d.scores  # the base reading is skipped
+        assert d.scores["chance_loss"] == pytest.approx(math.log(classes[d.task]))
+        assert d.scores["unsolved"] == pytest.approx(min(1.0, d.scores["closed_loss"] / d.scores["chance_loss"]))
+    unsolved = {d.task: d.scores["unsolved"] for d in gated}
+    assert unsolved[1] < 0.5 * unsolved[2]  # a verbatim repeat leaves less of the task than a new block
+
+
+def test_unsolved_at_chance_in_an_own_loop_needs_the_number_of_classes() -> None:
+    model = nn.Sequential(nn.Linear(D, D, bias=False))
+    lite = LiteLoRA(model, AdapterConfig(target_modules=["0"], r=2), "inclora",
+                    GateConfig(kind="litelora-v3", params={"unsolved": "chance"}), num_tasks=2)
+    data = [(torch.randn(8, D), torch.randn(8, D))]
+
+    def loss_fn(x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        return (model(x) - y).pow(2).mean()
+
+    lite.start_task(0, 8, batches=lambda: iter(data), loss_fn=loss_fn)
+    lite.end_task()
+    with pytest.raises(ConfigError, match="num_classes=K"):
+        lite.start_task(1, 8, batches=lambda: iter(data), loss_fn=loss_fn)
+    with pytest.raises(ConfigError, match="num_classes must be >= 2"):
+        LiteLoRA(nn.Sequential(nn.Linear(D, D)), AdapterConfig(target_modules=["0"], r=2), "inclora",
+                 None, num_tasks=1).start_task(0, 8, batches=lambda: iter(data), loss_fn=loss_fn, num_classes=1)

@@ -16,7 +16,9 @@ For a gated task of ``S`` training steps:
    carried``) the probe's loss over its window is divided by the loss of the base model (every
    adapter disabled, the head trained the same way) over the same window: near 0 when the old
    adapters solve the task, 1 when they add nothing. This reads the same with or without a head,
-   where v2's "late over early loss" reads 1 whenever nothing trains during the probe.
+   where v2's "late over early loss" reads 1 whenever nothing trains during the probe. With
+   ``unsolved: chance`` the probe's loss is divided by ``ln K`` instead (no base reading): how
+   much of the task the closed model leaves, on the scale where a uniform guess is 1.
 3. *Demand per direction*: the consistent novel gradient's spectrum
    (:mod:`litelora.gates.spectrum`): direction ``i`` of a module demands the share ``d_i`` of a
    batch's gradient energy that points along it, every batch alike, outside the old span.
@@ -35,6 +37,7 @@ numbers as its host; nothing is sampled.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -59,8 +62,9 @@ class LiteLoRAV3Params:
     param_budget: at most this fraction of the adapter parameters the host would add for the
         task, filled largest demand first, in (0, 1]; ``null``: no cap beyond ``novelty``.
     unsolved: how the task's unsolved share is read: ``carried`` (the probe's loss over the base
-        model's, every adapter disabled), ``progress`` (v2's late over early probe loss) or
-        ``none`` (1: the demands alone decide).
+        model's, every adapter disabled), ``chance`` (the probe's loss over a chance-level loss,
+        ``ln K`` for a task of K classes; no base reading), ``progress`` (v2's late over early
+        probe loss) or ``none`` (1: the demands alone decide).
     probe_counts: keep what trained during the probe (the head, reuse paths) and count the probe's
         steps as the task's first, so the task trains the rest: a gated task then costs about
         what the host's does (plus the base reading), and its recruits train ``probe`` fewer
@@ -70,7 +74,7 @@ class LiteLoRAV3Params:
     probe: float = 0.3
     novelty: float = 0.1
     param_budget: float | None = None
-    unsolved: Literal["carried", "progress", "none"] = "carried"
+    unsolved: Literal["carried", "chance", "progress", "none"] = "carried"
     probe_counts: bool = False
 
     def __post_init__(self) -> None:
@@ -106,33 +110,41 @@ class LiteLoRAV3Gate(GatePlugin):
                 init_candidates(candidates, run_probe(ctx, candidates, steps, spectrum=True).spectra)
             self.record_all_open(ctx)
             return []
+        if self.params.unsolved == "chance":
+            _chance_loss(ctx)  # fails before the probe where the task's classes are unknown
         groups = group_targets(list(candidates), self.config.group)
         reuse = self.attach_reuse(ctx.bank, ctx.task_id, list(candidates))
         reading = run_probe(ctx, candidates, steps, spectrum=True, base_reading=self.params.unsolved == "carried",
                             span=REUSE_SPAN[self.config.reuse], keep=self.params.probe_counts)
         if self.params.probe_counts:
             ctx.consumed = steps
-        unsolved = self.unsolved(reading)
+        unsolved = self.unsolved(reading, ctx)
         ranks, directions = self.ranks(candidates, groups, reading, unsolved)
         if wants_gradient_init(ctx):
             init_candidates({t: a for t, a in candidates.items() if ranks[t] > 0}, reading.spectra)
         scores = {t: {"need": reading.needs[t], "unsolved": unsolved, "score": reading.needs[t] * unsolved,
                       "demand_1": _top(reading.spectra[t]), "directions": float(directions[t])}
                   for t in candidates}
+        losses = {"closed_loss": reading.closed_loss}
         if reading.base_loss is not None:
-            for row in scores.values():
-                row.update(closed_loss=reading.closed_loss, base_loss=reading.base_loss)
+            losses["base_loss"] = reading.base_loss
+        if self.params.unsolved == "chance":
+            losses["chance_loss"] = _chance_loss(ctx)
+        for row in scores.values():
+            row.update(losses)
         self.apply_ranks(ctx, groups, ranks, {t: scores[t]["score"] for t in candidates}, scores)
         reuse = [p for p in reuse if p.requires_grad]
         if not reuse:
             return []
         return [{"params": reuse, "lr": self.reuse_lr, "weight_decay": 0.0, "name": "reuse"}]
 
-    def unsolved(self, reading: ProbeReading) -> float:
+    def unsolved(self, reading: ProbeReading, ctx: TaskContext) -> float:
         """The task's unsolved share, in [0, 1], as ``gate.params.unsolved`` reads it."""
         if self.params.unsolved == "carried":
             carried = reading.carried
             return 1.0 if carried is None else carried
+        if self.params.unsolved == "chance":
+            return min(1.0, max(0.0, reading.closed_loss / _chance_loss(ctx)))
         return reading.progress if self.params.unsolved == "progress" else 1.0
 
     def ranks(self, candidates: dict[str, Any], groups: dict[str, list[str]], reading: ProbeReading,
@@ -159,6 +171,14 @@ class LiteLoRAV3Gate(GatePlugin):
             for t in targets:
                 ranks[t] = max(1, ranks[t]) if name in chosen else 0
         return ranks, directions
+
+
+def _chance_loss(ctx: TaskContext) -> float:
+    """``ln K``: the cross-entropy of a uniform guess among the task's K classes (nats)."""
+    if ctx.num_classes is None:
+        raise ConfigError("gate.params.unsolved=chance needs the task's number of classes: `litelora train` passes it; "
+                          "an own loop passes LiteLoRA.start_task(..., num_classes=K); or set gate.params.unsolved=carried")
+    return math.log(ctx.num_classes)
 
 
 def _top(spectrum: Spectrum) -> float:

@@ -108,25 +108,29 @@ class LiteLoRA:
     def start_task(self, task_id: int, steps: int, *, batches: Batches | None = None, loss_fn: LossFn | None = None,
                    forward: Callable[[Any], Any] | None = None,
                    train_inputs: Callable[[], Iterable[Any]] | None = None,
-                   rehearse_fn: Callable[..., list[float]] | None = None,
+                   rehearse_fn: Callable[..., list[float]] | None = None, num_classes: int | None = None,
                    ) -> list[dict[str, Any]]:
         """Add the task's adapters (and the gate's candidates and reuse paths); returns the
         optimizer groups of what trains now (``adapters`` at ``lr``, the gate's own groups).
 
         ``steps``: the optimizer steps the task will take (the gate sizes its probe by it).
         ``train_inputs`` / ``rehearse_fn`` replace what is derived from ``batches`` and ``loss_fn``.
+        ``num_classes``: the task's classes, which ``gate.params.unsolved: chance`` reads.
         """
         if self._ctx is not None:
             raise ConfigError(f"task {self._ctx.task_id} is still running: call end_task first")
         if steps < 1:
             raise ConfigError(f"steps must be >= 1, got {steps}")
+        if num_classes is not None and num_classes < 2:
+            raise ConfigError(f"num_classes must be >= 2 (a task with one class has nothing to learn), got {num_classes}")
         if train_inputs is None and batches is not None:
             train_inputs = lambda: (b for b, _ in batches())  # noqa: E731 - a closure over batches
         if rehearse_fn is None and batches is not None and loss_fn is not None:
             def rehearse_fn(n: int, on_step: Callable[[int, float], None] | None, keep: bool = False) -> list[float]:
                 return rehearse(self.model, loss_fn, batches, n, {}, self.lr, on_step, keep=keep)
         self._ctx = TaskContext(task_id=task_id, num_tasks=self.num_tasks, bank=self.bank, train_inputs=train_inputs,
-                                run_model=forward or _forward(self.model), steps=steps, rehearse=rehearse_fn)
+                                run_model=forward or _forward(self.model), steps=steps, rehearse=rehearse_fn,
+                                num_classes=num_classes)
         method_params = self.method.before_task(self._ctx)
         if self.bank.config.init_lora_weights == "gradient" and not getattr(self.gate, "initialises_candidates", False):
             gradient_init(self._ctx)  # the gate, where it sizes candidates, initialises its recruits itself

@@ -276,7 +276,8 @@ class ContinualTrainer:
             task.task_id, total, forward=self.model.run,
             train_inputs=lambda: (b for b, _ in iter_task_batches(self.model, task, task.train, cfg.batch_size,
                                                                   device=self.device)),
-            rehearse_fn=lambda n, on_step, keep=False: self._rehearse(task, head_params, n, on_step, keep))
+            rehearse_fn=lambda n, on_step, keep=False: self._rehearse(task, head_params, n, on_step, keep),
+            num_classes=len(task.classes) if len(task.classes) > 1 else None)
         ctx = self.lite.context
         groups = [*self.lite.groups, {"params": head_params, "lr": cfg.head_lr, "name": "head"}]
         n_trainable = sum(p.numel() for g in groups for p in g["params"] if p.requires_grad)
