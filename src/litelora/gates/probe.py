@@ -103,14 +103,6 @@ class GradientProbe:
 
         return hook
 
-    def reset(self) -> None:
-        """Forget what was accumulated so far."""
-        for target in self.targets:
-            self.sums[target].zero_()
-            self.stats[target].zero_()
-            if target in self.grams:
-                self.grams[target].zero_()
-
     def all_reduce(self) -> None:
         """Sum over processes, so every rank scores the same statistics."""
         if dist.is_available() and dist.is_initialized():

@@ -152,9 +152,8 @@ def run_probe(ctx: TaskContext, candidates: dict[str, LoraAdapter], steps: int, 
     sensors: list[RemovableHandle] = []
 
     def measure() -> None:
-        # Hooks (and the sensors that pull every slot into the backward pass) only over the window:
-        # before it, a step's backward stops at whatever trains (the head), or is skipped when
-        # nothing does, which is what the first half of the probe would cost without the gate.
+        # Hooks, and the sensors that pull every probed slot into the backward pass, only over the
+        # window: before it a step backpropagates only into what trains (the head), or not at all.
         sensors.extend(bank.slot(t).register_forward_hook(sensor) for t in candidates)
         probe.attach()
 
