@@ -1,9 +1,10 @@
-"""The gate's whole-run cost: the host alone against host + LiteLoRA gate v3 (at its defaults, at
-``gate.params.param_budget=0.5``, and with ``gate.params.probe_counts``: the probe kept as the
-task's first steps), on the default stream and on a short generative stream.
+"""The gate's whole-run cost: the host alone against host + LiteLoRA gate v3 (at its defaults, with
+``gate.params.probe_counts``: the probe kept as the task's first steps, with
+``gate.params.unsolved=chance``: no base reading, and with both), on the default stream and on a
+short generative stream.
 
 Every run is its own subprocess (a fresh run directory, its own peak RSS from ``wait4``). For
-each stream and seed the three rows run back to back, their order rotated from seed to seed, so
+each stream and seed the rows run back to back, their order rotated from seed to seed, so
 that load drift hits every row alike, and ratios are paired within a seed. Per run: whole-run
 wall and CPU seconds, the trainer's training seconds (probe, search and steps), peak RSS, the
 adapter bytes the bank keeps, active adapters, parameter reduction against the host's and
@@ -37,8 +38,10 @@ from _common import run_child, run_info  # perf/ is on sys.path when run as a sc
 ROWS: dict[str, list[str]] = {
     "host": ["gate.kind=none"],  # the default run gates (gate.kind=auto): the host is named
     "host+v3": ["gate.kind=litelora-v3"],
-    "host+v3-budget-0.5": ["gate.kind=litelora-v3", "gate.params.param_budget=0.5"],
     "host+v3-probe-counts": ["gate.kind=litelora-v3", "gate.params.probe_counts=true"],
+    "host+v3-chance": ["gate.kind=litelora-v3", "gate.params.unsolved=chance"],  # no base reading
+    "host+v3-chance-probe-counts": ["gate.kind=litelora-v3", "gate.params.unsolved=chance",
+                                    "gate.params.probe_counts=true"],
 }
 STREAMS: dict[str, list[str]] = {
     "default": ["benchmark.options.train_per_class=32", "benchmark.options.test_per_class=20"],  # the default run
