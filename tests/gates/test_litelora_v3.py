@@ -6,6 +6,8 @@ rank, a verbatim repeat of a plateaued task recruits nothing, a new subspace rec
 
 from __future__ import annotations
 
+import math
+
 import pytest
 import torch
 from torch import nn
@@ -196,8 +198,6 @@ def test_the_probe_pulls_the_model_into_the_backward_pass_only_over_its_window()
 
 
 def test_unsolved_at_chance_reads_the_probe_loss_over_ln_k_without_a_base_reading(tmp_path) -> None:
-    import math
-
     trainer, result = _planted(tmp_path, {"kind": "litelora-v3", "params": {"unsolved": "chance"}}, epochs=8,
                                plan=["a0", "copy:0", "b0"])
     classes = {t.task_id: len(t.classes) for t in trainer.stream.tasks}

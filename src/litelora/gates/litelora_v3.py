@@ -110,15 +110,15 @@ class LiteLoRAV3Gate(GatePlugin):
                 init_candidates(candidates, run_probe(ctx, candidates, steps, spectrum=True).spectra)
             self.record_all_open(ctx)
             return []
-        if self.params.unsolved == "chance":
-            _chance_loss(ctx)  # fails before the probe where the task's classes are unknown
+        # ln K, read before the probe so that a task of unknown classes fails before any work
+        chance = _chance_loss(ctx) if self.params.unsolved == "chance" else None
         groups = group_targets(list(candidates), self.config.group)
         reuse = self.attach_reuse(ctx.bank, ctx.task_id, list(candidates))
         reading = run_probe(ctx, candidates, steps, spectrum=True, base_reading=self.params.unsolved == "carried",
                             span=REUSE_SPAN[self.config.reuse], keep=self.params.probe_counts)
         if self.params.probe_counts:
             ctx.consumed = steps
-        unsolved = self.unsolved(reading, ctx)
+        unsolved = self.unsolved(reading, chance)
         ranks, directions = self.ranks(candidates, groups, reading, unsolved)
         if wants_gradient_init(ctx):
             init_candidates({t: a for t, a in candidates.items() if ranks[t] > 0}, reading.spectra)
@@ -128,8 +128,8 @@ class LiteLoRAV3Gate(GatePlugin):
         losses = {"closed_loss": reading.closed_loss}
         if reading.base_loss is not None:
             losses["base_loss"] = reading.base_loss
-        if self.params.unsolved == "chance":
-            losses["chance_loss"] = _chance_loss(ctx)
+        if chance is not None:
+            losses["chance_loss"] = chance
         for row in scores.values():
             row.update(losses)
         self.apply_ranks(ctx, groups, ranks, {t: scores[t]["score"] for t in candidates}, scores)
@@ -138,13 +138,14 @@ class LiteLoRAV3Gate(GatePlugin):
             return []
         return [{"params": reuse, "lr": self.reuse_lr, "weight_decay": 0.0, "name": "reuse"}]
 
-    def unsolved(self, reading: ProbeReading, ctx: TaskContext) -> float:
-        """The task's unsolved share, in [0, 1], as ``gate.params.unsolved`` reads it."""
+    def unsolved(self, reading: ProbeReading, chance_loss: float | None = None) -> float:
+        """The task's unsolved share, in [0, 1], as ``gate.params.unsolved`` reads it
+        (``chance_loss``: ``ln K``, which ``chance`` needs)."""
         if self.params.unsolved == "carried":
             carried = reading.carried
             return 1.0 if carried is None else carried
-        if self.params.unsolved == "chance":
-            return min(1.0, max(0.0, reading.closed_loss / _chance_loss(ctx)))
+        if self.params.unsolved == "chance" and chance_loss is not None:
+            return min(1.0, max(0.0, reading.closed_loss / chance_loss))
         return reading.progress if self.params.unsolved == "progress" else 1.0
 
     def ranks(self, candidates: dict[str, Any], groups: dict[str, list[str]], reading: ProbeReading,
