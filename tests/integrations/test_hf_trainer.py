@@ -3,6 +3,8 @@ closes modules (before training and during it), and a PEFT export that reproduce
 
 from __future__ import annotations
 
+import math
+
 import pytest
 import torch
 from tiny_bert_cls import assert_export_reproduces, band_rows, tiny_classifier
@@ -71,3 +73,17 @@ def test_the_model_must_be_the_one_litelora_wraps(tmp_path) -> None:
     lite = LiteLoRA(tiny_classifier(), AdapterConfig(target_modules=["query"]), num_tasks=1)
     with pytest.raises(ConfigError, match=r"model must be the model LiteLoRA was built on"):
         LiteLoRATrainer(model=tiny_classifier(), args=_args(tmp_path, 1), train_dataset=_Task([0]), lite=lite, task_id=0)
+
+
+def test_the_trainer_passes_the_number_of_classes_that_unsolved_at_chance_reads(tmp_path) -> None:
+    gate = GateConfig(kind="litelora-v3", params={"unsolved": "chance"})
+    lite = LiteLoRA(tiny_classifier(), AdapterConfig(target_modules=["query", "value"], r=4), gate=gate, num_tasks=3,
+                    lr=2e-2, modules_to_save=["classifier"])
+    LiteLoRATrainer(args=_args(tmp_path, 8), train_dataset=_Task([0, 1]), lite=lite, task_id=0, num_classes=2).train()
+    trainer = LiteLoRATrainer(args=_args(tmp_path, 8), train_dataset=_Task([2, 3], seed=1), lite=lite, task_id=1,
+                              num_classes=2)
+    trainer.train()
+    assert trainer.decisions and all(d.scores["chance_loss"] == pytest.approx(math.log(2)) for d in trainer.decisions)
+    assert not any("base_loss" in d.scores for d in trainer.decisions)  # the chance reading takes no base reading
+    with pytest.raises(ConfigError, match=r"LiteLoRATrainer and LiteLoRACallback take num_classes=K"):
+        LiteLoRATrainer(args=_args(tmp_path, 8), train_dataset=_Task([0, 3], seed=2), lite=lite, task_id=2).train()

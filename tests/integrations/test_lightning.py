@@ -3,6 +3,8 @@ closes modules (before training and during it), and a PEFT export that reproduce
 
 from __future__ import annotations
 
+import math
+
 import pytest
 import torch
 
@@ -11,6 +13,7 @@ pl = pytest.importorskip("lightning.pytorch", reason="Lightning is not installed
 from tiny_bert_cls import assert_export_reproduces, band_rows, tiny_classifier  # noqa: E402
 
 from litelora import AdapterConfig, GateConfig, LiteLoRA  # noqa: E402
+from litelora.errors import ConfigError  # noqa: E402
 from litelora.integrations.lightning import LiteLoRACallback  # noqa: E402
 
 
@@ -34,8 +37,9 @@ class Classifier(pl.LightningModule):
         return torch.optim.AdamW(groups, lr=2e-2) if groups else None
 
 
-def _fit(module: Classifier, lite: LiteLoRA, task: int, loader, steps: int) -> LiteLoRACallback:
-    callback = LiteLoRACallback(lite, task_id=task)
+def _fit(module: Classifier, lite: LiteLoRA, task: int, loader, steps: int,
+         num_classes: int | None = None) -> LiteLoRACallback:
+    callback = LiteLoRACallback(lite, task_id=task, num_classes=num_classes)
     trainer = pl.Trainer(max_steps=steps, accelerator="cpu", callbacks=[callback], logger=False,
                          enable_checkpointing=False, enable_progress_bar=False, enable_model_summary=False)
     trainer.fit(module, loader)
@@ -111,3 +115,16 @@ def test_fit_trains_a_model_that_arrives_in_eval_mode(recwarn) -> None:
     _fit(module, lite, 0, _loader([0, 1]), steps=3)
     assert len(module.modes) == 3 and all(mode == {True} for mode in module.modes)  # dropout on in every step
     assert not [w for w in recwarn if "eval mode" in str(w.message)]
+
+
+def test_the_callback_passes_the_number_of_classes_that_unsolved_at_chance_reads() -> None:
+    gate = GateConfig(kind="litelora-v3", params={"unsolved": "chance"})
+    lite = LiteLoRA(tiny_classifier(), AdapterConfig(target_modules=["query", "value"], r=4), gate=gate, num_tasks=3,
+                    lr=2e-2, modules_to_save=["classifier"])
+    module = Classifier(lite)
+    _fit(module, lite, 0, _loader([0, 1]), steps=8, num_classes=2)
+    decisions = _fit(module, lite, 1, _loader([2, 3], seed=1), steps=8, num_classes=2).decisions
+    assert decisions and all(d.scores["chance_loss"] == pytest.approx(math.log(2)) for d in decisions)
+    assert not any("base_loss" in d.scores for d in decisions)  # the chance reading takes no base reading
+    with pytest.raises(ConfigError, match=r"LiteLoRATrainer and LiteLoRACallback take num_classes=K"):
+        _fit(module, lite, 2, _loader([0, 3], seed=2), steps=8)

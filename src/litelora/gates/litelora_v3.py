@@ -178,7 +178,8 @@ def _chance_loss(ctx: TaskContext) -> float:
     """``ln K``: the cross-entropy of a uniform guess among the task's K classes (nats)."""
     if ctx.num_classes is None:
         raise ConfigError("gate.params.unsolved=chance needs the task's number of classes: `litelora train` passes it; "
-                          "an own loop passes LiteLoRA.start_task(..., num_classes=K); or set gate.params.unsolved=carried")
+                          "an own loop passes LiteLoRA.start_task(..., num_classes=K), LiteLoRATrainer and "
+                          "LiteLoRACallback take num_classes=K; or set gate.params.unsolved=carried")
     return math.log(ctx.num_classes)
 
 

@@ -41,18 +41,21 @@ class _AfterStep(TrainerCallback):
 
 class LiteLoRATrainer(Trainer):
     """A ``transformers.Trainer`` that trains task ``task_id`` of ``lite``'s stream (one
-    ``Trainer`` per task; the model is ``lite.model``, modified in place).
+    ``Trainer`` per task; the model is ``lite.model``, modified in place). ``num_classes``: the
+    task's number of classes (>= 2), which a gate with ``unsolved: chance`` reads; ``None`` where
+    no gate needs it.
 
     The optimizer is AdamW over ``lite``'s groups (adapters, gate, ``modules_to_save``) at their
     rates, with ``args.weight_decay``; every other ``TrainingArguments`` field keeps its meaning.
     """
 
-    def __init__(self, *args: Any, lite: LiteLoRA, task_id: int, **kwargs: Any) -> None:
+    def __init__(self, *args: Any, lite: LiteLoRA, task_id: int, num_classes: int | None = None,
+                 **kwargs: Any) -> None:
         if kwargs.get("model") is not None and kwargs["model"] is not lite.model:
             raise ConfigError("LiteLoRATrainer: model must be the model LiteLoRA was built on (lite.model)")
         kwargs["model"] = lite.model
         super().__init__(*args, **kwargs)
-        self.lite, self.task_id = lite, task_id
+        self.lite, self.task_id, self.num_classes = lite, task_id, num_classes
         self.decisions: list[GateDecision] = []
         self.add_callback(_AfterStep(self))
 
@@ -77,7 +80,8 @@ class LiteLoRATrainer(Trainer):
         head = continual_head(self.lite)
         if head is not None:
             head.start_task(self.task_id)
-        self.lite.start_task(self.task_id, self.planned_steps(), batches=self._batches, loss_fn=self._task_loss)
+        self.lite.start_task(self.task_id, self.planned_steps(), batches=self._batches, loss_fn=self._task_loss,
+                             num_classes=self.num_classes)
         output = super().train(*args, **kwargs) if self.lite.param_groups() else None
         # (No groups: every candidate closed with frozen reuse and nothing else trains; the model stays.)
         self.decisions = self.lite.end_task()

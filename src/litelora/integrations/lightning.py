@@ -45,10 +45,11 @@ from litelora.training.controller import LiteLoRA
 
 class LiteLoRACallback(pl.Callback):
     """Train task ``task_id`` of ``lite``'s stream in one ``Trainer.fit``; ``decisions`` holds the
-    gate's decisions for it afterwards."""
+    gate's decisions for it afterwards. ``num_classes``: the task's number of classes (>= 2),
+    which a gate with ``unsolved: chance`` reads; ``None`` where no gate needs it."""
 
-    def __init__(self, lite: LiteLoRA, task_id: int) -> None:
-        self.lite, self.task_id = lite, task_id
+    def __init__(self, lite: LiteLoRA, task_id: int, num_classes: int | None = None) -> None:
+        self.lite, self.task_id, self.num_classes = lite, task_id, num_classes
         self.decisions: list[GateDecision] = []
         self._open = False
         self._head: ContinualClassifier | None = None
@@ -77,7 +78,7 @@ class LiteLoRACallback(pl.Callback):
         self._head = continual_head(self.lite)
         if self._head is not None:
             self._head.start_task(self.task_id)
-        self.lite.start_task(self.task_id, steps, batches=batches, loss_fn=loss_fn)
+        self.lite.start_task(self.task_id, steps, batches=batches, loss_fn=loss_fn, num_classes=self.num_classes)
         self._batches = batches
         self._open = True
 
