@@ -140,12 +140,12 @@ class LiteLoRAV3Gate(GatePlugin):
 
     def unsolved(self, reading: ProbeReading, chance_loss: float | None = None) -> float:
         """The task's unsolved share, in [0, 1], as ``gate.params.unsolved`` reads it
-        (``chance_loss``: ``ln K``, which ``chance`` needs)."""
+        (``chance_loss``: ``ln K`` where it reads ``chance``, else ``None``)."""
+        if chance_loss is not None:
+            return min(1.0, reading.closed_loss / chance_loss)  # a loss, so never below 0
         if self.params.unsolved == "carried":
             carried = reading.carried
             return 1.0 if carried is None else carried
-        if self.params.unsolved == "chance" and chance_loss is not None:
-            return min(1.0, max(0.0, reading.closed_loss / chance_loss))
         return reading.progress if self.params.unsolved == "progress" else 1.0
 
     def ranks(self, candidates: dict[str, Any], groups: dict[str, list[str]], reading: ProbeReading,
