@@ -1,7 +1,11 @@
 """Run one suite of litelora experiments and aggregate it into one results table.
 
 A suite (``reproduce/suites/<name>.yaml``) is a list of experiments, each a name plus config
-overrides, run over seeds (``per_seed`` adds overrides for one seed, e.g. its task order); its run directories are ``<root>/<suite>/<name>_s<seed>``. A run
+overrides, run over seeds (``per_seed`` adds overrides for one seed, e.g. its task order); its run
+directories are ``<root>/<suite>/<name>_s<seed>``. In an override, ``{seed}`` is the run's seed and
+``{runs}`` the suite's run root, so a row can read an earlier row's run of the same order
+(``gate.params.decisions='{runs}/<name>_s{seed}'``: quoted, as a value that starts with a brace
+reads as YAML). A run
 whose ``results.json`` exists is not run again and a killed run resumes from its last
 checkpoint, so re-invoking the script continues where it stopped. The summary
 (``reproduce/results/<suite>.json``) holds every run's metrics, its command, and the mean /
@@ -58,6 +62,7 @@ def expand(spec: dict[str, Any], quick: bool = False) -> list[dict[str, Any]]:
                 continue
             sets = [*spec.get("common", []), *spec.get("per_seed", {}).get(seed, []), *exp.get("set", []),
                     f"benchmark.seed={seed}", f"train.seed={seed}", *extra]
+            sets = [s.replace("{seed}", str(seed)) for s in sets]
             runs.append({"group": exp["name"], "name": f"{exp['name']}_s{seed}", "seed": seed, "set": sets})
     return runs
 
@@ -66,7 +71,7 @@ def train_command(run: dict[str, Any], out: Path) -> list[str]:
     # --resume: a run killed mid-way continues from its last checkpoint
     cmd = ["train", "--no-progress", "--resume", "-o", str(out)]
     for s in run["set"]:
-        cmd += ["--set", s]
+        cmd += ["--set", s.replace("{runs}", str(out.parent))]
     return cmd
 
 

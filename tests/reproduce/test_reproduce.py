@@ -215,6 +215,16 @@ def test_gpu_suite_targets_resolve_on_a_transformers_vit(path: Path) -> None:
     assert {n.rpartition(".")[2] for n in names} in ({"key", "value"}, {"k_proj", "v_proj"})
 
 
+def test_a_row_reads_its_own_seed_and_the_suites_run_root(tmp_path: Path) -> None:
+    runner = _load("run_experiments")
+    spec = {"suite": "s", "seeds": [0, 2], "common": [],
+            "experiments": [{"name": "copy", "set": ["gate.params.decisions={runs}/ref_s{seed}"]}]}
+    runs = runner.expand(spec)
+    assert [r["set"][0] for r in runs] == ["gate.params.decisions={runs}/ref_s0", "gate.params.decisions={runs}/ref_s2"]
+    cmd = runner.train_command(runs[1], tmp_path / "s" / "copy_s2")
+    assert f"gate.params.decisions={tmp_path / 's'}/ref_s2" in cmd
+
+
 def test_only_runs_the_named_experiments_and_collects_the_rest(tmp_path: Path) -> None:
     runner = _load("run_experiments")
     spec = runner.load_spec(ROOT / "reproduce" / "suites" / "hosts_default.yaml")

@@ -9,6 +9,7 @@ from litelora.gates.litelora_v3 import LiteLoRAV3Gate, LiteLoRAV3Params
 from litelora.gates.random_choice import RandomGate
 from litelora.gates.registry import GATES, LITELORA_DEFAULT, build_gate
 from litelora.gates.representability import RepresentabilityGate
+from litelora.gates.shuffled import ShuffledGate
 
 __all__ = [
     "GATES",
@@ -23,6 +24,7 @@ __all__ = [
     "LiteLoRAV3Params",
     "RandomGate",
     "RepresentabilityGate",
+    "ShuffledGate",
     "build_gate",
     "deterministic_gate",
     "group_targets",

@@ -11,6 +11,7 @@ from litelora.gates.litelora import LiteLoRAGate
 from litelora.gates.litelora_v3 import LiteLoRAV3Gate
 from litelora.gates.random_choice import RandomGate
 from litelora.gates.representability import RepresentabilityGate
+from litelora.gates.shuffled import ShuffledGate
 from litelora.gates.uniform import UniformRankGate
 
 # Plugins: an entry point in group ``litelora.gates`` naming a GatePlugin subclass, built as
@@ -26,6 +27,7 @@ GATES.register("hard_concrete")(HardConcreteGate)
 GATES.register("representability")(RepresentabilityGate)
 GATES.register("random")(RandomGate)
 GATES.register("uniform")(UniformRankGate)
+GATES.register("shuffled")(ShuffledGate)
 
 
 def gate_params_class(kind: str) -> type | None:
