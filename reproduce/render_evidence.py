@@ -11,9 +11,9 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from convergence import DOUBLED_SUFFIX, matrices
+from convergence import DOUBLED_SUFFIX, curves, matrices
 
-from litelora.metrics import convergence_check
+from litelora.metrics import convergence_check, late_rise_check
 from litelora.reporting.families import KINDS, task_kinds
 
 CLOSED = "closed-after-task-0"
@@ -52,18 +52,23 @@ def pair_label(host: str, gated: str) -> str:
 
 def converged_label(suite: dict[str, Any], host: str) -> str:
     """``yes`` / ``no (+x.x)`` from the suite's own ``<host>-2x-epochs`` runs (the diagonal's mean
-    rise, in points, when the epochs double), ``not checked`` without them. A host row with extra
-    settings (``inclora+gradient-init``) without a doubled run of its own reads its plain host's:
-    the schedule is the suite's."""
+    rise, in points, when the epochs double); without them, ``yes (in-run)`` / ``no (in-run +x.x)``
+    from the host's learning curves (the late rise, ``train.curve_points``); else ``not checked``.
+    A host row with extra settings (``inclora+gradient-init``) without a doubled run of its own
+    reads its plain host's: the schedule is the suite's."""
     if not all("accuracy_matrix" in r for r in suite.get("runs", [])):
         return "not checked"  # summaries written before runs kept their matrices
-    if not matrices(suite, host + DOUBLED_SUFFIX):
+    if not matrices(suite, host + DOUBLED_SUFFIX) and not curves(suite, host):
         host = host.split("+")[0]
     base, twice = matrices(suite, host), matrices(suite, host + DOUBLED_SUFFIX)
-    if not base or not twice or not set(base) & set(twice):
-        return "not checked"
-    verdict = convergence_check(base, twice)
-    return "yes" if verdict["converged"] else f"no (+{100 * verdict['mean_rise']:.1f})"
+    if base and set(base) & set(twice):
+        verdict = convergence_check(base, twice)
+        return "yes" if verdict["converged"] else f"no (+{100 * verdict['mean_rise']:.1f})"
+    own = curves(suite, host)
+    if base and own:
+        late = late_rise_check(own, base)
+        return "yes (in-run)" if late["plateaued"] else f"no (in-run +{100 * late['mean_late_rise']:.1f})"
+    return "not checked"
 
 
 def section_redundancy(results_dir: Path) -> list[str]:
@@ -97,7 +102,8 @@ def section_redundancy(results_dir: Path) -> list[str]:
 
 
 def section_convergence(results_dir: Path) -> list[str]:
-    """``reproduce/convergence.py`` outputs: does doubling the epochs still lift the host's diagonal?"""
+    """``reproduce/convergence.py`` outputs: does doubling the epochs, or the second half of each
+    task's own steps, still lift the host's diagonal?"""
     files = sorted(results_dir.glob("convergence_*.json"))
     if not files:
         return []
@@ -106,13 +112,23 @@ def section_convergence(results_dir: Path) -> list[str]:
              "host at the suite's epochs and at twice as many, paired by seed (`python reproduce/convergence.py "
              "reproduce/results/<suite>.json`). A suite is converged when doubling the epochs raises the "
              "diagonal by less than the bar on average: only there does an adapter the gate closes cost "
-             "what the earlier adapters fail to hold, rather than training the task lacked.", "",
-             "| suite | host / doubled | seeds | mean rise of the diagonal, points | largest task rise | bar "
-             "| converged |", "|---|---|---|---|---|---|---|"]
+             "what the earlier adapters fail to hold, rather than training the task lacked. Where the host "
+             "kept a learning curve (`train.curve_points=1`), the late rise reads the same from inside each "
+             "run, on every seed: how much each task's accuracy still rose over the second half of its "
+             "steps. It decides only where no doubled run exists.", "",
+             "| suite | host / doubled | seeds | mean rise of the diagonal, points | largest task rise | late rise "
+             "in-run, points (seeds) | bar | converged |", "|---|---|---|---|---|---|---|---|"]
     for path in files:
         v = json.loads(path.read_text())
-        lines.append(f"| {v['suite']} | {v['host']} / {v['doubled']} | {len(v['seeds'])} | {v['mean_rise'] * 100:+.2f} "
-                     f"| {v['max_task_rise'] * 100:+.1f} | {v['tolerance'] * 100:.0f} "
+        late = v.get("late_rise")
+        late_text = "" if late is None else f"{late['mean_late_rise'] * 100:+.2f} ({len(late['seeds'])})"
+        if "mean_rise" in v:
+            doubling = (f"{v['host']} / {v['doubled']} | {len(v['seeds'])} | {v['mean_rise'] * 100:+.2f} "
+                        f"| {v['max_task_rise'] * 100:+.1f}")
+        else:
+            doubling = f"{v['host']} / not run | | |"
+        tolerance = v.get("tolerance", (late or {}).get("tolerance"))
+        lines.append(f"| {v['suite']} | {doubling} | {late_text} | {tolerance * 100:.0f} "
                      f"| {'yes' if v['converged'] else 'no'} |")
     return lines + [""]
 

@@ -142,6 +142,7 @@ def run_suite(spec: dict[str, Any], root: Path, results: Path, *, quick: bool = 
                         "command": "litelora train " + " ".join(f"--set {s}" for s in run["set"]),
                         "metrics": {k: metrics.get(k) for k in COLUMNS},
                         "accuracy_matrix": res["train_info"]["accuracy_matrix"],
+                        **{k: res["train_info"][k] for k in ("task_curves",) if k in res["train_info"]},
                         **stream_and_gates(suite_root / run["name"])})
     groups = {g: {k: aggregate_seeds([m[k] for m in ms]) for k in COLUMNS if all(m.get(k) is not None for m in ms)}
               for g, ms in per_group.items()}

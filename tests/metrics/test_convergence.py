@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from litelora.errors import DataError
-from litelora.metrics import convergence_check, diagonal
+from litelora.metrics import convergence_check, diagonal, late_rise_check
 
 # Above the diagonal: not yet trained, never read (NaN must not leak into the verdict).
 NAN = float("nan")
@@ -43,3 +43,26 @@ def test_unpaired_or_mismatched_runs_are_errors() -> None:
         convergence_check({0: [[0.5]]}, {0: [[0.5, NAN], [0.5, 0.5]]})
     with pytest.raises(DataError, match="tolerance"):
         convergence_check({0: [[0.5]]}, {0: [[0.5]]}, tolerance=1.0)
+
+
+def test_the_late_rise_is_the_diagonal_above_each_tasks_last_curve_point() -> None:
+    R = {0: [[0.80, NAN], [0.70, 0.60]], 1: [[0.90, NAN], [0.50, 0.50]]}
+    curves = {0: [{"steps": 10, "points": [[5, 0.76]]}, {"steps": 20, "points": [[5, 0.2], [10, 0.61]]}],
+              1: [{"steps": 10, "points": [[5, 0.88]]}, {"steps": None, "points": []}]}  # no point: not read
+    verdict = late_rise_check(curves, R)
+    # rises: seed 0 +0.04 (0.80 - 0.76) and -0.01 (the last point, 0.61), seed 1 +0.02: mean 0.05 / 3
+    assert verdict["per_seed"][0]["late_rise"] == pytest.approx([0.04, -0.01])
+    assert verdict["per_seed"][0]["point_at"] == [0.5, 0.5]
+    assert verdict["mean_late_rise"] == pytest.approx(0.05 / 3) and verdict["tasks"] == 3
+    assert verdict["max_task_late_rise"] == pytest.approx(0.04) and verdict["plateaued"] is False
+    assert late_rise_check(curves, R, tolerance=0.02)["plateaued"] is True
+
+
+def test_a_late_rise_without_curves_or_with_another_stream_is_an_error() -> None:
+    R = {0: [[0.80, NAN], [0.70, 0.60]]}
+    with pytest.raises(DataError, match=r"no run has a learning curve; train the host with train\.curve_points=1"):
+        late_rise_check({0: [{"steps": 4, "points": []}, {"steps": 4, "points": []}]}, R)
+    with pytest.raises(DataError, match="1 task curves for 2 tasks"):
+        late_rise_check({0: [{"steps": 4, "points": [[2, 0.5]]}]}, R)
+    with pytest.raises(DataError, match="without its accuracy matrix"):
+        late_rise_check({3: []}, R)

@@ -38,3 +38,24 @@ def test_a_suite_without_the_doubled_group_names_it(tmp_path: Path, capsys) -> N
     summary.write_text(json.dumps({"suite": "s", "groups": {}, "runs": [_run("inclora", 0, [0.5])]}))
     assert convergence.main([str(summary), "--out", str(tmp_path / "o.json")]) == 2
     assert "no runs of group 'inclora-2x-epochs'" in capsys.readouterr().err
+
+
+def test_host_runs_with_learning_curves_answer_without_a_doubled_run(tmp_path: Path) -> None:
+    runs = []
+    for seed, halfway in ((0, [0.6, 0.6, 0.8]), (1, [0.5, 0.5, 0.5])):
+        run = _run("inclora", seed, [0.6, 0.7, 0.8] if seed == 0 else [0.5, 0.5, 0.5])
+        run["task_curves"] = [{"steps": 10, "points": [[5, a]]} for a in halfway]
+        runs.append(run)
+    summary = tmp_path / "s.json"
+    summary.write_text(json.dumps({"suite": "s", "groups": {}, "runs": runs}))
+    out = tmp_path / "convergence_s.json"
+    assert convergence.main([str(summary), "--out", str(out)]) == 0
+    verdict = json.loads(out.read_text())
+    # seed 0's second task rose 10 points over its second half: 10 / 6 tasks = 1.67 points
+    assert verdict["rule"] == "late rise" and verdict["converged"] is False and "mean_rise" not in verdict
+    assert abs(verdict["late_rise"]["mean_late_rise"] - 0.1 / 6) < 1e-9 and verdict["late_rise"]["seeds"] == [0, 1]
+    runs += [_run("inclora-2x-epochs", 0, [0.6, 0.7, 0.8])]  # doubling moves nothing: it decides
+    summary.write_text(json.dumps({"suite": "s", "groups": {}, "runs": runs}))
+    assert convergence.main([str(summary), "--out", str(out)]) == 0
+    verdict = json.loads(out.read_text())
+    assert verdict["rule"] == "doubling" and verdict["converged"] is True and verdict["late_rise"]["plateaued"] is False

@@ -66,7 +66,7 @@ def test_the_page_shows_families_and_convergence(tmp_path: Path) -> None:
          "max_task_rise": 0.05, "tolerance": 0.01, "converged": False}))
     page = render_results.render(tmp_path, tmp_path, tmp_path)
     assert "| inclora+litelora | first | 2 | 2.0 | 16.0 | 200 |" in page
-    assert "| fam | inclora / inclora-2x-epochs | 2 | +2.30 | +5.0 | 1 | no |" in page
+    assert "| fam | inclora / inclora-2x-epochs | 2 | +2.30 | +5.0 |  | 1 | no |" in page
 
 
 def test_the_verdict_reads_converged_from_the_suites_own_doubled_host() -> None:
@@ -79,6 +79,13 @@ def test_the_verdict_reads_converged_from_the_suites_own_doubled_host() -> None:
     assert render_evidence.converged_label(rising, "inclora") == "no (+3.0)"
     assert render_evidence.converged_label({"runs": flat["runs"][:2]}, "inclora") == "not checked"
     assert render_evidence.converged_label({"runs": [{"group": "inclora", "seed": 0}]}, "inclora") == "not checked"
+    # Without a doubled run, the host's own learning curves decide: the diagonal 0.80 above a
+    # halfway point at 0.78 is a late rise of 2 points,
+    # 0.80 at 0.80 none: 1 point on average, not below the bar.
+    points = [[[4, 0.78]], [[4, 0.80]], [], []]  # late rises +2, +0; tasks 2 and 3 kept no curve
+    curved = [{**run("inclora", s, 0.80), "task_curves": [{"steps": 8, "points": p} for p in points]} for s in (0, 1)]
+    assert render_evidence.converged_label({"runs": curved}, "inclora") == "no (in-run +1.0)"
+    assert render_evidence.converged_label({"runs": curved}, "inclora+gradient-init") == "no (in-run +1.0)"
 
 
 def test_a_gated_row_pairs_with_the_host_row_that_differs_only_by_the_gate() -> None:

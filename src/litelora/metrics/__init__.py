@@ -12,7 +12,7 @@ from litelora.metrics.continual import (
     per_task_forgetting,
     summarize,
 )
-from litelora.metrics.convergence import convergence_check, diagonal
+from litelora.metrics.convergence import convergence_check, diagonal, late_rise_check
 from litelora.metrics.efficiency import adapter_reduction, aggregate_seeds, parameter_bytes
 
 __all__ = [
@@ -26,6 +26,7 @@ __all__ = [
     "forgetting",
     "fwt",
     "incremental_accuracies",
+    "late_rise_check",
     "parameter_bytes",
     "per_task_forgetting",
     "summarize",

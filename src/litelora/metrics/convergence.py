@@ -8,7 +8,7 @@ a gate that closes one must cost accuracy whatever the earlier adapters hold.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import numpy as np
@@ -52,3 +52,45 @@ def convergence_check(base: Mapping[Any, AccuracyMatrix], doubled: Mapping[Any, 
     mean_rise = float(np.mean(rises))
     return {"converged": mean_rise < tolerance, "tolerance": tolerance, "mean_rise": mean_rise,
             "max_task_rise": float(np.max(rises)), "seeds": seeds, "per_seed": per_seed}
+
+
+def late_rise_check(curves: Mapping[Any, Sequence[Mapping[str, Any]]], matrices: Mapping[Any, AccuracyMatrix],
+                    tolerance: float = CONVERGED_BELOW) -> dict[str, Any]:
+    """The same question from inside one run: did each task's accuracy still rise after its last
+    curve point (``train.curve_points``; one point = halfway through the task's steps)?
+
+    ``curves``: seed -> the run's ``task_curves`` (per task ``{"steps", "points": [[step,
+    accuracy], ...]}``); ``matrices``: seed -> the same run's accuracy matrix. A task's late rise
+    is its diagonal minus its last point's accuracy; tasks without points are skipped. Plateaued
+    when the mean over tasks and seeds is below ``tolerance``. Unlike doubling the epochs this
+    needs no second run and reads every seed, but the earlier tasks' training is the same in both
+    readings (the run's own), and a point at half the steps says whether the second half helped.
+
+    Returns ``plateaued``, ``mean_late_rise``, ``max_task_late_rise``, ``seeds``, ``tasks`` (tasks
+    read) and, per seed, each task's late rise and the fraction of its steps the point was at.
+    ``DataError`` when no run has a curve or a curve lists another number of tasks than its matrix.
+    """
+    if not 0 < tolerance < 1:
+        raise DataError(f"late-rise tolerance must be a fraction in (0, 1), got {tolerance}")
+    per_seed, rises = {}, []
+    for seed, tasks in curves.items():
+        if seed not in matrices:
+            raise DataError(f"seed {seed}: a learning curve without its accuracy matrix")
+        diag = diagonal(matrices[seed])
+        if len(tasks) != len(diag):
+            raise DataError(f"seed {seed}: {len(tasks)} task curves for {len(diag)} tasks; pair a run with its own matrix")
+        rise, at = [], []
+        for t, curve in enumerate(tasks):
+            if curve.get("points"):
+                step, accuracy = curve["points"][-1]
+                rise.append(diag[t] - float(accuracy))
+                at.append(step / curve["steps"])
+        if rise:
+            rises += rise
+            per_seed[seed] = {"late_rise": rise, "point_at": at, "mean_late_rise": float(np.mean(rise))}
+    if not rises:
+        raise DataError("no run has a learning curve; train the host with train.curve_points=1")
+    mean_rise = float(np.mean(rises))
+    return {"plateaued": mean_rise < tolerance, "tolerance": tolerance, "mean_late_rise": mean_rise,
+            "max_task_late_rise": float(np.max(rises)), "seeds": list(per_seed), "tasks": len(rises),
+            "per_seed": per_seed}

@@ -7,6 +7,7 @@ The trainer calls every callback in order; a run's own are :func:`default_callba
 
 from __future__ import annotations
 
+import json
 import time
 from collections.abc import Callable, Sequence
 from typing import Any
@@ -84,6 +85,46 @@ class ProgressLog(Callback):
     def on_task_end(self, task: Task) -> None:
         if self.bar is not None:
             self.bar.close()
+
+
+class LearningCurve(Callback):
+    """The task's test accuracy at ``points`` evenly spaced steps inside its training (the end's
+    is the accuracy matrix's diagonal), as ``curve`` events and ``curves``: task id -> ``{"steps":
+    the task's steps, "points": [[step, accuracy], ...]}``. Evaluation runs in eval mode and reads
+    no random stream, so a run with a curve trains exactly as one without."""
+
+    def __init__(self, run_dir: RunDirectory, points: int, evaluate: Callable[[Task], float]) -> None:
+        self.run_dir, self.points, self.evaluate = run_dir, points, evaluate
+        self.curves: dict[str, dict[str, Any]] = {}
+        self.at: set[int] = set()
+
+    def state_dict(self) -> dict[str, Any]:
+        # Every checkpoint carries the points taken so far, the current task's included.
+        return {"curves": json_copy(self.curves)} if self.curves else {}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        self.curves = json_copy(state.get("curves", {}))
+
+    def on_task_start(self, task: Task, steps: int, step: int, elapsed: float) -> None:
+        self.at = {round(steps * i / (self.points + 1)) for i in range(1, self.points + 1)} - {0, steps}
+        # Points past ``step`` are (re)taken; a mid-task resume keeps those before it.
+        kept = [p for p in self.curves.get(str(task.task_id), {}).get("points", []) if p[0] <= step]
+        self.curves[str(task.task_id)] = {"steps": steps, "points": kept}
+
+    def on_step_end(self, task: Task, step: int, loss: float, examples: int, optimizer: torch.optim.Optimizer) -> None:
+        if step in self.at:
+            accuracy = self.evaluate(task)
+            self.curves[str(task.task_id)]["points"].append([step, accuracy])
+            self.run_dir.event("curve", task=task.task_id, step=step, accuracy=accuracy, n=len(task.test))
+
+    def task_curves(self, num_tasks: int) -> list[dict[str, Any]]:
+        """Per task in stream order, ``{"steps", "points"}`` (no points: not trained with a curve)."""
+        return [self.curves.get(str(t), {"steps": None, "points": []}) for t in range(num_tasks)]
+
+
+def json_copy(obj: Any) -> Any:
+    """A deep copy through JSON, as a checkpoint stores it."""
+    return json.loads(json.dumps(obj))
 
 
 class MidTaskCheckpoints(Callback):

@@ -16,6 +16,8 @@ from litelora.training.optim import LR_SCHEDULES
 MAX_BATCH = 1 << 20
 MAX_EPOCHS = 10_000
 MAX_THREADS = 1024
+# Each point evaluates the whole test set of the task: a few per task read a curve's shape.
+MAX_CURVE_POINTS = 16
 MAX_SEED = 2**32 - 1  # what NumPy's legacy seeding accepts
 MAX_STEPS = 10_000_000
 # Far above any learning rate that trains, and far below float32's range: 1e300 overflows the
@@ -81,6 +83,10 @@ class TrainConfig:
     device: torch device, e.g. ``cpu`` or ``cuda:0``.
     progress: show a progress display (a bar on a terminal, plain lines otherwise).
     checkpoint_every: steps between mid-task checkpoints; 0 = only at the end of each task.
+    curve_points: evaluate the task being trained on its test set at this many evenly spaced
+        steps inside its training (1: halfway), besides its end: a learning curve per task
+        (``curve`` events, ``task_curves`` in results.json) that says whether the task's accuracy
+        had stopped rising. Read only; nothing stops or selects on it. 0 = off.
     tensorboard: also write TensorBoard scalars to ``RUN_DIR/tensorboard`` (extra ``tensorboard``).
     fold_frozen: while a task trains, run the earlier adapters nothing trains (frozen, ungated)
         as part of a working copy of each layer's weight, so a step costs the same with 1 or 50
@@ -106,6 +112,7 @@ class TrainConfig:
     device: str = "cpu"
     progress: bool = True
     checkpoint_every: int = 0
+    curve_points: int = 0
     tensorboard: bool = False
     fold_frozen: bool = True
     sharding: Literal["none", "fsdp"] = "none"
@@ -139,6 +146,9 @@ class TrainConfig:
         if self.checkpoint_every < 0:
             raise ConfigError(f"train.checkpoint_every must be >= 0 steps (0: only at task ends), "
                               f"got {self.checkpoint_every}")
+        if not 0 <= self.curve_points <= MAX_CURVE_POINTS:
+            raise ConfigError(f"train.curve_points must be between 0 (off) and {MAX_CURVE_POINTS}, "
+                              f"got {self.curve_points}")
         if self.max_steps_per_task is not None and self.max_steps_per_task <= 0:
             raise ConfigError(f"train.max_steps_per_task must be > 0 or null, got {self.max_steps_per_task}")
         if self.max_steps_per_task is not None and self.max_steps_per_task > MAX_STEPS:

@@ -15,7 +15,7 @@ from litelora.training.checkpoint import rng_state, set_rng_state
 
 # Fields that may differ between a run and its resumption without changing its results.
 ALWAYS_MUTABLE = ("output_dir", "train.progress", "train.checkpoint_every", "train.log_every",
-                  "train.tensorboard")
+                  "train.tensorboard", "train.curve_points")
 
 
 @dataclass

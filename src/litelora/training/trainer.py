@@ -31,7 +31,7 @@ from litelora.reporting import (
 from litelora.reporting.progress_bar import tqdm
 from litelora.reporting.tables import format_decisions
 from litelora.models.backbone import Backbone
-from litelora.training.callbacks import Callback, MidTaskCheckpoints, ProgressLog, keyed
+from litelora.training.callbacks import Callback, LearningCurve, MidTaskCheckpoints, ProgressLog, keyed
 from litelora.training.checkpoint import (
     Checkpoint,
     load_latest,
@@ -106,7 +106,9 @@ class ContinualTrainer:
         self.progress = Progress()
         cfg = config.train
         # Mid-task checkpoints come last, so every other callback's state includes the step saved.
+        self.curve = LearningCurve(self.run_dir, cfg.curve_points, self.evaluate) if cfg.curve_points else None
         self.callbacks: list[Callback] = [ProgressLog(self.run_dir, cfg.log_every, cfg.progress), *callbacks,
+                                          *([self.curve] if self.curve else []),
                                           MidTaskCheckpoints(cfg.checkpoint_every, self._save_live)]
         self._ckpt_seq = 0
         self._identity: dict[str, Any] | None = None
@@ -253,6 +255,7 @@ class ContinualTrainer:
                            "trainable_params_per_task": p.trainable,
                            "class_order": self.stream.class_order, "class_names": list(self.stream.class_names),
                            "seed": self.stream.seed,
+                           **({"task_curves": self.curve.task_curves(len(self.stream.tasks))} if self.curve else {}),
                            **self.model.report()},
             "meta_info": environment_info(),
             "metrics": metrics,
