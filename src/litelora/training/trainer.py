@@ -105,8 +105,8 @@ class ContinualTrainer:
         self.run_dir = RunDirectory(config.output_dir) if self.dist.is_main else ReadOnlyRunDirectory(config.output_dir)
         self.progress = Progress()
         cfg = config.train
-        # Mid-task checkpoints come last, so every other callback's state includes the step saved.
         self.curve = LearningCurve(self.run_dir, cfg.curve_points, self.evaluate) if cfg.curve_points else None
+        # Mid-task checkpoints come last, so every other callback's state includes the step saved.
         self.callbacks: list[Callback] = [ProgressLog(self.run_dir, cfg.log_every, cfg.progress), *callbacks,
                                           *([self.curve] if self.curve else []),
                                           MidTaskCheckpoints(cfg.checkpoint_every, self._save_live)]
