@@ -232,7 +232,7 @@ def section_verdict(results: dict[str, dict[str, Any]],
             converged = converged_label(results[name], v["host"])
             held = "yes" if v["matched"] and v["in_band"] else (
                 "no: fewer than 20% saved" if not v["in_band"] else "no: below the 0.5-point bar")
-            if converged != "yes":
+            if not converged.startswith("yes"):
                 held += " (suite not shown converged)"
             lines.append(
                 f"| {name} | {converged} | {v['label']} | {v['n']} | {red} | {params} | {_m(h, 'final_acc_sample')} "

@@ -139,7 +139,8 @@ def run_suite(spec: dict[str, Any], root: Path, results: Path, *, quick: bool = 
         metrics = res["metrics"]
         per_group[run["group"]].append(metrics)
         records.append({"run": run["name"], "group": run["group"], "seed": run["seed"],
-                        "command": "litelora train " + " ".join(f"--set {s}" for s in run["set"]),
+                        "command": "litelora train " + " ".join(
+                            f"--set {s.replace('{runs}', str(suite_root))}" for s in run["set"]),
                         "metrics": {k: metrics.get(k) for k in COLUMNS},
                         "accuracy_matrix": res["train_info"]["accuracy_matrix"],
                         **{k: res["train_info"][k] for k in ("task_curves",) if k in res["train_info"]},

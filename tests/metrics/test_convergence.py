@@ -51,8 +51,9 @@ def test_the_late_rise_is_the_diagonal_above_each_tasks_last_curve_point() -> No
               1: [{"steps": 10, "points": [[5, 0.88]]}, {"steps": None, "points": []}]}  # no point: not read
     verdict = late_rise_check(curves, R)
     # rises: seed 0 +0.04 (0.80 - 0.76) and -0.01 (the last point, 0.61), seed 1 +0.02: mean 0.05 / 3
-    assert verdict["per_seed"][0]["late_rise"] == pytest.approx([0.04, -0.01])
-    assert verdict["per_seed"][0]["point_at"] == [0.5, 0.5]
+    assert verdict["per_seed"][0]["late_rise"] == pytest.approx({"0": 0.04, "1": -0.01})
+    assert verdict["per_seed"][0]["point_at"] == {"0": 0.5, "1": 0.5}
+    assert verdict["per_seed"][1]["late_rise"] == pytest.approx({"0": 0.02})  # task 1 kept no curve
     assert verdict["mean_late_rise"] == pytest.approx(0.05 / 3) and verdict["tasks"] == 3
     assert verdict["max_task_late_rise"] == pytest.approx(0.04) and verdict["plateaued"] is False
     assert late_rise_check(curves, R, tolerance=0.02)["plateaued"] is True

@@ -113,6 +113,15 @@ def test_the_verdict_lists_only_discriminating_pairs_with_paired_differences(tmp
             "| -1.0 ± 4.2 (-4.0, +2.0) |") in table
     assert table.rstrip().endswith("| no: below the 0.5-point bar (suite not shown converged) |")
     assert "olora" not in table  # olora does not beat its own closed-after-task-0 by 3 points
+    # The host's learning curves show it plateaued (no late rise): converged, read in-run.
+    for run in runs:
+        run["accuracy_matrix"] = [[0.8]]
+        if run["group"] == "inclora":
+            run["task_curves"] = [{"steps": 4, "points": [[2, 0.8]], "seconds": 1.0}]
+    (tmp_path / "s.json").write_text(json.dumps({"suite": "s", "spec": {}, "groups": groups, "runs": runs}))
+    table = "\n".join(render.section_verdict(render.load_results(tmp_path)))
+    assert "| s | yes (in-run) | inclora (litelora) |" in table
+    assert table.rstrip().endswith("| no: below the 0.5-point bar |")
 
 
 def test_a_suite_borrows_closed_after_task_0_only_from_a_suite_with_the_same_host_runs(tmp_path: Path) -> None:

@@ -15,8 +15,8 @@ class GateDecision:
     task, target: the task and the bank target (``encoder.layer.0.attention.self.query``).
     group: the gate group the target decided with (itself, its block, or the task).
     gate: the value the choice was made on: P(open) for ``hard_concrete``, the score for
-        ``litelora``, the residual for ``representability``, 1/0 for ``random``, 1 where the task
-        was not gated (task 0).
+        ``litelora``, the residual for ``representability``, 1/0 for ``random``, the rank over the
+        host's rank for ``shuffled``, 1 where the task was not gated (task 0).
     rank: the rank the candidate keeps: 0 = it was removed (the target reuses earlier adapters),
         1..r = it trains at that rank (r: the host's rank, a full recruit).
     full_rank: the rank the host gave the candidate (what ``rank`` is out of).

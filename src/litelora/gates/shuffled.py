@@ -25,21 +25,27 @@ class ShuffledParams:
     """Settings of the ``shuffled`` gate.
 
     decisions: the reference run's ``gates.json`` (or its run directory): the run whose ranks are
-        replayed, trained on the same stream and model.
+        replayed, trained on the same stream and model with the same adapter rank. Required.
     """
 
     decisions: str | None = None
 
+    def __post_init__(self) -> None:
+        if not self.decisions:
+            raise ConfigError("gate.params.decisions is required by gate.kind='shuffled': the gates.json (or run "
+                              "directory) of the run whose ranks it replays")
+
 
 def module_kind(target: str) -> str:
-    """A target with its layer indices blanked (``model.layers.*.self_attn.q_proj``): ranks move
-    only among modules of one kind, so the shuffled run keeps the reference's parameters exactly."""
+    """A target with its layer indices blanked (``model.layers.*.self_attn.q_proj``)."""
     return re.sub(r"(?:^|(?<=\.))\d+(?=\.|:|$)", "*", target)
 
 
 class ShuffledGate(GatePlugin):
     """Before each gated task: the reference run's ranks for that task, permuted among the modules
-    of each kind by the gate's own generator (seeded by the run seed and the task).
+    of each kind and shape (so the parameters are the reference's exactly) by the gate's own
+    generator, seeded by the run seed and the task. A closed module gets ``gate.reuse`` as any
+    gate's does; ``gate`` in ``gates.json`` is the rank over the host's rank.
 
     The reference is read when the first task starts, before anything trains, not when the gate
     is built: a suite's configs validate before the runs they refer to exist."""
@@ -48,55 +54,59 @@ class ShuffledGate(GatePlugin):
 
     def __init__(self, config: GateConfig, num_tasks: int, seed: int = 0, adapter_lr: float = 1e-3) -> None:
         super().__init__(config, num_tasks, seed=seed, adapter_lr=adapter_lr)
-        if not self.params.decisions:
-            raise ConfigError("gate.kind='shuffled' needs gate.params.decisions: the gates.json (or run directory) "
-                              "of the run whose ranks it replays")
         self.reference: dict[int, dict[str, int]] | None = None
 
     def before_task(self, ctx: TaskContext) -> list[dict[str, Any]]:
         if self.reference is None:
-            self.reference = load_reference(self.params.decisions)
+            self.reference = load_reference(self.params.decisions, self.num_tasks)
         candidates = ctx.bank.candidates(ctx.task_id)
         if not self.gated(ctx):
             self.record_all_open(ctx)
             return []
-        reference = self.reference.get(ctx.task_id)
-        if reference is None:
-            raise ConfigError(f"gate.params.decisions={self.params.decisions}: no decisions for task "
-                              f"{ctx.task_id}; the reference run must train the same stream to its end")
+        reference = self.reference[ctx.task_id]
         if set(reference) != set(candidates):
-            missing = sorted(set(candidates) - set(reference))[:3]
+            differ = sorted(set(candidates) ^ set(reference))[:3]
             raise ConfigError(f"gate.params.decisions={self.params.decisions}: task {ctx.task_id} decided other "
-                              f"modules than this run's candidates (e.g. {missing or sorted(reference)[:3]}); "
-                              "the reference must use the same model and adapter targets")
+                              f"modules than this run's candidates (in one and not the other: {differ}); the "
+                              "reference must use the same model and adapter targets")
+        over = [t for t in candidates if reference[t] > candidates[t].r]
+        if over:
+            raise ConfigError(f"gate.params.decisions={self.params.decisions}: task {ctx.task_id} kept rank "
+                              f"{reference[over[0]]} at {over[0]!r}, above this run's adapter.r={candidates[over[0]].r}; "
+                              "replay a reference trained with the same adapter rank")
         generator = torch.Generator().manual_seed(self.seed * 1_000_003 + ctx.task_id)
-        kinds: dict[str, list[str]] = defaultdict(list)
-        for target in candidates:  # model order: the permutation depends on the seed alone
-            kinds[module_kind(target)].append(target)
+        kinds: dict[tuple[Any, ...], list[str]] = defaultdict(list)
+        for target, adapter in candidates.items():  # model order: the permutation depends on the seed alone
+            kinds[(module_kind(target), tuple(adapter.lora_A.shape), tuple(adapter.lora_B.shape))].append(target)
         ranks: dict[str, int] = {}
         for targets in kinds.values():
             order = torch.randperm(len(targets), generator=generator).tolist()
-            for target, source in zip(targets, order):
-                ranks[target] = min(reference[targets[source]], candidates[target].r)
+            ranks.update({target: reference[targets[source]] for target, source in zip(targets, order)})
+        reuse = self.attach_reuse(ctx.bank, ctx.task_id, list(candidates))
         values = {t: ranks[t] / candidates[t].r for t in candidates}
         self.apply_ranks(ctx, group_targets(list(candidates), "module"), ranks, values)
-        return []
+        reuse = [p for p in reuse if p.requires_grad]  # a recruit dropped its reuse path
+        return [{"params": reuse, "lr": self.reuse_lr, "weight_decay": 0.0, "name": "reuse"}] if reuse else []
 
 
-def load_reference(path: str) -> dict[int, dict[str, int]]:
-    """task -> target -> rank, from a run's ``gates.json`` (``path`` may name the run directory)."""
-    file = Path(path)
+def load_reference(path: str | None, num_tasks: int) -> dict[int, dict[str, int]]:
+    """task -> target -> rank, from a run's ``gates.json`` (``path`` may name the run directory),
+    for every task of the stream: a reference that stopped early fails before anything trains."""
+    file = Path(str(path))
     if file.is_dir():
         file = file / "gates.json"
     if not file.is_file():
         raise ConfigError(f"gate.params.decisions={path}: no such file; give a gated run's gates.json or its "
                           "run directory (run the reference first)")
     try:
-        rows = json.loads(file.read_text())
         out: dict[int, dict[str, int]] = defaultdict(dict)
-        for row in rows:
+        for row in json.loads(file.read_text()):
             out[int(row["task"])][str(row["target"])] = int(row["rank"])
     except (ValueError, TypeError, KeyError) as err:
         raise ConfigError(f"gate.params.decisions={path}: not a gates.json (rows of task, target, rank): "
                           f"{err}") from None
+    missing = [t for t in range(num_tasks) if t not in out]
+    if missing:
+        raise ConfigError(f"gate.params.decisions={path}: no decisions for tasks {missing} of this run's "
+                          f"{num_tasks}; the reference must train the same stream to its end")
     return dict(out)

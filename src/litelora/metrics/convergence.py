@@ -63,11 +63,13 @@ def late_rise_check(curves: Mapping[Any, Sequence[Mapping[str, Any]]], matrices:
     accuracy], ...]}``); ``matrices``: seed -> the same run's accuracy matrix. A task's late rise
     is its diagonal minus its last point's accuracy; tasks without points are skipped. Plateaued
     when the mean over tasks and seeds is below ``tolerance``. Unlike doubling the epochs this
-    needs no second run and reads every seed, but the earlier tasks' training is the same in both
-    readings (the run's own), and a point at half the steps says whether the second half helped.
+    needs no second run and reads every seed; it asks whether the second half of each task's own
+    steps still helped (the earlier tasks trained as in the run), not what a schedule twice as long
+    would give.
 
     Returns ``plateaued``, ``mean_late_rise``, ``max_task_late_rise``, ``seeds``, ``tasks`` (tasks
-    read) and, per seed, each task's late rise and the fraction of its steps the point was at.
+    read) and, per seed, ``late_rise`` and ``point_at`` (the fraction of its steps the last point
+    was at), each keyed by task index (a string, as JSON keeps it).
     ``DataError`` when no run has a curve or a curve lists another number of tasks than its matrix.
     """
     if not 0 < tolerance < 1:
@@ -79,15 +81,15 @@ def late_rise_check(curves: Mapping[Any, Sequence[Mapping[str, Any]]], matrices:
         diag = diagonal(matrices[seed])
         if len(tasks) != len(diag):
             raise DataError(f"seed {seed}: {len(tasks)} task curves for {len(diag)} tasks; pair a run with its own matrix")
-        rise, at = [], []
+        rise, at = {}, {}
         for t, curve in enumerate(tasks):
             if curve.get("points"):
                 step, accuracy = curve["points"][-1]
-                rise.append(diag[t] - float(accuracy))
-                at.append(step / curve["steps"])
+                rise[str(t)] = diag[t] - float(accuracy)
+                at[str(t)] = step / curve["steps"]
         if rise:
-            rises += rise
-            per_seed[seed] = {"late_rise": rise, "point_at": at, "mean_late_rise": float(np.mean(rise))}
+            rises += list(rise.values())
+            per_seed[seed] = {"late_rise": rise, "point_at": at, "mean_late_rise": float(np.mean(list(rise.values())))}
     if not rises:
         raise DataError("no run has a learning curve; train the host with train.curve_points=1")
     mean_rise = float(np.mean(rises))

@@ -88,10 +88,12 @@ class ProgressLog(Callback):
 
 
 class LearningCurve(Callback):
-    """The task's test accuracy at ``points`` evenly spaced steps inside its training (the end's
-    is the accuracy matrix's diagonal), as ``curve`` events and ``curves``: task id -> ``{"steps":
-    the task's steps, "points": [[step, accuracy], ...]}``. Evaluation runs in eval mode and reads
-    no random stream, so a run with a curve trains exactly as one without."""
+    """The task's test accuracy at up to ``points`` evenly spaced steps inside its training (step
+    ``steps * i // (points + 1)``; a step a gate's probe already took, or step 0, is skipped; the
+    end's accuracy is the matrix's diagonal), as ``curve`` events and ``curves``: task id ->
+    ``{"steps": the task's steps, "points": [[step, accuracy], ...], "seconds": time spent
+    evaluating (inside the task's wall time)}``. Evaluation runs in eval mode and reads no random
+    stream, so a run with a curve trains exactly as one without."""
 
     def __init__(self, run_dir: RunDirectory, points: int, evaluate: Callable[[Task], float]) -> None:
         self.run_dir, self.points, self.evaluate = run_dir, points, evaluate
@@ -106,20 +108,26 @@ class LearningCurve(Callback):
         self.curves = json_copy(state.get("curves", {}))
 
     def on_task_start(self, task: Task, steps: int, step: int, elapsed: float) -> None:
-        self.at = {round(steps * i / (self.points + 1)) for i in range(1, self.points + 1)} - {0, steps}
+        self.at = {steps * i // (self.points + 1) for i in range(1, self.points + 1)} - {0, steps}
         # Points past ``step`` are (re)taken; a mid-task resume keeps those before it.
-        kept = [p for p in self.curves.get(str(task.task_id), {}).get("points", []) if p[0] <= step]
-        self.curves[str(task.task_id)] = {"steps": steps, "points": kept}
+        curve = self.curves.get(str(task.task_id), {})
+        kept = [p for p in curve.get("points", []) if p[0] <= step]
+        self.curves[str(task.task_id)] = {"steps": steps, "points": kept,
+                                          "seconds": curve.get("seconds", 0.0) if kept else 0.0}
 
     def on_step_end(self, task: Task, step: int, loss: float, examples: int, optimizer: torch.optim.Optimizer) -> None:
         if step in self.at:
+            t0 = time.perf_counter()
             accuracy = self.evaluate(task)
-            self.curves[str(task.task_id)]["points"].append([step, accuracy])
+            curve = self.curves[str(task.task_id)]
+            curve["points"].append([step, accuracy])
+            curve["seconds"] += time.perf_counter() - t0
             self.run_dir.event("curve", task=task.task_id, step=step, accuracy=accuracy, n=len(task.test))
 
     def task_curves(self, num_tasks: int) -> list[dict[str, Any]]:
-        """Per task in stream order, ``{"steps", "points"}`` (no points: not trained with a curve)."""
-        return [self.curves.get(str(t), {"steps": None, "points": []}) for t in range(num_tasks)]
+        """Per task in stream order, ``{"steps", "points", "seconds"}`` (no points: not trained
+        with a curve)."""
+        return [self.curves.get(str(t), {"steps": None, "points": [], "seconds": 0.0}) for t in range(num_tasks)]
 
 
 def json_copy(obj: Any) -> Any:

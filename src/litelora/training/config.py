@@ -83,7 +83,7 @@ class TrainConfig:
     device: torch device, e.g. ``cpu`` or ``cuda:0``.
     progress: show a progress display (a bar on a terminal, plain lines otherwise).
     checkpoint_every: steps between mid-task checkpoints; 0 = only at the end of each task.
-    curve_points: evaluate the task being trained on its test set at this many evenly spaced
+    curve_points: evaluate the task being trained on its test set at up to this many evenly spaced
         steps inside its training (1: halfway), besides its end: a learning curve per task
         (``curve`` events, ``task_curves`` in results.json) that says whether the task's accuracy
         had stopped rising. Read only; nothing stops or selects on it. 0 = off.
