@@ -108,7 +108,11 @@ def verdicts(suite: dict[str, Any], results: dict[str, dict[str, Any]] | None = 
     rows = []
     for host, gated in host_pairs(suite["groups"]):
         h, g = suite["groups"][host], suite["groups"][gated]
-        delta = g["final_acc_sample"]["mean"] - h["final_acc_sample"]["mean"]
+        paired = paired_differences(suite, host, gated)
+        # On the seeds both ran: a suite still running has host seeds the gate has not reached,
+        # and their mean is no baseline for it. (With the same seeds both readings are equal.)
+        delta = (sum(paired.values()) / len(paired) if paired
+                 else g["final_acc_sample"]["mean"] - h["final_acc_sample"]["mean"])
         red = g.get("adapter_reduction", {}).get("mean")
         spread = max(h["final_acc_sample"]["std"], g["final_acc_sample"]["std"])
         rows.append({
@@ -120,7 +124,7 @@ def verdicts(suite: dict[str, Any], results: dict[str, dict[str, Any]] | None = 
             # 240 of 300 adapters is 20% fewer, whatever the float says
             "in_band": red is not None and red >= BAND[0] - 1e-9,
             "discriminates": discriminates(suite, host, results),
-            "paired": paired_differences(suite, host, gated),
+            "paired": paired,
         })
     return rows
 

@@ -124,6 +124,22 @@ def test_the_verdict_lists_only_discriminating_pairs_with_paired_differences(tmp
     assert table.rstrip().endswith("| no: below the 0.5-point bar |")
 
 
+def test_a_gate_behind_its_host_is_judged_on_the_seeds_both_ran(tmp_path: Path) -> None:
+    render = _load("render_results")
+
+    def acc(mean: float, n: int) -> dict:
+        return {"final_acc_sample": {"mean": mean, "std": 0.05, "n": n}, "adapter_reduction": {"mean": 0.3, "std": 0, "n": n}}
+
+    # The host ran seeds 0 and 1 (0.90, 0.80), the gate only seed 0 (0.87): 3 points behind, not
+    # 2 ahead of the host's two-seed mean.
+    groups = {"inclora": acc(0.85, 2), "inclora+litelora": acc(0.87, 1), "closed-after-task-0": acc(0.60, 2)}
+    runs = [{"group": g, "seed": s, "metrics": {"final_acc_sample": a}}
+            for g, s, a in (("inclora", 0, 0.90), ("inclora", 1, 0.80), ("inclora+litelora", 0, 0.87))]
+    (tmp_path / "s.json").write_text(json.dumps({"suite": "s", "spec": {}, "groups": groups, "runs": runs}))
+    v = render.verdicts(render.load_results(tmp_path)["s"])[0]
+    assert v["delta"] == pytest.approx(-0.03) and v["matched"] is False
+
+
 def test_a_suite_borrows_closed_after_task_0_only_from_a_suite_with_the_same_host_runs(tmp_path: Path) -> None:
     render = _load("render_results")
 
