@@ -78,6 +78,10 @@ class GatePlugin:
     def decisions_for(self, task_id: int) -> list[GateDecision]:
         return [d for d in self.decisions if d.task == task_id]
 
+    def task_generator(self, task_id: int) -> torch.Generator:
+        """The gate's own random stream for one task (run seed and task), never the global one."""
+        return torch.Generator().manual_seed(self.seed * 1_000_003 + task_id)
+
     def gated(self, ctx: TaskContext) -> bool:
         """Does this task decide at all? (Task 0 recruits everywhere by default.)"""
         return not (self.config.first_task_recruits and ctx.task_id == 0) and bool(ctx.bank.candidates(ctx.task_id))

@@ -26,8 +26,7 @@ class RandomGate(GatePlugin):
         groups = group_targets(list(candidates), self.config.group)
         assert self.config.budget is not None
         k = round(self.config.budget * len(groups)) if self.gated(ctx) else len(groups)
-        generator = torch.Generator().manual_seed(self.seed * 1_000_003 + ctx.task_id)
-        chosen = set(torch.randperm(len(groups), generator=generator)[:k].tolist())
+        chosen = set(torch.randperm(len(groups), generator=self.task_generator(ctx.task_id))[:k].tolist())
         ranks, values = {}, {}
         for g, targets in enumerate(groups.values()):
             for target in targets:

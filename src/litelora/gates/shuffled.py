@@ -74,7 +74,7 @@ class ShuffledGate(GatePlugin):
             raise ConfigError(f"gate.params.decisions={self.params.decisions}: task {ctx.task_id} kept rank "
                               f"{reference[over[0]]} at {over[0]!r}, above this run's adapter.r={candidates[over[0]].r}; "
                               "replay a reference trained with the same adapter rank")
-        generator = torch.Generator().manual_seed(self.seed * 1_000_003 + ctx.task_id)
+        generator = self.task_generator(ctx.task_id)
         kinds: dict[tuple[Any, ...], list[str]] = defaultdict(list)
         for target, adapter in candidates.items():  # model order: the permutation depends on the seed alone
             kinds[(module_kind(target), tuple(adapter.lora_A.shape), tuple(adapter.lora_B.shape))].append(target)

@@ -7,7 +7,7 @@ The trainer calls every callback in order; a run's own are :func:`default_callba
 
 from __future__ import annotations
 
-import json
+import copy
 import time
 from collections.abc import Callable, Sequence
 from typing import Any
@@ -102,10 +102,10 @@ class LearningCurve(Callback):
 
     def state_dict(self) -> dict[str, Any]:
         # Every checkpoint carries the points taken so far, the current task's included.
-        return {"curves": json_copy(self.curves)} if self.curves else {}
+        return {"curves": copy.deepcopy(self.curves)} if self.curves else {}
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
-        self.curves = json_copy(state.get("curves", {}))
+        self.curves = copy.deepcopy(state.get("curves", {}))
 
     def on_task_start(self, task: Task, steps: int, step: int, elapsed: float) -> None:
         self.at = {steps * i // (self.points + 1) for i in range(1, self.points + 1)} - {0, steps}
@@ -128,11 +128,6 @@ class LearningCurve(Callback):
         """Per task in stream order, ``{"steps", "points", "seconds"}`` (no points: not trained
         with a curve)."""
         return [self.curves.get(str(t), {"steps": None, "points": [], "seconds": 0.0}) for t in range(num_tasks)]
-
-
-def json_copy(obj: Any) -> Any:
-    """A deep copy through JSON, as a checkpoint stores it."""
-    return json.loads(json.dumps(obj))
 
 
 class MidTaskCheckpoints(Callback):
