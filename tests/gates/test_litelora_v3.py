@@ -227,3 +227,13 @@ def test_unsolved_at_chance_in_an_own_loop_needs_the_number_of_classes() -> None
     with pytest.raises(ConfigError, match="num_classes must be >= 2"):
         LiteLoRA(nn.Sequential(nn.Linear(D, D)), AdapterConfig(target_modules=["0"], r=2), "inclora",
                  None, num_tasks=1).start_task(0, 8, batches=lambda: iter(data), loss_fn=loss_fn, num_classes=1)
+
+
+def test_what_a_core_reuse_path_stores_counts_against_the_parameter_saving(tmp_path) -> None:
+    _, result = _planted(tmp_path, {"kind": "litelora-v3", "reuse": "core", "params": {"novelty": 0.999}},
+                         name="core")
+    m = result.metrics
+    assert m["reuse_params"] > 0  # every later module closed and trained a core over its old span
+    assert m["param_reduction"] == pytest.approx(1.0 - (m["adapter_params"] + m["reuse_params"])
+                                                 / m["host_adapter_params"])
+    assert m["param_reduction"] < 1.0 - m["adapter_params"] / m["host_adapter_params"]

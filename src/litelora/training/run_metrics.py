@@ -20,10 +20,12 @@ def run_metrics(bank: AdapterBank, method: ContinualMethod, R: list[list[float]]
     task) and ``trainable`` (trainable parameters per task) with the final bank's adapters; the
     reduction is ``None`` for a method that adds no candidate per task (seqlora). ``decisions``
     (a gate's) give what the host would have stored: the parameters the gate kept plus those it
-    freed, so ``param_reduction`` is against the host's own adapters."""
+    freed, so ``param_reduction`` is against the host's own adapters. What the gate stores instead
+    (its reuse paths: a core or magnitudes where it closed a module) counts against the saving."""
     summary = bank.summary()
     params = int(summary["adapter_params"])  # type: ignore[arg-type]
     host_params = params + sum(d.params_freed for d in decisions)
+    stored = params + int(summary["reuse_params"])  # type: ignore[call-overload]
     T, modules = len(R), len(bank.targets)
     active = int(summary["active_adapters"])  # type: ignore[arg-type]
     reduction = adapter_reduction(active, T, modules) if method.adds_candidates else None
@@ -35,7 +37,7 @@ def run_metrics(bank: AdapterBank, method: ContinualMethod, R: list[list[float]]
         "adapter_reduction": reduction,
         "adapter_params": params,
         "host_adapter_params": host_params,
-        "param_reduction": (1.0 - params / host_params) if host_params and method.adds_candidates else None,
+        "param_reduction": (1.0 - stored / host_params) if host_params and method.adds_candidates else None,
         "rank_per_task": [sum(a.r for a in bank.candidates(t).values()) for t in bank.tasks],
         "adapter_bytes": summary["adapter_bytes"],
         "reuse_params": summary["reuse_params"],
