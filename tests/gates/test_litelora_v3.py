@@ -14,7 +14,7 @@ from torch import nn
 
 from litelora.adapters import AdapterConfig
 from litelora.errors import ConfigError
-from litelora.gates import GateConfig
+from litelora.gates import GateConfig, build_gate
 from litelora.training.build import build_trainer
 from litelora.training.callbacks import Callback
 from litelora.training.config import RunConfig
@@ -237,3 +237,23 @@ def test_what_a_core_reuse_path_stores_counts_against_the_parameter_saving(tmp_p
     assert m["param_reduction"] == pytest.approx(1.0 - (m["adapter_params"] + m["reuse_params"])
                                                  / m["host_adapter_params"])
     assert m["param_reduction"] < 1.0 - m["adapter_params"] / m["host_adapter_params"]
+
+
+def test_min_rank_recruits_the_same_modules_at_a_higher_rank(tmp_path) -> None:
+    _, spectral = _planted(tmp_path, {"kind": "litelora-v3", "params": {"novelty": 0.3}}, name="spectral")
+    _, full = _planted(tmp_path, {"kind": "litelora-v3", "params": {"novelty": 0.3, "min_rank": 2}}, name="full")
+    first = {d.target: d.rank for d in spectral.gate_decisions if d.task == 1}
+    assert any(0 < k < 2 for k in first.values())  # the spectrum alone kept a recruit below full rank
+    # The first gated task decides before anything differs; later tasks follow different training.
+    assert {d.target: d.rank for d in full.gate_decisions if d.task == 1} == {t: 2 if k else 0 for t, k in first.items()}
+    assert all(d.rank in (0, d.full_rank) for d in full.gate_decisions)
+
+
+@pytest.mark.parametrize("params, message", [
+    ({"min_rank": 0}, r"gate\.params\.min_rank must be a positive integer rank, got 0"),
+    ({"min_rank": True}, r"gate\.params\.min_rank: expected an integer, got bool True"),
+    ({"min_rank": 2, "param_budget": 0.5}, r"min_rank > 1 can exceed gate\.params\.param_budget"),
+])
+def test_bad_min_rank_fails_by_name(params: dict, message: str) -> None:
+    with pytest.raises(ConfigError, match=message):
+        build_gate(GateConfig(kind="litelora-v3", params=params), num_tasks=2)

@@ -26,8 +26,9 @@ For a gated task of ``S`` training steps:
    rank is the number of its recruited directions (at most the host's ``r``), filled largest
    demand first under ``gate.params.param_budget`` (a fraction of the parameters the host would
    add for the task). With ``gate.budget`` the top fraction of groups by ``need x unsolved``
-   recruit (at their spectral rank, at least 1). Rank 0 removes the candidate; a smaller rank
-   keeps its first directions (``AdapterBank.resize_candidate``).
+   recruit (at their spectral rank, at least 1). ``gate.params.min_rank`` raises that floor
+   (``adapter.r``: the demands decide where, every recruit is full rank). Rank 0 removes the
+   candidate; a smaller rank keeps its first directions (``AdapterBank.resize_candidate``).
 5. *Train*: the task's steps run on the sized structure. With ``adapter.init_lora_weights:
    gradient`` each recruit starts from its module's leading novel directions (B = 0).
 
@@ -42,6 +43,7 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 
+from litelora.adapters.config import check_rank
 from litelora.context import TaskContext
 from litelora.errors import ConfigError
 from litelora.gates.base import GatePlugin, group_targets, top_fraction
@@ -69,6 +71,9 @@ class LiteLoRAV3Params:
         steps as the task's first, so the task trains the rest: a gated task then costs about
         what the host's does (plus the base reading), and its recruits train ``probe`` fewer
         steps. ``false`` (the default): the probe is undone and the task trains all its steps.
+    min_rank: the least rank of a recruit (capped at the module's ``adapter.r``), >= 1; the
+        demands then decide only where to recruit, not how much: ``adapter.r`` recruits every
+        chosen module at full rank. Not with ``param_budget``, which a raised floor could exceed.
     """
 
     probe: float = 0.3
@@ -76,9 +81,14 @@ class LiteLoRAV3Params:
     param_budget: float | None = None
     unsolved: Literal["carried", "chance", "progress", "none"] = "carried"
     probe_counts: bool = False
+    min_rank: int = 1
 
     def __post_init__(self) -> None:
         check_probe(self.probe)
+        check_rank("gate.params.min_rank", self.min_rank)
+        if self.min_rank > 1 and self.param_budget is not None:
+            raise ConfigError("gate.params.min_rank > 1 can exceed gate.params.param_budget: set one of them "
+                              "(min_rank: 1, or param_budget: null)")
         if not 0.0 <= self.novelty < 1.0:
             raise ConfigError(f"gate.params.novelty must be in [0, 1) (a direction's demand to recruit it), "
                               f"got {self.novelty}")
@@ -170,7 +180,7 @@ class LiteLoRAV3Gate(GatePlugin):
             chosen = {name for name, ts in groups.items() if any(ranks[t] > 0 for t in ts)}
         for name, targets in groups.items():
             for t in targets:
-                ranks[t] = max(1, ranks[t]) if name in chosen else 0
+                ranks[t] = max(min(self.params.min_rank, max_ranks[t]), ranks[t]) if name in chosen else 0
         return ranks, directions
 
 
