@@ -134,6 +134,32 @@ def section_convergence(results_dir: Path) -> list[str]:
     return lines + [""]
 
 
+def section_rescored(results_dir: Path) -> list[str]:
+    """``reproduce/rescore.py`` outputs: every run's final model on a larger test set, each row
+    paired with the suite's host by seed."""
+    files = sorted(results_dir.glob("rescored_*.json"))
+    if not files:
+        return []
+    lines = ["## Final accuracy on a larger test set", "",
+             "Each finished run's final model scored again on more test examples per class, taken past the "
+             "examples it trained on (`python reproduce/rescore.py reproduce/suites/<suite>.yaml --test-extra N`; "
+             "the runs are not trained again, and their own training and test examples are checked to be "
+             "unchanged). The paired difference is each row minus the host on the same seed (task order).", "",
+             "| suite | row | seeds | test examples a run | final acc: own test set | final acc: larger test set | "
+             "vs host, points: mean ± std (by seed) |", "|---|---|---|---|---|---|---|"]
+    for path in files:
+        v = json.loads(path.read_text())
+        for group, row in v["rescored_groups"].items():
+            vs = row.get("vs_host")
+            paired = "" if vs is None else (f"{vs['mean'] * 100:+.1f} ± {vs['std'] * 100:.1f} ("
+                                            + ", ".join(f"{d * 100:+.1f}" for d in vs["by_seed"]) + ")")
+            label = f"{group} (host)" if group == v["host"] else group
+            lines.append(f"| {v['suite']} | {label} | {len(row['seeds'])} | {row['test_examples']['mean']:.0f} "
+                         f"| {row['own']['mean']:.3f} ± {row['own']['std']:.3f} "
+                         f"| {row['rescored']['mean']:.3f} ± {row['rescored']['std']:.3f} | {paired} |")
+    return lines + [""]
+
+
 def _by_seed(suite: dict[str, Any], group: str) -> dict[int, dict[str, Any]]:
     return {r["seed"]: r for r in suite.get("runs", []) if r["group"] == group}
 

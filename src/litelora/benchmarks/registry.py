@@ -32,6 +32,7 @@ COUNT_OPTIONS: dict[str, tuple[int, int, str]] = {
     "classes_per_task": (1, MAX_CLASSES, "classes per task"),
     "train_per_class": (1, MAX_PER_CLASS, "examples per class (null: all of them)"),
     "test_per_class": (1, MAX_PER_CLASS, "examples per class (null: all of them)"),
+    "test_extra": (0, MAX_PER_CLASS, "examples per class"),
     "image_size": (1, 4096, "pixels a side"),
     "sample_seed": (0, 2**32 - 1, "(2**32 - 1, as benchmark.seed)"),
 }

@@ -25,6 +25,11 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--scenario", choices=["cil", "til"],
                    help="score in this scenario instead of the stream's: cil (argmax over every seen class) or "
                         "til (over the task's own classes); the run directory is not changed")
+    p.add_argument("--test-extra", type=int, default=0, metavar="N",
+                   help="RUN_DIR: score on N more test examples per class, taken past the run's training examples "
+                        "(benchmarks with a test_extra option: families, wordnet-supersenses, text-domains); the "
+                        "run's training data and test examples are checked to stay as they were")
+    p.add_argument("--json", metavar="FILE", help="also write the per-task accuracies and the total to FILE (JSON)")
     p.add_argument("--threads", type=int, metavar="N", help="torch CPU threads (default: torch's choice)")
     p.add_argument("--allow-download", action="store_true",
                    help="let the model a run directory names be downloaded; by default only local files and the "
@@ -38,15 +43,19 @@ def run(args: argparse.Namespace) -> int:
 
     if args.show < 0:
         raise ConfigError(f"--show must be >= 0, got {args.show}")
+    if args.test_extra < 0:
+        raise ConfigError(f"--test-extra must be >= 0 (more test examples per class), got {args.test_extra}")
     set_threads(args.threads)
     if args.peft:
-        if args.run_dir or args.show:
-            raise ConfigError("--peft evaluates adapter folders on their own: drop RUN_DIR and --show")
+        if args.run_dir or args.show or args.test_extra:
+            raise ConfigError("--peft evaluates adapter folders on their own: drop RUN_DIR, --show and --test-extra "
+                              "(set benchmark.options.test_extra instead)")
         stream, model, batch_size = _peft_model(args)
     elif args.run_dir:
         if args.config or args.overrides or args.head:
             raise ConfigError("-c/--set/--head apply to --peft only; a run directory brings its own config and head")
-        config, stream, model = load_run_model(args.run_dir, allow_download=args.allow_download)
+        config, stream, model = load_run_model(args.run_dir, allow_download=args.allow_download,
+                                               test_extra=args.test_extra)
         head = getattr(model, "head", None)
         if head is not None and len(head.class_ids) == 0:
             raise ConfigError(f"{args.run_dir}: the saved head is empty")
@@ -55,7 +64,11 @@ def run(args: argparse.Namespace) -> int:
         batch_size = config.train.eval_batch_size
     else:
         raise ConfigError("give a RUN_DIR, or --peft DIR [DIR ...] with -c/--set naming the benchmark and model")
-    _report(stream, model, batch_size, args.scenario or stream.scenario)
+    report = _report(stream, model, batch_size, args.scenario or stream.scenario)
+    if args.json:
+        from litelora._io import write_json
+
+        write_json(args.json, {"run_dir": args.run_dir, "test_extra": args.test_extra, **report})
     return 0
 
 
@@ -81,9 +94,9 @@ def _peft_model(args: argparse.Namespace) -> tuple[Any, Any, int]:
     return stream, model, config.train.eval_batch_size
 
 
-def _report(stream: Any, model: Any, batch_size: int, scenario: str) -> None:
-    """Per-task accuracy and the sample-weighted total in ``scenario``, over the tasks a classifier's
-    head covers."""
+def _report(stream: Any, model: Any, batch_size: int, scenario: str) -> dict[str, Any]:
+    """Print per-task accuracy and the sample-weighted total in ``scenario``, over the tasks a
+    classifier's head covers; return them (``tasks``: id, name, accuracy, n; ``final_acc_sample``)."""
     from litelora.reporting.progress_bar import tqdm
     from litelora.training.evaluation import evaluate_task
 
@@ -108,3 +121,5 @@ def _report(stream: Any, model: Any, batch_size: int, scenario: str) -> None:
     print(f"final accuracy (sample-weighted): {total:.4f}" + (
         f" over the {len(tasks)} of {len(stream.tasks)} tasks the head covers" if len(tasks) < len(stream.tasks)
         else ""))
+    return {"scenario": scenario, "final_acc_sample": total,
+            "tasks": [{"task": t.task_id, "name": t.name, "accuracy": a, "n": len(t.test)} for t, a in zip(tasks, accs)]}

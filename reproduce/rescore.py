@@ -1,0 +1,111 @@
+"""Score every finished run of a suite on a larger test set, and pair each row with the host by seed.
+
+A run's final accuracy on 20 test examples per class carries about 2 points of sampling noise.
+The trained models do not change with the test set, so this re-scores each run's final model with
+``litelora eval RUN --test-extra N`` (N more test examples per class, taken past the examples the
+run trained on; the run's own training and test examples are checked to stay as they were). Each
+run's scores are kept in ``<root>/<suite>/rescored/<run>_extra<N>.json`` (a killed pass resumes
+where it stopped) and the suite's summary goes to ``reproduce/results/rescored_<suite>.json``,
+which ``render_results.py`` reads. Only the final model is scored: the accuracy matrix keeps the
+run's own test set.
+
+    python reproduce/rescore.py reproduce/suites/families_generative_16ep.yaml --test-extra 40
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE))
+
+from run_experiments import expand, load_spec  # noqa: E402
+
+from litelora._io import write_json  # noqa: E402
+from litelora.metrics import aggregate_seeds  # noqa: E402
+
+
+def rescore_run(run_dir: Path, extra: int, cache: Path, threads: int | None) -> dict[str, Any] | None:
+    """The run's final model on its test set plus ``extra`` examples per class (``None``: the run
+    has not finished); read from ``cache`` where an earlier pass left it."""
+    if cache.is_file():
+        return json.loads(cache.read_text())
+    if not (run_dir / "results.json").is_file():
+        return None
+    cache.parent.mkdir(parents=True, exist_ok=True)
+    cmd = [sys.executable, "-m", "litelora", "eval", str(run_dir), "--test-extra", str(extra), "--json", str(cache)]
+    if threads:
+        cmd += ["--threads", str(threads)]
+    subprocess.run(cmd, check=True, stdout=subprocess.DEVNULL)
+    return json.loads(cache.read_text())
+
+
+def summarize(spec: dict[str, Any], scored: list[dict[str, Any]], host: str, extra: int) -> dict[str, Any]:
+    """Per row: the final accuracy on the run's own test set and on the larger one (mean ± std over
+    seeds), and the paired difference from ``host`` on the seeds both rows ran."""
+    by_group: dict[str, dict[int, dict[str, Any]]] = {}
+    for run in scored:
+        by_group.setdefault(run["group"], {})[run["seed"]] = run
+    hosts = by_group.get(host, {})
+    groups = {}
+    for group, runs in by_group.items():
+        seeds = sorted(runs)
+        row: dict[str, Any] = {
+            "seeds": seeds,
+            "own": aggregate_seeds([runs[s]["own_final_acc"] for s in seeds]),
+            "rescored": aggregate_seeds([runs[s]["final_acc"] for s in seeds]),
+            "test_examples": aggregate_seeds([runs[s]["test_examples"] for s in seeds]),
+        }
+        paired = [s for s in seeds if s in hosts]
+        if group != host and paired:
+            diffs = [runs[s]["final_acc"] - hosts[s]["final_acc"] for s in paired]
+            row["vs_host"] = {"seeds": paired, "by_seed": diffs, **aggregate_seeds(diffs)}
+        groups[group] = row
+    return {"suite": spec["suite"], "test_extra": extra, "host": host, "runs": scored, "rescored_groups": groups}
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("spec", help="the suite's YAML")
+    parser.add_argument("--test-extra", type=int, required=True, metavar="N",
+                        help="more test examples per class, past the training ones")
+    parser.add_argument("--root", type=Path, default=Path("runs"), help="where the suite's run directories are")
+    parser.add_argument("--results", type=Path, default=HERE / "results")
+    parser.add_argument("--host", help="the row others are paired with (default: the suite's first experiment)")
+    parser.add_argument("--only", help="comma-separated rows to score (default: every row)")
+    parser.add_argument("--threads", type=int, help="torch CPU threads of each evaluation")
+    args = parser.parse_args(argv)
+    if args.test_extra < 1:
+        raise SystemExit(f"--test-extra must be >= 1 (more test examples per class), got {args.test_extra}")
+    spec = load_spec(args.spec)
+    host = args.host or spec["experiments"][0]["name"]
+    only = set(args.only.split(",")) | {host} if args.only else None
+    suite_root = args.root / spec["suite"]
+    scored = []
+    for run in expand(spec):
+        if only is not None and run["group"] not in only:
+            continue
+        cache = suite_root / "rescored" / f"{run['name']}_extra{args.test_extra}.json"
+        result = rescore_run(suite_root / run["name"], args.test_extra, cache, args.threads)
+        if result is None:
+            continue
+        own = json.loads((suite_root / run["name"] / "results.json").read_text())["metrics"]["final_acc_sample"]
+        scored.append({"group": run["group"], "seed": run["seed"], "final_acc": result["final_acc_sample"],
+                       "own_final_acc": own, "test_examples": sum(t["n"] for t in result["tasks"]),
+                       "tasks": result["tasks"]})
+        print(f"{run['name']}: {own:.3f} on its own test set, {result['final_acc_sample']:.3f} on "
+              f"{scored[-1]['test_examples']} examples", flush=True)
+    summary = summarize(spec, scored, host, args.test_extra)
+    out = args.results / f"rescored_{spec['suite']}.json"
+    write_json(out, summary)
+    print(f"wrote {out}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
