@@ -144,20 +144,26 @@ def section_rescored(results_dir: Path) -> list[str]:
              "Each finished run's final model scored again on more test examples per class, taken past the "
              "examples it trained on (`python reproduce/rescore.py reproduce/suites/<suite>.yaml --test-extra N`; "
              "the runs are not trained again, and their own training and test examples are checked to be "
-             "unchanged). The paired difference is each row minus the host on the same seed (task order).", "",
+             "unchanged; an extra that repeats a training or test text is left out). The paired difference is "
+             "each row minus its host on the same seed (task order): the row its name extends, else the suite's "
+             "first.", "",
              "| suite | row | seeds | test examples a run | final acc: own test set | final acc: larger test set | "
-             "vs host, points: mean ± std (by seed) |", "|---|---|---|---|---|---|---|"]
+             "vs its host, points: mean ± std (by seed) |", "|---|---|---|---|---|---|---|"]
     for path in files:
         v = json.loads(path.read_text())
         for group, row in v["rescored_groups"].items():
             vs = row.get("vs_host")
-            paired = "" if vs is None else (f"{vs['mean'] * 100:+.1f} ± {vs['std'] * 100:.1f} ("
+            paired = "" if vs is None else (f"{_pm(vs, 100, '+.1f', '.1f')} vs {vs['host']} ("
                                             + ", ".join(f"{d * 100:+.1f}" for d in vs["by_seed"]) + ")")
-            label = f"{group} (host)" if group == v["host"] else group
-            lines.append(f"| {v['suite']} | {label} | {len(row['seeds'])} | {row['test_examples']['mean']:.0f} "
-                         f"| {row['own']['mean']:.3f} ± {row['own']['std']:.3f} "
-                         f"| {row['rescored']['mean']:.3f} ± {row['rescored']['std']:.3f} | {paired} |")
+            lines.append(f"| {v['suite']} | {group} | {len(row['seeds'])} | {row['test_examples']['mean']:.0f} "
+                         f"| {_pm(row['own'])} | {_pm(row['rescored'])} | {paired} |")
     return lines + [""]
+
+
+def _pm(stats: dict[str, Any], scale: float = 1.0, mean: str = ".3f", std: str = ".3f") -> str:
+    """``mean ± std`` over seeds, the mean alone for one seed."""
+    text = format(stats["mean"] * scale, mean)
+    return text if stats["n"] < 2 else f"{text} ± {format(stats['std'] * scale, std)}"
 
 
 def _by_seed(suite: dict[str, Any], group: str) -> dict[int, dict[str, Any]]:

@@ -2,10 +2,11 @@
 
 A run's final accuracy on 20 test examples per class carries about 2 points of sampling noise.
 The trained models do not change with the test set, so this re-scores each run's final model with
-``litelora eval RUN --test-extra N`` (N more test examples per class, taken past the examples the
-run trained on; the run's own training and test examples are checked to stay as they were). Each
-run's scores are kept in ``<root>/<suite>/rescored/<run>_extra<N>.json`` (a killed pass resumes
-where it stopped) and the suite's summary goes to ``reproduce/results/rescored_<suite>.json``,
+``litelora eval RUN --test-extra N`` (up to N more test examples per class, taken past the
+examples the run trained on; the data are checked against the run's record, and an extra that
+repeats a training or test text is left out). Each run's scores are kept in
+``<root>/<suite>/rescored/<run>_extra<N>.json`` with the run's id (a killed pass resumes where it
+stopped; a run trained again is scored again) and the suite's summary goes to ``reproduce/results/rescored_<suite>.json``,
 which ``render_results.py`` reads. Only the final model is scored: the accuracy matrix keeps the
 run's own test set.
 
@@ -24,6 +25,7 @@ from typing import Any
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 
+from render_evidence import host_pairs  # noqa: E402
 from run_experiments import expand, load_spec  # noqa: E402
 
 from litelora._io import write_json  # noqa: E402
@@ -32,11 +34,15 @@ from litelora.metrics import aggregate_seeds  # noqa: E402
 
 def rescore_run(run_dir: Path, extra: int, cache: Path, threads: int | None) -> dict[str, Any] | None:
     """The run's final model on its test set plus ``extra`` examples per class (``None``: the run
-    has not finished); read from ``cache`` where an earlier pass left it."""
-    if cache.is_file():
-        return json.loads(cache.read_text())
+    has not finished); read from ``cache`` where an earlier pass scored this very run (its
+    ``run.json`` id: a run trained again is scored again)."""
     if not (run_dir / "results.json").is_file():
         return None
+    run_id = json.loads((run_dir / "run.json").read_text())["run_id"]
+    if cache.is_file():
+        kept = json.loads(cache.read_text())
+        if kept.get("run_id") == run_id:
+            return kept
     cache.parent.mkdir(parents=True, exist_ok=True)
     cmd = [sys.executable, "-m", "litelora", "eval", str(run_dir), "--test-extra", str(extra), "--json", str(cache)]
     if threads:
@@ -45,15 +51,31 @@ def rescore_run(run_dir: Path, extra: int, cache: Path, threads: int | None) -> 
     return json.loads(cache.read_text())
 
 
+def host_of(group: str, groups: list[str], default: str) -> str:
+    """The row ``group`` is measured against: a gated row's host as the results page pairs them
+    (``host_pairs``); else the row it extends (``X`` for ``X+uniform-r1``, then for
+    ``X-2x-epochs``: the longest such row); else ``default`` (for closed-after-task-0 and the like)."""
+    paired = {gated: host for host, gated in host_pairs(dict.fromkeys(groups))}
+    if group in paired:
+        return paired[group]
+    for sep in ("+", "-"):
+        prefixes = [g for g in groups if g != group and group.startswith(g + sep)]
+        if prefixes:
+            return max(prefixes, key=len)
+    return default
+
+
 def summarize(spec: dict[str, Any], scored: list[dict[str, Any]], host: str, extra: int) -> dict[str, Any]:
     """Per row: the final accuracy on the run's own test set and on the larger one (mean ± std over
-    seeds), and the paired difference from ``host`` on the seeds both rows ran."""
+    seeds), and the paired difference from its host (:func:`host_of`, ``host`` by default) on the
+    seeds both rows ran."""
     by_group: dict[str, dict[int, dict[str, Any]]] = {}
     for run in scored:
         by_group.setdefault(run["group"], {})[run["seed"]] = run
-    hosts = by_group.get(host, {})
     groups = {}
     for group, runs in by_group.items():
+        own_host = host_of(group, list(by_group), host)
+        hosts = by_group.get(own_host, {})
         seeds = sorted(runs)
         row: dict[str, Any] = {
             "seeds": seeds,
@@ -62,9 +84,9 @@ def summarize(spec: dict[str, Any], scored: list[dict[str, Any]], host: str, ext
             "test_examples": aggregate_seeds([runs[s]["test_examples"] for s in seeds]),
         }
         paired = [s for s in seeds if s in hosts]
-        if group != host and paired:
+        if group != own_host and paired:
             diffs = [runs[s]["final_acc"] - hosts[s]["final_acc"] for s in paired]
-            row["vs_host"] = {"seeds": paired, "by_seed": diffs, **aggregate_seeds(diffs)}
+            row["vs_host"] = {"host": own_host, "seeds": paired, "by_seed": diffs, **aggregate_seeds(diffs)}
         groups[group] = row
     return {"suite": spec["suite"], "test_extra": extra, "host": host, "runs": scored, "rescored_groups": groups}
 
@@ -76,7 +98,8 @@ def main(argv: list[str] | None = None) -> int:
                         help="more test examples per class, past the training ones")
     parser.add_argument("--root", type=Path, default=Path("runs"), help="where the suite's run directories are")
     parser.add_argument("--results", type=Path, default=HERE / "results")
-    parser.add_argument("--host", help="the row others are paired with (default: the suite's first experiment)")
+    parser.add_argument("--host", help="the row a row without a host of its own is paired with (default: the "
+                        "suite's first experiment)")
     parser.add_argument("--only", help="comma-separated rows to score (default: every row)")
     parser.add_argument("--threads", type=int, help="torch CPU threads of each evaluation")
     args = parser.parse_args(argv)

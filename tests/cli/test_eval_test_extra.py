@@ -50,8 +50,7 @@ def test_a_negative_test_extra_is_refused_by_name() -> None:
 
 
 def test_a_run_is_scored_on_more_examples_and_writes_them(tmp_path: Path, capsys) -> None:
-    run = tmp_path / "run"
-    assert main(["train", "--no-progress", "-o", str(run), *[x for s in SETS for x in ("--set", s)]]) == 0
+    run = _train(tmp_path)
     results = json.loads((run / "results.json").read_text())
     capsys.readouterr()
     assert main(["eval", str(run), "--json", str(tmp_path / "own.json")]) == 0
@@ -59,6 +58,7 @@ def test_a_run_is_scored_on_more_examples_and_writes_them(tmp_path: Path, capsys
     assert own["final_acc_sample"] == pytest.approx(results["metrics"]["final_acc_sample"], abs=1e-9)
     assert main(["eval", str(run), "--test-extra", "3", "--json", str(tmp_path / "more.json")]) == 0
     more = json.loads((tmp_path / "more.json").read_text())
+    assert more["run_id"] == json.loads((run / "run.json").read_text())["run_id"]
     assert more["test_extra"] == 3 and [t["name"] for t in more["tasks"]] == [t["name"] for t in own["tasks"]]
     assert [t["n"] for t in more["tasks"]] == [4 * t["n"] for t in own["tasks"]]  # 1 own + 3 extra per class
     n = sum(t["n"] for t in more["tasks"])
@@ -77,15 +77,46 @@ def test_a_benchmark_without_the_option_and_bad_values_fail_by_name(tmp_path: Pa
     assert "--test-extra must be >= 0" in capsys.readouterr().err
 
 
-def test_a_stream_whose_training_data_moved_is_refused() -> None:
-    from litelora.training.build import build_stream
-    from litelora.training.config import RunConfig
-    from litelora.workflows.runs import with_extra_test
+def _train(tmp_path: Path) -> Path:
+    run = tmp_path / "run"
+    assert main(["train", "--no-progress", "-o", str(run), *[x for s in SETS for x in ("--set", s)]]) == 0
+    return run
 
-    config = RunConfig.from_dict({"benchmark": {"name": "families", "options": {"train_per_class": 2,
-                                                                                "test_per_class": 1}}})
-    stream = build_stream(config)
-    assert [len(t.test) for t in with_extra_test(config, stream, 2).tasks] == [3 * len(t.test) for t in stream.tasks]
-    stream.tasks[1].train[0] = Example("not what the run trained on", stream.tasks[1].train[0].label)
-    with pytest.raises(ConfigError, match=r"task \S+'s training data or test examples change"):
-        with_extra_test(config, stream, 2)
+
+def test_data_changed_since_the_run_are_refused_with_or_without_extras(tmp_path: Path, monkeypatch, capsys) -> None:
+    run = _train(tmp_path)
+    names = CLASSES["rt"]
+    other = [Example(f"other {c} text {i}", k) for k, c in enumerate(names) for i in range(30)]
+    monkeypatch.setitem(families.POOLED_SOURCES, "rt", lambda: (list(other), list(names)))
+    capsys.readouterr()
+    for extra in ([], ["--test-extra", "2"]):
+        assert main(["eval", str(run), *extra]) != 0
+        err = capsys.readouterr().err
+        assert "stream.data.rt-sentiment-a" in err and "differ from what the run trained on" in err
+
+
+def test_extras_that_repeat_a_training_or_test_text_are_dropped(tmp_path: Path, monkeypatch, capsys) -> None:
+    """Real corpora hold duplicate texts: an extra equal to any task's training text, or to a test
+    text, would score what the model saw, so it is left out and the shortfall noted."""
+    names = CLASSES["rt"]
+    texts = [Example(f"rt {c} text {i}", k) for k, c in enumerate(names) for i in range(30)]
+    # Every class holds each text twice: extras past the training ones meet copies of used texts.
+    monkeypatch.setitem(families.POOLED_SOURCES, "rt", lambda: (texts + list(texts), list(names)))
+    run = _train(tmp_path)
+    capsys.readouterr()
+    assert main(["eval", str(run), "--test-extra", "25", "--json", str(tmp_path / "s.json")]) == 0
+    out = capsys.readouterr().out
+    assert "note: task rt-sentiment-a: classes" in out
+    from litelora.workflows.runs import load_run_model
+
+    config, stream, _ = load_run_model(run)
+    from litelora.reporting import RunDirectory
+    from litelora.workflows.extra_test import with_extra_test
+
+    own = {t.name: len(t.test) for t in stream.tasks}
+    trained = {ex.input for t in stream.tasks for ex in t.train}
+    bigger, _ = with_extra_test(RunDirectory(run), config, stream, 25)
+    rt = next(t for t in bigger.tasks if t.name == "rt-sentiment-a")
+    extras = [ex.input for ex in rt.test[own[rt.name]:]]
+    assert extras and len(set(extras)) == len(extras) and not set(extras) & trained
+    assert not set(extras) & {ex.input for ex in rt.test[: own[rt.name]]}

@@ -63,8 +63,26 @@ def test_a_suite_is_rescored_resumed_and_rendered(tmp_path: Path) -> None:
     assert rescore.main(args) == 0
     again = json.loads((tmp_path / "rescored_tiny.json").read_text())
     assert again["rescored_groups"]["closed"]["rescored"]["mean"] == pytest.approx(0.123)
+    # A run trained again (a new run id) is scored again.
+    run_json = tmp_path / "runs" / "tiny" / "closed_s0" / "run.json"
+    run_json.write_text(json.dumps({**json.loads(run_json.read_text()), "run_id": "retrained"}))
+    assert rescore.main(args) == 0
+    third = json.loads((tmp_path / "rescored_tiny.json").read_text())
+    assert third["rescored_groups"]["closed"]["rescored"]["mean"] == pytest.approx(out["runs"][1]["final_acc"])
+    assert json.loads(cache.read_text())["run_id"] == "retrained"
     table = "\n".join(section_rescored(tmp_path))
-    assert "| tiny | inclora (host) | 1 |" in table and "| tiny | closed | 1 |" in table
+    assert "| tiny | inclora | 1 |" in table and "| tiny | closed | 1 |" in table and " vs inclora (" in table
+
+
+def test_a_row_pairs_with_the_row_its_name_extends() -> None:
+    groups = ["olora", "inflora", "inflora+litelora-b0.5", "inflora+uniform-r1", "closed-after-task-0",
+              "olora-2x-epochs", "inflora+gradient-init", "inflora+litelora-v3+gradient-init"]
+    assert rescore.host_of("inflora+litelora-b0.5", groups, "olora") == "inflora"
+    assert rescore.host_of("inflora+uniform-r1", groups, "olora") == "inflora"
+    # as the results page pairs it: the host with the same settings, so the two differ by the gate alone
+    assert rescore.host_of("inflora+litelora-v3+gradient-init", groups, "olora") == "inflora+gradient-init"
+    assert rescore.host_of("olora-2x-epochs", groups, "inflora") == "olora"
+    assert rescore.host_of("closed-after-task-0", groups, "olora") == "olora"
 
 
 def test_test_extra_below_one_is_refused(tmp_path: Path) -> None:
