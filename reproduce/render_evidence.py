@@ -136,7 +136,7 @@ def section_convergence(results_dir: Path) -> list[str]:
 
 def section_rescored(results_dir: Path) -> list[str]:
     """``reproduce/rescore.py`` outputs: every run's final model on a larger test set, each row
-    paired with the suite's host by seed."""
+    paired with its host by seed."""
     files = sorted(results_dir.glob("rescored_*.json"))
     if not files:
         return []
@@ -153,15 +153,17 @@ def section_rescored(results_dir: Path) -> list[str]:
         v = json.loads(path.read_text())
         for group, row in v["rescored_groups"].items():
             vs = row.get("vs_host")
-            paired = "" if vs is None else (f"{_pm(vs, 100, '+.1f', '.1f')} vs {vs['host']} ("
+            paired = "" if vs is None else (f"{mean_std(vs, 100, '+.1f', '.1f')} vs {vs['host']} ("
                                             + ", ".join(f"{d * 100:+.1f}" for d in vs["by_seed"]) + ")")
             lines.append(f"| {v['suite']} | {group} | {len(row['seeds'])} | {row['test_examples']['mean']:.0f} "
-                         f"| {_pm(row['own'])} | {_pm(row['rescored'])} | {paired} |")
+                         f"| {mean_std(row['own'])} | {mean_std(row['rescored'])} | {paired} |")
     return lines + [""]
 
 
-def _pm(stats: dict[str, Any], scale: float = 1.0, mean: str = ".3f", std: str = ".3f") -> str:
-    """``mean ± std`` over seeds, the mean alone for one seed."""
+def mean_std(stats: dict[str, Any], scale: float = 1.0, mean: str = ".3f", std: str | None = None) -> str:
+    """``mean ± std`` of an ``aggregate_seeds`` dict (times ``scale``; ``std`` formatted like the
+    mean unless given), the mean alone for one seed."""
+    std = mean if std is None else std
     text = format(stats["mean"] * scale, mean)
     return text if stats["n"] < 2 else f"{text} ± {format(stats['std'] * scale, std)}"
 

@@ -19,8 +19,8 @@ from typing import Any
 
 import yaml
 from render_evidence import (DEFAULT_END, DEFAULT_START, converged_label, default_run_block, host_pairs, pair_label,
-                             section_convergence, section_families, section_redundancy, section_rescored,
-                             sync_readme)
+                             mean_std, section_convergence, section_families, section_redundancy,
+                             section_rescored, sync_readme)
 
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
@@ -48,13 +48,10 @@ def load_results(results_dir: Path) -> dict[str, dict[str, Any]]:
     return out
 
 
-def _m(stats: dict[str, Any], key: str, fmt: str = "{:.3f}", pm: bool = True) -> str:
+def _m(stats: dict[str, Any], key: str, fmt: str = ".3f", pm: bool = True) -> str:
     if key not in stats:
         return "-"
-    s = stats[key]
-    if s["n"] > 1 and pm:
-        return f"{fmt.format(s['mean'])} ± {fmt.format(s['std'])}"
-    return fmt.format(s["mean"])
+    return mean_std(stats[key] if pm else {**stats[key], "n": 1}, mean=fmt)
 
 
 def _kib(stats: dict[str, Any]) -> str:
@@ -149,9 +146,9 @@ def section_pairs(suite: dict[str, Any]) -> list[str]:
             f"| {v['label']} | {v['n']} | {_m(h, 'final_acc_sample')} | {_m(g, 'final_acc_sample')} "
             f"| {v['delta']:+.3f} | {_m(h, 'aia_sample', pm=False)} / {_m(g, 'aia_sample', pm=False)} "
             f"| {_m(h, 'forgetting_first', pm=False)} / {_m(g, 'forgetting_first', pm=False)} "
-            f"| {_m(h, 'active_adapters', '{:.0f}', pm=False)} / {_m(g, 'active_adapters', '{:.1f}')} "
-            f"| {_m(g, 'adapter_reduction', '{:.2f}')} | {_kib(h)} / {_kib(g)} "
-            f"| {_m(h, 'train_seconds', '{:.0f}', pm=False)} / {_m(g, 'train_seconds', '{:.0f}', pm=False)} |")
+            f"| {_m(h, 'active_adapters', '.0f', pm=False)} / {_m(g, 'active_adapters', '.1f')} "
+            f"| {_m(g, 'adapter_reduction', '.2f')} | {_kib(h)} / {_kib(g)} "
+            f"| {_m(h, 'train_seconds', '.0f', pm=False)} / {_m(g, 'train_seconds', '.0f', pm=False)} |")
     others = [g for g in groups if g not in {x for p in host_pairs(groups) for x in p}]
     if others:
         lines += ["", *section_groups(suite, others)]
@@ -165,8 +162,8 @@ def section_groups(suite: dict[str, Any], names: list[str] | None = None) -> lis
     for name in names or list(groups):
         s = groups[name]
         lines.append(f"| {name} | {s['final_acc_sample']['n']} | {_m(s, 'final_acc_sample')} | {_m(s, 'aia_sample')} "
-                     f"| {_m(s, 'forgetting_first')} | {_m(s, 'active_adapters', '{:.1f}')} "
-                     f"| {_m(s, 'adapter_reduction', '{:.2f}')} | {_kib(s)} | {_m(s, 'train_seconds', '{:.0f}')} |")
+                     f"| {_m(s, 'forgetting_first')} | {_m(s, 'active_adapters', '.1f')} "
+                     f"| {_m(s, 'adapter_reduction', '.2f')} | {_kib(s)} | {_m(s, 'train_seconds', '.0f')} |")
     return lines
 
 
@@ -242,7 +239,7 @@ def section_verdict(results: dict[str, dict[str, Any]],
             lines.append(
                 f"| {name} | {converged} | {v['label']} | {v['n']} | {red} | {params} | {_m(h, 'final_acc_sample')} "
                 f"| {_m(g, 'final_acc_sample')} | {_paired(v)} | {_kib(h)} / {_kib(g)} "
-                f"| {_m(h, 'train_seconds', '{:.0f}', pm=False)} / {_m(g, 'train_seconds', '{:.0f}', pm=False)} "
+                f"| {_m(h, 'train_seconds', '.0f', pm=False)} / {_m(g, 'train_seconds', '.0f', pm=False)} "
                 f"| {held} |")
     return lines if len(lines) > 2 else []
 
