@@ -160,6 +160,34 @@ def section_rescored(results_dir: Path) -> list[str]:
     return lines + [""]
 
 
+def section_carried(results_dir: Path) -> list[str]:
+    """``reproduce/carried.py`` outputs: per kind of task, what the host's earlier adapters already
+    give a task before it trains, beside the base model and the host right after the task."""
+    files = sorted(results_dir.glob("carried_*.json"))
+    if not files:
+        return []
+    lines = ["## What the earlier adapters carry", "",
+             "Each task of the host's runs scored by the model as it stood before the task trained: the earlier "
+             "tasks' adapters alone, which is where a gate that closed every module would start the task "
+             "(`python reproduce/carried.py reproduce/suites/<suite>.yaml --rows <host>`; `litelora eval RUN "
+             "--carried`, rebuilt exactly from the final adapters). Beside it the base model (every adapter "
+             "off) and the host right after the task, all on the run's own test set; means over the tasks "
+             "after the first, all seeds. Share carried: (before - base) / (after - base), the part of what "
+             "training the task gains over the base model that reuse alone already gives.", "",
+             "| suite | row | seeds | task | tasks | base model | before the task | right after the task "
+             "| share carried |", "|---|---|---|---|---|---|---|---|---|"]
+    for path in files:
+        v = json.loads(path.read_text())
+        for group, row in v["carried_groups"].items():
+            for kind, r in row.items():
+                if kind == "seeds":
+                    continue
+                share = "-" if r["carried_share"] is None else f"{r['carried_share'] * 100:.0f}%"
+                lines.append(f"| {v['suite']} | {group} | {len(row['seeds'])} | {kind} | {r['tasks']} "
+                             f"| {r['base']:.3f} | {r['before']:.3f} | {r['after']:.3f} | {share} |")
+    return lines + [""]
+
+
 def mean_std(stats: dict[str, Any], scale: float = 1.0, mean: str = ".3f", std: str | None = None) -> str:
     """``mean ± std`` of an ``aggregate_seeds`` dict (times ``scale``; ``std`` formatted like the
     mean unless given), the mean alone for one seed."""

@@ -19,8 +19,8 @@ from typing import Any
 
 import yaml
 from render_evidence import (DEFAULT_END, DEFAULT_START, converged_label, default_run_block, host_pairs, pair_label,
-                             mean_std, section_convergence, section_families, section_redundancy,
-                             section_rescored, sync_readme)
+                             mean_std, section_carried, section_convergence, section_families,
+                             section_redundancy, section_rescored, sync_readme)
 
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
@@ -361,6 +361,7 @@ def render(results_dir: Path = HERE / "results", suites_dir: Path = HERE / "suit
     lines += section_redundancy(results_dir)
     lines += section_convergence(results_dir)
     lines += section_rescored(results_dir)
+    lines += section_carried(results_dir)
     lines += section_not_run(suites_dir)
     return "\n".join(lines).rstrip() + "\n"
 

@@ -32,10 +32,10 @@ from litelora._io import write_json  # noqa: E402
 from litelora.metrics import aggregate_seeds  # noqa: E402
 
 
-def rescore_run(run_dir: Path, extra: int, cache: Path, threads: int | None) -> dict[str, Any] | None:
-    """The run's final model on its test set plus ``extra`` examples per class (``None``: the run
-    has not finished); read from ``cache`` where an earlier pass scored this very run (its
-    ``run.json`` id: a run trained again is scored again)."""
+def scored_run(run_dir: Path, cache: Path, threads: int | None, flags: list[str]) -> dict[str, Any] | None:
+    """``litelora eval RUN_DIR <flags> --json`` of a finished run (``None``: the run has not
+    finished), read from ``cache`` where an earlier pass scored this very run (its ``run.json``
+    id: a run trained again is scored again)."""
     if not (run_dir / "results.json").is_file():
         return None
     run_id = json.loads((run_dir / "run.json").read_text())["run_id"]
@@ -44,7 +44,7 @@ def rescore_run(run_dir: Path, extra: int, cache: Path, threads: int | None) -> 
         if kept.get("run_id") == run_id:
             return kept
     cache.parent.mkdir(parents=True, exist_ok=True)
-    cmd = [sys.executable, "-m", "litelora", "eval", str(run_dir), "--test-extra", str(extra), "--json", str(cache)]
+    cmd = [sys.executable, "-m", "litelora", "eval", str(run_dir), *flags, "--json", str(cache)]
     if threads:
         cmd += ["--threads", str(threads)]
     subprocess.run(cmd, check=True, stdout=subprocess.DEVNULL)
@@ -114,7 +114,7 @@ def main(argv: list[str] | None = None) -> int:
         if only is not None and run["group"] not in only:
             continue
         cache = suite_root / "rescored" / f"{run['name']}_extra{args.test_extra}.json"
-        result = rescore_run(suite_root / run["name"], args.test_extra, cache, args.threads)
+        result = scored_run(suite_root / run["name"], cache, args.threads, ["--test-extra", str(args.test_extra)])
         if result is None:
             continue
         own = json.loads((suite_root / run["name"] / "results.json").read_text())["metrics"]["final_acc_sample"]

@@ -1,5 +1,6 @@
-"""``litelora eval RUN_DIR``: re-evaluate a finished run's final model on every task; ``--peft``:
-evaluate PEFT adapter folders (one per task, trained anywhere) on a configured benchmark."""
+"""``litelora eval RUN_DIR``: re-evaluate a finished run's final model on every task (``--carried``:
+also each task before it trained, from the earlier adapters alone); ``--peft``: evaluate PEFT
+adapter folders (one per task, trained anywhere) on a configured benchmark."""
 
 from __future__ import annotations
 
@@ -30,6 +31,11 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                         "examples (benchmarks with a test_extra option: families, wordnet-supersenses, "
                         "text-domains); the data are checked against the run's record, and an extra that repeats a "
                         "training or test text is left out")
+    p.add_argument("--carried", action="store_true",
+                   help="RUN_DIR: also score each task with the model as it stood before the task trained (the "
+                        "earlier tasks' adapters only) and with the base model, and print the forward transfer; "
+                        "generative runs of methods that leave earlier adapters as they were (inclora, olora, "
+                        "inflora)")
     p.add_argument("--json", metavar="FILE", help="also write the per-task accuracies and the total to FILE (JSON)")
     p.add_argument("--threads", type=int, metavar="N", help="torch CPU threads (default: torch's choice)")
     p.add_argument("--allow-download", action="store_true",
@@ -40,7 +46,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from litelora.workflows.runs import load_run_model
+    from litelora.workflows.runs import load_run
 
     if args.show < 0:
         raise ConfigError(f"--show must be >= 0, got {args.show}")
@@ -48,15 +54,21 @@ def run(args: argparse.Namespace) -> int:
         raise ConfigError(f"--test-extra must be >= 0 (more test examples per class), got {args.test_extra}")
     set_threads(args.threads)
     if args.peft:
-        if args.run_dir or args.show or args.test_extra:
-            raise ConfigError("--peft evaluates adapter folders on their own: drop RUN_DIR, --show and --test-extra "
+        if args.run_dir or args.show or args.test_extra or args.carried:
+            raise ConfigError("--peft evaluates adapter folders on their own: drop RUN_DIR, --show, --carried and "
+                              "--test-extra "
                               "(set benchmark.options.test_extra instead)")
         stream, model, batch_size = _peft_model(args)
     elif args.run_dir:
         if args.config or args.overrides or args.head:
             raise ConfigError("-c/--set/--head apply to --peft only; a run directory brings its own config and head")
-        config, stream, model = load_run_model(args.run_dir, allow_download=args.allow_download)
-        stream = _checked_stream(args, config, stream)
+        loaded = load_run(args.run_dir, allow_download=args.allow_download)
+        if args.carried:
+            from litelora.workflows.carried import check_carried
+
+            check_carried(loaded, args.run_dir)
+        config, model = loaded.config, loaded.model
+        stream = loaded.stream = _checked_stream(args, config, loaded.stream)
         head = getattr(model, "head", None)
         if head is not None and len(head.class_ids) == 0:
             raise ConfigError(f"{args.run_dir}: the saved head is empty")
@@ -66,6 +78,8 @@ def run(args: argparse.Namespace) -> int:
     else:
         raise ConfigError("give a RUN_DIR, or --peft DIR [DIR ...] with -c/--set naming the benchmark and model")
     report = _report(stream, model, batch_size, args.scenario or stream.scenario)
+    if args.carried:
+        report["carried"] = _carried(loaded, batch_size, args.scenario or stream.scenario)
     if args.json:
         from litelora._io import write_json
 
@@ -88,6 +102,19 @@ def _checked_stream(args: argparse.Namespace, config: Any, stream: Any) -> Any:
     for note in notes:
         print(f"note: {note}")
     return stream
+
+
+def _carried(loaded: Any, batch_size: int, scenario: str) -> dict[str, Any]:
+    """Print and return each task's accuracy before it trained and with the base model."""
+    from litelora.workflows.carried import carried_report
+
+    carried = carried_report(loaded, batch_size, scenario)
+    for row in carried["tasks"]:
+        print(f"task {row['task']} ({row['name']}): before it trained {row['before']:.4f}, "
+              f"base model {row['base']:.4f}")
+    print(f"forward transfer (mean gain before each later task over the base model): "
+          f"{carried['forward_transfer']:+.4f}")
+    return carried
 
 
 def _run_id(run_dir: str | None) -> str | None:
