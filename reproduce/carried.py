@@ -4,7 +4,7 @@ and the host right after the task.
 
 The paper's premise is that a recurring task is largely solved by the adapters earlier tasks left:
 reusing them (every module closed) starts the task near where a new adapter ends it. This reads
-that premise off the host's own runs, with no gate: per kind of task (first of its family,
+that premise off the host's own runs (the suite's first row by default; ``--rows`` names others): per kind of task (first of its family,
 recurring, verbatim repeat; tasks after the first), the mean accuracy of the base model, of the
 model before the task (``R[t-1][t]``, rebuilt exactly from the final bank for methods that leave
 earlier adapters as they were) and right after the task (``R[t][t]``), all on the run's own test
@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import subprocess
 import sys
 from pathlib import Path
 from typing import Any
@@ -46,12 +47,12 @@ def run_reading(run_dir: Path, carried: dict[str, Any]) -> list[dict[str, Any]]:
              "after": R[t][t]} for t, row in enumerate(rows)]
 
 
-def by_kind(tasks: list[dict[str, Any]]) -> dict[str, dict[str, float]]:
+def by_kind(tasks: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
     """Mean of each reading per kind over tasks 1.. (task 0 has nothing before it), with ``tasks``
     (the count) and ``carried_share``: (before - base) / (after - base) of the means, the share of
     what training the task gains over the base model that the earlier adapters already give
     (``None`` where training gains nothing)."""
-    out: dict[str, dict[str, float]] = {}
+    out: dict[str, dict[str, Any]] = {}
     for kind in KINDS:
         rows = [r for r in tasks if r["kind"] == kind and r["task"] > 0]
         if not rows:
@@ -83,15 +84,19 @@ def main(argv: list[str] | None = None) -> int:
         if run["group"] not in rows:
             continue
         run_dir = suite_root / run["name"]
-        result = scored_run(run_dir, suite_root / "carried" / f"{run['name']}.json", args.threads, ["--carried"])
+        try:
+            result = scored_run(run_dir, suite_root / "carried" / f"{run['name']}.json", args.threads, ["--carried"])
+        except subprocess.CalledProcessError as err:  # eval printed why (a classifier, a method it refuses)
+            raise SystemExit(f"{run['name']}: `litelora eval --carried` failed (exit {err.returncode}); see above") from err
         if result is None:
             continue
         tasks = run_reading(run_dir, result)
         runs.append({"group": run["group"], "seed": run["seed"], "run_id": result["run_id"],
                      "forward_transfer": result["carried"]["forward_transfer"], "tasks": tasks})
         print(f"{run['name']}: forward transfer {runs[-1]['forward_transfer']:+.3f}", flush=True)
-    groups = {g: by_kind([t for r in runs if r["group"] == g for t in r["tasks"]]) | {
-        "seeds": sorted(r["seed"] for r in runs if r["group"] == g)} for g in rows if any(r["group"] == g for r in runs)}
+    groups = {g: {"seeds": sorted(r["seed"] for r in runs if r["group"] == g),
+                  "kinds": by_kind([t for r in runs if r["group"] == g for t in r["tasks"]])}
+              for g in rows if any(r["group"] == g for r in runs)}
     out = args.results / f"carried_{spec['suite']}.json"
     write_json(out, {"suite": spec["suite"], "runs": runs, "carried_groups": groups})
     print(f"wrote {out}")

@@ -179,9 +179,7 @@ def section_carried(results_dir: Path) -> list[str]:
     for path in files:
         v = json.loads(path.read_text())
         for group, row in v["carried_groups"].items():
-            for kind, r in row.items():
-                if kind == "seeds":
-                    continue
+            for kind, r in row["kinds"].items():
                 share = "-" if r["carried_share"] is None else f"{r['carried_share'] * 100:.0f}%"
                 lines.append(f"| {v['suite']} | {group} | {len(row['seeds'])} | {kind} | {r['tasks']} "
                              f"| {r['base']:.3f} | {r['before']:.3f} | {r['after']:.3f} | {share} |")

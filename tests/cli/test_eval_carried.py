@@ -4,6 +4,7 @@ trained (the earlier adapters alone), rebuilt from the final bank, and by the ba
 from __future__ import annotations
 
 import json
+import shutil
 from pathlib import Path
 
 import pytest
@@ -31,22 +32,36 @@ def runs(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     return {"two": _train(root / "two", 2), "one": _train(root / "one", 1)}
 
 
-def test_the_model_before_a_task_is_the_model_a_shorter_run_ends_with(runs: dict[str, Path]) -> None:
-    # The same seed and the same first task: the one-task run's final model is the two-task run's
-    # model after task 0. Rebuilt from the two-task run's final bank, it must give the same logits.
-    two, one = load_run(runs["two"]), load_run(runs["one"])
-    task = two.stream.tasks[1]
-    assert [e.input for e in one.stream.tasks[0].train] == [e.input for e in two.stream.tasks[0].train]
-    one.model.attach(two.stream)  # the label words of task 1, which the shorter run never saw
-    batch = two.model.collate(task.test, task)
+def _rebuilt_matches_shorter_run(longer: Path, shorter: Path) -> None:
+    """The same seed and the same first tasks: the shorter run's final model is the longer run's
+    model before its last task. Rebuilt from the longer run's final bank, it must give the same logits."""
+    long, short = load_run(longer), load_run(shorter)
+    task = long.stream.tasks[-1]
+    for a, b in zip(short.stream.tasks, long.stream.tasks):
+        assert [e.input for e in a.train] == [e.input for e in b.train]
+    short.model.attach(long.stream)  # the label words of the last task, which the shorter run never saw
+    batch = long.model.collate(task.test, task)
     with torch.no_grad():
-        reference = one.model.run(batch)
-        final = two.model.run(batch)
-        rebuilt = {t.task_id: m.run(batch) for t, m in models_before_tasks(two)}
-    assert not torch.allclose(final, reference, atol=1e-3)  # task 1's adapters change the logits
-    torch.testing.assert_close(rebuilt[1], reference, atol=1e-5, rtol=0)
-    with one.bank.disable_adapters(), torch.no_grad():
-        torch.testing.assert_close(rebuilt[0], one.model.run(batch), atol=1e-5, rtol=0)  # task 0: the base model
+        reference = short.model.run(batch)
+        final = long.model.run(batch)
+        rebuilt = {t.task_id: m.run(batch) for t, m in models_before_tasks(long)}
+    assert not torch.allclose(final, reference, atol=1e-3)  # the last task's adapters change the logits
+    torch.testing.assert_close(rebuilt[task.task_id], reference, atol=1e-5, rtol=0)
+
+
+def test_the_model_before_a_task_is_the_model_a_shorter_run_ends_with(runs: dict[str, Path]) -> None:
+    _rebuilt_matches_shorter_run(runs["two"], runs["one"])
+
+
+@pytest.mark.parametrize("reuse", ["scale", "core"])
+def test_reuse_paths_of_later_tasks_are_dropped_and_earlier_ones_kept(tmp_path: Path, reuse: str) -> None:
+    # Half of every later task's modules close and train a reuse path over the old adapters: the
+    # model before task 2 keeps task 1's paths and adapters and none of task 2's.
+    gate = ["--set", "gate.kind=litelora-v3", "--set", "gate.budget=0.5", "--set", f"gate.reuse={reuse}"]
+    three, two = _train(tmp_path / "three", 3, *gate), _train(tmp_path / "two", 2, *gate)
+    decisions = json.loads((three / "gates.json").read_text())
+    assert any(d["task"] == 1 and d["reuse"] == reuse for d in decisions)
+    _rebuilt_matches_shorter_run(three, two)
 
 
 def test_carried_accuracies_and_forward_transfer(runs: dict[str, Path]) -> None:
@@ -68,13 +83,31 @@ def test_the_cli_prints_and_writes_the_carried_accuracies(runs: dict[str, Path],
     assert written["final_acc_sample"] == pytest.approx(final, abs=1e-9)  # the final model is scored first, whole
 
 
-@pytest.mark.parametrize(("sets", "message"), [
-    (["--set", "model.name=tiny-bert", "--set", "model.max_length=16"], "classifier head"),
-    (["--set", "method.name=seqlora"], "method 'seqlora' changes earlier tasks' adapters"),
+def test_a_method_that_changed_earlier_adapters_is_caught_by_the_matrix(runs: dict[str, Path], tmp_path: Path,
+                                                                         capsys) -> None:
+    # As if a method claimed keeps_old_adapters wrongly: the run scored task 0 otherwise than the
+    # model rebuilt after it does.
+    run = tmp_path / "run"
+    shutil.copytree(runs["two"], run)
+    matrix = run / "accuracy_matrix.csv"
+    rows = matrix.read_text().splitlines()
+    cells = rows[1].split(",")
+    cells[1] = "0.5" if float(cells[1]) != 0.5 else "0.25"
+    matrix.write_text("\n".join([rows[0], ",".join(cells), *rows[2:]]) + "\n")
+    capsys.readouterr()
+    assert main(["eval", str(run), "--carried"]) == 1
+    assert "a later task changed its adapters" in capsys.readouterr().err
+    assert main(["eval", str(run), "--carried", "--test-extra", "0"]) == 1  # own test sets: still checked
+
+
+@pytest.mark.parametrize(("tasks", "sets", "message"), [
+    (2, ["--set", "model.name=tiny-bert", "--set", "model.max_length=16"], "classifier head"),
+    (2, ["--set", "method.name=seqlora"], "method 'seqlora' changes earlier tasks' adapters"),
+    (1, [], "needs at least two tasks"),
 ])
-def test_runs_whose_earlier_models_cannot_be_rebuilt_are_refused(tmp_path: Path, capsys, sets: list[str],
+def test_runs_whose_earlier_models_cannot_be_rebuilt_are_refused(tmp_path: Path, capsys, tasks: int, sets: list[str],
                                                                   message: str) -> None:
-    run = _train(tmp_path / "run", 2, *sets)
+    run = _train(tmp_path / "run", tasks, *sets)
     capsys.readouterr()
     assert main(["eval", str(run), "--carried"]) == 1
     assert message in capsys.readouterr().err

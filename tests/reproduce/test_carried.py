@@ -57,7 +57,7 @@ def test_a_suite_is_read_resumed_and_rendered(tmp_path: Path) -> None:
         "accuracy_matrix"]
     assert [t["after"] for t in run["tasks"]] == [R[t][t] for t in range(3)]
     assert run["tasks"][0]["before"] == run["tasks"][0]["base"]
-    assert out["carried_groups"]["inclora"]["repeat"]["before"] == run["tasks"][2]["before"]
+    assert out["carried_groups"]["inclora"]["kinds"]["repeat"]["before"] == run["tasks"][2]["before"]
     # A second pass reads what the first scored.
     cache = tmp_path / "runs" / "tiny" / "carried" / "inclora_s0.json"
     kept = json.loads(cache.read_text())
@@ -65,8 +65,12 @@ def test_a_suite_is_read_resumed_and_rendered(tmp_path: Path) -> None:
     cache.write_text(json.dumps(kept))
     assert carried.main(args) == 0
     again = json.loads((tmp_path / "carried_tiny.json").read_text())
-    assert again["carried_groups"]["inclora"]["repeat"]["before"] == 0.5
+    assert again["carried_groups"]["inclora"]["kinds"]["repeat"]["before"] == 0.5
     table = "\n".join(section_carried(tmp_path))
     assert "| tiny | inclora | 1 | repeat | 1 |" in table
     with pytest.raises(SystemExit, match="--rows: nope not in tiny"):
         carried.main([*args, "--rows", "nope"])
+    [seqlora] = [r for r in expand(spec) if r["group"] == "seqlora"]
+    assert litelora(train_command(seqlora, tmp_path / "runs" / "tiny" / seqlora["name"])) == 0
+    with pytest.raises(SystemExit, match="seqlora_s0: `litelora eval --carried` failed"):
+        carried.main([*args, "--rows", "seqlora"])

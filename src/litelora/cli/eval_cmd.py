@@ -5,10 +5,13 @@ adapter folders (one per task, trained anywhere) on a configured benchmark."""
 from __future__ import annotations
 
 import argparse
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from litelora.cli.options import add_config_options, resolve_config, set_threads
 from litelora.errors import ConfigError
+
+if TYPE_CHECKING:
+    from litelora.workflows.runs import LoadedRun
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
@@ -34,8 +37,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--carried", action="store_true",
                    help="RUN_DIR: also score each task with the model as it stood before the task trained (the "
                         "earlier tasks' adapters only) and with the base model, and print the forward transfer; "
-                        "generative runs of methods that leave earlier adapters as they were (inclora, olora, "
-                        "inflora)")
+                        "generative runs of methods that leave earlier adapters as they were (inclora, for example)")
     p.add_argument("--json", metavar="FILE", help="also write the per-task accuracies and the total to FILE (JSON)")
     p.add_argument("--threads", type=int, metavar="N", help="torch CPU threads (default: torch's choice)")
     p.add_argument("--allow-download", action="store_true",
@@ -53,11 +55,11 @@ def run(args: argparse.Namespace) -> int:
     if args.test_extra < 0:
         raise ConfigError(f"--test-extra must be >= 0 (more test examples per class), got {args.test_extra}")
     set_threads(args.threads)
+    loaded = None
     if args.peft:
         if args.run_dir or args.show or args.test_extra or args.carried:
             raise ConfigError("--peft evaluates adapter folders on their own: drop RUN_DIR, --show, --carried and "
-                              "--test-extra "
-                              "(set benchmark.options.test_extra instead)")
+                              "--test-extra (set benchmark.options.test_extra instead)")
         stream, model, batch_size = _peft_model(args)
     elif args.run_dir:
         if args.config or args.overrides or args.head:
@@ -78,8 +80,8 @@ def run(args: argparse.Namespace) -> int:
     else:
         raise ConfigError("give a RUN_DIR, or --peft DIR [DIR ...] with -c/--set naming the benchmark and model")
     report = _report(stream, model, batch_size, args.scenario or stream.scenario)
-    if args.carried:
-        report["carried"] = _carried(loaded, batch_size, args.scenario or stream.scenario)
+    if args.carried and loaded is not None:
+        report["carried"] = _carried(args, loaded, batch_size)
     if args.json:
         from litelora._io import write_json
 
@@ -104,11 +106,14 @@ def _checked_stream(args: argparse.Namespace, config: Any, stream: Any) -> Any:
     return stream
 
 
-def _carried(loaded: Any, batch_size: int, scenario: str) -> dict[str, Any]:
-    """Print and return each task's accuracy before it trained and with the base model."""
+def _carried(args: argparse.Namespace, loaded: LoadedRun, batch_size: int) -> dict[str, Any]:
+    """Print and return each task's accuracy before it trained and with the base model; on the
+    run's own test sets, check the rebuild against its accuracy matrix."""
+    from litelora.reporting import RunDirectory
     from litelora.workflows.carried import carried_report
 
-    carried = carried_report(loaded, batch_size, scenario)
+    R = None if args.test_extra else RunDirectory(args.run_dir).read_matrix()
+    carried = carried_report(loaded, batch_size, args.scenario or loaded.stream.scenario, R)
     for row in carried["tasks"]:
         print(f"task {row['task']} ({row['name']}): before it trained {row['before']:.4f}, "
               f"base model {row['base']:.4f}")

@@ -43,6 +43,13 @@ def drop_task(bank: AdapterBank, task: int) -> None:
     bank.tasks = [t for t in bank.tasks if t != task]
 
 
+def drop_tasks_from(bank: AdapterBank, first: int) -> None:
+    """Remove task ``first`` and every later task from ``bank`` (``drop_task``): what is left is the
+    model before task ``first`` trained, for a method that never changes earlier adapters."""
+    for t in [t for t in bank.tasks if t >= first]:
+        drop_task(bank, t)
+
+
 def head_snapshot(structure: list[list[int]], tensors: dict[str, torch.Tensor],
                   seen: set[int]) -> tuple[list[list[int]], dict[str, torch.Tensor]]:
     """The leading head blocks whose classes were all seen (blocks are appended task by task)."""
@@ -91,6 +98,5 @@ def export_snapshots(loaded: Any, out_dir: str | os.PathLike[str], *, base_model
         written.append(folder)
         if on_written is not None:
             on_written(folder)
-        for t in [t for t in bank.tasks if t >= task]:
-            drop_task(bank, t)
+        drop_tasks_from(bank, task)
     return written[::-1]
