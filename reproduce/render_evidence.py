@@ -72,11 +72,16 @@ def converged_label(suite: dict[str, Any], host: str) -> str:
     return "not checked"
 
 
+def script_outputs(results_dir: Path, prefix: str) -> list[tuple[Path, dict[str, Any]]]:
+    """Each ``<prefix>*.json`` a reproduce script wrote into ``results_dir``, read, in name order."""
+    return [(path, json.loads(path.read_text())) for path in sorted(results_dir.glob(f"{prefix}*.json"))]
+
+
 def section_redundancy(results_dir: Path) -> list[str]:
     """``reproduce/redundancy_vs_gate.py`` outputs: does the host's adapter redundancy predict
     the gate's need and its reuse decisions?"""
-    files = sorted(results_dir.glob("redundancy_vs_gate_*.json"))
-    if not files:
+    outputs = script_outputs(results_dir, "redundancy_vs_gate_")
+    if not outputs:
         return []
     lines = ["## Does the measured redundancy predict where the gate reuses?", "",
              "For each seed, the host's final adapters are analysed (rho: the share of a later task's adapter "
@@ -86,8 +91,7 @@ def section_redundancy(results_dir: Path) -> list[str]:
              "negative correlation and a higher rho where it reused.", "",
              "| suite | host / gated | seeds | Spearman(rho, need) per seed | mean rho, recruited | mean rho, reused |",
              "|---|---|---|---|---|---|"]
-    for path in files:
-        data = json.loads(path.read_text())
+    for path, data in outputs:
         seeds = data["per_seed"]
 
         def fmt(key: str) -> str:
@@ -105,8 +109,8 @@ def section_redundancy(results_dir: Path) -> list[str]:
 def section_convergence(results_dir: Path) -> list[str]:
     """``reproduce/convergence.py`` outputs: does doubling the epochs, or the second half of each
     task's own steps, still lift the host's diagonal?"""
-    files = sorted(results_dir.glob("convergence_*.json"))
-    if not files:
+    outputs = script_outputs(results_dir, "convergence_")
+    if not outputs:
         return []
     lines = ["## Are the suites converged?", "",
              "Each task's accuracy right after its own training (the diagonal of the accuracy matrix), for the "
@@ -119,8 +123,7 @@ def section_convergence(results_dir: Path) -> list[str]:
              "steps. It decides only where no doubled run exists.", "",
              "| suite | host / doubled | seeds | mean rise of the diagonal, points | largest task rise | late rise "
              "in-run, points (seeds) | bar | converged |", "|---|---|---|---|---|---|---|---|"]
-    for path in files:
-        v = json.loads(path.read_text())
+    for _, v in outputs:
         late = v.get("late_rise")
         late_text = "" if late is None else f"{late['mean_late_rise'] * 100:+.2f} ({len(late['seeds'])})"
         if "mean_rise" in v:
@@ -137,8 +140,8 @@ def section_convergence(results_dir: Path) -> list[str]:
 def section_rescored(results_dir: Path) -> list[str]:
     """``reproduce/rescore.py`` outputs: every run's final model on a larger test set, each row
     paired with its host by seed."""
-    files = sorted(results_dir.glob("rescored_*.json"))
-    if not files:
+    outputs = script_outputs(results_dir, "rescored_")
+    if not outputs:
         return []
     lines = ["## Final accuracy on a larger test set", "",
              "Each finished run's final model scored again on more test examples per class, taken past the "
@@ -149,8 +152,7 @@ def section_rescored(results_dir: Path) -> list[str]:
              "first.", "",
              "| suite | row | seeds | test examples a run | final acc: own test set | final acc: larger test set | "
              "vs its host, points: mean ± std (by seed) |", "|---|---|---|---|---|---|---|"]
-    for path in files:
-        v = json.loads(path.read_text())
+    for _, v in outputs:
         for group, row in v["rescored_groups"].items():
             vs = row.get("vs_host")
             paired = "" if vs is None else (f"{mean_std(vs, 100, '+.1f', '.1f')} vs {vs['host']} ("
@@ -163,8 +165,8 @@ def section_rescored(results_dir: Path) -> list[str]:
 def section_carried(results_dir: Path) -> list[str]:
     """``reproduce/carried.py`` outputs: per kind of task, what the host's earlier adapters already
     give a task before it trains, beside the base model and the host right after the task."""
-    files = sorted(results_dir.glob("carried_*.json"))
-    if not files:
+    outputs = script_outputs(results_dir, "carried_")
+    if not outputs:
         return []
     lines = ["## What the earlier adapters carry", "",
              "Each task of the host's runs scored by the model as it stood before the task trained: the earlier "
@@ -176,8 +178,7 @@ def section_carried(results_dir: Path) -> list[str]:
              "training the task gains over the base model that reuse alone already gives.", "",
              "| suite | row | seeds | task | tasks | base model | before the task | right after the task "
              "| share carried |", "|---|---|---|---|---|---|---|---|---|"]
-    for path in files:
-        v = json.loads(path.read_text())
+    for _, v in outputs:
         for group, row in v["carried_groups"].items():
             for kind, r in row["kinds"].items():
                 share = "-" if r["carried_share"] is None else f"{r['carried_share'] * 100:.0f}%"
