@@ -100,6 +100,20 @@ def test_a_method_that_changed_earlier_adapters_is_caught_by_the_matrix(runs: di
     assert main(["eval", str(run), "--carried", "--test-extra", "0"]) == 1  # own test sets: still checked
 
 
+def test_a_matrix_rounded_to_its_file_precision_passes_the_rebuild_check(runs: dict[str, Path],
+                                                                          tmp_path: Path) -> None:
+    # accuracy_matrix.csv keeps 6 decimals: 59/60 is written 0.983333. The check compares counts of
+    # correct examples, so a cell off by less than half an example still matches the rebuilt model.
+    run = tmp_path / "run"
+    shutil.copytree(runs["two"], run)
+    matrix = run / "accuracy_matrix.csv"
+    rows = matrix.read_text().splitlines()
+    cells = rows[1].split(",")
+    cells[1] = f"{float(cells[1]) + (4e-7 if float(cells[1]) < 1 else -4e-7):.7f}"
+    matrix.write_text("\n".join([rows[0], ",".join(cells), *rows[2:]]) + "\n")
+    assert main(["eval", str(run), "--carried"]) == 0
+
+
 @pytest.mark.parametrize(("tasks", "sets", "message"), [
     (2, ["--set", "model.name=tiny-bert", "--set", "model.max_length=16"], "classifier head"),
     (2, ["--set", "method.name=seqlora"], "method 'seqlora' changes earlier tasks' adapters"),
