@@ -6,10 +6,9 @@ The paper's premise is that a recurring task is largely solved by the adapters e
 reusing them (every module closed) starts the task near where a new adapter ends it. This reads
 that premise off the host's own runs (the suite's first row by default; ``--rows`` names others):
 per kind of task (first of its family, recurring, verbatim repeat; tasks after the first), the
-mean accuracy of the base model, of the
-model before the task (``R[t-1][t]``, rebuilt exactly from the final bank for methods that leave
-earlier adapters as they were) and right after the task (``R[t][t]``), all on the run's own test
-set. Scores are kept in ``<root>/<suite>/carried/<run>.json`` with the run's id (a killed pass
+mean accuracy of the base model, of the model before the task (``R[t-1][t]``, rebuilt exactly
+from the final bank for methods that leave earlier adapters as they were) and right after the
+task (``R[t][t]``), all on the run's own test set. Scores are kept in ``<root>/<suite>/carried/<run>.json`` with the run's id (a killed pass
 resumes); the summary goes to ``reproduce/results/carried_<suite>.json``, which
 ``render_results.py`` reads.
 

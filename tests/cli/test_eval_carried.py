@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import shutil
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -83,17 +84,23 @@ def test_the_cli_prints_and_writes_the_carried_accuracies(runs: dict[str, Path],
     assert written["final_acc_sample"] == pytest.approx(final, abs=1e-9)  # the final model is scored first, whole
 
 
+def _with_first_cell(source: Path, tmp_path: Path, rewrite: Callable[[float], str]) -> Path:
+    """A copy of run ``source`` whose accuracy_matrix.csv has R[0][0] rewritten."""
+    run = tmp_path / "run"
+    shutil.copytree(source, run)
+    matrix = run / "accuracy_matrix.csv"
+    rows = matrix.read_text().splitlines()
+    cells = rows[1].split(",")
+    cells[1] = rewrite(float(cells[1]))
+    matrix.write_text("\n".join([rows[0], ",".join(cells), *rows[2:]]) + "\n")
+    return run
+
+
 def test_a_method_that_changed_earlier_adapters_is_caught_by_the_matrix(runs: dict[str, Path], tmp_path: Path,
                                                                          capsys) -> None:
     # As if a method claimed keeps_old_adapters wrongly: the run scored task 0 otherwise than the
     # model rebuilt after it does.
-    run = tmp_path / "run"
-    shutil.copytree(runs["two"], run)
-    matrix = run / "accuracy_matrix.csv"
-    rows = matrix.read_text().splitlines()
-    cells = rows[1].split(",")
-    cells[1] = "0.5" if float(cells[1]) != 0.5 else "0.25"
-    matrix.write_text("\n".join([rows[0], ",".join(cells), *rows[2:]]) + "\n")
+    run = _with_first_cell(runs["two"], tmp_path, lambda x: "0.5" if x != 0.5 else "0.25")
     capsys.readouterr()
     assert main(["eval", str(run), "--carried"]) == 1
     assert "a later task changed its adapters" in capsys.readouterr().err
@@ -104,13 +111,7 @@ def test_a_matrix_rounded_to_its_file_precision_passes_the_rebuild_check(runs: d
                                                                           tmp_path: Path) -> None:
     # accuracy_matrix.csv keeps 6 decimals: 59/60 is written 0.983333. The check compares counts of
     # correct examples, so a cell off by less than half an example still matches the rebuilt model.
-    run = tmp_path / "run"
-    shutil.copytree(runs["two"], run)
-    matrix = run / "accuracy_matrix.csv"
-    rows = matrix.read_text().splitlines()
-    cells = rows[1].split(",")
-    cells[1] = f"{float(cells[1]) + (4e-7 if float(cells[1]) < 1 else -4e-7):.7f}"
-    matrix.write_text("\n".join([rows[0], ",".join(cells), *rows[2:]]) + "\n")
+    run = _with_first_cell(runs["two"], tmp_path, lambda x: f"{x + (4e-7 if x < 1 else -4e-7):.7f}")
     assert main(["eval", str(run), "--carried"]) == 0
 
 
