@@ -10,7 +10,8 @@ mean accuracy of the base model, of the model before the task (``R[t-1][t]``, re
 from the final bank for methods that leave earlier adapters as they were) and right after the
 task (``R[t][t]``), all on the run's own test set. Scores are kept in ``<root>/<suite>/carried/<run>.json`` with the run's id (a killed pass
 resumes); the summary goes to ``reproduce/results/carried_<suite>.json``, which
-``render_results.py`` reads.
+``render_results.py`` reads. A run whose directory is not under ``--root`` keeps its reading from
+that summary.
 
     python reproduce/carried.py reproduce/suites/families_generative_16ep.yaml --rows inclora
 """
@@ -27,6 +28,7 @@ from typing import Any
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 
+from committed import committed_runs  # noqa: E402
 from rescore import scored_run  # noqa: E402
 from run_experiments import expand, load_spec  # noqa: E402
 
@@ -79,6 +81,8 @@ def main(argv: list[str] | None = None) -> int:
         raise SystemExit(f"--rows: {', '.join(unknown)} not in {spec['suite']} (rows: "
                          f"{', '.join(e['name'] for e in spec['experiments'])})")
     suite_root = args.root / spec["suite"]
+    out = args.results / f"carried_{spec['suite']}.json"
+    kept = committed_runs(out)
     runs = []
     for run in expand(spec):
         if run["group"] not in rows:
@@ -88,7 +92,9 @@ def main(argv: list[str] | None = None) -> int:
             result = scored_run(run_dir, suite_root / "carried" / f"{run['name']}.json", args.threads, ["--carried"])
         except subprocess.CalledProcessError as err:  # eval printed why (a classifier, a method it refuses)
             raise SystemExit(f"{run['name']}: `litelora eval --carried` failed (exit {err.returncode}); see above") from err
-        if result is None:
+        if result is None:  # not here: read on another checkout, or not finished
+            if (run["group"], run["seed"]) in kept:
+                runs.append(kept[run["group"], run["seed"]])
             continue
         tasks = run_reading(run_dir, result)
         runs.append({"group": run["group"], "seed": run["seed"], "run_id": result["run_id"],
@@ -97,7 +103,6 @@ def main(argv: list[str] | None = None) -> int:
     groups = {g: {"seeds": sorted(r["seed"] for r in runs if r["group"] == g),
                   "kinds": by_kind([t for r in runs if r["group"] == g for t in r["tasks"]])}
               for g in rows if any(r["group"] == g for r in runs)}
-    out = args.results / f"carried_{spec['suite']}.json"
     write_json(out, {"suite": spec["suite"], "runs": runs, "carried_groups": groups})
     print(f"wrote {out}")
     return 0

@@ -8,7 +8,8 @@ repeats a training or test text is left out). Each run's scores are kept in
 ``<root>/<suite>/rescored/<run>_extra<N>.json`` with the run's id (a killed pass resumes where it
 stopped; a run trained again is scored again) and the suite's summary goes to ``reproduce/results/rescored_<suite>.json``,
 which ``render_results.py`` reads. Only the final model is scored: the accuracy matrix keeps the
-run's own test set.
+run's own test set. A run whose directory is not under ``--root`` keeps its score from the
+committed summary (when that used the same ``--test-extra``).
 
     python reproduce/rescore.py reproduce/suites/families_generative_16ep.yaml --test-extra 40
 """
@@ -25,6 +26,7 @@ from typing import Any
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 
+from committed import committed_runs  # noqa: E402
 from render_evidence import host_pairs  # noqa: E402
 from run_experiments import expand, load_spec  # noqa: E402
 
@@ -109,13 +111,17 @@ def main(argv: list[str] | None = None) -> int:
     host = args.host or spec["experiments"][0]["name"]
     only = set(args.only.split(",")) | {host} if args.only else None
     suite_root = args.root / spec["suite"]
+    out = args.results / f"rescored_{spec['suite']}.json"
+    kept = committed_runs(out, test_extra=args.test_extra)
     scored = []
     for run in expand(spec):
         if only is not None and run["group"] not in only:
             continue
         cache = suite_root / "rescored" / f"{run['name']}_extra{args.test_extra}.json"
         result = scored_run(suite_root / run["name"], cache, args.threads, ["--test-extra", str(args.test_extra)])
-        if result is None:
+        if result is None:  # not here: scored on another checkout, or not finished
+            if (run["group"], run["seed"]) in kept:
+                scored.append(kept[run["group"], run["seed"]])
             continue
         own = json.loads((suite_root / run["name"] / "results.json").read_text())["metrics"]["final_acc_sample"]
         scored.append({"group": run["group"], "seed": run["seed"], "final_acc": result["final_acc_sample"],
@@ -124,7 +130,6 @@ def main(argv: list[str] | None = None) -> int:
         print(f"{run['name']}: {own:.3f} on its own test set, {result['final_acc_sample']:.3f} on "
               f"{scored[-1]['test_examples']} examples", flush=True)
     summary = summarize(spec, scored, host, args.test_extra)
-    out = args.results / f"rescored_{spec['suite']}.json"
     write_json(out, summary)
     print(f"wrote {out}")
     return 0

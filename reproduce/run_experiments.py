@@ -15,7 +15,9 @@ std over seeds of each experiment; ``<suite>.md`` is the table.
     python reproduce/run_experiments.py SPEC --quick --root /tmp/q --results /tmp/q/results
 
 ``--only A,B`` runs those experiments only (the others are collected where finished), so a
-suite's core rows can cover every seed before its ablations start. ``--quick`` applies the
+suite's core rows can cover every seed before its ablations start; ``--seeds 0,2`` likewise runs
+those task orders only. A run whose directory is not under ``--root`` (trained on another
+checkout) keeps its record from the committed summary. ``--quick`` applies the
 suite's ``quick`` overrides (a tiny model and stream, a few steps), keeps the first seed and
 runs in this process: the whole pipeline in seconds, for tests.
 """
@@ -32,6 +34,7 @@ from pathlib import Path
 from typing import Any
 
 import yaml
+from committed import committed_runs
 
 from litelora._io import write_json, write_text
 from litelora.metrics import aggregate_seeds
@@ -121,20 +124,29 @@ def summarize_analysis(analysis: dict[str, Any]) -> dict[str, Any]:
 
 
 def run_suite(spec: dict[str, Any], root: Path, results: Path, *, quick: bool = False,
-              collect_only: bool = False, only: set[str] | None = None) -> dict[str, Any]:
-    """Run (or collect) every run of ``spec``; write and return the summary JSON. With ``only``,
-    runs of other experiments are collected where finished, never started."""
+              collect_only: bool = False, only: set[str] | None = None,
+              seeds: set[int] | None = None) -> dict[str, Any]:
+    """Run (or collect) every run of ``spec``; write and return the summary JSON. With ``only`` or
+    ``seeds``, runs of other experiments or seeds are collected where finished, never started. A
+    run not finished under ``root`` keeps its record from the summary being replaced
+    (:mod:`committed`): the runs of another checkout stay in the evidence."""
     unknown = (only or set()) - {e["name"] for e in spec["experiments"]}
     if unknown:
         raise SystemExit(f"--only: no experiment named {sorted(unknown)} in suite {spec['suite']!r}")
     suite_root = root / spec["suite"]
+    out = results / spec["suite"]
+    kept = committed_runs(out.with_suffix(".json"), quick=quick)
     runs = expand(spec, quick)
     per_group: dict[str, list[dict[str, Any]]] = defaultdict(list)
     records = []
     for run in runs:
-        res = run_one(run, suite_root, collect_only or (only is not None and run["group"] not in only),
-                      in_process=quick)
+        skip = collect_only or (only is not None and run["group"] not in only) or (
+            seeds is not None and run["seed"] not in seeds)
+        res = run_one(run, suite_root, skip, in_process=quick)
         if res is None:
+            if (run["group"], run["seed"]) in kept:
+                records.append(kept[run["group"], run["seed"]])
+                per_group[run["group"]].append(records[-1]["metrics"])
             continue
         metrics = res["metrics"]
         per_group[run["group"]].append(metrics)
@@ -148,9 +160,12 @@ def run_suite(spec: dict[str, Any], root: Path, results: Path, *, quick: bool = 
     groups = {g: {k: aggregate_seeds([m[k] for m in ms]) for k in COLUMNS if all(m.get(k) is not None for m in ms)}
               for g, ms in per_group.items()}
     finished = [r for r in runs if (suite_root / r["name"] / "results.json").is_file()]
+    analysis = analyze_runs(spec, finished, suite_root)
+    if kept:  # a run analysed on another checkout keeps its summary
+        old = json.loads(out.with_suffix(".json").read_text()).get("analysis", {})
+        analysis = {**{r["run"]: old[r["run"]] for r in records if r["run"] in old}, **analysis}
     summary = {"suite": spec["suite"], "spec": spec, "quick": quick, "groups": groups, "runs": records,
-               "analysis": analyze_runs(spec, finished, suite_root)}
-    out = results / spec["suite"]
+               "analysis": analysis}
     write_json(out.with_suffix(".json"), summary)
     write_text(out.with_suffix(".md"), markdown_table(groups))
     return summary
@@ -187,11 +202,13 @@ def main() -> None:
     parser.add_argument("--collect-only", action="store_true", help="aggregate finished runs; start none")
     parser.add_argument("--quick", action="store_true", help="the suite's tiny version, in this process")
     parser.add_argument("--only", help="comma-separated experiment names to run (the others are only collected)")
+    parser.add_argument("--seeds", help="comma-separated seeds (task orders) to run (the others are only collected)")
     parser.add_argument("--root", default="runs", help="where run directories go (default runs/)")
     parser.add_argument("--results", default="reproduce/results", help="where the summary JSON/MD go")
     args = parser.parse_args()
     summary = run_suite(load_spec(args.spec), Path(args.root), Path(args.results), quick=args.quick,
-                        collect_only=args.collect_only, only=set(args.only.split(",")) if args.only else None)
+                        collect_only=args.collect_only, only=set(args.only.split(",")) if args.only else None,
+                        seeds={int(s) for s in args.seeds.split(",")} if args.seeds else None)
     print(markdown_table(summary["groups"]))
 
 

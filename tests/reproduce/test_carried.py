@@ -68,6 +68,9 @@ def test_a_suite_is_read_resumed_and_rendered(tmp_path: Path) -> None:
     assert again["carried_groups"]["inclora"]["kinds"]["repeat"]["before"] == 0.5
     table = "\n".join(section_carried(tmp_path))
     assert "| tiny | inclora | 1 | repeat | 1 |" in table
+    # A checkout without the run directory (a fresh clone) keeps the committed reading.
+    assert carried.main([*args[:2], str(tmp_path / "elsewhere"), *args[3:]]) == 0
+    assert json.loads((tmp_path / "carried_tiny.json").read_text()) == again
     with pytest.raises(SystemExit, match="--rows: nope not in tiny"):
         carried.main([*args, "--rows", "nope"])
     [seqlora] = [r for r in expand(spec) if r["group"] == "seqlora"]

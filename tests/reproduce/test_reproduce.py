@@ -258,3 +258,18 @@ def test_only_runs_the_named_experiments_and_collects_the_rest(tmp_path: Path) -
     assert sorted(p.name for p in (tmp_path / "hosts_default").iterdir()) == ["olora_s0"]
     with pytest.raises(SystemExit, match="no experiment named"):
         runner.run_suite(spec, tmp_path, tmp_path / "results", quick=True, only={"olora", "nope"})
+
+
+def test_collecting_keeps_the_committed_record_of_a_run_trained_elsewhere(tmp_path: Path) -> None:
+    runner = _load("run_experiments")
+    spec = runner.load_spec(ROOT / "reproduce" / "suites" / "hosts_default.yaml")
+    first = runner.run_suite(spec, tmp_path / "a", tmp_path / "results", quick=True, only={"olora"})
+    # Another checkout (no run directories) collects: the committed record stays, group and all.
+    again = runner.run_suite(spec, tmp_path / "b", tmp_path / "results", quick=True, collect_only=True)
+    assert again["runs"] == json.loads(json.dumps(first["runs"])) and again["groups"] == first["groups"]
+    # A full (not quick) pass never takes a quick summary's runs as its own.
+    full = runner.run_suite(spec, tmp_path / "b", tmp_path / "results", collect_only=True)
+    assert full["runs"] == [] and full["groups"] == {}
+    # Seeds outside --seeds are never started; where no summary holds them they are simply absent.
+    none = runner.run_suite(spec, tmp_path / "c", tmp_path / "other", quick=True, seeds={5})
+    assert none["runs"] == [] and not (tmp_path / "c" / "hosts_default").exists()

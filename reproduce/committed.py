@@ -1,0 +1,27 @@
+"""The runs a suite's committed summary already records, for passes on a checkout without them.
+
+A suite's run directories stay on the machine that trained them; what is committed is the
+summary under ``reproduce/results/``. A later pass on another checkout (a fresh clone, a new
+session) trains, scores or reads only the runs it has, and keeps every other run's record from
+the summary it is about to replace, so collecting never drops a finished run from the evidence.
+A run present here always wins over its committed record.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+
+def committed_runs(summary: Path, **same: Any) -> dict[tuple[str, int], dict[str, Any]]:
+    """The records of ``summary``'s ``runs`` list keyed by (row, seed); empty where the file is
+    absent or any top-level field named in ``same`` differs (``quick=False``: a tiny pass never
+    mixes with full runs). Every summary the reproduce scripts write keeps each run's ``group``
+    and ``seed``."""
+    if not summary.is_file():
+        return {}
+    data = json.loads(summary.read_text())
+    if any(data.get(k) != v for k, v in same.items()):
+        return {}
+    return {(r["group"], r["seed"]): r for r in data.get("runs", [])}
