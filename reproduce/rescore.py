@@ -102,7 +102,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--results", type=Path, default=HERE / "results")
     parser.add_argument("--host", help="the row a row without a host of its own is paired with (default: the "
                         "suite's first experiment)")
-    parser.add_argument("--only", help="comma-separated rows to score (default: every row)")
+    parser.add_argument("--only", help="comma-separated rows to score (default: every row; the others keep "
+                        "their committed scores)")
     parser.add_argument("--threads", type=int, help="torch CPU threads of each evaluation")
     args = parser.parse_args(argv)
     if args.test_extra < 1:
@@ -115,11 +116,11 @@ def main(argv: list[str] | None = None) -> int:
     kept = committed_runs(out, test_extra=args.test_extra)
     scored = []
     for run in expand(spec):
-        if only is not None and run["group"] not in only:
-            continue
+        skipped = only is not None and run["group"] not in only
         cache = suite_root / "rescored" / f"{run['name']}_extra{args.test_extra}.json"
-        result = scored_run(suite_root / run["name"], cache, args.threads, ["--test-extra", str(args.test_extra)])
-        if result is None:  # not here: scored on another checkout, or not finished
+        result = None if skipped else scored_run(suite_root / run["name"], cache, args.threads,
+                                                 ["--test-extra", str(args.test_extra)])
+        if result is None:  # not scored now (--only), scored on another checkout, or not finished
             if (run["group"], run["seed"]) in kept:
                 scored.append(kept[run["group"], run["seed"]])
             continue

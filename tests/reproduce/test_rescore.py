@@ -72,6 +72,9 @@ def test_a_suite_is_rescored_resumed_and_rendered(tmp_path: Path) -> None:
     assert json.loads(cache.read_text())["run_id"] == "retrained"
     table = "\n".join(section_rescored(tmp_path))
     assert "| tiny | inclora | 1 |" in table and "| tiny | closed | 1 |" in table and " vs inclora (" in table
+    # Rows left out by --only keep their committed scores.
+    assert rescore.main([*args, "--only", "inclora"]) == 0
+    assert json.loads((tmp_path / "rescored_tiny.json").read_text()) == third
     # A checkout without the run directories keeps the committed scores; another --test-extra does not.
     elsewhere = [*args[:4], str(tmp_path / "elsewhere"), *args[5:]]
     assert rescore.main(elsewhere) == 0
