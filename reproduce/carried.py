@@ -28,7 +28,7 @@ from typing import Any
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 
-from committed import committed_runs  # noqa: E402
+from committed import committed_summary, runs_by_row_and_seed  # noqa: E402
 from rescore import scored_run  # noqa: E402
 from run_experiments import expand, load_spec  # noqa: E402
 
@@ -82,7 +82,7 @@ def main(argv: list[str] | None = None) -> int:
                          f"{', '.join(e['name'] for e in spec['experiments'])})")
     suite_root = args.root / spec["suite"]
     out = args.results / f"carried_{spec['suite']}.json"
-    kept = committed_runs(out)
+    kept = runs_by_row_and_seed(committed_summary(out))
     runs = []
     for run in expand(spec):
         if run["group"] not in rows:

@@ -14,14 +14,16 @@ from pathlib import Path
 from typing import Any
 
 
-def committed_runs(summary: Path, **same: Any) -> dict[tuple[str, int], dict[str, Any]]:
-    """The records of ``summary``'s ``runs`` list keyed by (row, seed); empty where the file is
-    absent or any top-level field named in ``same`` differs (``quick=False``: a tiny pass never
-    mixes with full runs). Every summary the reproduce scripts write keeps each run's ``group``
-    and ``seed``."""
+def committed_summary(summary: Path, **same: Any) -> dict[str, Any]:
+    """The summary JSON at ``summary``; empty where the file is absent or any top-level field
+    named in ``same`` differs (``quick=False``: a tiny pass never mixes with full runs)."""
     if not summary.is_file():
         return {}
     data = json.loads(summary.read_text())
-    if any(data.get(k) != v for k, v in same.items()):
-        return {}
-    return {(r["group"], r["seed"]): r for r in data.get("runs", [])}
+    return {} if any(data.get(k) != v for k, v in same.items()) else data
+
+
+def runs_by_row_and_seed(summary: dict[str, Any]) -> dict[tuple[str, int], dict[str, Any]]:
+    """The records of a loaded summary's ``runs`` list keyed by (row, seed). Every summary the
+    reproduce scripts write keeps each run's ``group`` and ``seed``."""
+    return {(r["group"], r["seed"]): r for r in summary.get("runs", [])}

@@ -26,7 +26,7 @@ from typing import Any
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 
-from committed import committed_runs  # noqa: E402
+from committed import committed_summary, runs_by_row_and_seed  # noqa: E402
 from render_evidence import host_pairs  # noqa: E402
 from run_experiments import expand, load_spec  # noqa: E402
 
@@ -113,7 +113,7 @@ def main(argv: list[str] | None = None) -> int:
     only = set(args.only.split(",")) | {host} if args.only else None
     suite_root = args.root / spec["suite"]
     out = args.results / f"rescored_{spec['suite']}.json"
-    kept = committed_runs(out, test_extra=args.test_extra)
+    kept = runs_by_row_and_seed(committed_summary(out, test_extra=args.test_extra))
     scored = []
     for run in expand(spec):
         skipped = only is not None and run["group"] not in only

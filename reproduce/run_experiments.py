@@ -34,7 +34,7 @@ from pathlib import Path
 from typing import Any
 
 import yaml
-from committed import committed_runs
+from committed import committed_summary, runs_by_row_and_seed
 
 from litelora._io import write_json, write_text
 from litelora.metrics import aggregate_seeds
@@ -135,7 +135,8 @@ def run_suite(spec: dict[str, Any], root: Path, results: Path, *, quick: bool = 
         raise SystemExit(f"--only: no experiment named {sorted(unknown)} in suite {spec['suite']!r}")
     suite_root = root / spec["suite"]
     out = results / spec["suite"]
-    kept = committed_runs(out.with_suffix(".json"), quick=quick)
+    old = committed_summary(out.with_suffix(".json"), quick=quick)
+    kept = runs_by_row_and_seed(old)
     runs = expand(spec, quick)
     per_group: dict[str, list[dict[str, Any]]] = defaultdict(list)
     records = []
@@ -161,9 +162,9 @@ def run_suite(spec: dict[str, Any], root: Path, results: Path, *, quick: bool = 
               for g, ms in per_group.items()}
     finished = [r for r in runs if (suite_root / r["name"] / "results.json").is_file()]
     analysis = analyze_runs(spec, finished, suite_root)
-    if kept:  # a run analysed on another checkout keeps its summary
-        old = json.loads(out.with_suffix(".json").read_text()).get("analysis", {})
-        analysis = {**{r["run"]: old[r["run"]] for r in records if r["run"] in old}, **analysis}
+    # a run analysed on another checkout keeps its summary
+    analysed = old.get("analysis", {})
+    analysis = {**{r["run"]: analysed[r["run"]] for r in records if r["run"] in analysed}, **analysis}
     summary = {"suite": spec["suite"], "spec": spec, "quick": quick, "groups": groups, "runs": records,
                "analysis": analysis}
     write_json(out.with_suffix(".json"), summary)
