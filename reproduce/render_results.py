@@ -31,6 +31,8 @@ README = ROOT / "README.md"
 MATCH_TOLERANCE = 0.005
 # The paper's claimed reduction band.
 BAND = (0.20, 0.70)
+# A claim is judged over this many task orders (seeds), each gate run paired with its host's.
+EVIDENCE_ORDERS = 3
 # Order of the sections for suites that exist; any other suite follows in name order.
 SUITE_ORDER = ["gate_v2_planted", "gate_v2_planted_short", "gate_v2_default", "gate_v2_fmnist_til", "gate_v2_smollm2",
                "hosts_default", "planted", "savers_default", "gate_sweep_default", "references_default", "hosts_domains",
@@ -234,6 +236,8 @@ def section_verdict(results: dict[str, dict[str, Any]],
             converged = converged_label(results[name], v["host"])
             held = "yes" if v["matched"] and v["in_band"] else (
                 "no: fewer than 20% saved" if not v["in_band"] else "no: below the 0.5-point bar")
+            if v["n"] < EVIDENCE_ORDERS:  # a row still running: its verdict is shown, not counted
+                held = f"not judged ({v['n']} of {EVIDENCE_ORDERS} task orders): {held}"
             if not converged.startswith("yes"):
                 held += " (suite not shown converged)"
             lines.append(

@@ -111,7 +111,9 @@ def test_the_verdict_lists_only_discriminating_pairs_with_paired_differences(tmp
     # paired by seed: -4 and +2 points, mean -1.0, sample std 4.2
     assert ("| s | not checked | inclora (litelora) | 2 | 40% | - | 0.800 ± 0.020 | 0.790 ± 0.020 "
             "| -1.0 ± 4.2 (-4.0, +2.0) |") in table
-    assert table.rstrip().endswith("| no: below the 0.5-point bar (suite not shown converged) |")
+    # two task orders of the three a claim is judged over: the verdict is shown, not counted
+    assert table.rstrip().endswith(
+        "| not judged (2 of 3 task orders): no: below the 0.5-point bar (suite not shown converged) |")
     assert "olora" not in table  # olora does not beat its own closed-after-task-0 by 3 points
     # The host's learning curves show it plateaued (no late rise): converged, read in-run.
     for run in runs:
@@ -121,7 +123,7 @@ def test_the_verdict_lists_only_discriminating_pairs_with_paired_differences(tmp
     (tmp_path / "s.json").write_text(json.dumps({"suite": "s", "spec": {}, "groups": groups, "runs": runs}))
     table = "\n".join(render.section_verdict(render.load_results(tmp_path)))
     assert "| s | yes (in-run) | inclora (litelora) |" in table
-    assert table.rstrip().endswith("| no: below the 0.5-point bar |")
+    assert table.rstrip().endswith("| not judged (2 of 3 task orders): no: below the 0.5-point bar |")
 
 
 def test_a_gate_behind_its_host_is_judged_on_the_seeds_both_ran(tmp_path: Path) -> None:
