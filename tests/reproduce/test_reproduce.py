@@ -89,7 +89,7 @@ def test_a_suite_discriminates_when_its_host_beats_closed_after_task_0(tmp_path:
     text = render.render(tmp_path, tmp_path)
     assert "| far | inclora (litelora) | 3 | yes |" in text and "| near | inclora (litelora) | 3 | no |" in text
     assert "| far | olora (litelora) | 3 | no |" in text
-    assert "for 1 of the 1 pairs on a suite that discriminates" in text
+    assert "for 1 of the 1 pairs over 3 task orders on a suite that discriminates" in text
 
 
 def test_the_verdict_lists_only_discriminating_pairs_with_paired_differences(tmp_path: Path) -> None:
