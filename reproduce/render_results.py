@@ -119,6 +119,8 @@ def verdicts(suite: dict[str, Any], results: dict[str, dict[str, Any]] | None = 
             "host": host, "gated": gated, "label": pair_label(host, gated), "delta": delta, "reduction": red,
             "n": g["final_acc_sample"]["n"],
             "within_spread": g["final_acc_sample"]["n"] > 1 and abs(delta) <= spread,
+            # fewer task orders than a claim is judged over: a row still running, shown but not counted
+            "judged": g["final_acc_sample"]["n"] >= EVIDENCE_ORDERS,
             "matched": delta >= -MATCH_TOLERANCE,
             # "20-70% or more": a larger reduction at matched accuracy is a stronger result, not a miss.
             # 240 of 300 adapters is 20% fewer, whatever the float says
@@ -236,7 +238,7 @@ def section_verdict(results: dict[str, dict[str, Any]],
             converged = converged_label(results[name], v["host"])
             held = "yes" if v["matched"] and v["in_band"] else (
                 "no: fewer than 20% saved" if not v["in_band"] else "no: below the 0.5-point bar")
-            if v["n"] < EVIDENCE_ORDERS:  # a row still running: its verdict is shown, not counted
+            if not v["judged"]:
                 held = f"not judged ({v['n']} of {EVIDENCE_ORDERS} task orders): {held}"
             if not converged.startswith("yes"):
                 held += " (suite not shown converged)"
@@ -269,7 +271,7 @@ def section_claims(results: dict[str, dict[str, Any]]) -> list[str]:
         for v in rows[name]:
             total += 1
             held += v["matched"] and v["in_band"]
-            if v["discriminates"] and v["n"] >= EVIDENCE_ORDERS:
+            if v["discriminates"] and v["judged"]:
                 total_disc += 1
                 held_disc += v["matched"] and v["in_band"]
             red = "-" if v["reduction"] is None else f"{v['reduction']:.2f}"
@@ -279,7 +281,8 @@ def section_claims(results: dict[str, dict[str, Any]]) -> list[str]:
                          f"| {v['delta']:+.3f} | {'yes' if v['matched'] else 'no'} | {spread} |")
     lines += ["", f"Both halves of the claim (a reduction of at least 20% **and** matched accuracy) held for {held} of "
                   f"{total} host/stream pairs measured here, and for {held_disc} of the {total_disc} pairs over "
-                  f"{EVIDENCE_ORDERS} task orders on a suite that discriminates (its host beats \"adapters closed after task 0\" by at least "
+                  f"{EVIDENCE_ORDERS} task orders on a suite that discriminates (its host beats \"adapters closed "
+                  f"after task 0\" by at least "
                   f"{DISCRIMINATES_BY * 100:.0f} points and by more than the seed spread); only those count as "
                   "evidence. *Within the seed spread* means the difference is no larger than the larger of the "
                   "two standard deviations over seeds: with 3 seeds such a difference is not evidence either way."]
