@@ -1,0 +1,77 @@
+"""The README's hand-written findings quote numbers the verdict table does not show (per-order
+gaps, rescored differences, carried shares, the gate's cost): each is rebuilt here from the
+committed JSON it comes from, so a rerun that moves a number fails until the prose follows."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(ROOT / "reproduce"))
+from render_results import final_acc_by_seed, load_results, paired_differences  # noqa: E402
+
+RESULTS = ROOT / "reproduce" / "results"
+SUITE = "families_generative_16ep"
+
+
+def _readme() -> str:
+    # The prose wraps anywhere: compare with every run of whitespace read as one space.
+    return " ".join((ROOT / "README.md").read_text(encoding="utf-8").split())
+
+
+def _points(diffs: list[float]) -> tuple[float, float]:
+    """Mean and sample standard deviation of accuracy differences, in points."""
+    mean = sum(diffs) / len(diffs)
+    std = (sum((d - mean) ** 2 for d in diffs) / (len(diffs) - 1)) ** 0.5
+    return abs(mean) * 100, std * 100
+
+
+def _saved(groups: dict, row: str) -> tuple[int, int]:
+    """Adapters and parameters saved by ``row``, in whole percent."""
+    g = groups[row]
+    return round(g["adapter_reduction"]["mean"] * 100), round(g["param_reduction"]["mean"] * 100)
+
+
+def test_the_gated_rows_quoted_in_the_readme_match_their_json() -> None:
+    suite = load_results(RESULTS)[SUITE]
+    readme = _readme()
+    chance = "inclora+litelora-v3-chance"
+    mean, std = _points(list(paired_differences(suite, "inclora", chance).values()))
+    adapters, params = _saved(suite["groups"], chance)
+    assert (f"ends {mean:.1f} ± {std:.1f} points below inclora at {adapters}% fewer adapters and "
+            f"{params}% fewer parameters") in readme
+
+    full = "inflora+litelora-v3-chance-full-rank"
+    own = _points(list(paired_differences(suite, "inflora", full).values()))
+    rescored = json.loads((RESULTS / f"rescored_{SUITE}.json").read_text())["rescored_groups"][full]["vs_host"]
+    assert rescored["host"] == "inflora" and rescored["n"] == 3
+    larger = _points(rescored["by_seed"])
+    adapters, params = _saved(suite["groups"], full)
+    assert (f"{own[0]:.1f} ± {own[1]:.1f} points under InfLoRA on the runs' own test sets and "
+            f"{larger[0]:.1f} ± {larger[1]:.1f} on larger ones, at {adapters}% fewer adapters and "
+            f"{params}% fewer parameters") in readme
+
+
+def test_the_closed_reference_and_the_carried_shares_match_their_json() -> None:
+    suite = load_results(RESULTS)[SUITE]
+    host, closed = final_acc_by_seed(suite, "inclora"), final_acc_by_seed(suite, "closed-after-task-0")
+    gaps = [f"{(host[s] - closed[s]) * 100:.1f}" for s in sorted(host)]
+    assert len(gaps) == 3
+    readme = _readme()
+    assert f"costs the host {gaps[0]}, {gaps[1]} and {gaps[2]} points" in readme
+
+    kinds = json.loads((RESULTS / f"carried_{SUITE}.json").read_text())["carried_groups"]["inclora"]["kinds"]
+    recurring, first = (round(kinds[k]["carried_share"] * 100) for k in ("recurring", "first"))
+    assert (f"only {recurring}% of what training it gains over the base model (the first task of a "
+            f"new family: {first}%)") in readme
+
+
+def test_the_gate_cost_quoted_in_the_readme_matches_the_benchmark() -> None:
+    summary = json.loads((ROOT / "perf" / "results" / "bench_gate_cost.json").read_text())["train_info"]["summary"]
+    default = summary["default"]
+    v3 = default["host+v3"]["paired_over_host"]["wall_s"]
+    chance = default["host+v3-chance-probe-counts"]["paired_over_host"]["wall_s"]
+    assert (f"v3 costs {v3:.2f}x its host's wall time on the default stream, {chance:.2f}x with "
+            "`gate.params.unsolved=chance` and `gate.params.probe_counts=true`") in _readme()
