@@ -210,12 +210,14 @@ def section_analysis(suite: dict[str, Any]) -> list[str]:
 
 
 def _paired(v: dict[str, Any]) -> str:
-    """The per-seed differences in points, with their mean ± sample std."""
+    """The per-seed differences in points, with their mean ± sample std (one seed has no spread:
+    its difference alone)."""
     d = [x * 100 for x in v["paired"].values()]
     if not d:
         return "-"
-    std = statistics.stdev(d) if len(d) > 1 else 0.0
-    return f"{statistics.mean(d):+.1f} ± {std:.1f} ({', '.join(f'{x:+.1f}' for x in d)})"
+    if len(d) == 1:
+        return f"{d[0]:+.1f} (one seed)"
+    return f"{statistics.mean(d):+.1f} ± {statistics.stdev(d):.1f} ({', '.join(f'{x:+.1f}' for x in d)})"
 
 
 def section_verdict(results: dict[str, dict[str, Any]],
