@@ -5,8 +5,11 @@ committed JSON it comes from, so a rerun that moves a number fails until the pro
 from __future__ import annotations
 
 import json
+import statistics
 import sys
 from pathlib import Path
+
+import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT / "reproduce"))
@@ -16,16 +19,20 @@ RESULTS = ROOT / "reproduce" / "results"
 SUITE = "families_generative_16ep"
 
 
-def _readme() -> str:
+@pytest.fixture(scope="module")
+def readme() -> str:
     # The prose wraps anywhere: compare with every run of whitespace read as one space.
     return " ".join((ROOT / "README.md").read_text(encoding="utf-8").split())
 
 
+@pytest.fixture(scope="module")
+def suite() -> dict:
+    return load_results(RESULTS)[SUITE]
+
+
 def _points(diffs: list[float]) -> tuple[float, float]:
-    """Mean and sample standard deviation of accuracy differences, in points."""
-    mean = sum(diffs) / len(diffs)
-    std = (sum((d - mean) ** 2 for d in diffs) / (len(diffs) - 1)) ** 0.5
-    return abs(mean) * 100, std * 100
+    """Mean (as a gap, unsigned) and sample standard deviation of accuracy differences, in points."""
+    return abs(statistics.mean(diffs)) * 100, statistics.stdev(diffs) * 100
 
 
 def _saved(groups: dict, row: str) -> tuple[int, int]:
@@ -34,9 +41,7 @@ def _saved(groups: dict, row: str) -> tuple[int, int]:
     return round(g["adapter_reduction"]["mean"] * 100), round(g["param_reduction"]["mean"] * 100)
 
 
-def test_the_gated_rows_quoted_in_the_readme_match_their_json() -> None:
-    suite = load_results(RESULTS)[SUITE]
-    readme = _readme()
+def test_the_gated_rows_quoted_in_the_readme_match_their_json(suite: dict, readme: str) -> None:
     chance = "inclora+litelora-v3-chance"
     mean, std = _points(list(paired_differences(suite, "inclora", chance).values()))
     adapters, params = _saved(suite["groups"], chance)
@@ -54,12 +59,10 @@ def test_the_gated_rows_quoted_in_the_readme_match_their_json() -> None:
             f"{params}% fewer parameters") in readme
 
 
-def test_the_closed_reference_and_the_carried_shares_match_their_json() -> None:
-    suite = load_results(RESULTS)[SUITE]
+def test_the_closed_reference_and_the_carried_shares_match_their_json(suite: dict, readme: str) -> None:
     host, closed = final_acc_by_seed(suite, "inclora"), final_acc_by_seed(suite, "closed-after-task-0")
     gaps = [f"{(host[s] - closed[s]) * 100:.1f}" for s in sorted(host)]
     assert len(gaps) == 3
-    readme = _readme()
     assert f"costs the host {gaps[0]}, {gaps[1]} and {gaps[2]} points" in readme
 
     kinds = json.loads((RESULTS / f"carried_{SUITE}.json").read_text())["carried_groups"]["inclora"]["kinds"]
@@ -68,10 +71,10 @@ def test_the_closed_reference_and_the_carried_shares_match_their_json() -> None:
             f"new family: {first}%)") in readme
 
 
-def test_the_gate_cost_quoted_in_the_readme_matches_the_benchmark() -> None:
+def test_the_gate_cost_quoted_in_the_readme_matches_the_benchmark(readme: str) -> None:
     summary = json.loads((ROOT / "perf" / "results" / "bench_gate_cost.json").read_text())["train_info"]["summary"]
     default = summary["default"]
     v3 = default["host+v3"]["paired_over_host"]["wall_s"]
     chance = default["host+v3-chance-probe-counts"]["paired_over_host"]["wall_s"]
     assert (f"v3 costs {v3:.2f}x its host's wall time on the default stream, {chance:.2f}x with "
-            "`gate.params.unsolved=chance` and `gate.params.probe_counts=true`") in _readme()
+            "`gate.params.unsolved=chance` and `gate.params.probe_counts=true`") in readme
