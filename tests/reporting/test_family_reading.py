@@ -48,6 +48,21 @@ def test_each_task_reads_its_recruits_ranks_parameters_and_accuracies() -> None:
     assert kinds["recurring"]["recruited"] == 1 and kinds["repeat"]["params"] == 0
 
 
+def test_the_digest_keeps_each_tasks_probe_readings_and_rejects_rows_that_disagree() -> None:
+    rows = [_row(1, "q", "recruit", unsolved=0.4, closed_loss=1.2, base_loss=3.0),
+            _row(1, "v", "reuse", unsolved=0.4, closed_loss=1.2, base_loss=3.0),
+            _row(2, "q", "reuse", unsolved=0.0), _row(2, "v", "reuse", unsolved=0.0)]
+    tasks = gate_digest(rows, num_tasks=3, rank=8)["tasks"]
+    assert "unsolved" not in tasks[0]  # task 0 has no rows, so no probe
+    assert {k: tasks[1][k] for k in ("unsolved", "closed_loss", "base_loss")} == {
+        "unsolved": 0.4, "closed_loss": 1.2, "base_loss": 3.0}
+    assert tasks[2]["unsolved"] == 0.0 and "base_loss" not in tasks[2]
+    assert "unsolved" not in gate_digest(ROWS, num_tasks=4, rank=8)["tasks"][1]  # a gate without a probe
+    mixed = [_row(1, "q", "reuse", unsolved=0.4), _row(1, "v", "reuse", unsolved=0.5)]
+    with pytest.raises(DataError, match="task 1: 'unsolved' differs between its rows"):
+        gate_digest(mixed, num_tasks=2, rank=8)
+
+
 def test_mismatched_inputs_and_unknown_decisions_are_errors() -> None:
     digest = gate_digest(ROWS, num_tasks=4, rank=8)
     with pytest.raises(DataError, match="read them from one run"):

@@ -20,6 +20,9 @@ from litelora.adapters.config import AdapterConfig
 from litelora.errors import DataError
 
 KINDS: tuple[str, ...] = ("first", "recurring", "repeat")
+# A gate's measurements of the whole task (every module of a task shares its probe's losses), kept
+# in the digest so a reading such as "carried" can be checked against committed results.
+TASK_READINGS: tuple[str, ...] = ("unsolved", "closed_loss", "base_loss")
 
 
 @dataclass(frozen=True)
@@ -62,7 +65,8 @@ def gate_digest(rows: Sequence[Mapping[str, Any]], num_tasks: int, rank: int) ->
     """What ``gates.json`` rows say per task, compact enough to keep beside a suite's results.
 
     ``targets``: every target named, sorted; per task: ``recruited`` (indices into ``targets``),
-    ``rank_sum`` and ``params`` of the recruits. A row without ``rank`` counts ``rank`` for a
+    ``rank_sum`` and ``params`` of the recruits, and each of ``TASK_READINGS`` its rows carry
+    (``unsolved`` in [0, 1]; the losses in nats per label token). A row without ``rank`` counts ``rank`` for a
     recruit and 0 for a reuse. A task without rows (a gate that records none for the ungated task
     0) recruited every target at ``rank``, each with the parameters its candidate has elsewhere.
     """
@@ -85,7 +89,8 @@ def gate_digest(rows: Sequence[Mapping[str, Any]], num_tasks: int, rank: int) ->
         tasks.append({"recruited": sorted(index[str(r["target"])] for r in recruits),
                       "rank_sum": sum(int(r.get("rank", rank)) for r in recruits) + sum(
                           int(r.get("rank", 0)) for r in mine if r["decision"] == "reuse"),
-                      "params": sum(int(r.get("params_kept", 0)) for r in recruits)})
+                      "params": sum(int(r.get("params_kept", 0)) for r in recruits),
+                      **_task_readings(mine, t)})
     return {"targets": targets, "tasks": tasks}
 
 
@@ -113,6 +118,18 @@ def by_kind(readings: Sequence[TaskReading]) -> dict[str, dict[str, float]]:
         if rows:
             out[kind] = {"tasks": len(rows), **{k: sum(getattr(r, k) for r in rows) / len(rows)
                                                 for k in ("recruited", "rank_sum", "params", "acc_after", "acc_final")}}
+    return out
+
+
+def _task_readings(rows: Sequence[Mapping[str, Any]], task: int) -> dict[str, float]:
+    out = {}
+    for key in TASK_READINGS:
+        values = {float(r[key]) for r in rows if r.get(key) is not None}
+        if len(values) > 1:
+            raise DataError(f"gates.json, task {task}: {key!r} differs between its rows ({sorted(values)[:2]}); "
+                            "a task-level reading is one value per task: read rows of one run")
+        if values:
+            out[key] = values.pop()
     return out
 
 
