@@ -96,6 +96,10 @@ def test_the_table_sets_each_task_beside_the_other_runs_on_it() -> None:
     host = [[round(row[j] + 0.05, 3) if j <= i else 0 for j in range(4)] for i, row in enumerate(R)]
     lines = readings_table(readings, {"host": host})
     assert lines[0].endswith("| after / end | host: after / end |")
-    assert lines[4] == "| 2 | bbc-topics-b | topic | recurring | 1 / 2 | 3 | 100 | 0.500 / 0.400 | 0.550 / 0.450 |"
+    assert lines[4] == "| 2 | bbc-topics-b | topic | recurring | - | 1 / 2 | 3 | 100 | 0.500 / 0.400 | 0.550 / 0.450 |"
+    probed = [_row(1, "q", "reuse", unsolved=0.25), _row(1, "v", "reuse", unsolved=0.25)]
+    read = family_reading(NAMES[:2], FAMILIES[:2], {}, gate_digest(probed, num_tasks=2, rank=8), [[0.9, 0], [0.8, 0.7]])
+    assert [r.unsolved for r in read] == [None, 0.25]
+    assert readings_table(read)[3].startswith("| 1 | rt-sentiment-a | sentiment | first | 0.250 | 0 / 2 |")
     with pytest.raises(DataError, match="compare runs of one stream and seed"):
         readings_table(readings, {"closed": R[:2]})

@@ -33,6 +33,8 @@ class TaskReading:
     verbatim repeat of an earlier task); ``first`` for every task of a stream without families.
     recruited / targets: candidate adapters kept, of those the task had; rank_sum: their ranks
     summed; params: their parameters. acc_after: ``R[t][t]``; acc_final: ``R[T-1][t]``.
+    unsolved: the gate's reading of how much of the task the old adapters leave, in [0, 1] (near 0:
+    they carry it), where its probe measured one (``None`` for task 0 and gates without a probe).
     """
 
     task: int
@@ -45,6 +47,7 @@ class TaskReading:
     params: int
     acc_after: float
     acc_final: float
+    unsolved: float | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -105,7 +108,7 @@ def family_reading(names: Sequence[str], families: Sequence[str | None], repeat_
                         "read them from one run")
     kinds = task_kinds(families, names, repeat_of)
     return [TaskReading(t, names[t], families[t], kinds[t], len(d["recruited"]), len(digest["targets"]),
-                        d["rank_sum"], d["params"], float(R[t][t]), float(R[T - 1][t]))
+                        d["rank_sum"], d["params"], float(R[t][t]), float(R[T - 1][t]), d.get("unsolved"))
             for t, d in enumerate(digest["tasks"])]
 
 
@@ -166,10 +169,11 @@ def readings_table(readings: Sequence[TaskReading],
         if len(R) != T:
             raise DataError(f"run {who!r} has {len(R)} tasks, the gated run {T}: compare runs of one stream and seed")
     extra = "".join(f" | {who}: after / end" for who in others)
-    lines = [f"| task | name | family | kind | adapters | rank sum | parameters | after / end{extra} |",
-             "|---|---|---|---|---|---|---|---" + "|---" * len(others) + "|"]
+    lines = [f"| task | name | family | kind | unsolved | adapters | rank sum | parameters | after / end{extra} |",
+             "|---|---|---|---|---|---|---|---|---" + "|---" * len(others) + "|"]
     for r in readings:
         cells = "".join(f" | {R[r.task][r.task]:.3f} / {R[T - 1][r.task]:.3f}" for R in others.values())
-        lines.append(f"| {r.task} | {r.name} | {r.family or '-'} | {r.kind} | {r.recruited} / {r.targets} "
+        unsolved = "-" if r.unsolved is None else f"{r.unsolved:.3f}"
+        lines.append(f"| {r.task} | {r.name} | {r.family or '-'} | {r.kind} | {unsolved} | {r.recruited} / {r.targets} "
                      f"| {r.rank_sum} | {r.params} | {r.acc_after:.3f} / {r.acc_final:.3f}{cells} |")
     return lines
