@@ -22,6 +22,8 @@ from render_evidence import (DEFAULT_END, DEFAULT_START, converged_label, defaul
                              mean_std, section_carried, section_convergence, section_families,
                              section_redundancy, section_rescored, sync_readme)
 
+from litelora.metrics import aggregate_seeds
+
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
 README = ROOT / "README.md"
@@ -54,6 +56,18 @@ def _m(stats: dict[str, Any], key: str, fmt: str = ".3f", pm: bool = True) -> st
     if key not in stats:
         return "-"
     return mean_std(stats[key] if pm else {**stats[key], "n": 1}, mean=fmt)
+
+
+def _host_stats(suite: dict[str, Any], verdict: dict[str, Any]) -> dict[str, Any]:
+    """The host's metrics (as ``groups`` holds them) on the seeds its gate ran: a host beside a gate
+    that has not reached every seed yet is read on the seeds both ran, like the paired difference."""
+    host = suite["groups"][verdict["host"]]
+    seeds = verdict["paired"]
+    if not seeds or len(seeds) >= host["final_acc_sample"]["n"]:
+        return host
+    runs = [r["metrics"] for r in suite.get("runs", []) if r["group"] == verdict["host"] and r["seed"] in seeds]
+    keys = {k for m in runs for k in m if all(isinstance(x.get(k), (int, float)) for x in runs)}
+    return {k: aggregate_seeds([m[k] for m in runs]) for k in keys}
 
 
 def _kib(stats: dict[str, Any]) -> str:
@@ -145,7 +159,7 @@ def section_pairs(suite: dict[str, Any]) -> list[str]:
         "|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for v in verdicts(suite):
-        h, g = groups[v["host"]], groups[v["gated"]]
+        h, g = _host_stats(suite, v), groups[v["gated"]]
         lines.append(
             f"| {v['label']} | {v['n']} | {_m(h, 'final_acc_sample')} | {_m(g, 'final_acc_sample')} "
             f"| {v['delta']:+.3f} | {_m(h, 'aia_sample', pm=False)} / {_m(g, 'aia_sample', pm=False)} "
@@ -234,7 +248,7 @@ def section_verdict(results: dict[str, dict[str, Any]],
         for v in rows[name]:
             if not v["discriminates"]:
                 continue
-            h, g = groups[v["host"]], groups[v["gated"]]
+            h, g = _host_stats(results[name], v), groups[v["gated"]]
             red = "-" if v["reduction"] is None else f"{v['reduction']:.0%}"
             params = f"{g['param_reduction']['mean']:.0%}" if "param_reduction" in g else "-"
             converged = converged_label(results[name], v["host"])

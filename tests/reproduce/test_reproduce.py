@@ -140,8 +140,12 @@ def test_a_gate_behind_its_host_is_judged_on_the_seeds_both_ran(tmp_path: Path) 
     (tmp_path / "s.json").write_text(json.dumps({"suite": "s", "spec": {}, "groups": groups, "runs": runs}))
     v = render.verdicts(render.load_results(tmp_path)["s"])[0]
     assert v["delta"] == pytest.approx(-0.03) and v["matched"] is False
-    # one seed paired has no spread to show: its difference alone, not "± 0.0"
-    assert "| -3.0 (one seed) |" in "\n".join(render.section_verdict(render.load_results(tmp_path)))
+    # one seed paired has no spread to show: its difference alone, not "± 0.0"; the host's column
+    # reads the same seed (0.900), not its two-seed mean (0.850), in the verdict and the pairs table
+    verdict = "\n".join(render.section_verdict(render.load_results(tmp_path)))
+    assert "| 1 | 30% | - | 0.900 | 0.870 | -3.0 (one seed) |" in verdict
+    assert "| inclora (litelora) | 1 | 0.900 | 0.870 | -0.030 |" in "\n".join(
+        render.section_pairs(render.load_results(tmp_path)["s"]))
 
 
 def test_a_suite_borrows_closed_after_task_0_only_from_a_suite_with_the_same_host_runs(tmp_path: Path) -> None:
