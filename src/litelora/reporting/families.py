@@ -69,7 +69,7 @@ def gate_digest(rows: Sequence[Mapping[str, Any]], num_tasks: int, rank: int) ->
 
     ``targets``: every target named, sorted; per task: ``recruited`` (indices into ``targets``),
     ``rank_sum`` and ``params`` of the recruits, and each of ``TASK_READINGS`` its rows carry
-    (``unsolved`` in [0, 1]; the losses in nats per label token). A row without ``rank`` counts ``rank`` for a
+    (``unsolved`` in [0, 1]; the losses in nats, the task's mean over the probe's window). A row without ``rank`` counts ``rank`` for a
     recruit and 0 for a reuse. A task without rows (a gate that records none for the ungated task
     0) recruited every target at ``rank``, each with the parameters its candidate has elsewhere.
     """
@@ -125,6 +125,7 @@ def by_kind(readings: Sequence[TaskReading]) -> dict[str, dict[str, float]]:
 
 
 def _task_readings(rows: Sequence[Mapping[str, Any]], task: int) -> dict[str, float]:
+    """Each of ``TASK_READINGS`` the task's rows carry, once (every row of a task holds the same)."""
     out = {}
     for key in TASK_READINGS:
         values = {float(r[key]) for r in rows if r.get(key) is not None}
