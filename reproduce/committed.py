@@ -10,8 +10,11 @@ A run present here always wins over its committed record.
 from __future__ import annotations
 
 import json
+from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
+
+from litelora.metrics import aggregate_seeds
 
 
 def committed_summary(summary: Path, **same: Any) -> dict[str, Any]:
@@ -21,6 +24,12 @@ def committed_summary(summary: Path, **same: Any) -> dict[str, Any]:
         return {}
     data = json.loads(summary.read_text())
     return {} if any(data.get(k) != v for k, v in same.items()) else data
+
+
+def group_stats(metrics: Sequence[Mapping[str, Any]], keys: Iterable[str]) -> dict[str, dict[str, float]]:
+    """A summary's ``groups`` entry from its runs' ``metrics``: each of ``keys`` that every run
+    records (not ``None``), aggregated over the runs (``aggregate_seeds``)."""
+    return {k: aggregate_seeds([m[k] for m in metrics]) for k in keys if all(m.get(k) is not None for m in metrics)}
 
 
 def runs_by_row_and_seed(summary: dict[str, Any]) -> dict[tuple[str, int], dict[str, Any]]:

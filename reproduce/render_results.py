@@ -18,11 +18,10 @@ from pathlib import Path
 from typing import Any
 
 import yaml
+from committed import group_stats, runs_by_row_and_seed
 from render_evidence import (DEFAULT_END, DEFAULT_START, converged_label, default_run_block, host_pairs, pair_label,
                              mean_std, section_carried, section_convergence, section_families,
                              section_redundancy, section_rescored, sync_readme)
-
-from litelora.metrics import aggregate_seeds
 
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
@@ -65,9 +64,8 @@ def _host_stats(suite: dict[str, Any], verdict: dict[str, Any]) -> dict[str, Any
     seeds = verdict["paired"]
     if not seeds or len(seeds) >= host["final_acc_sample"]["n"]:
         return host
-    runs = [r["metrics"] for r in suite.get("runs", []) if r["group"] == verdict["host"] and r["seed"] in seeds]
-    keys = {k for m in runs for k in m if all(isinstance(x.get(k), (int, float)) for x in runs)}
-    return {k: aggregate_seeds([m[k] for m in runs]) for k in keys}
+    by = runs_by_row_and_seed(suite)
+    return group_stats([by[(verdict["host"], s)]["metrics"] for s in seeds], host)
 
 
 def _kib(stats: dict[str, Any]) -> str:

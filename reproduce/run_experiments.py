@@ -34,10 +34,9 @@ from pathlib import Path
 from typing import Any
 
 import yaml
-from committed import committed_summary, runs_by_row_and_seed
+from committed import committed_summary, group_stats, runs_by_row_and_seed
 
 from litelora._io import write_json, write_text
-from litelora.metrics import aggregate_seeds
 
 COLUMNS = ["final_acc_sample", "aia_sample", "forgetting_first", "active_adapters", "adapter_reduction",
            "adapter_params", "param_reduction", "adapter_bytes", "train_seconds"]
@@ -158,8 +157,7 @@ def run_suite(spec: dict[str, Any], root: Path, results: Path, *, quick: bool = 
                         "accuracy_matrix": res["train_info"]["accuracy_matrix"],
                         **{k: res["train_info"][k] for k in ("task_curves",) if k in res["train_info"]},
                         **stream_and_gates(suite_root / run["name"])})
-    groups = {g: {k: aggregate_seeds([m[k] for m in ms]) for k in COLUMNS if all(m.get(k) is not None for m in ms)}
-              for g, ms in per_group.items()}
+    groups = {g: group_stats(ms, COLUMNS) for g, ms in per_group.items()}
     finished = [r for r in runs if (suite_root / r["name"] / "results.json").is_file()]
     analysis = analyze_runs(spec, finished, suite_root)
     # a run analysed on another checkout keeps its summary
