@@ -9,7 +9,9 @@ that load drift hits every row alike, and ratios are paired within a seed. Per r
 wall and CPU seconds, the trainer's training seconds (probe, search and steps), peak RSS, the
 adapter bytes the bank keeps, active adapters, parameter reduction against the host's and
 final accuracy. Training FLOPs are counted by ``torch.utils.flop_counter`` in one extra run per
-stream and row (seed 0) with the counter on, which slows the run, so its wall is not used.
+stream and row (seed 0) with the counter on, which slows the run, so its wall is not used; a
+second counter inside it takes the gate's share (its base reading, probe and decision), so the
+rest is what the task's own steps cost.
 
 Streams:
 
@@ -68,7 +70,11 @@ def child(sets: list[str], out_dir: str, count_flops: bool) -> dict[str, Any]:
     from litelora.training.config import RunConfig
     from litelora.training.trainer import ContinualTrainer
 
-    flops = {"train": 0}
+    flops = {"train": 0, "gate": 0}
+    data: dict[str, Any] = {"output_dir": out_dir}
+    for assignment in sets:
+        apply_override(data, assignment)
+    trainer = build_trainer(RunConfig.from_dict(data))
     if count_flops:
         train_task = ContinualTrainer._train_task
 
@@ -79,11 +85,22 @@ def child(sets: list[str], out_dir: str, count_flops: bool) -> dict[str, Any]:
             return out
 
         ContinualTrainer._train_task = counted  # type: ignore[method-assign]
-    data: dict[str, Any] = {"output_dir": out_dir}
-    for assignment in sets:
-        apply_override(data, assignment)
-    metrics = build_trainer(RunConfig.from_dict(data)).run().metrics
-    return {**{k: metrics.get(k) for k in KEYS if k in metrics}, "train_flops": flops["train"] if count_flops else None}
+        gate = trainer.lite.gate
+        if gate is not None:
+            # A second counter nested inside the task's: the gate's share of the training FLOPs (its
+            # base reading, probe and decision, all in before_task), so the rest is the task's steps.
+            before_task = gate.before_task
+
+            def gate_counted(ctx: Any) -> list[dict[str, Any]]:
+                with FlopCounterMode(display=False) as counter:
+                    out = before_task(ctx)
+                flops["gate"] += int(counter.get_total_flops())
+                return out
+
+            gate.before_task = gate_counted  # type: ignore[method-assign]
+    metrics = trainer.run().metrics
+    counts = {"train_flops": flops["train"], "gate_flops": flops["gate"]} if count_flops else {"train_flops": None}
+    return {**{k: metrics.get(k) for k in KEYS if k in metrics}, **counts}
 
 
 def run_once(sets: list[str], run_dir: Path, count_flops: bool) -> dict[str, Any]:
@@ -97,14 +114,18 @@ def run_once(sets: list[str], run_dir: Path, count_flops: bool) -> dict[str, Any
             "loadavg_after": [round(x, 2) for x in os.getloadavg()]}
 
 
-def summarise(runs: dict[str, list[dict[str, Any]]], flops: dict[str, int]) -> dict[str, Any]:
+def summarise(runs: dict[str, list[dict[str, Any]]], flops: dict[str, dict[str, int]]) -> dict[str, Any]:
+    """Medians per row and ratios paired with the host's run of the same seed; ``flops``: row ->
+    ``train_flops`` (the whole training) and ``gate_flops`` (the gate's share of it)."""
     out: dict[str, Any] = {}
+    host_flops = flops["host"]["train_flops"]
     for row, rs in runs.items():
         med = {k: statistics.median(r[k] for r in rs) for k in KEYS if k != "train_flops" and rs[0].get(k) is not None}
-        med["train_flops"] = flops[row]
+        med.update(flops[row])
         paired = {k: round(statistics.median(r[k] / h[k] for r, h in zip(rs, runs["host"]) if h[k]), 4)
                   for k in ("wall_s", "cpu_s", "train_seconds", "peak_rss_bytes", "adapter_bytes")}
-        paired["train_flops"] = round(flops[row] / flops["host"], 4) if flops["host"] else None
+        paired["train_flops"] = round(flops[row]["train_flops"] / host_flops, 4) if host_flops else None
+        paired["gate_flops"] = round(flops[row]["gate_flops"] / host_flops, 4) if host_flops else None
         paired["accuracy_delta"] = round(statistics.median(
             r["final_acc_sample"] - h["final_acc_sample"] for r, h in zip(rs, runs["host"])), 4)
         out[row] = {"median": med, "paired_over_host": paired}
@@ -112,14 +133,14 @@ def summarise(runs: dict[str, list[dict[str, Any]]], flops: dict[str, int]) -> d
 
 
 def markdown(summary: dict[str, dict[str, Any]]) -> str:
-    lines = ["| stream | row | wall s | / host | train s | / host | train GFLOP | / host | peak RSS MiB | / host "
-             "| adapter KiB | / host | param reduction | final acc | - host |",
-             "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
+    lines = ["| stream | row | wall s | / host | train s | / host | train GFLOP | / host | of it the gate's, / host "
+             "| peak RSS MiB | / host | adapter KiB | / host | param reduction | final acc | - host |",
+             "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
     for stream, rows in summary.items():
         for row, s in rows.items():
             m, p = s["median"], s["paired_over_host"]
             lines.append(f"| {stream} | {row} | {m['wall_s']:.1f} | {p['wall_s']:.3f} | {m['train_seconds']:.1f} | "
-                         f"{p['train_seconds']:.3f} | {m['train_flops'] / 1e9:.1f} | {p['train_flops']} | "
+                         f"{p['train_seconds']:.3f} | {m['train_flops'] / 1e9:.1f} | {p['train_flops']} | {p['gate_flops']} | "
                          f"{m['peak_rss_bytes'] / 2**20:.0f} | {p['peak_rss_bytes']:.3f} | "
                          f"{m['adapter_bytes'] / 1024:.0f} | {p['adapter_bytes']:.3f} | "
                          f"{m.get('param_reduction') or 0:.3f} | {m['final_acc_sample']:.3f} | "
@@ -149,7 +170,7 @@ def main(argv: list[str] | None = None) -> int:
     seeds = [int(s) for s in args.seeds.split(",") if s.strip()]
     common = ["train.progress=false", f"train.num_threads={args.threads}", *args.sets]
     runs: dict[str, dict[str, list[dict[str, Any]]]] = {s: {row: [] for row in ROWS} for s in streams}
-    flops: dict[str, dict[str, int]] = {s: {row: 0 for row in ROWS} for s in streams}
+    flops = {s: {row: {"train_flops": 0, "gate_flops": 0} for row in ROWS} for s in streams}
     order: list[str] = []
     with tempfile.TemporaryDirectory(prefix="bench_gate_cost_") as tmp:
         for stream in streams:
@@ -162,7 +183,8 @@ def main(argv: list[str] | None = None) -> int:
                     order.append(f"{stream}/{row}/{seed}")
             for row in ROWS if not args.no_flops else ():
                 sets = [*presets[stream], *common, *ROWS[row], f"train.seed={seeds[0]}", f"benchmark.seed={seeds[0]}"]
-                flops[stream][row] = run_once(sets, Path(tmp) / f"{stream}-{row}-flops", True)["train_flops"]
+                counted = run_once(sets, Path(tmp) / f"{stream}-{row}-flops", True)
+                flops[stream][row] = {k: counted[k] for k in ("train_flops", "gate_flops")}
     summary = {s: summarise(runs[s], flops[s]) for s in streams}
     print(markdown(summary))
     from litelora._io import write_json

@@ -179,6 +179,11 @@ def test_gate_cost_quick_pairs_the_rows_with_the_host_and_counts_training_flops(
     host, gated = summary["host"], summary["host+v3"]
     assert host["paired_over_host"]["wall_s"] == 1.0 and host["paired_over_host"]["accuracy_delta"] == 0.0
     assert host["median"]["train_flops"] > 0 and gated["median"]["train_flops"] > 0
+    # The gate's share is nested in the training count: none for the host, part of the gated run's,
+    # and smaller where `unsolved=chance` skips the base reading.
+    assert host["median"]["gate_flops"] == 0
+    assert 0 < gated["median"]["gate_flops"] < gated["median"]["train_flops"]
+    assert summary["host+v3-chance"]["median"]["gate_flops"] < gated["median"]["gate_flops"]
     # The gate closes candidates, so the bank it keeps is smaller than the host's.
     assert gated["median"]["adapter_bytes"] < host["median"]["adapter_bytes"]
     assert gated["median"]["param_reduction"] > 0 and host["median"]["peak_rss_bytes"] > 0
