@@ -3,6 +3,7 @@ it trained and still restores the random state."""
 
 from __future__ import annotations
 
+import pytest
 import torch
 from torch import nn
 
@@ -34,3 +35,15 @@ def test_a_rehearsal_is_undone_and_a_kept_one_keeps_what_trained() -> None:
                                                                                    before["1.running_mean"])
     assert all(p.grad is None for p in kept.parameters())
     assert torch.equal(draw, expected_draw)  # dropout's draws did not move the run's generator
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
+def test_a_frozen_model_on_a_gpu_leaves_the_gpu_generator_where_it_was() -> None:
+    # Nothing trains (a gate holds every adapter out of a headless model), yet dropout draws on the GPU.
+    model = nn.Sequential(nn.Linear(4, 4), nn.Dropout(0.5)).cuda().requires_grad_(False)
+    data = [(torch.randn(8, 4, device="cuda"), torch.randn(8, 4, device="cuda"))]
+    torch.cuda.manual_seed(0)
+    expected = torch.rand(3, device="cuda")
+    torch.cuda.manual_seed(0)
+    rehearse(model, lambda x, y: (model(x) - y).pow(2).mean(), lambda: iter(data), 3, {}, 0.1)
+    assert torch.equal(torch.rand(3, device="cuda"), expected)

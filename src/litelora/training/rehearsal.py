@@ -36,9 +36,8 @@ def rehearse(
     saved_params = [] if keep else [p.detach().clone() for p in params]
     saved_buffers = [] if keep else [b.detach().clone() for b in model.buffers()]
     was_training = model.training
-    devices = [p.device for p in params if p.device.type == "cuda"]
     losses: list[float] = []
-    with torch.random.fork_rng(devices=sorted({d.index or 0 for d in devices})):
+    with torch.random.fork_rng(devices=_cuda_indices(model)):
         groups: dict[float, list[nn.Parameter]] = {}
         for p in params:
             groups.setdefault(lrs.get(id(p), default_lr), []).append(p)
@@ -73,3 +72,11 @@ def rehearse(
                         b.copy_(value)
             model.train(was_training)
     return losses
+
+
+def _cuda_indices(model: nn.Module) -> list[int]:
+    """Every CUDA device the model computes on, trainable or not: a frozen layer's dropout draws
+    from its device's generator too (with nothing trainable on a GPU, say, a headless model whose
+    adapters a gate holds out), and the run after the rehearsal must draw what it would have."""
+    devices = {t.device for t in (*model.parameters(), *model.buffers()) if t.device.type == "cuda"}
+    return sorted({torch.cuda.current_device() if d.index is None else d.index for d in devices})
