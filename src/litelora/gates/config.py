@@ -6,9 +6,10 @@ the ``Params`` dataclass that gate declares (``litelora config fields gate`` lis
 
 from __future__ import annotations
 
+import math
 import warnings
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import Any, Literal, get_args
 
 from litelora.errors import ConfigError
 
@@ -37,11 +38,12 @@ class GateConfig:
 
     kind: ``auto`` (default: ``litelora-v3`` on hosts that add a candidate per task, a method's own
         gate where it brings one, no gate on seqlora and joint), ``none`` (the host alone: recruit
-        everywhere), ``litelora`` (the LiteLoRA gate: a probe before the task
-        measures what the task still asks of each module outside its old adapters' span and how far
-        the old adapters carry it, and each module recruits a new adapter at the rank its novel
-        demand needs, 0 = reuse), ``litelora-v3`` / ``litelora-v2`` (that gate by version: v2 keeps
-        a candidate whole or removes it), ``hard_concrete`` (the first, learned L0 gate, kept as an
+        everywhere), ``litelora-v3`` (the LiteLoRA gate: a probe before the task measures what the
+        task still asks of each module outside its old adapters' span and how far the old adapters
+        carry it, and each module recruits a new adapter at the rank its novel demand needs, 0 =
+        reuse), ``litelora-v2`` (its predecessor: a candidate kept whole or removed), ``litelora``
+        (the name configs have used since v2, and still v2, so that they keep their meaning; ``auto``
+        is what picks v3), ``hard_concrete`` (the first, learned L0 gate, kept as an
         ablation), ``representability`` (training-free: drop a trained candidate whose update the
         earlier adapters represent) or ``random`` (a random ``budget`` fraction of groups: the
         ablation a gate's decisions must beat at equal count), or a gate an installed package
@@ -69,7 +71,11 @@ class GateConfig:
             raise ConfigError("gate.kind is empty: use 'none' for no gate, or one of `litelora list gates`")
         if self.budget is not None and not 0.0 < self.budget <= 1.0:
             raise ConfigError(f"gate.budget must be in (0, 1] (fraction of groups recruited), got {self.budget}")
-        if self.reuse_lr is not None and self.reuse_lr <= 0:
+        # from_dict checks these too; a GateConfig built in Python (an own loop) meets them here first.
+        for name, allowed in (("group", get_args(GateGroup)), ("reuse", get_args(ReuseKind))):
+            if getattr(self, name) not in allowed:
+                raise ConfigError(f"gate.{name} must be one of {', '.join(allowed)}, got {getattr(self, name)!r}")
+        if self.reuse_lr is not None and not (math.isfinite(self.reuse_lr) and self.reuse_lr > 0):
             raise ConfigError(f"gate.reuse_lr must be > 0 or null (the adapters' rate), got {self.reuse_lr}")
         if self.reuse == "core" and not self.first_task_recruits:
             raise ConfigError("gate.reuse='core' needs earlier adapters to span: set gate.first_task_recruits=true")

@@ -20,7 +20,8 @@ from litelora.gates.uniform import UniformRankGate
 GATES: Registry[GatePlugin] = Registry("gate", group="litelora.gates")
 GATES.register("litelora-v2")(LiteLoRAGate)
 GATES.register("litelora-v3")(LiteLoRAV3Gate)
-# ``litelora`` names the current LiteLoRA gate; each version stays reachable by its own name.
+# ``litelora`` keeps the meaning configs gave it when it was written (v2); ``gate.kind: auto``, the
+# default, picks v3 (``litelora.training.pairing``). Each version stays reachable by its own name.
 LITELORA_DEFAULT = "litelora-v2"
 GATES.register("litelora")(GATES.get(LITELORA_DEFAULT))
 GATES.register("hard_concrete")(HardConcreteGate)

@@ -44,8 +44,8 @@ class LiteLoRA:
     parameter frozen except ``modules_to_save``).
 
     ``method``: a registered host (``inclora``, ``olora``, ``inflora``, ``sdlora``, ...) or an
-    instance; ``gate``: a :class:`GateConfig` (``kind="litelora"`` for the LiteLoRA gate) or
-    ``None``; ``lr``: the adapters' learning rate (reuse paths train at it unless
+    instance; ``gate``: a :class:`GateConfig` (``GateConfig()`` is ``kind="auto"``: the LiteLoRA
+    gate v3 on a host that adds candidates) or ``None`` (no gate); ``lr``: the adapters' learning rate (reuse paths train at it unless
     ``gate.reuse_lr``). A task is::
 
         groups = ll.start_task(t, steps=n, batches=loader_fn, loss_fn=loss)  # optimizer groups
