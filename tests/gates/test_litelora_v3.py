@@ -6,6 +6,7 @@ rank, a verbatim repeat of a plateaued task recruits nothing, a new subspace rec
 
 from __future__ import annotations
 
+import itertools
 import math
 
 import pytest
@@ -13,12 +14,15 @@ import torch
 from torch import nn
 
 from litelora.adapters import AdapterConfig
-from litelora.errors import ConfigError
+from litelora.errors import ConfigError, NonFiniteError
 from litelora.gates import GateConfig, build_gate
+from litelora.gates.probe_run import ProbeReading
 from litelora.training.build import build_trainer
 from litelora.training.callbacks import Callback
 from litelora.training.config import RunConfig
 from litelora.training.controller import LiteLoRA
+from litelora.training.data import iter_task_batches
+from litelora.training.rehearsal import rehearse
 
 
 def _planted(tmp_path, gate: dict, epochs: int = 2, plan: list[str] | None = None, init: str = "lora",
@@ -106,6 +110,35 @@ def test_a_probe_that_counts_takes_the_first_steps_and_decides_as_the_undone_pro
     assert first == [(d.target, d.rank) for d in runs[True].gate_decisions if d.task == 1]
     assert runs[False].accuracy_matrix[0] == runs[True].accuracy_matrix[0]
     assert runs[False].accuracy_matrix[1] != runs[True].accuracy_matrix[1]  # the head kept its probe steps
+
+
+
+def test_a_kept_probe_trains_the_batches_the_task_loop_then_skips(tmp_path, monkeypatch) -> None:
+    import litelora.training.trainer as trainer_module
+
+    kept: list[torch.Tensor] = []
+    loop_calls: list[tuple[int, int]] = []  # (seed, skip) of each epoch the task loop draws
+
+    def recording_rehearse(model, loss_fn, batches, steps, *args, keep=False, **kwargs):  # noqa: ANN001, ANN202
+        if keep and not kept:  # task 1's probe
+            kept.extend(next(iter(b.values())) for b, _ in itertools.islice(batches(), steps))
+        return rehearse(model, loss_fn, batches, steps, *args, keep=keep, **kwargs)
+
+    def recording_batches(*args, **kwargs):  # noqa: ANN002, ANN003, ANN202
+        if "skip" in kwargs:
+            loop_calls.append((kwargs["seed"], kwargs["skip"]))
+        return iter_task_batches(*args, **kwargs)
+
+    monkeypatch.setattr(trainer_module, "rehearse", recording_rehearse)
+    monkeypatch.setattr(trainer_module, "iter_task_batches", recording_batches)
+    trainer, _ = _planted(tmp_path, {"kind": "litelora-v3", "params": {"probe_counts": True}}, epochs=2)
+    task, cfg = trainer.stream.tasks[1], trainer.config.train
+    first_epoch = cfg.seed * 100_003 + 101  # task 1's first epoch seed without a kept probe
+    probe_order = [next(iter(b.values())) for b, _ in iter_task_batches(
+        trainer.model, task, task.train, cfg.batch_size, shuffle=True, seed=first_epoch - 1)]
+    assert 0 < len(kept) < len(probe_order) and all(torch.equal(a, b) for a, b in zip(kept, probe_order))
+    # Task 1's loop: task 0's two epochs, then the probe's epoch from where the probe stopped, then its own.
+    assert loop_calls[2:4] == [(first_epoch - 1, len(kept)), (first_epoch + 1, 0)]
 
 
 # ----------------------------------------------------------------------- no head: adapters alone learn
@@ -257,3 +290,33 @@ def test_min_rank_recruits_the_same_modules_at_a_higher_rank(tmp_path) -> None:
 def test_bad_min_rank_fails_by_name(params: dict, message: str) -> None:
     with pytest.raises(ConfigError, match=message):
         build_gate(GateConfig(kind="litelora-v3", params=params), num_tasks=2)
+
+
+@pytest.mark.parametrize("config", [{"group": "layer"}, {"group": "task"}, {"budget": 0.75}])
+def test_a_parameter_budget_with_groups_chosen_whole_fails_by_name(config: dict) -> None:
+    # A group chosen whole takes rank >= 1 in each of its modules after the cap was filled.
+    with pytest.raises(ConfigError, match=r"param_budget caps parameters module by module"):
+        build_gate(GateConfig(kind="litelora-v3", params={"param_budget": 0.2}, **config), num_tasks=2)
+
+
+def test_a_probe_whose_loss_is_not_finite_fails_instead_of_deciding() -> None:
+    model = nn.Sequential(nn.Linear(D, D, bias=False))
+    lite = LiteLoRA(model, AdapterConfig(target_modules=["0"], r=2), "inclora", GateConfig(kind="litelora-v3"),
+                    num_tasks=2)
+    good = [(torch.randn(8, D), torch.randn(8, D))]
+    bad = [(torch.randn(8, D), torch.full((8, D), float("nan")))]
+
+    def loss_fn(x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        return (model(x) - y).pow(2).mean()
+
+    lite.start_task(0, 8, batches=lambda: iter(good), loss_fn=loss_fn)
+    lite.end_task()
+    with pytest.raises(NonFiniteError, match=r"non-finite loss \(nan\) at task 1, step 1 of the gate's probe"):
+        lite.start_task(1, 8, batches=lambda: iter(bad), loss_fn=loss_fn)
+
+
+def test_a_negative_loss_reads_as_nothing_left_at_chance() -> None:
+    gate = build_gate(GateConfig(kind="litelora-v3", params={"unsolved": "chance"}), num_tasks=2)
+    reading = ProbeReading(needs={}, progress=1.0, closed_loss=-0.5)
+    assert gate.unsolved(reading, math.log(2)) == 0.0
+    assert gate.unsolved(ProbeReading(needs={}, progress=1.0, closed_loss=5.0), math.log(2)) == 1.0

@@ -75,7 +75,8 @@ def test_spectrum_of_a_rank_two_novel_demand_has_two_directions_and_sums_to_need
     batches = [mu + 0.3 * torch.randn(D_OUT, D_IN, generator=g) for _ in range(64)]
     S, Q, T, T_N, n = _stats(batches, U, V)
     spectrum = novel_spectrum(S, Q, T, n)
-    assert spectrum.count_above(LiteLoRAV3Params().novelty, D_IN) == 2  # the default threshold docs/gate.md states
+    # rank 2 at the default threshold docs/gate.md states
+    assert allocate_ranks({"m": spectrum}, {"m": D_IN}, {"m": 1}, LiteLoRAV3Params().novelty) == {"m": 2}
     assert float(spectrum.demands.sum()) == pytest.approx((float((S.double() ** 2).sum()) - T_N) / ((n - 1) * T))
     top = spectrum.directions[:, :2]
     assert torch.linalg.matrix_norm(top.T @ right.double(), ord=2) > 0.99  # the demand's own input directions
@@ -89,7 +90,8 @@ def test_a_demand_inside_the_old_span_has_no_direction() -> None:
     mu[:2, :2] = torch.tensor([[1.0, 2.0], [-1.0, 0.5]])
     g = torch.Generator().manual_seed(3)
     batches = [mu + 0.1 * torch.randn(D_OUT, D_IN, generator=g) for _ in range(32)]
-    assert novel_spectrum(*_without_tn(_stats(batches, U, V))).count_above(0.01, D_IN) == 0
+    spectrum = novel_spectrum(*_without_tn(_stats(batches, U, V)))
+    assert allocate_ranks({"m": spectrum}, {"m": D_IN}, {"m": 1}, 0.01) == {"m": 0}
 
 
 def _without_tn(stats):

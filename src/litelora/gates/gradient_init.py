@@ -12,12 +12,8 @@ from __future__ import annotations
 
 from litelora.adapters import LoraAdapter
 from litelora.context import TaskContext
-from litelora.gates.probe_run import ProbeReading, probe_steps, run_probe
+from litelora.gates.probe_run import DEFAULT_PROBE, ProbeReading, probe_steps, run_probe
 from litelora.gates.spectrum import Spectrum, init_from_directions
-
-# The host's own gradient initialisation probes as long as the LiteLoRA gate does at its default,
-# so that the gate with every module recruited and the host with gradient init are the same run.
-DEFAULT_PROBE = 0.3
 
 
 def wants_gradient_init(ctx: TaskContext) -> bool:

@@ -32,7 +32,7 @@ import torch
 
 from litelora.errors import ConfigError
 from litelora.gates.base import GatePlugin, group_targets, top_fraction
-from litelora.gates.probe_run import check_probe, run_probe
+from litelora.gates.probe_run import DEFAULT_PROBE, check_probe, run_probe
 from litelora.gates.probe_run import probe_steps as _probe_steps
 from litelora.context import TaskContext
 
@@ -48,7 +48,7 @@ class LiteLoRAV2Params:
         (ignored with ``gate.budget``); higher recruits fewer.
     """
 
-    probe: float = 0.3
+    probe: float = DEFAULT_PROBE
     novelty: float = 0.2
 
     def __post_init__(self) -> None:

@@ -46,9 +46,10 @@ from typing import Any, Literal
 from litelora.adapters.config import check_rank
 from litelora.context import TaskContext
 from litelora.errors import ConfigError
+from litelora.gates.config import GateConfig
 from litelora.gates.base import GatePlugin, group_targets, top_fraction
 from litelora.gates.gradient_init import init_candidates, wants_gradient_init
-from litelora.gates.probe_run import ProbeReading, check_probe, probe_steps, run_probe
+from litelora.gates.probe_run import DEFAULT_PROBE, ProbeReading, check_probe, probe_steps, run_probe
 from litelora.gates.spectrum import Spectrum, allocate_ranks
 
 
@@ -62,7 +63,8 @@ class LiteLoRAV3Params:
         a batch's gradient energy, consistent across batches, outside the old span) times the
         task's unsolved share exceeds it, in [0, 1); higher recruits fewer and smaller adapters.
     param_budget: at most this fraction of the adapter parameters the host would add for the
-        task, filled largest demand first, in (0, 1]; ``null``: no cap beyond ``novelty``.
+        task, filled largest demand first, in (0, 1]; ``null``: no cap beyond ``novelty``. It caps
+        module by module, so it needs ``gate.group: module`` and no ``gate.budget``.
     unsolved: how the task's unsolved share is read: ``carried`` (the probe's loss over the base
         model's, every adapter disabled), ``chance`` (the probe's loss over a chance-level loss,
         ``ln K`` for a task of K classes; no base reading), ``progress`` (v2's late over early
@@ -76,7 +78,7 @@ class LiteLoRAV3Params:
         chosen module at full rank. Not with ``param_budget``, which a raised floor could exceed.
     """
 
-    probe: float = 0.3
+    probe: float = DEFAULT_PROBE
     novelty: float = 0.1
     param_budget: float | None = None
     unsolved: Literal["carried", "chance", "progress", "none"] = "carried"
@@ -85,6 +87,9 @@ class LiteLoRAV3Params:
 
     def __post_init__(self) -> None:
         check_probe(self.probe)
+        if self.probe_counts and self.probe >= 1.0:
+            raise ConfigError("gate.params.probe_counts=true with gate.params.probe=1 leaves the recruits no steps "
+                              "of their own: set probe below 1")
         check_rank("gate.params.min_rank", self.min_rank)
         if self.min_rank > 1 and self.param_budget is not None:
             raise ConfigError("gate.params.min_rank > 1 can exceed gate.params.param_budget: set one of them "
@@ -106,6 +111,15 @@ class LiteLoRAV3Gate(GatePlugin):
 
     Params = LiteLoRAV3Params
     initialises_candidates = True  # with adapter.init_lora_weights=gradient it sets A from its own probe
+
+    def __init__(self, config: GateConfig, num_tasks: int, seed: int = 0, adapter_lr: float = 1e-3) -> None:
+        super().__init__(config, num_tasks, seed=seed, adapter_lr=adapter_lr)
+        # The cap is filled module by module; a group chosen as a whole (by gate.budget, or any
+        # module of a layer or task) gets rank >= 1 in every module afterwards, past the cap.
+        if self.params.param_budget is not None and (config.budget is not None or config.group != "module"):
+            raise ConfigError("gate.params.param_budget caps parameters module by module, so it needs "
+                              f"gate.group=module and no gate.budget (got group={config.group!r}, "
+                              f"budget={config.budget}): set one of the two budgets")
 
     @property
     def forced_open(self) -> bool:
@@ -152,7 +166,8 @@ class LiteLoRAV3Gate(GatePlugin):
         """The task's unsolved share, in [0, 1], as ``gate.params.unsolved`` reads it
         (``chance_loss``: ``ln K`` where it reads ``chance``, else ``None``)."""
         if chance_loss is not None:
-            return min(1.0, reading.closed_loss / chance_loss)  # a loss, so never below 0
+            # clamped at 0 too: an own loop's loss may be negative, which would flip every demand
+            return min(1.0, max(0.0, reading.closed_loss / chance_loss))
         if self.params.unsolved == "carried":
             carried = reading.carried
             return 1.0 if carried is None else carried

@@ -4,6 +4,7 @@ the old adapters carry the task). Shared by the LiteLoRA gates and gradient init
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -16,11 +17,16 @@ from torch.utils.hooks import RemovableHandle
 from litelora.adapters import AdapterBank, LoraAdapter, span_bases
 from litelora.adapters.subspace import outside_directions
 from litelora.context import TaskContext
-from litelora.errors import ConfigError
+from litelora.errors import ConfigError, NonFiniteError
+from litelora.gates.base import earlier_adapters
 from litelora.gates.probe import GradientProbe
 from litelora.gates.spectrum import Spectrum, novel_spectrum
 
 MIN_PROBE_STEPS = 4
+# The probe's default length, a fraction of the task's steps: the gates' and gradient
+# initialisation's alike, so a gate with every module recruited and the host with gradient
+# initialisation are the same run.
+DEFAULT_PROBE = 0.3
 
 
 @dataclass
@@ -68,20 +74,16 @@ Span = Literal["core", "scale", "none"]
 
 def old_span(bank: AdapterBank, target: str, task_id: int) -> tuple[torch.Tensor, torch.Tensor] | None:
     """Orthonormal bases (U, V) of the column and row spans of a target's earlier adapters."""
-    olds = _olds(bank, target, task_id)
+    olds = [a for _, a in earlier_adapters(bank, target, task_id)]
     if not olds:
         return None
     return span_bases([a.lora_A for a in olds], [a.lora_B for a in olds])
 
 
-def _olds(bank: AdapterBank, target: str, task_id: int) -> list[LoraAdapter]:
-    return [a for a in bank.slot(target).adapters.values() if a.task_id != task_id]  # type: ignore[misc]
-
-
 def old_directions(bank: AdapterBank, target: str, task_id: int) -> torch.Tensor:
     """Each earlier adapter's dense update ``B A`` (k, d_out, d_in), float32: what ``scale`` reuse rescales."""
     slot = bank.slot(target)
-    olds = _olds(bank, target, task_id)
+    olds = [a for _, a in earlier_adapters(bank, target, task_id)]
     if not olds:
         return torch.zeros(0, slot.out_features, slot.in_features)
     return torch.stack([(a.lora_B.detach().float() @ a.lora_A.detach().float()) for a in olds])
@@ -147,7 +149,7 @@ def run_probe(ctx: TaskContext, candidates: dict[str, LoraAdapter], steps: int, 
     probe = GradientProbe(bank, list(candidates), spans, spectrum=spectrum, novel=novel)
     measure_after = steps - max(2, (steps + 1) // 2)  # the second half: early gradients say
     first = max(1, steps // 4)                        # what a random head wants, not the task
-    losses = torch.zeros(6, dtype=torch.float64)  # first-steps sum, count; window sum, count; base window
+    losses = [0.0] * 6  # first-steps sum, count; window sum, count; base window sum, count
     sensor = _Sensor()
     sensors: list[RemovableHandle] = []
 
@@ -157,17 +159,25 @@ def run_probe(ctx: TaskContext, candidates: dict[str, LoraAdapter], steps: int, 
         sensors.extend(bank.slot(t).register_forward_hook(sensor) for t in candidates)
         probe.attach()
 
+    def check(step: int, loss: float) -> None:
+        # A diverged probe would read as a decision (a NaN loss clamps to "nothing left to learn").
+        if not math.isfinite(loss):
+            raise NonFiniteError(f"non-finite loss ({loss}) at task {ctx.task_id}, step {step} of the gate's probe; "
+                                 "lower train.lr or train.head_lr, or check the data, then resume")
+
     def on_step(step: int, loss: float) -> None:
+        check(step, loss)
         if step <= first:
-            losses[:2] += torch.tensor([loss, 1.0], dtype=torch.float64)
+            losses[0:2] = [losses[0] + loss, losses[1] + 1]
         if step > measure_after:
-            losses[2:4] += torch.tensor([loss, 1.0], dtype=torch.float64)
+            losses[2:4] = [losses[2] + loss, losses[3] + 1]
         if step == measure_after:
             measure()
 
     def on_base_step(step: int, loss: float) -> None:
+        check(step, loss)
         if step > measure_after:
-            losses[4:] += torch.tensor([loss, 1.0], dtype=torch.float64)
+            losses[4:6] = [losses[4] + loss, losses[5] + 1]
 
     with held_out(bank, ctx.task_id, candidates):
         if base_reading:  # first: the probe may keep what it trains, the base reading never does
@@ -188,8 +198,12 @@ def run_probe(ctx: TaskContext, candidates: dict[str, LoraAdapter], steps: int, 
                 handle.remove()
     probe.all_reduce()
     if dist.is_available() and dist.is_initialized():
-        dist.all_reduce(losses)
-    start, n_start, end, n_end, base, n_base = losses.tolist()
+        # On the probed layers' device, as the probe's own sums: an NCCL group reduces CUDA tensors only.
+        device = bank.layer(next(iter(candidates))).base_layer.weight.device if candidates else None
+        summed = torch.tensor(losses, dtype=torch.float64, device=device)
+        dist.all_reduce(summed)
+        losses = summed.tolist()
+    start, n_start, end, n_end, base, n_base = losses
     progress = 1.0 if min(n_start, n_end) == 0 or start <= 0 else min(1.0, max(0.0, (end / n_end) / (start / n_start)))
     closed = end / n_end if n_end else 0.0
     spectra = {}

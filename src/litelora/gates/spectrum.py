@@ -38,10 +38,6 @@ class Spectrum:
     demands: torch.Tensor
     directions: torch.Tensor
 
-    def count_above(self, threshold: float, limit: int) -> int:
-        """How many of the first ``limit`` demands exceed ``threshold`` (they are sorted)."""
-        return int((self.demands[:limit] > threshold).sum())
-
 
 def novel_spectrum(S: torch.Tensor, Q: torch.Tensor, T: float, n: int) -> Spectrum:
     """The demands and directions of ``C = (S^T S - Q) / (n (n - 1))`` (module doc); none for

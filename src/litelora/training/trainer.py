@@ -311,7 +311,9 @@ class ContinualTrainer:
         with self.bank.frozen_folded(cfg.fold_frozen and not self.dist.fsdp):  # a sharded weight cannot fold
             while step < total:
                 epoch, offset = divmod(step, steps_per_epoch)
-                seed = cfg.seed * 100_003 + task.task_id * 101 + epoch
+                # An epoch a kept probe began is drawn in the probe's order, so the loop goes on
+                # with the batches the probe had not reached rather than some of them again.
+                seed = cfg.seed * 100_003 + task.task_id * 101 + (epoch if epoch * steps_per_epoch >= ctx.consumed else -1)
                 for batch, labels in iter_task_batches(self.model, task, task.train, cfg.batch_size, shuffle=True,
                                                        seed=seed, device=self.device, skip=offset, shard=self.dist.shard):
                     if step >= total:
@@ -344,7 +346,9 @@ class ContinualTrainer:
     def _rehearse(self, task: Task, head_params: list[nn.Parameter], steps: int,
                   on_step: Callable[[int, float], None] | None, keep: bool = False) -> list[float]:
         """``steps`` training steps of what requires gradients now, undone afterwards unless
-        ``keep`` (see ``training.rehearsal``); batches in an order of their own, this process's shard."""
+        ``keep`` (see ``training.rehearsal``); batches in an order of their own (the epoch seed
+        before the task's first), this process's shard. A kept rehearsal's order is the task's
+        first epoch's: the task's loop continues it."""
         cfg = self.config.train
         loss = LossModule(self.model, task)
 
