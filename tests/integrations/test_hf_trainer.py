@@ -87,3 +87,10 @@ def test_the_trainer_passes_the_number_of_classes_that_unsolved_at_chance_reads(
     assert not any("base_loss" in d.scores for d in trainer.decisions)  # the chance reading takes no base reading
     with pytest.raises(ConfigError, match=r"LiteLoRATrainer and LiteLoRACallback take num_classes=K"):
         LiteLoRATrainer(args=_args(tmp_path, 8), train_dataset=_Task([0, 3], seed=2), lite=lite, task_id=2).train()
+
+
+def test_a_kept_probe_is_refused_since_the_trainer_takes_every_planned_step(tmp_path) -> None:
+    gate = GateConfig(kind="litelora-v3", params={"probe_counts": True})
+    lite = LiteLoRA(tiny_classifier(), AdapterConfig(target_modules=["query"]), gate=gate, num_tasks=2)
+    with pytest.raises(ConfigError, match=r"LiteLoRATrainer takes every step it plans.*set probe_counts=false"):
+        LiteLoRATrainer(args=_args(tmp_path, 1), train_dataset=_Task([0]), lite=lite, task_id=0)

@@ -128,3 +128,10 @@ def test_the_callback_passes_the_number_of_classes_that_unsolved_at_chance_reads
     assert not any("base_loss" in d.scores for d in decisions)  # the chance reading takes no base reading
     with pytest.raises(ConfigError, match=r"LiteLoRATrainer and LiteLoRACallback take num_classes=K"):
         _fit(module, lite, 2, _loader([0, 3], seed=2), steps=8)
+
+
+def test_a_kept_probe_is_refused_since_lightning_takes_every_planned_step() -> None:
+    gate = GateConfig(kind="litelora-v3", params={"probe_counts": True})
+    lite = LiteLoRA(tiny_classifier(), AdapterConfig(target_modules=["query"]), gate=gate, num_tasks=2)
+    with pytest.raises(ConfigError, match=r"LiteLoRACallback takes every step it plans.*set probe_counts=false"):
+        LiteLoRACallback(lite, task_id=0)

@@ -49,8 +49,10 @@ class GateConfig:
         ablation a gate's decisions must beat at equal count), or a gate an installed package
         registers (``litelora list gates``).
     group: one gate per target ``module``, per ``layer`` (all targets of a block) or ``task``.
-    budget: fraction of groups recruited per task, in (0, 1]: the top by the gate's own score
-        (``None``: the gate's threshold decides; 1 with litelora: the gate does nothing).
+    budget: fraction of groups recruited per task, in (0, 1]: the top ``round(budget x groups)``
+        by the gate's own score, halves rounded to even as Python does (so 0.5 of one group, or
+        under half a group, recruits none: closed-after-task-0 is ``budget: 0.001``); ``None``:
+        the gate's threshold decides; 1 with litelora: the gate does nothing.
     reuse: what a closed group keeps: ``frozen``, ``scale`` or ``core``.
     reuse_lr: learning rate of the reuse parameters; ``None`` = the adapters' own learning rate.
     first_task_recruits: task 0 has nothing to reuse, so it recruits everywhere.

@@ -53,6 +53,7 @@ class LiteLoRATrainer(Trainer):
                  **kwargs: Any) -> None:
         if kwargs.get("model") is not None and kwargs["model"] is not lite.model:
             raise ConfigError("LiteLoRATrainer: model must be the model LiteLoRA was built on (lite.model)")
+        lite.refuse_kept_probe("LiteLoRATrainer")
         kwargs["model"] = lite.model
         super().__init__(*args, **kwargs)
         self.lite, self.task_id, self.num_classes = lite, task_id, num_classes

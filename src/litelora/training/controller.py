@@ -45,8 +45,8 @@ class LiteLoRA:
 
     ``method``: a registered host (``inclora``, ``olora``, ``inflora``, ``sdlora``, ...) or an
     instance; ``gate``: a :class:`GateConfig` (``GateConfig()`` is ``kind="auto"``: the LiteLoRA
-    gate v3 on a host that adds candidates) or ``None`` (no gate); ``lr``: the adapters' learning rate (reuse paths train at it unless
-    ``gate.reuse_lr``). A task is::
+    gate v3 on a host that adds candidates) or ``None`` (no gate); ``lr``: the adapters' learning
+    rate (reuse paths train at it unless ``gate.reuse_lr``). A task is::
 
         groups = ll.start_task(t, steps=n, batches=loader_fn, loss_fn=loss)  # optimizer groups
         for step ...:
@@ -149,6 +149,14 @@ class LiteLoRA:
             if params:
                 out.append({**g, "params": params})
         return out
+
+    def refuse_kept_probe(self, loop: str) -> None:
+        """Raise where the gate keeps its probe's steps as the task's first (``gate.params.probe_counts``)
+        and ``loop`` (named in the message) takes every step it planned: it would train each task
+        longer than its host. A loop that skips ``context.consumed`` steps need not call this."""
+        if getattr(getattr(self.gate, "params", None), "probe_counts", False):
+            raise ConfigError(f"{loop} takes every step it plans, so a kept probe (gate.params.probe_counts=true) "
+                              "would train each task longer than its host: set probe_counts=false")
 
     @property
     def groups(self) -> list[dict[str, Any]]:
