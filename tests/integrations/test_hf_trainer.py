@@ -92,5 +92,5 @@ def test_the_trainer_passes_the_number_of_classes_that_unsolved_at_chance_reads(
 def test_a_kept_probe_is_refused_since_the_trainer_takes_every_planned_step(tmp_path) -> None:
     gate = GateConfig(kind="litelora-v3", params={"probe_counts": True})
     lite = LiteLoRA(tiny_classifier(), AdapterConfig(target_modules=["query"]), gate=gate, num_tasks=2)
-    with pytest.raises(ConfigError, match=r"LiteLoRATrainer takes every step it plans.*set probe_counts=false"):
+    with pytest.raises(ConfigError, match=r"probe_counts=true cannot apply: LiteLoRATrainer takes every step"):
         LiteLoRATrainer(args=_args(tmp_path, 1), train_dataset=_Task([0]), lite=lite, task_id=0)

@@ -131,3 +131,17 @@ def test_fsdp_two_processes_shard_the_base_and_match_a_single_process_run(tmp_pa
     assert res_fsdp["metrics"]["active_adapters"] == res_one["metrics"]["active_adapters"]
     # the same global batch split over two ranks: close, not bit-identical (summation order)
     assert abs(res_fsdp["metrics"]["final_acc_sample"] - res_one["metrics"]["final_acc_sample"]) <= 0.25
+
+
+def test_a_kept_probe_is_refused_with_several_processes(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # Each rank's probe would train its own head and only rank 0's would survive the wrap.
+    from litelora.errors import ConfigError
+    from litelora.training.build import build_trainer
+    from litelora.training.config import RunConfig
+
+    monkeypatch.setattr(Distributed, "enabled", property(lambda self: True))
+    cfg = RunConfig.from_dict({"benchmark": {"name": "tiny-text"}, "model": {"name": "tiny-bert"},
+                               "gate": {"kind": "litelora-v3", "params": {"probe_counts": True}},
+                               "output_dir": str(tmp_path / "run")})
+    with pytest.raises(ConfigError, match=r"probe_counts=true cannot apply: each process's probe"):
+        build_trainer(cfg)

@@ -53,7 +53,8 @@ class LiteLoRATrainer(Trainer):
                  **kwargs: Any) -> None:
         if kwargs.get("model") is not None and kwargs["model"] is not lite.model:
             raise ConfigError("LiteLoRATrainer: model must be the model LiteLoRA was built on (lite.model)")
-        lite.refuse_kept_probe("LiteLoRATrainer")
+        lite.refuse_kept_probe("LiteLoRATrainer takes every step it plans, so the task would train longer "
+                               "than its host")
         kwargs["model"] = lite.model
         super().__init__(*args, **kwargs)
         self.lite, self.task_id, self.num_classes = lite, task_id, num_classes

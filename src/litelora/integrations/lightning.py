@@ -49,7 +49,7 @@ class LiteLoRACallback(pl.Callback):
     which a gate with ``unsolved: chance`` reads; ``None`` where no gate needs it."""
 
     def __init__(self, lite: LiteLoRA, task_id: int, num_classes: int | None = None) -> None:
-        lite.refuse_kept_probe("LiteLoRACallback")
+        lite.refuse_kept_probe("Lightning takes every step it plans, so the task would train longer than its host")
         self.lite, self.task_id, self.num_classes = lite, task_id, num_classes
         self.decisions: list[GateDecision] = []
         self._open = False

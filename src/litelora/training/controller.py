@@ -150,13 +150,12 @@ class LiteLoRA:
                 out.append({**g, "params": params})
         return out
 
-    def refuse_kept_probe(self, loop: str) -> None:
-        """Raise where the gate keeps its probe's steps as the task's first (``gate.params.probe_counts``)
-        and ``loop`` (named in the message) takes every step it planned: it would train each task
-        longer than its host. A loop that skips ``context.consumed`` steps need not call this."""
+    def refuse_kept_probe(self, why: str) -> None:
+        """Raise, saying ``why``, where the gate keeps its probe's steps as the task's first
+        (``gate.params.probe_counts``) and the caller cannot honour that: a loop that takes every
+        step it planned, say, would train each task longer than its host."""
         if getattr(getattr(self.gate, "params", None), "probe_counts", False):
-            raise ConfigError(f"{loop} takes every step it plans, so a kept probe (gate.params.probe_counts=true) "
-                              "would train each task longer than its host: set probe_counts=false")
+            raise ConfigError(f"gate.params.probe_counts=true cannot apply: {why}; set probe_counts=false")
 
     @property
     def groups(self) -> list[dict[str, Any]]:

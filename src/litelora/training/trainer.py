@@ -95,6 +95,8 @@ class ContinualTrainer:
         self.lite = LiteLoRA(self.model.encoder, resolve_targets(config.adapter, self.model), config.method.name,
                              config.gate, num_tasks=len(stream.tasks), lr=config.train.lr, seed=config.train.seed,
                              method_params=config.method.params)
+        if self.dist.enabled:
+            self.lite.refuse_kept_probe("each process's probe would train its own head, and rank 0's would win")
         self.model.to(self.device)
         if self.dist.fsdp and getattr(self.model, "peft_task_type", None) == "SEQ_2_SEQ_LM":
             raise ConfigError("train.sharding=fsdp supports causal LMs and encoders; a seq2seq model calls its "
