@@ -87,7 +87,7 @@ def main(argv: list[str] | None = None) -> int:
               f"over seeds {verdict['seeds']}")
     if "late_rise" in verdict:
         late = verdict["late_rise"]
-        print(f"  after each task's last curve point its accuracy rises {late['mean_late_rise'] * 100:+.2f} points on "
+        print(f"  after each task's curve point at halfway its accuracy rises {late['mean_late_rise'] * 100:+.2f} points on "
               f"average (largest task {late['max_task_late_rise'] * 100:+.1f}) over seeds {late['seeds']}, "
               f"{late['tasks']} tasks")
     return 0

@@ -57,15 +57,14 @@ def _m(stats: dict[str, Any], key: str, fmt: str = ".3f", pm: bool = True) -> st
     return mean_std(stats[key] if pm else {**stats[key], "n": 1}, mean=fmt)
 
 
-def _host_stats(suite: dict[str, Any], verdict: dict[str, Any]) -> dict[str, Any]:
-    """The host's metrics (as ``groups`` holds them) on the seeds its gate ran: a host beside a gate
-    that has not reached every seed yet is read on the seeds both ran, like the paired difference."""
-    host = suite["groups"][verdict["host"]]
-    seeds = verdict["paired"]
-    if not seeds or len(seeds) >= host["final_acc_sample"]["n"]:
-        return host
+def _stats_on(suite: dict[str, Any], row: str, seeds: list[int]) -> dict[str, Any]:
+    """``row``'s metrics (as ``groups`` holds them) on ``seeds`` only: a host and its gate are read
+    on the seeds both ran, since a row that ran ahead of the other has orders the other lacks."""
+    stats = suite["groups"][row]
+    if not seeds or len(seeds) >= stats["final_acc_sample"]["n"]:  # none shared: the row as it ran
+        return stats
     by = runs_by_row_and_seed(suite)
-    return group_stats([by[(verdict["host"], s)]["metrics"] for s in seeds], host)
+    return group_stats([by[(row, s)]["metrics"] for s in seeds], stats)
 
 
 def _kib(stats: dict[str, Any]) -> str:
@@ -106,7 +105,7 @@ def discriminates(suite: dict[str, Any], host: str, results: dict[str, dict[str,
         return None
     h, c = groups[host]["final_acc_sample"], groups[closed]["final_acc_sample"]
     gap = h["mean"] - c["mean"]
-    return gap >= DISCRIMINATES_BY and gap > max(h["std"], c["std"])
+    return gap >= DISCRIMINATES_BY - 1e-9 and gap > max(h["std"], c["std"])
 
 
 def paired_differences(suite: dict[str, Any], host: str, gated: str) -> dict[int, float]:
@@ -116,24 +115,25 @@ def paired_differences(suite: dict[str, Any], host: str, gated: str) -> dict[int
 
 
 def verdicts(suite: dict[str, Any], results: dict[str, dict[str, Any]] | None = None) -> list[dict[str, Any]]:
-    """Per host: accuracy difference, reduction, and whether each claim held."""
+    """Per host: accuracy difference, reduction, and whether each claim held, all on the seeds
+    (task orders) both the host and its gate ran: ``n`` of them, ``delta`` the mean paired
+    difference (``None`` where no seed is shared: nothing is judged without pairing)."""
     rows = []
     for host, gated in host_pairs(suite["groups"]):
-        h, g = suite["groups"][host], suite["groups"][gated]
         paired = paired_differences(suite, host, gated)
-        # On the seeds both ran: a suite still running has host seeds the gate has not reached,
-        # and their mean is no baseline for it. (With the same seeds both readings are equal.)
-        delta = (sum(paired.values()) / len(paired) if paired
-                 else g["final_acc_sample"]["mean"] - h["final_acc_sample"]["mean"])
-        red = g.get("adapter_reduction", {}).get("mean")
+        seeds = sorted(paired)
+        h, g = _stats_on(suite, host, seeds), _stats_on(suite, gated, seeds)
+        delta = sum(paired.values()) / len(paired) if paired else None
+        red = g.get("adapter_reduction", {}).get("mean") if paired else None
         spread = max(h["final_acc_sample"]["std"], g["final_acc_sample"]["std"])
         rows.append({
             "host": host, "gated": gated, "label": pair_label(host, gated), "delta": delta, "reduction": red,
-            "n": g["final_acc_sample"]["n"],
-            "within_spread": g["final_acc_sample"]["n"] > 1 and abs(delta) <= spread,
+            "n": len(paired), "host_stats": h, "gate_stats": g,
+            "within_spread": len(paired) > 1 and abs(delta) <= spread + 1e-9,
             # fewer task orders than a claim is judged over: a row still running, shown but not counted
-            "judged": g["final_acc_sample"]["n"] >= EVIDENCE_ORDERS,
-            "matched": delta >= -MATCH_TOLERANCE,
+            "judged": len(paired) >= EVIDENCE_ORDERS,
+            # a bar reached exactly counts: -0.5 points is "no worse than -0.5", whatever the float says
+            "matched": delta is not None and delta >= -MATCH_TOLERANCE - 1e-9,
             # "20-70% or more": a larger reduction at matched accuracy is a stronger result, not a miss.
             # 240 of 300 adapters is 20% fewer, whatever the float says
             "in_band": red is not None and red >= BAND[0] - 1e-9,
@@ -141,6 +141,10 @@ def verdicts(suite: dict[str, Any], results: dict[str, dict[str, Any]] | None = 
             "paired": paired,
         })
     return rows
+
+
+def _delta(v: dict[str, Any]) -> str:
+    return "-" if v["delta"] is None else f"{v['delta']:+.3f}"
 
 
 def _command(suite: dict[str, Any]) -> str:
@@ -157,10 +161,10 @@ def section_pairs(suite: dict[str, Any]) -> list[str]:
         "|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for v in verdicts(suite):
-        h, g = _host_stats(suite, v), groups[v["gated"]]
+        h, g = v["host_stats"], v["gate_stats"]
         lines.append(
             f"| {v['label']} | {v['n']} | {_m(h, 'final_acc_sample')} | {_m(g, 'final_acc_sample')} "
-            f"| {v['delta']:+.3f} | {_m(h, 'aia_sample', pm=False)} / {_m(g, 'aia_sample', pm=False)} "
+            f"| {_delta(v)} | {_m(h, 'aia_sample', pm=False)} / {_m(g, 'aia_sample', pm=False)} "
             f"| {_m(h, 'forgetting_first', pm=False)} / {_m(g, 'forgetting_first', pm=False)} "
             f"| {_m(h, 'active_adapters', '.0f', pm=False)} / {_m(g, 'active_adapters', '.1f')} "
             f"| {_m(g, 'adapter_reduction', '.2f')} | {_kib(h)} / {_kib(g)} "
@@ -242,17 +246,18 @@ def section_verdict(results: dict[str, dict[str, Any]],
              "| wall s: host / + gate | claim held |",
              "|---|---|---|---|---|---|---|---|---|---|---|---|"]
     for name in _ordered(results):
-        groups = results[name]["groups"]
         for v in rows[name]:
             if not v["discriminates"]:
                 continue
-            h, g = _host_stats(results[name], v), groups[v["gated"]]
+            h, g = v["host_stats"], v["gate_stats"]
             red = "-" if v["reduction"] is None else f"{v['reduction']:.0%}"
             params = f"{g['param_reduction']['mean']:.0%}" if "param_reduction" in g else "-"
             converged = converged_label(results[name], v["host"])
             held = "yes" if v["matched"] and v["in_band"] else (
                 "no: fewer than 20% saved" if not v["in_band"] else "no: below the 0.5-point bar")
-            if not v["judged"]:
+            if not v["n"]:
+                held = "not judged (no task order both ran)"
+            elif not v["judged"]:
                 held = f"not judged ({v['n']} of {EVIDENCE_ORDERS} task orders): {held}"
             if not converged.startswith("yes"):
                 held += " (suite not shown converged)"
@@ -268,12 +273,14 @@ def section_claims(results: dict[str, dict[str, Any]]) -> list[str]:
     rows = {name: verdicts(results[name], results) for name in _ordered(results)}
     verdict = section_verdict(results, rows)
     lines = ["## Which claims held here", "",
-             f"A gate *matches* its host when its mean final accuracy is at most {MATCH_TOLERANCE:.1%} "
+             f"A gate *matches* its host when its final accuracy, paired with the host's by task order (seed) "
+             f"and averaged over the orders both ran, is at most {MATCH_TOLERANCE:.1%} "
              f"(absolute) below the host's or above it; the paper's reduction band is {BAND[0]:.0%}-{BAND[1]:.0%} of "
              f"the adapters, and a reduction counts from {BAND[0]:.0%} up. A suite *discriminates* for a host "
              f"when the host beats its own \"adapters closed after task 0\" by at least "
              f"{DISCRIMINATES_BY * 100:.0f} points and by more than the seed spread: only there can a gate's "
-             "choice of adapters matter, so only those pairs count as evidence.", ""]
+             "choice of adapters matter, so only those pairs, on a suite also shown converged, count as "
+             "evidence.", ""]
     if verdict:
         lines += ["### The verdict: suites that discriminate", "", *verdict, "",
                   "### Every pair measured", ""]
@@ -285,21 +292,22 @@ def section_claims(results: dict[str, dict[str, Any]]) -> list[str]:
         for v in rows[name]:
             total += 1
             held += v["matched"] and v["in_band"]
-            if v["discriminates"] and v["judged"]:
+            if v["discriminates"] and v["judged"] and converged_label(results[name], v["host"]).startswith("yes"):
                 total_disc += 1
                 held_disc += v["matched"] and v["in_band"]
             red = "-" if v["reduction"] is None else f"{v['reduction']:.2f}"
             spread = "-" if v["n"] < 2 else ("yes" if v["within_spread"] else "no")
             disc = {None: "not measured", True: "yes", False: "no"}[v["discriminates"]]
             lines.append(f"| {name} | {v['label']} | {v['n']} | {disc} | {red} | {'yes' if v['in_band'] else 'no'} "
-                         f"| {v['delta']:+.3f} | {'yes' if v['matched'] else 'no'} | {spread} |")
+                         f"| {_delta(v)} | {'yes' if v['matched'] else 'no'} | {spread} |")
     lines += ["", f"Both halves of the claim (a reduction of at least 20% **and** matched accuracy) held for {held} of "
                   f"{total} host/stream pairs measured here, and for {held_disc} of the {total_disc} pairs over "
                   f"{EVIDENCE_ORDERS} task orders on a suite that discriminates (its host beats \"adapters closed "
                   f"after task 0\" by at least "
-                  f"{DISCRIMINATES_BY * 100:.0f} points and by more than the seed spread); only those count as "
-                  "evidence. *Within the seed spread* means the difference is no larger than the larger of the "
-                  "two standard deviations over seeds: with 3 seeds such a difference is not evidence either way."]
+                  f"{DISCRIMINATES_BY * 100:.0f} points and by more than the seed spread) and is shown "
+                  "converged; only those count as evidence. *Within the seed spread* means the difference is no "
+                  "larger than the larger of the two standard deviations over seeds: with 3 seeds such a "
+                  "difference is not evidence either way."]
     return lines + section_references(results)
 
 

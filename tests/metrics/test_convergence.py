@@ -59,6 +59,19 @@ def test_the_late_rise_is_the_diagonal_above_each_tasks_last_curve_point() -> No
     assert late_rise_check(curves, R, tolerance=0.02)["plateaued"] is True
 
 
+def test_the_late_rise_reads_the_point_at_halfway_whatever_the_number_of_points() -> None:
+    # train.curve_points=3 on 20 steps puts points at steps 5, 10 and 15 (callbacks.LearningCurve):
+    # the second half rose 10 points (0.80 -> 0.90) though the last quarter rose only half a point.
+    R = {0: [[0.90]]}
+    curves = {0: [{"steps": 20, "points": [[5, 0.50], [10, 0.80], [15, 0.895]]}]}
+    verdict = late_rise_check(curves, R)
+    assert verdict["per_seed"][0]["point_at"] == {"0": 0.5}
+    assert verdict["mean_late_rise"] == pytest.approx(0.10) and verdict["plateaued"] is False
+    # a kept probe took the first 12 steps, so the first point is at 15: that one is read
+    late = late_rise_check({0: [{"steps": 20, "points": [[15, 0.895]]}]}, R)
+    assert late["per_seed"][0]["point_at"] == {"0": 0.75}
+
+
 def test_a_late_rise_without_curves_or_with_another_stream_is_an_error() -> None:
     R = {0: [[0.80, NAN], [0.70, 0.60]]}
     with pytest.raises(DataError, match=r"no run has a learning curve; train the host with train\.curve_points=1"):

@@ -31,8 +31,12 @@ def suite() -> dict:
 
 
 def _points(diffs: list[float]) -> tuple[float, float]:
-    """Mean (as a gap, unsigned) and sample standard deviation of accuracy differences, in points."""
-    return abs(statistics.mean(diffs)) * 100, statistics.stdev(diffs) * 100
+    """How far below its host a row ends (the mean difference, negated) and the sample standard
+    deviation of the differences, in points. The README says "below" and "under": a row above
+    its host fails here rather than reading as the same gap."""
+    mean = statistics.mean(diffs)
+    assert mean < 0, f"the README reads a gap below the host, the JSON a mean difference of {mean:+.4f}"
+    return -mean * 100, statistics.stdev(diffs) * 100
 
 
 def _saved(groups: dict, row: str) -> tuple[int, int]:

@@ -24,6 +24,12 @@ def _load(name: str):
         sys.path.remove(str(ROOT / "reproduce"))
 
 
+def _flat_runs(groups: dict) -> list[dict]:
+    """One run per seed of every row, each at its row's mean (rows paired seed by seed)."""
+    return [{"group": g, "seed": seed, "metrics": {"final_acc_sample": st["final_acc_sample"]["mean"]}}
+            for g, st in groups.items() for seed in range(st["final_acc_sample"]["n"])]
+
+
 def test_results_page_is_generated_from_the_committed_json() -> None:
     render = _load("render_results")
     assert (ROOT / "docs" / "results.md").read_text() == render.render(), (
@@ -58,7 +64,8 @@ def test_every_number_in_the_claims_table_comes_from_the_json(tmp_path: Path) ->
         "seqlora": {"final_acc_sample": {"mean": 0.58, "std": 0.02, "n": 3}},
         "joint": {"final_acc_sample": {"mean": 0.7, "std": 0.01, "n": 3}},
     }
-    (tmp_path / "s.json").write_text(json.dumps({"suite": "s", "spec": {}, "groups": groups, "runs": []}))
+    (tmp_path / "s.json").write_text(json.dumps({"suite": "s", "spec": {}, "groups": groups,
+                                                 "runs": _flat_runs(groups)}))
     v = {row["host"]: row for row in render.verdicts(render.load_results(tmp_path)["s"])}
     assert v["inclora"]["matched"] and v["inclora"]["in_band"]
     assert v["inclora"]["delta"] == pytest.approx(-0.003)
@@ -82,14 +89,16 @@ def test_a_suite_discriminates_when_its_host_beats_closed_after_task_0(tmp_path:
                   # a host with its own reference: olora is judged by olora-closed-after-task-0
                   "olora": acc(0.80, 0.02), "olora+litelora": acc(0.80, 0.02),
                   "olora-closed-after-task-0": acc(0.79, 0.01)}
-        (tmp_path / f"{name}.json").write_text(json.dumps({"suite": name, "spec": {}, "groups": groups, "runs": []}))
+        (tmp_path / f"{name}.json").write_text(json.dumps({"suite": name, "spec": {}, "groups": groups,
+                                                           "runs": _flat_runs(groups)}))
     results = render.load_results(tmp_path)
     assert [render.verdicts(results[n])[0]["discriminates"] for n in ("far", "near", "noisy")] == [True, False, False]
     assert [v["discriminates"] for v in render.verdicts(results["far"])] == [True, False]
     text = render.render(tmp_path, tmp_path)
     assert "| far | inclora (litelora) | 3 | yes |" in text and "| near | inclora (litelora) | 3 | no |" in text
     assert "| far | olora (litelora) | 3 | no |" in text
-    assert "for 1 of the 1 pairs over 3 task orders on a suite that discriminates" in text
+    # it discriminates, but nothing shows these suites converged: no pair counts as evidence
+    assert "for 0 of the 0 pairs over 3 task orders on a suite that discriminates" in text
 
 
 def test_the_verdict_lists_only_discriminating_pairs_with_paired_differences(tmp_path: Path) -> None:
@@ -148,6 +157,34 @@ def test_a_gate_behind_its_host_is_judged_on_the_seeds_both_ran(tmp_path: Path) 
         render.section_pairs(render.load_results(tmp_path)["s"]))
 
 
+def test_a_gate_ahead_of_its_host_is_judged_on_the_orders_both_ran_and_never_unpaired(tmp_path: Path) -> None:
+    render = _load("render_results")
+
+    def acc(mean: float, n: int) -> dict:
+        return {"final_acc_sample": {"mean": mean, "std": 0.05, "n": n}, "adapter_reduction": {"mean": 0.3, "std": 0, "n": n}}
+
+    # The gate ran seeds 0-2, its host only 0 and 1: two orders paired, not judged over three, and
+    # the gate's column reads the same two orders (0.80), not its three-order mean with seed 2's 0.60.
+    groups = {"inclora": acc(0.80, 2), "inclora+litelora": acc(0.733, 3), "closed-after-task-0": acc(0.60, 2)}
+    runs = [{"group": g, "seed": s, "metrics": {"final_acc_sample": a, "adapter_reduction": 0.3}}
+            for g, s, a in (("inclora", 0, 0.80), ("inclora", 1, 0.80), ("inclora+litelora", 0, 0.80),
+                            ("inclora+litelora", 1, 0.80), ("inclora+litelora", 2, 0.60))]
+    (tmp_path / "s.json").write_text(json.dumps({"suite": "s", "spec": {}, "groups": groups, "runs": runs}))
+    v = render.verdicts(render.load_results(tmp_path)["s"])[0]
+    assert v["n"] == 2 and not v["judged"] and v["gate_stats"]["final_acc_sample"]["mean"] == pytest.approx(0.80)
+    verdict = "\n".join(render.section_verdict(render.load_results(tmp_path)))
+    assert "| 2 | 30% | - | 0.800 ± 0.050 | 0.800 ± 0.000 | +0.0 ± 0.0 (+0.0, +0.0) |" in verdict
+    assert "not judged (2 of 3 task orders)" in verdict
+    # No order in common: nothing paired, nothing judged, no difference of unpaired means.
+    for run in runs:
+        run["seed"] += 3 if run["group"] == "inclora" else 0
+    (tmp_path / "s.json").write_text(json.dumps({"suite": "s", "spec": {}, "groups": groups, "runs": runs}))
+    v = render.verdicts(render.load_results(tmp_path)["s"])[0]
+    assert v["n"] == 0 and v["delta"] is None and not v["matched"] and v["reduction"] is None
+    verdict = "\n".join(render.section_verdict(render.load_results(tmp_path)))
+    assert "| 0 | - | - |" in verdict and "not judged (no task order both ran)" in verdict
+
+
 def test_a_suite_borrows_closed_after_task_0_only_from_a_suite_with_the_same_host_runs(tmp_path: Path) -> None:
     render = _load("render_results")
 
@@ -155,7 +192,8 @@ def test_a_suite_borrows_closed_after_task_0_only_from_a_suite_with_the_same_hos
         return {"final_acc_sample": {"mean": mean, "std": 0.01, "n": 1}, "adapter_reduction": {"mean": red, "std": 0, "n": 1}}
 
     def runs(host_acc: float) -> list[dict]:
-        return [{"group": "inclora", "seed": 0, "metrics": {"final_acc_sample": host_acc}}]
+        return [{"group": g, "seed": 0, "metrics": {"final_acc_sample": host_acc}}
+                for g in ("inclora", "inclora+litelora-b0.75")]
 
     base = {"inclora": acc(0.8), "closed-after-task-0": acc(0.6)}
     (tmp_path / "base.json").write_text(json.dumps({"suite": "base", "spec": {}, "groups": base, "runs": runs(0.8)}))

@@ -56,19 +56,21 @@ def convergence_check(base: Mapping[Any, AccuracyMatrix], doubled: Mapping[Any, 
 
 def late_rise_check(curves: Mapping[Any, Sequence[Mapping[str, Any]]], matrices: Mapping[Any, AccuracyMatrix],
                     tolerance: float = CONVERGED_BELOW) -> dict[str, Any]:
-    """The same question from inside one run: did each task's accuracy still rise after its last
-    curve point (``train.curve_points``; one point = halfway through the task's steps)?
+    """The same question from inside one run: did each task's accuracy still rise over the second
+    half of its own steps (read from its curve point at halfway, ``train.curve_points``)?
 
     ``curves``: seed -> the run's ``task_curves`` (per task ``{"steps", "points": [[step,
     accuracy], ...]}``); ``matrices``: seed -> the same run's accuracy matrix. A task's late rise
-    is its diagonal minus its last point's accuracy; tasks without points are skipped. Plateaued
+    is its diagonal minus the accuracy at its latest point no later than halfway (one point, the
+    default, is halfway; where a kept probe took the steps before every point, its first point);
+    tasks without points are skipped. Plateaued
     when the mean over tasks and seeds is below ``tolerance``. Unlike doubling the epochs this
     needs no second run and reads every seed; it asks whether the second half of each task's own
     steps still helped (the earlier tasks trained as in the run), not what a schedule twice as long
     would give.
 
     Returns ``plateaued``, ``mean_late_rise``, ``max_task_late_rise``, ``seeds``, ``tasks`` (tasks
-    read) and, per seed, ``late_rise`` and ``point_at`` (the fraction of its steps the last point
+    read) and, per seed, ``late_rise`` and ``point_at`` (the fraction of its steps the point read
     was at), each keyed by task index (a string, as JSON keeps it).
     ``DataError`` when no run has a curve or a curve lists another number of tasks than its matrix.
     """
@@ -84,7 +86,8 @@ def late_rise_check(curves: Mapping[Any, Sequence[Mapping[str, Any]]], matrices:
         rise, at = {}, {}
         for t, curve in enumerate(tasks):
             if curve.get("points"):
-                step, accuracy = curve["points"][-1]
+                points = sorted(curve["points"])
+                step, accuracy = ([p for p in points if p[0] <= curve["steps"] / 2] or points[:1])[-1]
                 rise[str(t)] = diag[t] - float(accuracy)
                 at[str(t)] = step / curve["steps"]
         if rise:
