@@ -10,6 +10,7 @@ A run present here always wins over its committed record.
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -24,6 +25,22 @@ def committed_summary(summary: Path, **same: Any) -> dict[str, Any]:
         return {}
     data = json.loads(summary.read_text())
     return {} if any(data.get(k) != v for k, v in same.items()) else data
+
+
+def run_command(sets: Sequence[str], suite_root: str) -> str:
+    """The command a run's record keeps: ``litelora train`` with each of ``sets`` as a ``--set``,
+    ``{runs}`` (another run's folder, named in a setting) read as ``suite_root``."""
+    return "litelora train " + " ".join(f"--set {s.replace('{runs}', suite_root)}" for s in sets)
+
+
+_ROOT = "@@RUNS@@"
+
+
+def ran_with(record: Mapping[str, Any], sets: Sequence[str]) -> bool:
+    """Whether a committed run ``record`` was trained with ``sets``, whatever folder ``{runs}``
+    named on the machine that trained it."""
+    pattern = re.escape(run_command(sets, _ROOT)).replace(_ROOT, r"[^\s']*")
+    return re.fullmatch(pattern, record.get("command", "")) is not None
 
 
 def group_stats(metrics: Sequence[Mapping[str, Any]], keys: Iterable[str]) -> dict[str, dict[str, float]]:

@@ -34,7 +34,7 @@ from pathlib import Path
 from typing import Any
 
 import yaml
-from committed import committed_summary, group_stats, runs_by_row_and_seed
+from committed import committed_summary, group_stats, ran_with, run_command, runs_by_row_and_seed
 
 from litelora._io import write_json, write_text
 
@@ -145,14 +145,18 @@ def run_suite(spec: dict[str, Any], root: Path, results: Path, *, quick: bool = 
         res = run_one(run, suite_root, skip, in_process=quick)
         if res is None:
             if (run["group"], run["seed"]) in kept:
+                if not ran_with(kept[run["group"], run["seed"]], run["set"]):
+                    # averaging it with runs of the row as it reads now would mix two experiments
+                    raise SystemExit(f"{spec['suite']}: the committed run {run['name']} was trained with another "
+                                     "command than the suite gives now; a changed row is a new experiment: "
+                                     "give it a new name (or remove the old row's records)")
                 records.append(kept[run["group"], run["seed"]])
                 per_group[run["group"]].append(records[-1]["metrics"])
             continue
         metrics = res["metrics"]
         per_group[run["group"]].append(metrics)
         records.append({"run": run["name"], "group": run["group"], "seed": run["seed"],
-                        "command": "litelora train " + " ".join(
-                            f"--set {s.replace('{runs}', str(suite_root))}" for s in run["set"]),
+                        "command": run_command(run["set"], str(suite_root)),
                         "metrics": {k: metrics.get(k) for k in COLUMNS},
                         "accuracy_matrix": res["train_info"]["accuracy_matrix"],
                         **{k: res["train_info"][k] for k in ("task_curves",) if k in res["train_info"]},

@@ -313,9 +313,31 @@ def test_collecting_keeps_the_committed_record_of_a_run_trained_elsewhere(tmp_pa
     # Another checkout (no run directories) collects: the committed record stays, group and all.
     again = runner.run_suite(spec, tmp_path / "b", tmp_path / "results", quick=True, collect_only=True)
     assert again["runs"] == json.loads(json.dumps(first["runs"])) and again["groups"] == first["groups"]
+    # A row whose settings changed since its record was committed is another experiment: refused.
+    changed = {**spec, "experiments": [{**e, "set": [*e["set"], "train.lr=0.5"]} if e["name"] == "olora" else e
+                                       for e in spec["experiments"]]}
+    with pytest.raises(SystemExit, match=r"the committed run olora_s0 was trained with another command"):
+        runner.run_suite(changed, tmp_path / "d", tmp_path / "results", quick=True, collect_only=True)
     # A full (not quick) pass never takes a quick summary's runs as its own.
     full = runner.run_suite(spec, tmp_path / "b", tmp_path / "results", collect_only=True)
     assert full["runs"] == [] and full["groups"] == {}
     # Seeds outside --seeds are never started; where no summary holds them they are simply absent.
     none = runner.run_suite(spec, tmp_path / "c", tmp_path / "other", quick=True, seeds={5})
     assert none["runs"] == [] and not (tmp_path / "c" / "hosts_default").exists()
+
+
+def test_every_committed_run_was_trained_with_the_command_its_suite_gives_now() -> None:
+    runner, committed = _load("run_experiments"), _load("committed")
+    checked = 0
+    for path in sorted((ROOT / "reproduce" / "results").glob("*.json")):
+        summary = json.loads(path.read_text())
+        if not isinstance(summary, dict) or summary.get("suite") != path.stem:
+            continue  # rescored_*, carried_*, convergence_*: readings of a suite, not a suite
+        yaml = next((ROOT / "reproduce" / "suites").rglob(f"{path.stem}.yaml"))
+        runs = {(r["group"], r["seed"]): r for r in runner.expand(runner.load_spec(yaml), summary.get("quick", False))}
+        for record in summary["runs"]:
+            run = runs.get((record["group"], record["seed"]))
+            assert run is not None, f"{path.name}: {record['run']} is no longer a run of its suite"
+            assert committed.ran_with(record, run["set"]), f"{path.name}: {record['run']} ran another command"
+            checked += 1
+    assert checked > 400
