@@ -14,7 +14,7 @@ from pathlib import Path
 
 from litelora._io import read_json
 from litelora.errors import DataError
-from litelora.reporting.families import read_run, readings_table
+from litelora.reporting.families import read_run, readings_table, run_families
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -25,8 +25,15 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     try:
         readings = read_run(args.run)
-        others = {who: read_json(path / "results.json")["train_info"]["accuracy_matrix"]
-                  for who, path in (("host", args.host), ("closed", args.closed)) if path is not None}
+        order = [r.name for r in readings]
+        others = {}
+        for who, path in (("host", args.host), ("closed", args.closed)):
+            if path is None:
+                continue
+            if run_families(path)["names"] != order:  # a run of another seed: its columns would be other tasks
+                raise DataError(f"--{who} {path} ran its tasks in another order than {args.run}: "
+                                "compare runs of one stream and seed")
+            others[who] = read_json(path / "results.json")["train_info"]["accuracy_matrix"]
         print("\n".join(readings_table(readings, others)))
     except (DataError, OSError) as err:
         print(f"error: {err}", file=sys.stderr)
