@@ -44,6 +44,11 @@ def test_train_step_moves_only_returned_params_and_old_adapters_stay(name: str) 
         for key, value in finished.items():
             if key[2] == "magnitude" and isinstance(method, SDLoRA):
                 continue  # SD-LoRA retrains every magnitude
+            if key[2] == "lora_B" and isinstance(method, SDLoRA):
+                # and keeps each module's share of its task's magnitude in B: the direction stays
+                now = _factors(bank)[key]
+                torch.testing.assert_close(now / now.norm(), value / value.norm(), atol=1e-6, rtol=0)
+                continue
             if method.adds_candidates:
                 assert torch.equal(_factors(bank)[key], value), key
         finished = _factors(bank)
@@ -306,7 +311,11 @@ def test_sdlora_normalises_at_task_end_without_changing_the_model(tmp_path) -> N
     folded: dict[int, float] = {}
     for task in range(3):
         ctx = _ctx(bank, task)
+        with torch.no_grad():
+            before = bank.model(x)
         params = method.before_task(ctx)
+        with torch.no_grad():  # re-tying each task's magnitudes (and a new B = 0 adapter) moves nothing
+            torch.testing.assert_close(bank.model(x), before, atol=1e-5, rtol=0)
         for t in bank.tasks:  # one shared, trainable magnitude per task, re-initialised each task
             mags = {id(a.magnitude) for a in bank.candidates(t).values()}
             alpha = bank.candidates(t)["0"].magnitude

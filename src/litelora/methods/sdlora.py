@@ -65,7 +65,9 @@ class SDLoRA(ContinualMethod):
     every target. At the end of the task the new adapter is normalised (s ||B A||_F = 1,
     its norm folded into a per-adapter magnitude, so the function is unchanged) and every
     magnitude becomes a separate frozen tensor again: safetensors cannot save aliased
-    tensors, and frozen values need no sharing.
+    tensors, and frozen values need no sharing. At the next task's start each earlier task's
+    modules share one trainable alpha again, started at their mean magnitude, each module's
+    ratio to that mean kept in its frozen B: the function is unchanged there too.
     """
 
     Params = SDLoRAParams
@@ -88,14 +90,20 @@ class SDLoRA(ContinualMethod):
             adapters = list(bank.candidates(task).values())
             if not adapters:  # a gate removed every candidate of that task
                 continue
-            # Re-initialised each task (as SD-LoRA does); we start each old alpha at the mean of its
-            # per-module folded magnitudes, not at a constant (the paper's code uses 0.8): a
-            # constant rescales every old direction to unit norm and moves old tasks at once.
+            # Re-initialised each task (as SD-LoRA does), at the mean of the task's per-module folded
+            # magnitudes, not at a constant (the paper's code uses 0.8). A module whose own
+            # magnitude differs from that mean keeps the difference in its frozen B, so the shared
+            # alpha starts where every module already was: the model is unchanged at the task's
+            # start, and alpha then scales all of the task's modules alike, as the paper's does.
             # The new task's alpha trains too ("all alpha trainable"), from 1 since B starts at 0.
             start = torch.stack([a.magnitude.detach() for a in adapters]).mean()
+            if abs(float(start)) < 1e-12:  # magnitudes that cancel: start at 1, each kept whole in B
+                start = torch.ones_like(start)
             alpha = nn.Parameter(start.clone())
-            for adapter in adapters:
-                adapter.magnitude = alpha
+            with torch.no_grad():
+                for adapter in adapters:
+                    adapter.lora_B.mul_(adapter.magnitude.detach() / start)
+                    adapter.magnitude = alpha
             params.append(alpha)
         return params
 
