@@ -97,8 +97,10 @@ def input_covariances(bank: AdapterBank, targets: list[str]) -> Iterator[Covaria
 class InfLoRAParams:
     """InfLoRA's DualGPM memory.
 
-    eps_b: the share of each task's input energy the memory keeps at task 0, rising linearly
-        towards 1 over the stream; in (0, 1] (InfLoRA uses 0.95-0.98).
+    eps_b: the share of each task's input energy (the eigenvalues of its inputs' covariance)
+        the memory keeps at task 0, rising linearly towards 1 over the stream; in (0, 1].
+        InfLoRA's code uses 0.95-0.98 on those eigenvalues squared, a scale on which the same
+        value keeps far fewer directions (docs/train.md).
     memory_inputs: which inputs of the task the memory stores: ``after`` training (InfLoRA's
         second pass over the data, exact), or ``before`` (the covariances the design pass
         measured, one pass per task: the first target layer's inputs are the same, deeper
