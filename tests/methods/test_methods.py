@@ -206,6 +206,26 @@ def _memory(method: InfLoRA, target: str) -> torch.Tensor:
     return complement_basis(U) if method.complement[target] else U
 
 
+@pytest.mark.parametrize("energy, power, count", [("input", 1, 56), ("covariance", 2, 16)])
+def test_inflora_memory_holds_eps_of_the_energy_on_its_scale(energy: str, power: int, count: int) -> None:
+    # Inputs whose covariance has eigenvalues 1/i: the memory keeps the fewest leading directions
+    # holding 0.97 of sum(1/i) on the input scale, of sum(1/i^2) on the covariance scale (InfLoRA's code).
+    d = 64
+    lam = 1.0 / torch.arange(1, d + 1, dtype=torch.float64)
+    basis = torch.linalg.qr(torch.randn(d, d, dtype=torch.float64, generator=torch.Generator().manual_seed(0)))[0]
+    C = basis @ torch.diag(lam) @ basis.T
+    shares = torch.cumsum(lam**power, 0) / (lam**power).sum()
+    expected = int((shares < 0.97).sum()) + 1
+    method = InfLoRA(energy=energy)
+    method.update_memory("t", C, 0.97)
+    M = _memory(method, "t")
+    assert M.shape[1] == expected == count
+    assert float((M.T @ basis[:, :expected]).pow(2).sum()) == pytest.approx(expected, abs=1e-8)  # the leading ones
+    # a second task with the same inputs adds nothing: the memory already holds its share
+    method.update_memory("t", C, 0.97)
+    assert _memory(method, "t").shape[1] == expected
+
+
 def test_inflora_designs_A_off_the_memory_and_memory_grows_by_schedule() -> None:
     T = 3
     method, bank = InfLoRA(eps_b=0.9), _bank()

@@ -97,10 +97,12 @@ def input_covariances(bank: AdapterBank, targets: list[str]) -> Iterator[Covaria
 class InfLoRAParams:
     """InfLoRA's DualGPM memory.
 
-    eps_b: the share of each task's input energy (the eigenvalues of its inputs' covariance)
-        the memory keeps at task 0, rising linearly towards 1 over the stream; in (0, 1].
-        InfLoRA's code uses 0.95-0.98 on those eigenvalues squared, a scale on which the same
-        value keeps far fewer directions (docs/train.md).
+    eps_b: the share of each task's energy (``energy``) the memory keeps at task 0, rising
+        linearly towards 1 over the stream; in (0, 1]. InfLoRA's code uses 0.95-0.98 on the
+        ``covariance`` scale.
+    energy: what ``eps_b`` is a share of: ``input`` (the eigenvalues of the inputs' covariance,
+        as the paper's text puts it) or ``covariance`` (those eigenvalues squared, as InfLoRA's
+        released code reads them: the same ``eps_b`` keeps far fewer directions, docs/train.md).
     memory_inputs: which inputs of the task the memory stores: ``after`` training (InfLoRA's
         second pass over the data, exact), or ``before`` (the covariances the design pass
         measured, one pass per task: the first target layer's inputs are the same, deeper
@@ -109,6 +111,7 @@ class InfLoRAParams:
 
     eps_b: float = 0.97
     memory_inputs: Literal["after", "before"] = "after"
+    energy: Literal["input", "covariance"] = "input"
 
     def __post_init__(self) -> None:
         if not 0.0 < self.eps_b <= 1.0:
@@ -197,7 +200,12 @@ class InfLoRA(ContinualMethod):
 
     def update_memory(self, target: str, C: torch.Tensor, eps: float) -> None:
         """DualGPM: add the residual's top eigenvectors until the memory holds ``eps`` of
-        trace(C); store the basis M or its complement Q, whichever has fewer columns."""
+        trace(C); store the basis M or its complement Q, whichever has fewer columns. On the
+        ``covariance`` scale C is read as C^2: its energy is ||C||_F^2, what the memory holds of
+        it ||M M^T C||_F^2, and the residual's directions are the left singular vectors of
+        (I - M M^T) C, as in InfLoRA's code."""
+        if self.config.energy == "covariance":
+            C = C @ C
         d, total = C.shape[0], float(torch.trace(C))
         U = self.memory.get(target, C.new_zeros(d, 0)).to(C)
         complement = self.complement.get(target, False)
