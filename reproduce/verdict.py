@@ -1,0 +1,104 @@
+"""The verdict rules, apart from how the page shows them: which pairs a suite judges, on which
+task orders, and whether each half of the claim held (``render_results.py`` renders them).
+
+A host and its gate are compared only on the task orders (seeds) both ran, paired seed by seed; a
+suite *discriminates* for a host when the host beats "adapters closed after task 0" by at least 3
+points and by more than the seed spread.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from committed import group_stats, runs_by_row_and_seed
+from render_evidence import host_pairs, pair_label
+
+# A gate "matches" its host when its final accuracy, paired by order and averaged over the orders
+# both ran, is at most this far below the host's (half a point).
+MATCH_TOLERANCE = 0.005
+# The paper's claimed reduction band.
+BAND = (0.20, 0.70)
+# A claim is judged over this many task orders (seeds), each gate run paired with its host's.
+EVIDENCE_ORDERS = 3
+
+
+def _stats_on(suite: dict[str, Any], row: str, seeds: list[int]) -> dict[str, Any]:
+    """``row``'s metrics (as ``groups`` holds them) on ``seeds`` only: a host and its gate are read
+    on the seeds both ran, since a row that ran ahead of the other has orders the other lacks."""
+    stats = suite["groups"][row]
+    if not seeds or len(seeds) >= stats["final_acc_sample"]["n"]:  # none shared: the row as it ran
+        return stats
+    by = runs_by_row_and_seed(suite)
+    return group_stats([by[(row, s)]["metrics"] for s in seeds], stats)
+
+
+# The reference "adapters closed after task 0": a suite discriminates when its host beats it.
+CLOSED = "closed-after-task-0"
+DISCRIMINATES_BY = 0.03
+
+
+def final_acc_by_seed(suite: dict[str, Any], group: str) -> dict[int, float]:
+    """seed -> final accuracy of ``group``'s run on that seed."""
+    return {r["seed"]: r["metrics"]["final_acc_sample"] for r in suite.get("runs", [])
+            if r["group"] == group and "final_acc_sample" in r.get("metrics", {})}
+
+
+def _reference_groups(suite: dict[str, Any], host: str,
+                      results: dict[str, dict[str, Any]] | None) -> dict[str, Any]:
+    """The groups to look ``host``'s closed-after-task-0 reference up in: the suite's own, over
+    those of the suite its spec names as ``reference_suite`` when that suite ran the very same host
+    runs (equal final accuracy on every seed), so the reference is paired with this host too."""
+    ref = (suite.get("spec") or {}).get("reference_suite")
+    if not ref or results is None or ref not in results:
+        return suite["groups"]
+    mine, theirs = final_acc_by_seed(suite, host), final_acc_by_seed(results[ref], host)
+    same = bool(mine) and mine.keys() == theirs.keys() and all(abs(mine[k] - theirs[k]) < 1e-9 for k in mine)
+    return {**results[ref]["groups"], **suite["groups"]} if same else suite["groups"]
+
+
+def discriminates(suite: dict[str, Any], host: str, results: dict[str, dict[str, Any]] | None = None) -> bool | None:
+    """Does ``host`` beat "closed after task 0" (its own ``<host>-closed-after-task-0`` where the
+    suite ran one, else the suite's ``closed-after-task-0``, else those of its ``reference_suite``)
+    by at least 3 points and by more than the seed spread? ``None`` where no reference was run."""
+    groups = _reference_groups(suite, host, results)
+    closed = f"{host}-{CLOSED}" if f"{host}-{CLOSED}" in groups else CLOSED
+    if closed not in groups or host not in groups:
+        return None
+    h, c = groups[host]["final_acc_sample"], groups[closed]["final_acc_sample"]
+    gap = h["mean"] - c["mean"]
+    return gap >= DISCRIMINATES_BY - 1e-9 and gap > max(h["std"], c["std"])
+
+
+def paired_differences(suite: dict[str, Any], host: str, gated: str) -> dict[int, float]:
+    """seed -> final accuracy of ``gated`` minus ``host`` on that seed (same order, same seed)."""
+    h, g = final_acc_by_seed(suite, host), final_acc_by_seed(suite, gated)
+    return {seed: g[seed] - h[seed] for seed in sorted(h) if seed in g}
+
+
+def verdicts(suite: dict[str, Any], results: dict[str, dict[str, Any]] | None = None) -> list[dict[str, Any]]:
+    """Per host: accuracy difference, reduction, and whether each claim held, all on the seeds
+    (task orders) both the host and its gate ran: ``n`` of them, ``delta`` the mean paired
+    difference (``None`` where no seed is shared: nothing is judged without pairing)."""
+    rows = []
+    for host, gated in host_pairs(suite["groups"]):
+        paired = paired_differences(suite, host, gated)
+        seeds = sorted(paired)
+        h, g = _stats_on(suite, host, seeds), _stats_on(suite, gated, seeds)
+        delta = sum(paired.values()) / len(paired) if paired else None
+        red = g.get("adapter_reduction", {}).get("mean") if paired else None
+        spread = max(h["final_acc_sample"]["std"], g["final_acc_sample"]["std"])
+        rows.append({
+            "host": host, "gated": gated, "label": pair_label(host, gated), "delta": delta, "reduction": red,
+            "n": len(paired), "host_stats": h, "gate_stats": g,
+            "within_spread": len(paired) > 1 and abs(delta) <= spread + 1e-9,
+            # fewer task orders than a claim is judged over: a row still running, shown but not counted
+            "judged": len(paired) >= EVIDENCE_ORDERS,
+            # a bar reached exactly counts: -0.5 points is "no worse than -0.5", whatever the float says
+            "matched": delta is not None and delta >= -MATCH_TOLERANCE - 1e-9,
+            # "20-70% or more": a larger reduction at matched accuracy is a stronger result, not a miss.
+            # 240 of 300 adapters is 20% fewer, whatever the float says
+            "in_band": red is not None and red >= BAND[0] - 1e-9,
+            "discriminates": discriminates(suite, host, results),
+            "paired": paired,
+        })
+    return rows
