@@ -14,7 +14,7 @@ from pathlib import Path
 
 from litelora._io import read_json
 from litelora.errors import DataError
-from litelora.reporting.families import read_run, readings_table, run_families
+from litelora.reporting.families import read_run, readings_table
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -30,7 +30,8 @@ def main(argv: list[str] | None = None) -> int:
         for who, path in (("host", args.host), ("closed", args.closed)):
             if path is None:
                 continue
-            if run_families(path)["names"] != order:  # a run of another seed: its columns would be other tasks
+            names = [t["name"] for t in read_json(path / "stream.json")["tasks"]]
+            if names != order:  # a run of another seed: its columns would be other tasks
                 raise DataError(f"--{who} {path} ran its tasks in another order than {args.run}: "
                                 "compare runs of one stream and seed")
             others[who] = read_json(path / "results.json")["train_info"]["accuracy_matrix"]

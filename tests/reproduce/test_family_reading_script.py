@@ -2,18 +2,15 @@
 
 from __future__ import annotations
 
-import importlib.util
 import json
+import sys
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(ROOT / "reproduce"))
+import family_reading  # noqa: E402
 
-
-def _script():
-    spec = importlib.util.spec_from_file_location("family_reading", ROOT / "reproduce" / "family_reading.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+sys.path.remove(str(ROOT / "reproduce"))
 
 
 def _run(path: Path, names: list[str], gated: bool) -> Path:
@@ -30,11 +27,10 @@ def _run(path: Path, names: list[str], gated: bool) -> Path:
 
 
 def test_a_host_of_the_same_order_is_read_beside_the_gate_and_another_order_is_refused(tmp_path, capsys) -> None:
-    script = _script()
     gated = _run(tmp_path / "gate", ["topic-a", "sentiment-a"], gated=True)
     same = _run(tmp_path / "host", ["topic-a", "sentiment-a"], gated=False)
     other = _run(tmp_path / "other", ["sentiment-a", "topic-a"], gated=False)
-    assert script.main([str(gated), "--host", str(same)]) == 0
+    assert family_reading.main([str(gated), "--host", str(same)]) == 0
     assert "host: after / end" in capsys.readouterr().out
-    assert script.main([str(gated), "--closed", str(other)]) == 2
+    assert family_reading.main([str(gated), "--closed", str(other)]) == 2
     assert "--closed" in (err := capsys.readouterr().err) and "another order" in err

@@ -165,19 +165,23 @@ def run_probe(ctx: TaskContext, candidates: dict[str, LoraAdapter], steps: int, 
             raise NonFiniteError(f"non-finite loss ({loss}) at task {ctx.task_id}, step {step} of the gate's probe; "
                                  "lower train.lr or train.head_lr, or check the data, then resume")
 
+    def add(at: int, loss: float) -> None:  # a window's loss sum at ``at``, its step count next to it
+        losses[at] += loss
+        losses[at + 1] += 1
+
     def on_step(step: int, loss: float) -> None:
         check(step, loss)
         if step <= first:
-            losses[0:2] = [losses[0] + loss, losses[1] + 1]
+            add(0, loss)
         if step > measure_after:
-            losses[2:4] = [losses[2] + loss, losses[3] + 1]
+            add(2, loss)
         if step == measure_after:
             measure()
 
     def on_base_step(step: int, loss: float) -> None:
         check(step, loss)
         if step > measure_after:
-            losses[4:6] = [losses[4] + loss, losses[5] + 1]
+            add(4, loss)
 
     with held_out(bank, ctx.task_id, candidates):
         if base_reading:  # first: the probe may keep what it trains, the base reading never does
