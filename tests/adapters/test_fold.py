@@ -48,7 +48,7 @@ def test_what_may_still_change_is_not_folded() -> None:
     model = tiny_mlp()
     bank = _bank(model, ["2"])
     slot = bank.slot("2")
-    slot.reuse["task_002"] = ScaleReuse(["task_000"])  # task 0's magnitude trains through it
+    slot.reuse["task_002"] = ScaleReuse(["task_000"], like=slot.adapters["task_000"].magnitude)  # task 0's magnitude trains through it
     bank.set_coefficient("2", 1, lambda: torch.tensor(0.5))  # task 1 is gated
     assert slot.foldable() == []
     assert bank.fold_frozen() == 0 and not bank.layer("2").folded

@@ -138,18 +138,21 @@ class AdapterBank:
         name = adapter_name(task_id)
         params: list[nn.Parameter] = []
         for target in chosen:
-            spec, slot = self.specs[target], self.slot(target)
+            slot = self.slot(target)
             r = rank if rank is not None else rank_for(target, self.config)
             scale = self.config.lora_alpha / r if self.config.use_scale else 1.0
-            weight = self.layer(target).base_layer.weight
-            adapter = LoraAdapter(
-                spec.in_features, spec.out_features, r, scale, task_id,
-                init=self.config.init_lora_weights, device=weight.device, dtype=weight.dtype,
-            )
+            adapter = self.new_adapter(target, r, scale, task_id, init=self.config.init_lora_weights)
             slot.adapters[name] = adapter
             params += [adapter.lora_A, adapter.lora_B]
         self.tasks.append(task_id)
         return params
+
+    def new_adapter(self, target: str, r: int, scale: float, task_id: int, init: str = "zeros") -> LoraAdapter:
+        """A rank-``r`` adapter for ``target``, on its layer's device, in ``config.adapter_dtype`` of its
+        weight's dtype (float32 for a half-precision layer by default); not yet placed in the bank."""
+        spec, weight = self.specs[target], self.layer(target).base_layer.weight
+        return LoraAdapter(spec.in_features, spec.out_features, r, scale, task_id, init=init,
+                           device=weight.device, dtype=self.config.adapter_dtype(weight.dtype))
 
     def candidates(self, task_id: int) -> dict[str, LoraAdapter]:
         """Target -> task ``task_id``'s adapter, for the targets that still hold one."""

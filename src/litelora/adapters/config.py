@@ -7,6 +7,8 @@ import re
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
+import torch
+
 from litelora.errors import ConfigError
 
 INIT_MODES = ("lora", "gaussian", "zeros", "gradient")
@@ -33,6 +35,10 @@ class AdapterConfig:
         the earlier adapters' span (rows at Kaiming's norm), B = 0, set by the trainer (``LiteLoRA``)
         from a short probe before the task trains; a bank driven by hand starts it as ``"lora"``.
     fused_slices: names of the equal output slices of a fused layer, in row order (``q,k,v``).
+    autocast_adapter_dtype: adapters of a float16 or bfloat16 layer are stored and computed in
+        float32, as PEFT does by default: a bfloat16 weight near 1 moves only in steps of about
+        0.004, so a magnitude or a small update would round away. The update is cast to the
+        layer's output dtype before it is added. False: adapters take the layer's dtype.
     """
 
     target_modules: str | list[str] = field(default_factory=lambda: ["query", "value"])
@@ -44,6 +50,7 @@ class AdapterConfig:
     use_scale: bool = True
     init_lora_weights: str = "lora"
     fused_slices: tuple[str, ...] = ("q", "k", "v")
+    autocast_adapter_dtype: bool = True
 
     def __post_init__(self) -> None:
         if isinstance(self.target_modules, (list, tuple)):
@@ -66,9 +73,17 @@ class AdapterConfig:
             raise ConfigError(f"lora_dropout must be in [0, 1), got {self.lora_dropout!r}")
         if self.init_lora_weights not in INIT_MODES:
             raise ConfigError(f"init_lora_weights must be one of {INIT_MODES}, got {self.init_lora_weights!r}")
+        if not isinstance(self.autocast_adapter_dtype, bool):
+            raise ConfigError(f"autocast_adapter_dtype must be true or false, got {self.autocast_adapter_dtype!r}")
         self.fused_slices = tuple(self.fused_slices)
         if len(set(self.fused_slices)) != len(self.fused_slices) or not self.fused_slices:
             raise ConfigError(f"fused_slices must be distinct names, got {self.fused_slices!r}")
+
+    def adapter_dtype(self, weight_dtype: torch.dtype) -> torch.dtype:
+        """The dtype adapters of a layer whose weight is ``weight_dtype`` are stored in."""
+        if self.autocast_adapter_dtype and weight_dtype in (torch.float16, torch.bfloat16):
+            return torch.float32
+        return weight_dtype
 
     def to_dict(self) -> dict[str, Any]:
         d = asdict(self)

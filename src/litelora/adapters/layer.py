@@ -101,7 +101,10 @@ class AdapterSlot(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor | None:
         if not self.adapters and not self.reuse:
             return None
-        x = self.dropout(x)
+        # Adapters of a half-precision layer may live in float32 (AdapterConfig.autocast_adapter_dtype):
+        # they read the input in their own dtype; the layer casts the update back to its output's.
+        dtype = self.dtype()
+        x = self.dropout(x if dtype is None else x.to(dtype))
         out = None
         if self.adapters:
             mags = self.effective_magnitudes()
@@ -124,6 +127,13 @@ class AdapterSlot(nn.Module):
             if own is not None:
                 out = own if out is None else out + own
         return out
+
+    def dtype(self) -> torch.dtype | None:
+        """The dtype the slot's adapters (else its reuse paths) are stored in; None when it has neither."""
+        for module in (*self.adapters.values(), *self.reuse.values()):
+            for p in module.parameters():
+                return p.dtype
+        return None
 
     def concatenated(self) -> tuple[torch.Tensor, torch.Tensor]:
         """The bank as one LoRA: ``A_cat`` (sum r, d_in), ``B_cat`` (d_out, sum r) with
@@ -225,7 +235,7 @@ class BankLinear(nn.Module):
             if slot.out_start != 0 or slot.out_stop != self.out_features:
                 d = F.pad(d, (slot.out_start, self.out_features - slot.out_stop))
             total = d if total is None else total + d
-        return y if total is None else y + self.from_rows(total)
+        return y if total is None else (y + self.from_rows(total)).to(y.dtype)
 
     def delta_weight(self) -> torch.Tensor:
         """Dense update of every slot, shaped like ``base_layer.weight`` (d_out x d_in for a

@@ -23,7 +23,6 @@ from torch import nn
 from litelora._io import atomic_dir, check_tensor, load_tensors, write_safetensors
 from litelora.adapters.bank import AdapterBank, adapter_name
 from litelora.adapters.config import MAX_RANK, AdapterConfig
-from litelora.adapters.layer import LoraAdapter
 from litelora.adapters.saved_modules import resolve_saved_modules, saved_module_tensors
 from litelora.adapters.targeting import LAYER_KINDS, layer_kind
 from litelora.errors import AdapterError, TargetError
@@ -313,9 +312,7 @@ def import_peft_tasks(
         for module, (A, B) in loras.items():
             spec, slot = bank.specs[module], bank.slot(module)
             r, scale = peft_scale(cfg, module)
-            weight = bank.layer(module).base_layer.weight
-            adapter = LoraAdapter(spec.in_features, spec.out_features, r, scale, task_id, init="zeros",
-                                  device=weight.device, dtype=weight.dtype)
+            adapter = bank.new_adapter(module, r, scale, task_id)
             adapter.lora_A.copy_(A.reshape(r, spec.in_features))
             adapter.lora_B.copy_(B.reshape(spec.out_features, r))
             slot.adapters[adapter_name(task_id)] = adapter

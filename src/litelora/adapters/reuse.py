@@ -42,10 +42,11 @@ class ScaleReuse(ReusePath):
     ``(m_i + coeffs[i]) * s_i * B_i A_i x``. Stored as ``coeffs`` (shape ``(k,)``, init 0).
     """
 
-    def __init__(self, adapter_names: list[str]) -> None:
+    def __init__(self, adapter_names: list[str], like: torch.Tensor) -> None:
+        """``like``: a tensor of the scaled adapters, whose device and dtype the coefficients take."""
         super().__init__()
         self.adapter_names = list(adapter_names)
-        self.coeffs = nn.Parameter(torch.zeros(len(adapter_names)))
+        self.coeffs = nn.Parameter(torch.zeros(len(adapter_names), device=like.device, dtype=like.dtype))
 
     def magnitude_deltas(self) -> dict[str, torch.Tensor]:
         return {name: self.coeffs[i] for i, name in enumerate(self.adapter_names)}

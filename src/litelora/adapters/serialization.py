@@ -126,14 +126,13 @@ def restore_bank(bank: AdapterBank, desc: dict, tensors: dict[str, torch.Tensor]
         raise AdapterError(f"saved targets {sorted(missing)[:5]} do not exist in this model")
     bank.tasks = list(desc["tasks"])
     for target, entry in desc["targets"].items():
-        slot, spec = bank.slot(target), bank.specs[target]
+        slot = bank.slot(target)
         slot.adapters.clear()
         slot.reuse.clear()
         slot.coefficients.clear()
         weight = bank.layer(target).base_layer.weight
         for info in entry["adapters"]:
-            a = LoraAdapter(spec.in_features, spec.out_features, info["r"], info["scale"], info["task_id"],
-                            init="zeros", device=weight.device, dtype=weight.dtype)
+            a = bank.new_adapter(target, info["r"], info["scale"], info["task_id"])
             _copy_checked(a, tensors, f"{target}/{info['name']}")
             a.requires_grad_(False)
             slot.adapters[info["name"]] = a
@@ -144,7 +143,7 @@ def restore_bank(bank: AdapterBank, desc: dict, tensors: dict[str, torch.Tensor]
                 raise AdapterError(f"{BANK_JSON}: reuse {info['name']!r} of {target!r} names unknown adapters "
                                    f"{unknown[:3]}")
             if info.get("kind") == "ScaleReuse":
-                module: nn.Module = ScaleReuse(names)
+                module: nn.Module = ScaleReuse(names, like=slot.adapters[names[0]].magnitude)
             elif info.get("kind") == "CoreReuse":
                 olds = [slot.adapters[n] for n in names]
                 U, V = span_bases([o.lora_A for o in olds], [o.lora_B for o in olds])  # type: ignore[union-attr]

@@ -100,7 +100,7 @@ class GatePlugin:
                 continue
             names = [n for n, _ in olds]
             if kind == "scale":
-                module: torch.nn.Module = ScaleReuse(names).to(bank.layer(target).base_layer.weight.device)
+                module: torch.nn.Module = ScaleReuse(names, like=olds[0][1].magnitude)
             else:
                 U, V = span_bases([a.lora_A for _, a in olds], [a.lora_B for _, a in olds])  # type: ignore[union-attr]
                 module = CoreReuse(names, U, V)

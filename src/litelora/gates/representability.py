@@ -76,7 +76,7 @@ class RepresentabilityGate(GatePlugin):
             # beta weighs unit directions D_i = sign(m_i) B_i A_i / ||B_i A_i||; convert each to a
             # magnitude delta of its adapter, whose update is m_i s_i B_i A_i.
             norm_new = frobenius_inner(*new, *new).sqrt()
-            module = ScaleReuse(names).to(cand.lora_A.device)
+            module = ScaleReuse(names, like=olds[0][1].magnitude)
             for i, (_, a) in enumerate(olds):
                 norm_i = frobenius_inner(a.lora_B, a.lora_A, a.lora_B, a.lora_A).sqrt()
                 delta = beta[i] * norm_new * torch.sign(a.magnitude.detach()) / (a.scale * norm_i)
