@@ -65,9 +65,13 @@ def test_a_small_step_survives_in_float32_and_rounds_away_in_bfloat16() -> None:
 
 def test_autocast_off_keeps_the_model_dtype_and_scale_reuse_follows_the_adapters() -> None:
     model, bank = _bf16_bank(autocast_adapter_dtype=False)
+    bank.freeze_task(1)
     slot = bank.slot("2")
     assert {a.lora_A.dtype for a in slot.adapters.values()} == {torch.bfloat16}
-    slot.reuse["task_002"] = ScaleReuse([adapter_name(0)], like=slot.adapters[adapter_name(0)].magnitude)
+    # Two frozen adapters run as one concatenated pair whose per-direction coefficients are a vector:
+    # float32 coefficients there made a float32 intermediate that the bfloat16 B could not multiply.
+    names = [adapter_name(0), adapter_name(1)]
+    slot.reuse["task_002"] = ScaleReuse(names, like=slot.adapters[names[0]].magnitude)
     assert slot.reuse["task_002"].coeffs.dtype == torch.bfloat16
     assert model(torch.randn(3, 8, dtype=torch.bfloat16)).dtype == torch.bfloat16
 
