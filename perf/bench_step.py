@@ -36,6 +36,8 @@ Run from the repository root::
     python perf/bench_step.py                    # MiniLM and ViT-B/16, ~5 min on 2 quiet cores
     python perf/bench_step.py --quick            # tiny BERT and tiny ViT, seconds
     python perf/bench_step.py --models minilm --rounds minilm=30 --no-memory
+    python perf/bench_step.py --models minilm --dtype bfloat16 --rounds 4 --no-memory \
+        --json perf/results/bench_step_bf16.json   # a bfloat16 base: both keep float32 adapters
 """
 
 from __future__ import annotations
@@ -163,8 +165,14 @@ def step_flops(step: Callable[[], None]) -> int:
     return int(counter.get_total_flops())
 
 
+def typed_inputs(base: nn.Module, batch: int, seq: int) -> dict[str, torch.Tensor]:
+    """``make_inputs`` with float inputs (pixels) in the base model's dtype."""
+    dtype = next(base.parameters()).dtype
+    return {k: v.to(dtype) if v.is_floating_point() else v for k, v in make_inputs(base, batch, seq).items()}
+
+
 def bench_model(name: str, base: nn.Module, rounds: int, warmup: int, batch: int, seq: int) -> dict[str, Any]:
-    inputs = make_inputs(base, batch, seq)
+    inputs = typed_inputs(base, batch, seq)
     target = fixed_target(base, inputs)
     steps, n_params, flops = {}, {}, {}
     for v in VARIANTS:
@@ -183,7 +191,8 @@ def bench_model(name: str, base: nn.Module, rounds: int, warmup: int, batch: int
     med = {v: statistics.median(times[v]) for v in VARIANTS}
     cfg = base.config  # type: ignore[union-attr]
     return {
-        "model": name, "targets": qv_targets(base), "batch": batch, "seq_len": int(target.shape[1]),
+        "model": name, "dtype": str(next(base.parameters()).dtype).removeprefix("torch."),
+        "targets": qv_targets(base), "batch": batch, "seq_len": int(target.shape[1]),
         "hidden": cfg.hidden_size,
         "layers": cfg.num_hidden_layers, "base_params": sum(p.numel() for p in base.parameters()),
         "variants": {
@@ -207,12 +216,14 @@ def bench_model(name: str, base: nn.Module, rounds: int, warmup: int, batch: int
     }
 
 
-def child_memory(model_name: str, variant: str, batch: int, seq: int, steps: int) -> dict[str, Any]:
+def child_memory(model_name: str, variant: str, batch: int, seq: int, steps: int,
+                 dtype: str = "float32") -> dict[str, Any]:
     """In a fresh process: build, reset the peak RSS, train ``steps`` steps, report bytes."""
     base = load_model(model_name)
     if base is None:
         raise SystemExit(2)
-    inputs = make_inputs(base, batch, seq)
+    base = base.to(getattr(torch, dtype))
+    inputs = typed_inputs(base, batch, seq)
     target = fixed_target(base, inputs)
     torch.manual_seed(0)
     step = make_step(build_variant(base, variant, copy_base=False), inputs, target)
@@ -226,13 +237,13 @@ def child_memory(model_name: str, variant: str, batch: int, seq: int, steps: int
 
 
 def measure_memory(models: list[str], batches: dict[str, int], seq: int, steps: int,
-                   threads: int) -> dict[str, dict[str, Any]]:
+                   threads: int, dtype: str) -> dict[str, dict[str, Any]]:
     out: dict[str, dict[str, Any]] = {}
     for name in models:
         out[name] = {}
         for v in VARIANTS:
             run = run_child([sys.executable, __file__, "--child", name, v, "--batch", str(batches[name]),
-                             "--seq-len", str(seq), "--memory-steps", str(steps), "--threads", str(threads)])
+                             "--seq-len", str(seq), "--memory-steps", str(steps), "--threads", str(threads), "--dtype", dtype])
             res = child_json(run, f"memory child {name}/{v}")
             out[name][v] = {**res, "process_max_rss": run.max_rss_bytes}
             print(f"  memory {name}/{v}: peak {res['peak_rss_steps'] / 2**20:.0f} MiB, "
@@ -270,6 +281,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--seq-len", type=int, default=64, help="tokens per text example (a ViT has its 197)")
     ap.add_argument("--threads", type=int, default=2, help="torch intra-op threads")
     ap.add_argument("--memory-steps", type=int, default=2, help="steps per memory subprocess")
+    ap.add_argument("--dtype", default="float32", choices=("float32", "bfloat16", "float16"),
+                    help="the base model's dtype (adapters stay float32 in both libraries' defaults)")
     ap.add_argument("--no-memory", action="store_true", help="skip the per-variant memory subprocesses")
     ap.add_argument("--json", default="perf/results/bench_step.json", help="results file ('' = none)")
     ap.add_argument("--child", nargs=2, metavar=("MODEL", "VARIANT"), help=argparse.SUPPRESS)
@@ -277,7 +290,7 @@ def main(argv: list[str] | None = None) -> int:
     torch.set_num_threads(args.threads)
     if args.child:
         print(json.dumps(child_memory(args.child[0], args.child[1], int(args.batch), args.seq_len,
-                                      args.memory_steps)))
+                                      args.memory_steps, args.dtype)))
         return 0
     preset = QUICK if args.quick else DEFAULT
     models = [m.strip() for m in (args.models or preset["models"]).split(",") if m.strip()]
@@ -294,6 +307,7 @@ def main(argv: list[str] | None = None) -> int:
         base = load_model(name)
         if base is None:
             continue
+        base = base.to(getattr(torch, args.dtype))
         print(f"{name}: batch {batches[name]}, {args.warmup} warm-up + {rounds[name]} timed rounds ...",
               file=sys.stderr, flush=True)
         results.append(bench_model(name, base, rounds[name], args.warmup, batches[name], args.seq_len))
@@ -302,12 +316,12 @@ def main(argv: list[str] | None = None) -> int:
         print("no model could be benchmarked", file=sys.stderr)
         return 1
     memory = {} if args.no_memory else measure_memory([r["model"] for r in results], batches, args.seq_len,
-                                                      args.memory_steps, args.threads)
+                                                      args.memory_steps, args.threads, args.dtype)
     print(markdown(results, memory))
     if args.json:
         write_json(args.json, {
             "run_info": run_info(argv, {
-                "rounds": rounds, "warmup": args.warmup, "batch": batches, "seq_len": args.seq_len,
+                "rounds": rounds, "warmup": args.warmup, "batch": batches, "seq_len": args.seq_len, "dtype": args.dtype,
                 "memory_steps": None if args.no_memory else args.memory_steps,
                 "lora": {"r": R, "lora_alpha": ALPHA, "target_modules": "query and value projections"},
                 "old_tasks": OLD_TASKS, "gate": {"kind": "hard_concrete", "lam": GATE_LAM,

@@ -21,7 +21,7 @@ from litelora.training.build import build_trainer
 from litelora.training.callbacks import Callback
 from litelora.training.config import RunConfig
 from litelora.training.controller import LiteLoRA
-from litelora.training.data import iter_task_batches
+from litelora.training.data import epoch_seed, iter_task_batches
 from litelora.training.rehearsal import rehearse
 
 
@@ -133,9 +133,9 @@ def test_a_kept_probe_trains_the_batches_the_task_loop_then_skips(tmp_path, monk
     monkeypatch.setattr(trainer_module, "iter_task_batches", recording_batches)
     trainer, _ = _planted(tmp_path, {"kind": "litelora-v3", "params": {"probe_counts": True}}, epochs=2)
     task, cfg = trainer.stream.tasks[1], trainer.config.train
-    first_epoch = cfg.seed * 100_003 + 101  # task 1's first epoch seed without a kept probe
+    first_epoch = epoch_seed(cfg.seed, 1, 0)  # task 1's first epoch without a kept probe
     probe_order = [next(iter(b.values())) for b, _ in iter_task_batches(
-        trainer.model, task, task.train, cfg.batch_size, shuffle=True, seed=first_epoch - 1)]
+        trainer.model, task, task.train, cfg.batch_size, shuffle=True, seed=epoch_seed(cfg.seed, 1, -1))]
     assert 0 < len(kept) < len(probe_order) and all(torch.equal(a, b) for a, b in zip(kept, probe_order))
     # Task 1's loop: task 0's two epochs, then the probe's epoch from where the probe stopped, then its own.
     assert loop_calls[2:4] == [(first_epoch - 1, len(kept)), (first_epoch + 1, 0)]

@@ -94,3 +94,14 @@ def test_a_kept_probe_is_refused_since_the_trainer_takes_every_planned_step(tmp_
     lite = LiteLoRA(tiny_classifier(), AdapterConfig(target_modules=["query"]), gate=gate, num_tasks=2)
     with pytest.raises(ConfigError, match=r"probe_counts=true cannot apply: LiteLoRATrainer takes every step"):
         LiteLoRATrainer(args=_args(tmp_path, 1), train_dataset=_Task([0]), lite=lite, task_id=0)
+
+
+def test_the_trainer_decays_the_adapters_at_args_weight_decay_and_magnitudes_not_at_all(tmp_path) -> None:
+    lite = LiteLoRA(tiny_classifier(), AdapterConfig(target_modules=["query", "value"], r=4), method="sdlora",
+                    num_tasks=2, lr=2e-2, modules_to_save=["classifier"])
+    args = TrainingArguments(**{**_args(tmp_path, 1).to_dict(), "weight_decay": 0.1})
+    LiteLoRATrainer(args=_args(tmp_path, 1), train_dataset=_Task([0, 1]), lite=lite, task_id=0).train()
+    trainer = LiteLoRATrainer(args=args, train_dataset=_Task([2, 3], seed=1), lite=lite, task_id=1)
+    trainer.train()
+    decay = {g["name"]: g["weight_decay"] for g in trainer.optimizer.param_groups}
+    assert decay == {"adapters": 0.1, "magnitudes": 0.0, "modules_to_save": 0.1}

@@ -112,6 +112,17 @@ def test_olora_schedule_overrides_lambda_and_first_task_has_no_penalty() -> None
         create_method("olora", {"lambda_1_schedule": [0.5]}).before_task(_ctx(_bank(), 1))
 
 
+
+def test_a_short_olora_schedule_fails_before_anything_trains() -> None:
+    from litelora import LiteLoRA
+    from litelora.adapters import AdapterConfig
+    from litelora.testing import tiny_mlp
+
+    with pytest.raises(ConfigError, match=r"lambda_1_schedule has 2 values for a stream of 3 tasks"):
+        LiteLoRA(tiny_mlp(), AdapterConfig(target_modules=["0"]), method="olora",
+                 method_params={"lambda_1_schedule": [0.0, 0.5]}, num_tasks=3)
+
+
 def test_olora_penalty_drives_overlap_to_zero() -> None:
     method, bank = create_method("olora", {"lambda_1": 10.0}), _bank()
     ctx = _ctx(bank, 0)

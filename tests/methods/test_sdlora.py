@@ -106,3 +106,31 @@ def test_sdlora_kd_declares_the_representability_gate() -> None:
         gate.after_training(ctx)
         method.after_task(ctx)
     assert bank.active_adapters() == {"0": [0], "2": [0, 1]}
+
+
+
+def test_weight_decay_does_not_shrink_sdlora_magnitudes() -> None:
+    """Decay on an old task's alpha would scale that task's whole update towards 0 every step. With
+    a zero gradient AdamW moves a parameter by its decay alone: A shrinks, every alpha stays."""
+    from litelora import LiteLoRA
+    from litelora.adapters import AdapterConfig
+    from litelora.training.optim import build_optimizer
+
+    model = nn.Sequential(nn.Linear(D_IN, 6))
+    lite = LiteLoRA(model, AdapterConfig(target_modules=["0"], r=2, init_lora_weights="gaussian"),
+                    method="sdlora", num_tasks=2, lr=1e-2)
+    x = torch.randn(4, D_IN)
+    lite.start_task(0, 1)
+    lite.end_task()
+    groups = lite.start_task(1, 3)
+    alphas = {t: lite.bank.candidates(t)["0"].magnitude for t in range(2)}
+    before = {t: a.item() for t, a in alphas.items()}
+    A = lite.bank.candidates(1)["0"].lora_A
+    A0 = A.detach().clone()
+    optimizer = build_optimizer(groups, weight_decay=0.5)
+    for _ in range(3):
+        optimizer.zero_grad()
+        (0.0 * model(x).sum()).backward()
+        optimizer.step()
+    assert {t: a.item() for t, a in alphas.items()} == before
+    torch.testing.assert_close(A.detach(), A0 * (1 - 1e-2 * 0.5) ** 3)

@@ -46,7 +46,8 @@ class LiteLoRATrainer(Trainer):
     no gate needs it.
 
     The optimizer is AdamW over ``lite``'s groups (adapters, gate, ``modules_to_save``) at their
-    rates, with ``args.weight_decay``; every other ``TrainingArguments`` field keeps its meaning.
+    rates, with ``args.weight_decay`` where a group sets none (reuse paths and SD-LoRA's magnitudes
+    take none); every other ``TrainingArguments`` field keeps its meaning.
     """
 
     def __init__(self, *args: Any, lite: LiteLoRA, task_id: int, num_classes: int | None = None,
@@ -93,7 +94,9 @@ class LiteLoRATrainer(Trainer):
 
     def create_optimizer(self, model: Any = None) -> torch.optim.Optimizer:
         if self.optimizer is None:
-            groups = [{**g, "weight_decay": self.args.weight_decay} for g in self.lite.param_groups()]
+            # A group that sets its own decay keeps it: reuse paths and SD-LoRA's magnitudes take none.
+            groups = [{**g, "weight_decay": g.get("weight_decay", self.args.weight_decay)}
+                      for g in self.lite.param_groups()]
             self.optimizer = torch.optim.AdamW(groups, lr=self.args.learning_rate,
                                                betas=(self.args.adam_beta1, self.args.adam_beta2),
                                                eps=self.args.adam_epsilon)

@@ -50,9 +50,18 @@ class ContinualMethod:
         """The hyper-parameters as a plain dict (defaults filled in)."""
         return {} if self.config is None else to_dict(self.config)
 
+    def check_num_tasks(self, num_tasks: int) -> None:
+        """Raise ``ConfigError`` before anything trains where the settings cannot serve a stream of
+        ``num_tasks`` tasks (a per-task schedule too short); nothing to check by default."""
+
     def before_task(self, ctx: TaskContext) -> list[nn.Parameter]:
         """Add or reopen adapters for ``ctx.task_id``; return the parameters to train."""
         raise NotImplementedError
+
+    def no_weight_decay(self) -> list[nn.Parameter]:
+        """Those of ``before_task``'s parameters that weight decay must not shrink (none by default):
+        they train in their own group with ``weight_decay=0``."""
+        return []
 
     def extra_loss(self, ctx: TaskContext) -> torch.Tensor | None:
         """A regulariser added to the task loss at every step (``None``: nothing)."""

@@ -56,13 +56,14 @@ class OLoRA(ContinualMethod):
         self.schedule: list[float] | None = self.config.lambda_1_schedule
         self._lambda_1 = self.lambda_1
 
+    def check_num_tasks(self, num_tasks: int) -> None:
+        if self.schedule is not None and len(self.schedule) < num_tasks:
+            raise ConfigError(f"method.params.lambda_1_schedule has {len(self.schedule)} values for a stream of "
+                              f"{num_tasks} tasks; give one value per task")
+
     def before_task(self, ctx: TaskContext) -> list[nn.Parameter]:
         if self.schedule is not None:
-            if ctx.task_id >= len(self.schedule):
-                raise ConfigError(
-                    f"method.params.lambda_1_schedule has {len(self.schedule)} values, "
-                    f"but task {ctx.task_id} needs one (give one value per task)"
-                )
+            self.check_num_tasks(ctx.task_id + 1)
             self._lambda_1 = self.schedule[ctx.task_id]
         return ctx.bank.add_task(ctx.task_id)
 

@@ -75,6 +75,7 @@ class SDLoRA(ContinualMethod):
 
     def __init__(self, **params: Any) -> None:
         super().__init__(**params)
+        self._alphas: list[nn.Parameter] = []
         schedule = self.config.rank_schedule
         self.schedule = None if schedule is None else check_rank_schedule(schedule)
 
@@ -86,6 +87,7 @@ class SDLoRA(ContinualMethod):
     def before_task(self, ctx: TaskContext) -> list[nn.Parameter]:
         bank = ctx.bank
         params = bank.add_task(ctx.task_id, rank=self.rank(ctx.task_id))  # freezes old magnitudes too
+        self._alphas: list[nn.Parameter] = []
         for task in bank.tasks:
             adapters = list(bank.candidates(task).values())
             if not adapters:  # a gate removed every candidate of that task
@@ -105,7 +107,12 @@ class SDLoRA(ContinualMethod):
                     adapter.lora_B.mul_(adapter.magnitude.detach() / start)
                     adapter.magnitude = alpha
             params.append(alpha)
+            self._alphas.append(alpha)
         return params
+
+    def no_weight_decay(self) -> list[nn.Parameter]:
+        # Weight decay would pull every earlier task's alpha, and so its whole update, towards 0.
+        return list(self._alphas)
 
     @torch.no_grad()
     def after_task(self, ctx: TaskContext) -> None:

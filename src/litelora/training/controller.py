@@ -71,6 +71,7 @@ class LiteLoRA:
         if lr <= 0:
             raise ConfigError(f"lr must be > 0, got {lr}")
         self.method = create_method(method, method_params or {}) if isinstance(method, str) else method
+        self.method.check_num_tasks(num_tasks)
         # No gate asked for: kind none, which still lets a method bring its own gate (sdlora-kd).
         self.gate: GatePlugin | None = gate_for(self.method, gate or GateConfig(kind="none"), num_tasks, seed=seed,
                                                 adapter_lr=lr)
@@ -135,7 +136,10 @@ class LiteLoRA:
         if self.bank.config.init_lora_weights == "gradient" and not getattr(self.gate, "initialises_candidates", False):
             gradient_init(self._ctx)  # the gate, where it sizes candidates, initialises its recruits itself
         gate_groups = self.gate.before_task(self._ctx) if self.gate is not None else []
-        self._groups = [{"params": list(method_params), "lr": self.lr, "name": "adapters"}, *gate_groups]
+        undecayed = {id(p) for p in self.method.no_weight_decay()}
+        self._groups = [{"params": [p for p in method_params if id(p) not in undecayed], "lr": self.lr, "name": "adapters"},
+                        {"params": [p for p in method_params if id(p) in undecayed], "lr": self.lr, "weight_decay": 0.0,
+                         "name": "magnitudes"}, *gate_groups]
         if self.saved:
             self._groups.append({"params": self.saved, "lr": self.lr, "name": "modules_to_save"})
         self._steps = steps

@@ -36,6 +36,11 @@ def iter_batches(backbone: Backbone, examples: Sequence[Example], batch_size: in
         yield {k: v.to(device) for k, v in batch.items()}, _labels(chunk, device)
 
 
+def epoch_seed(seed: int, task_id: int, epoch: int) -> int:
+    """The shuffling seed of ``task_id``'s epoch ``epoch``; epoch -1 is the rehearsals' own order."""
+    return seed * 100_003 + task_id * 101 + epoch
+
+
 def iter_task_batches(model: TaskModel, task: Task, examples: Sequence[Example], batch_size: int, *,
                       shuffle: bool = False, seed: int = 0, device: torch.device | str = "cpu",
                       skip: int = 0, shard: Callable[[list[Example]], list[Example]] | None = None

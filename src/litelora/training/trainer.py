@@ -43,7 +43,7 @@ from litelora.training.checkpoint import (
     set_rng_state,
 )
 from litelora.training.config import RunConfig
-from litelora.training.data import iter_task_batches
+from litelora.training.data import epoch_seed, iter_task_batches
 from litelora.training.distributed import Distributed, LossModule, check_launch
 from litelora.training.evaluation import evaluate_task
 from litelora.models.classifier import as_task_model
@@ -315,9 +315,9 @@ class ContinualTrainer:
                 epoch, offset = divmod(step, steps_per_epoch)
                 # An epoch a kept probe began is drawn in the probe's order, so the loop goes on
                 # with the batches the probe had not reached rather than some of them again.
-                seed = cfg.seed * 100_003 + task.task_id * 101 + (epoch if epoch * steps_per_epoch >= ctx.consumed else -1)
+                order = epoch_seed(cfg.seed, task.task_id, epoch if epoch * steps_per_epoch >= ctx.consumed else -1)
                 for batch, labels in iter_task_batches(self.model, task, task.train, cfg.batch_size, shuffle=True,
-                                                       seed=seed, device=self.device, skip=offset, shard=self.dist.shard):
+                                                       seed=order, device=self.device, skip=offset, shard=self.dist.shard):
                     if step >= total:
                         break
                     loss = loss_fn(batch, labels)
@@ -356,7 +356,7 @@ class ContinualTrainer:
 
         def batches() -> Iterator[tuple[dict[str, torch.Tensor], torch.Tensor]]:
             return iter_task_batches(self.model, task, task.train, cfg.batch_size, shuffle=True,
-                                     seed=cfg.seed * 100_003 + task.task_id * 101 - 1, device=self.device,
+                                     seed=epoch_seed(cfg.seed, task.task_id, -1), device=self.device,
                                      shard=self.dist.shard)
 
         return rehearse(self.model, loss, batches, steps, {id(p): cfg.head_lr for p in head_params}, cfg.lr, on_step,
