@@ -143,8 +143,15 @@ def _paired(v: dict[str, Any]) -> str:
     if not d:
         return "-"
     if len(d) == 1:
-        return f"{d[0]:+.1f} (one seed)"
-    return f"{statistics.mean(d):+.1f} ± {statistics.stdev(d):.1f} ({', '.join(f'{x:+.1f}' for x in d)})"
+        return f"{_points(d[0])} (one seed)"
+    return f"{_points(statistics.mean(d))} ± {statistics.stdev(d):.1f} ({', '.join(f'{x:+.1f}' for x in d)})"
+
+
+def _points(x: float) -> str:
+    """A difference in points to one decimal, or two where one would print the 0.5-point bar itself
+    for a value on either side of it (-0.52 is below the bar; "-0.5" would read as on it)."""
+    one = f"{x:+.1f}"
+    return f"{x:+.2f}" if abs(round(x, 1)) == 0.5 and abs(abs(x) - 0.5) > 1e-9 else one
 
 
 def section_verdict(results: dict[str, dict[str, Any]],

@@ -97,3 +97,10 @@ def test_a_gated_row_pairs_with_the_host_row_that_differs_only_by_the_gate() -> 
     assert render_evidence.pair_label("inclora+gradient-init", "inclora+litelora-v3+gradient-init") == \
         "inclora+gradient-init (litelora-v3)"
     assert render_evidence.pair_label("inclora", "inclora+litelora-v3") == "inclora (litelora-v3)"
+
+
+def test_a_difference_beside_the_bar_prints_which_side_it_is_on() -> None:
+    assert render_results._points(-0.52) == "-0.52"
+    assert render_results._points(-0.48) == "-0.48"
+    assert render_results._points(-0.5) == "-0.5"
+    assert render_results._points(-0.61) == "-0.6" and render_results._points(1.04) == "+1.0"
