@@ -264,7 +264,8 @@ def markdown(results: list[dict[str, Any]], memory: dict[str, dict[str, Any]]) -
             m = memory.get(r["model"], {}).get(v)
             mem = (f"{m['peak_rss_steps'] / 2**20:.0f} | {m['peak_rise'] / 2**20:.0f} | "
                    f"{m['peak_ratio_to_peft']:.3f}") if m else "- | - | -"
-            lines.append(f"| {r['model']} ({r['batch']}) | {v} | {s['median_ms']:.1f} | {s['ratio_to_peft']:.3f} | "
+            dtype = "" if r.get("dtype", "float32") == "float32" else f", {r['dtype']}"
+            lines.append(f"| {r['model']} ({r['batch']}{dtype}) | {v} | {s['median_ms']:.1f} | {s['ratio_to_peft']:.3f} | "
                          f"{s['paired_ratio_to_peft']:.3f} | {s['ratio_to_floor']:.3f} | "
                          f"{s['flops_ratio_to_floor']:.3f} | {s['adapter_flops'] / 1e9:.2f} | {mem} | "
                          f"{s['trainable_params']:,} |")

@@ -148,10 +148,14 @@ def _paired(v: dict[str, Any]) -> str:
 
 
 def _points(x: float) -> str:
-    """A difference in points to one decimal, or two where one would print the 0.5-point bar itself
-    for a value on either side of it (-0.52 is below the bar; "-0.5" would read as on it)."""
-    one = f"{x:+.1f}"
-    return f"{x:+.2f}" if abs(round(x, 1)) == 0.5 and abs(abs(x) - 0.5) > 1e-9 else one
+    """A difference in points to one decimal, or as many more (up to 4) as it takes not to print the
+    0.5-point bar itself for a value on either side of it: -0.52 is below the bar, "-0.5" would read
+    as on it. A value the verdict counts as on the bar (within its tolerance) prints as the bar."""
+    for digits in range(1, 5):
+        text = f"{x:+.{digits}f}"
+        if abs(float(text)) != 0.5 or abs(abs(x) - 0.5) <= 1e-7:
+            break
+    return text
 
 
 def section_verdict(results: dict[str, dict[str, Any]],

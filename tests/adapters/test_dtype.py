@@ -107,3 +107,41 @@ def test_peft_loads_the_export_of_a_bfloat16_model_to_the_same_outputs(tmp_path:
 def test_autocast_adapter_dtype_must_be_a_bool() -> None:
     with pytest.raises(ConfigError, match="autocast_adapter_dtype must be true or false"):
         AdapterConfig(autocast_adapter_dtype="yes")  # type: ignore[arg-type]
+
+
+def test_a_float32_gate_coefficient_does_not_promote_a_bfloat16_group() -> None:
+    # With autocast off, two frozen bfloat16 adapters run as one concatenated pair; a gate's
+    # coefficient (float32, as every gate keeps it) made the pair's intermediate float32.
+    model, bank = _bf16_bank(autocast_adapter_dtype=False)
+    bank.freeze_task(1)
+    bank.set_coefficient("2", 1, lambda: torch.tensor(0.5))
+    with torch.no_grad():
+        assert model(torch.randn(3, 8, dtype=torch.bfloat16)).dtype == torch.bfloat16
+
+
+def test_a_model_cast_to_bfloat16_between_tasks_keeps_one_dtype_per_slot() -> None:
+    from litelora.methods import create_method
+    from litelora.methods.base import TaskContext
+
+    torch.manual_seed(0)
+    model = tiny_mlp()
+    bank = AdapterBank(model, AdapterConfig(target_modules=TARGETS, r=2, init_lora_weights="gaussian"))
+    bank.add_task(0)
+    bank.freeze_task(0)
+    model.to(torch.bfloat16)  # what transformers' bf16_full_eval does to a model it evaluates
+    method = create_method("olora")
+    ctx = TaskContext(task_id=1, num_tasks=2, bank=bank)
+    method.before_task(ctx)
+    assert {a.lora_A.dtype for t in TARGETS for a in bank.slot(t).adapters.values()} == {torch.bfloat16}
+    loss = model(torch.randn(3, 8, dtype=torch.bfloat16)).float().sum() + method.extra_loss(ctx)
+    loss.backward()
+    assert bank.slot("0").adapters[adapter_name(1)].lora_A.grad is not None
+
+
+def test_float32_adapters_are_not_folded_into_a_bfloat16_weight() -> None:
+    # Folding would round the frozen adapters' float32 update into the bfloat16 working weight.
+    for autocast, folds in ((True, False), (False, True)):
+        _, bank = _bf16_bank(autocast_adapter_dtype=autocast)
+        bank.freeze_task(1)
+        assert (bank.fold_frozen() > 0) is folds
+        bank.unfold_frozen()

@@ -105,3 +105,13 @@ def test_the_trainer_decays_the_adapters_at_args_weight_decay_and_magnitudes_not
     trainer.train()
     decay = {g["name"]: g["weight_decay"] for g in trainer.optimizer.param_groups}
     assert decay == {"adapters": 0.1, "magnitudes": 0.0, "modules_to_save": 0.1}
+
+
+def test_evaluate_after_the_task_closed_reports_the_task_loss(tmp_path) -> None:
+    lite = LiteLoRA(tiny_classifier(), AdapterConfig(target_modules=["query", "value"], r=4), method="olora",
+                    num_tasks=2, lr=2e-2, modules_to_save=["classifier"])
+    data = _Task([0, 1])
+    trainer = LiteLoRATrainer(args=_args(tmp_path, 2), train_dataset=data, eval_dataset=data, lite=lite, task_id=0)
+    trainer.train()
+    metrics = trainer.evaluate()  # O-LoRA's penalty belongs to training: no running task is needed here
+    assert math.isfinite(metrics["eval_loss"]) and metrics["eval_loss"] > 0

@@ -112,7 +112,6 @@ def test_olora_schedule_overrides_lambda_and_first_task_has_no_penalty() -> None
         create_method("olora", {"lambda_1_schedule": [0.5]}).before_task(_ctx(_bank(), 1))
 
 
-
 def test_a_short_olora_schedule_fails_before_anything_trains() -> None:
     from litelora import LiteLoRA
     from litelora.adapters import AdapterConfig

@@ -108,7 +108,6 @@ def test_sdlora_kd_declares_the_representability_gate() -> None:
     assert bank.active_adapters() == {"0": [0], "2": [0, 1]}
 
 
-
 def test_weight_decay_does_not_shrink_sdlora_magnitudes() -> None:
     """Decay on an old task's alpha would scale that task's whole update towards 0 every step. With
     a zero gradient AdamW moves a parameter by its decay alone: A shrinks, every alpha stays."""

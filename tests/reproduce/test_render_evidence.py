@@ -103,4 +103,5 @@ def test_a_difference_beside_the_bar_prints_which_side_it_is_on() -> None:
     assert render_results._points(-0.52) == "-0.52"
     assert render_results._points(-0.48) == "-0.48"
     assert render_results._points(-0.5) == "-0.5"
+    assert render_results._points(-0.504) == "-0.504" and render_results._points(-0.496) == "-0.496"
     assert render_results._points(-0.61) == "-0.6" and render_results._points(1.04) == "+1.0"

@@ -92,3 +92,17 @@ def test_resume_mid_task_under_cosine_matches_uninterrupted(tmp_path) -> None:
     a = load_file(str(tmp_path / "ref" / "adapters" / "adapters.safetensors"))
     b = load_file(str(tmp_path / "run" / "adapters" / "adapters.safetensors"))
     assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
+
+
+def test_a_checkpoint_of_other_optimizer_groups_is_refused_by_cause() -> None:
+    from litelora.errors import ConfigError
+    from litelora.training.checkpoint import optimizer_from_checkpoint, optimizer_to_checkpoint
+
+    a, b = torch.nn.Parameter(torch.ones(2)), torch.nn.Parameter(torch.ones(()))
+    old = build_optimizer([{"params": [a, b], "lr": 0.1}], weight_decay=0.0)
+    (a.sum() + b).backward()
+    old.step()
+    state, tensors = optimizer_to_checkpoint(old)
+    new = build_optimizer([{"params": [a], "lr": 0.1}, {"params": [b], "lr": 0.1, "weight_decay": 0.0}], 0.0)
+    with pytest.raises(ConfigError, match=r"groups of \[2\] parameters where this task trains groups of \[1, 1\]"):
+        optimizer_from_checkpoint(new, state, tensors)

@@ -222,3 +222,24 @@ def test_a_checkpoint_tensor_of_another_shape_is_refused_by_name() -> None:
     with pytest.raises(ConfigError, match=r"'weight' has shape \(1, 3\), the rebuilt model's is \(4, 3\)"):
         load_live_model_tensors(model, {"bias": torch.zeros(4), "weight": torch.ones(1, 3)})
     assert torch.equal(model.weight, before) and not torch.equal(model.bias, torch.zeros(4))
+
+
+def test_a_run_recorded_before_a_field_existed_resumes(tmp_path) -> None:
+    import json
+
+    from litelora.training.run_identity import _added_since
+
+    out = tmp_path / "run"
+    cfg = _config(out)
+    cfg.train.max_steps_per_task = 3
+    build_trainer(cfg).run()
+    run_json = out / "run.json"
+    record = json.loads(run_json.read_text())
+    del record["config"]["adapter"]["autocast_adapter_dtype"]  # as a run started before it existed
+    run_json.write_text(json.dumps(record))
+    again = _config(out)
+    again.train.max_steps_per_task = 3
+    build_trainer(again).run(resume=True)  # float32: either value computes the same
+    # A half-precision run then kept its adapters in the model's dtype: resuming it says so by name.
+    half = {"model": {"dtype": "bfloat16"}, "adapter": {"r": 8}}
+    assert _added_since(half)["adapter"]["autocast_adapter_dtype"] is False

@@ -148,11 +148,14 @@ class AdapterBank:
         return params
 
     def new_adapter(self, target: str, r: int, scale: float, task_id: int, init: str = "zeros") -> LoraAdapter:
-        """A rank-``r`` adapter for ``target``, on its layer's device, in ``config.adapter_dtype`` of its
-        weight's dtype (float32 for a half-precision layer by default); not yet placed in the bank."""
+        """A rank-``r`` adapter for ``target``, on its layer's device, not yet placed in the bank. Its
+        dtype is its slot's adapters' (one dtype per slot: a model cast to bfloat16 between tasks
+        casts them too), or for a slot's first adapter ``config.adapter_dtype`` of the weight's
+        (float32 for a half-precision layer by default)."""
         spec, weight = self.specs[target], self.layer(target).base_layer.weight
+        dtype = self.slot(target).dtype() or self.config.adapter_dtype(weight.dtype)
         return LoraAdapter(spec.in_features, spec.out_features, r, scale, task_id, init=init,
-                           device=weight.device, dtype=self.config.adapter_dtype(weight.dtype))
+                           device=weight.device, dtype=dtype)
 
     def candidates(self, task_id: int) -> dict[str, LoraAdapter]:
         """Target -> task ``task_id``'s adapter, for the targets that still hold one."""

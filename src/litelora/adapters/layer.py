@@ -101,10 +101,7 @@ class AdapterSlot(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor | None:
         if not self.adapters and not self.reuse:
             return None
-        # Adapters of a half-precision layer may live in float32 (AdapterConfig.autocast_adapter_dtype):
-        # they read the input in their own dtype; the layer casts the update back to its output's.
-        dtype = self.dtype()
-        x = self.dropout(x if dtype is None else x.to(dtype))
+        x = self.dropout(in_dtype(x, self.dtype()))
         out = None
         if self.adapters:
             mags = self.effective_magnitudes()
@@ -164,17 +161,29 @@ class AdapterSlot(nn.Module):
         return B @ A
 
 
+def in_dtype(x: torch.Tensor, dtype: torch.dtype | None) -> torch.Tensor:
+    """``x`` in the adapters' ``dtype``: adapters of a half-precision layer may live in float32
+    (``AdapterConfig.autocast_adapter_dtype``) and read its input in float32; the layer casts their
+    update back to its output's dtype. Under ``torch.autocast`` the matmuls pick their own dtype,
+    so a cast would only copy."""
+    if dtype is None or x.dtype == dtype or torch.is_autocast_enabled(x.device.type):
+        return x
+    return x.to(dtype)
+
+
 def _concat_lora(x: torch.Tensor, adapters: list[tuple[str, LoraAdapter]],
                  mags: dict[str, torch.Tensor]) -> torch.Tensor:
-    """``x`` (..., d_in) through the adapters as one LoRA of rank sum(r): one pair of matmuls."""
+    """``x`` (..., d_in) through the adapters as one LoRA of rank sum(r): one pair of matmuls, in
+    the adapters' dtype (a gate's float32 coefficient does not promote a bfloat16 group)."""
     if len(adapters) == 1:
         name, a = adapters[0]
         # Scale the rank-r intermediate, not the d_out-wide output: less work both ways.
-        return F.linear(F.linear(x, a.lora_A) * (mags[name] * a.scale), a.lora_B)
+        coef = (mags[name] * a.scale).to(a.lora_A.dtype)
+        return F.linear(F.linear(in_dtype(x, a.lora_A.dtype), a.lora_A) * coef, a.lora_B)
     A_cat = torch.cat([a.lora_A for _, a in adapters], dim=0)
     B_cat = torch.cat([a.lora_B for _, a in adapters], dim=1)
-    coef = torch.cat([(mags[n] * a.scale).expand(a.r) for n, a in adapters])
-    return F.linear(F.linear(x, A_cat) * coef, B_cat)
+    coef = torch.cat([(mags[n] * a.scale).expand(a.r) for n, a in adapters]).to(A_cat.dtype)
+    return F.linear(F.linear(in_dtype(x, A_cat.dtype), A_cat) * coef, B_cat)
 
 
 class BankLinear(nn.Module):
@@ -227,7 +236,9 @@ class BankLinear(nn.Module):
         y = self.base_layer(x)
         if self.merged or self.disabled:
             return y
-        rows, total = self.rows(x), None
+        # One cast of the input for every slot (a fused layer's slices share it).
+        dtypes = [d for d in (slot.dtype() for slot in self.slots.values()) if d is not None]
+        rows, total = in_dtype(self.rows(x), dtypes[0] if dtypes else None), None
         for slot in self.slots.values():
             d = slot(rows)
             if d is None:
@@ -276,10 +287,12 @@ class BankLinear(nn.Module):
         weight is kept as it was and put back, bit for bit, by ``unfold``."""
         if self.merged or self.folded:
             return 0
+        W = self.base_layer.weight
+        if any(slot.dtype() not in (None, W.dtype) for slot in self.slots.values()):
+            return 0  # float32 adapters of a bfloat16 weight would be rounded into it: they run as LoRA
         chosen = {key: set(slot.foldable()) for key, slot in self.slots.items()}
         if not any(chosen.values()):
             return 0
-        W = self.base_layer.weight
         delta = W.new_zeros(self.out_features, self.in_features, dtype=torch.float64)
         for key, slot in self.slots.items():
             if chosen[key]:

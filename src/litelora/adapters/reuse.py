@@ -42,11 +42,13 @@ class ScaleReuse(ReusePath):
     ``(m_i + coeffs[i]) * s_i * B_i A_i x``. Stored as ``coeffs`` (shape ``(k,)``, init 0).
     """
 
-    def __init__(self, adapter_names: list[str], like: torch.Tensor) -> None:
-        """``like``: a tensor of the scaled adapters, whose device and dtype the coefficients take."""
+    def __init__(self, adapter_names: list[str], like: torch.Tensor | None = None) -> None:
+        """``like``: a tensor of the scaled adapters, whose device and dtype the coefficients take
+        (``None``: float32 on the CPU, moved with the model)."""
         super().__init__()
         self.adapter_names = list(adapter_names)
-        self.coeffs = nn.Parameter(torch.zeros(len(adapter_names), device=like.device, dtype=like.dtype))
+        self.coeffs = nn.Parameter(torch.zeros(len(adapter_names)) if like is None else
+                                   torch.zeros(len(adapter_names), device=like.device, dtype=like.dtype))
 
     def magnitude_deltas(self) -> dict[str, torch.Tensor]:
         return {name: self.coeffs[i] for i, name in enumerate(self.adapter_names)}

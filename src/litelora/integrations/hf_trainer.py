@@ -106,8 +106,9 @@ class LiteLoRATrainer(Trainer):
                      num_items_in_batch: Any = None) -> Any:
         out = super().compute_loss(model, inputs, return_outputs=return_outputs, num_items_in_batch=num_items_in_batch)
         loss, rest = (out[0], out[1]) if return_outputs else (out, None)
-        for term in self.lite.loss_terms():
-            loss = loss + term
+        if model.training:  # an evaluation's loss is the task's alone (and may run after the task closed)
+            for term in self.lite.loss_terms():
+                loss = loss + term
         return (loss, rest) if return_outputs else loss
 
     def prune_optimizer(self) -> None:

@@ -63,7 +63,9 @@ class OLoRA(ContinualMethod):
 
     def before_task(self, ctx: TaskContext) -> list[nn.Parameter]:
         if self.schedule is not None:
-            self.check_num_tasks(ctx.task_id + 1)
+            if ctx.task_id >= len(self.schedule):  # an own loop past the stream LiteLoRA was built for
+                raise ConfigError(f"method.params.lambda_1_schedule has {len(self.schedule)} values, but task "
+                                  f"{ctx.task_id} needs one (give one value per task)")
             self._lambda_1 = self.schedule[ctx.task_id]
         return ctx.bank.add_task(ctx.task_id)
 

@@ -87,7 +87,7 @@ class SDLoRA(ContinualMethod):
     def before_task(self, ctx: TaskContext) -> list[nn.Parameter]:
         bank = ctx.bank
         params = bank.add_task(ctx.task_id, rank=self.rank(ctx.task_id))  # freezes old magnitudes too
-        self._alphas: list[nn.Parameter] = []
+        self._alphas = []
         for task in bank.tasks:
             adapters = list(bank.candidates(task).values())
             if not adapters:  # a gate removed every candidate of that task

@@ -27,7 +27,7 @@ from safetensors.torch import load_file
 
 from litelora._io import named_os_errors, write_safetensors
 from litelora._paths import plain_name
-from litelora.errors import PathError
+from litelora.errors import ConfigError, PathError
 
 MANIFEST = "manifest.json"
 PREFIX = "ckpt-"
@@ -218,6 +218,16 @@ def optimizer_to_checkpoint(optimizer: torch.optim.Optimizer) -> tuple[dict[str,
 
 def optimizer_from_checkpoint(optimizer: torch.optim.Optimizer, state: dict[str, Any],
                               tensors: dict[str, torch.Tensor]) -> None:
+    """Restore ``optimizer_to_checkpoint``'s output into an optimizer over the same groups."""
+    saved = [len(g["params"]) for g in state["param_groups"]]
+    now = [len(g["params"]) for g in optimizer.param_groups]
+    if saved != now:
+        # torch's own error names neither cause nor fix. A litelora that grouped the task's
+        # parameters otherwise wrote it (SD-LoRA's alphas got a group of their own, say).
+        raise ConfigError(f"the mid-task checkpoint's optimizer holds groups of {saved} parameters where this "
+                          f"task trains groups of {now}: it was written by a litelora that grouped them "
+                          "otherwise; resume from the task's start (remove the ckpt-* folders written during this task) "
+                          "or start over with --force")
     per_param: dict[int, dict[str, Any]] = {}
     for key, value in [*tensors.items(), *state["scalars"].items()]:
         idx, name = key.split("/", 1)

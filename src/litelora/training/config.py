@@ -90,7 +90,9 @@ class TrainConfig:
     tensorboard: also write TensorBoard scalars to ``RUN_DIR/tensorboard`` (extra ``tensorboard``).
     fold_frozen: while a task trains, run the earlier adapters nothing trains (frozen, ungated)
         as part of a working copy of each layer's weight, so a step costs the same with 1 or 50
-        tasks in the bank; the base weights are restored exactly at the end of the task.
+        tasks in the bank; the base weights are restored exactly at the end of the task. Layers
+        whose adapters are wider than their weight (float32 adapters of a bfloat16 layer) are not
+        folded: it would round the adapters' update to the weight's precision.
     sharding: with several processes, ``none`` replicates the model on each (data parallel) and
         ``fsdp`` shards the frozen base weights across them (FSDP2 ``fully_shard`` per transformer
         block), for models that do not fit one device; adapters, reuse paths and the head stay

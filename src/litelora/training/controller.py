@@ -112,7 +112,8 @@ class LiteLoRA:
                    rehearse_fn: Callable[..., list[float]] | None = None, num_classes: int | None = None,
                    ) -> list[dict[str, Any]]:
         """Add the task's adapters (and the gate's candidates and reuse paths); returns the
-        optimizer groups of what trains now (``adapters`` at ``lr``, the gate's own groups).
+        optimizer groups of what trains now (``adapters`` at ``lr``; ``magnitudes``, a method's
+        parameters that take no weight decay, at ``lr`` and ``weight_decay=0``; the gate's own groups).
 
         ``steps``: the optimizer steps the task will take (the gate sizes its probe by it).
         ``train_inputs`` / ``rehearse_fn`` replace what is derived from ``batches`` and ``loss_fn``.

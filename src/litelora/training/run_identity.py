@@ -140,12 +140,23 @@ def stream_changes(old: dict[str, Any], new: dict[str, Any]) -> list[str]:
     return out
 
 
+def _added_since(recorded: dict[str, Any]) -> dict[str, Any]:
+    """The recorded config with each field added to litelora since the run started, at the value
+    that reproduces what the run did (so adding a field does not refuse every older run)."""
+    adapter = recorded.get("adapter")
+    if isinstance(adapter, dict) and "autocast_adapter_dtype" not in adapter:
+        # Adapters then took their layer's dtype: for a float32 model, what either value gives.
+        half = (recorded.get("model") or {}).get("dtype") in ("bfloat16", "float16")
+        recorded = {**recorded, "adapter": {**adapter, "autocast_adapter_dtype": not half}}
+    return recorded
+
+
 def check_resumable(run_dir: RunDirectory, identity: dict[str, Any], config: dict[str, Any], stream: TaskStream,
                     allow_changes: Sequence[str]) -> dict[str, Any]:
     """Refuse a resume whose config or stream differs from the run's record, by field name,
     unless allowed; record the allowed changes in ``run.json`` and return the new identity."""
     where = f"cannot resume {run_dir.root}"
-    fields = [f for f in changed_fields(identity["config"], config) if f not in ALWAYS_MUTABLE]
+    fields = [f for f in changed_fields(_added_since(identity["config"]), config) if f not in ALWAYS_MUTABLE]
     refused = [f for f in fields if not _covered(f, allow_changes)]
     if refused:
         raise ConfigError(f"{where}: config fields {refused} differ from the config the run was started on "
