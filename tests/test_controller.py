@@ -148,3 +148,24 @@ def test_the_documented_loop_runs(tmp_path, capsys) -> None:
     out = capsys.readouterr().out
     assert re.findall(r"task (\d): \d+ of 2 modules recruited", out) == ["0", "1", "2"]
     assert (tmp_path / "runs" / "own-loop" / "bank.json").is_file()
+
+
+def test_a_probe_trains_the_reuse_paths_at_gate_reuse_lr(monkeypatch) -> None:
+    import litelora.training.controller as controller_module
+
+    seen: list[tuple[list[float], float]] = []
+    real = controller_module.rehearse
+
+    def spy(model, loss_fn, batches, n, lrs, default_lr, *args, **kwargs):  # noqa: ANN001, ANN202
+        reuse = [p for name, p in model.named_parameters() if ".reuse." in name and p.requires_grad]
+        seen.append(([lrs.get(id(p), default_lr) for p in reuse], default_lr))
+        return real(model, loss_fn, batches, n, lrs, default_lr, *args, **kwargs)
+
+    monkeypatch.setattr(controller_module, "rehearse", spy)
+    model = _mlp()
+    gate = GateConfig(kind="litelora-v3", reuse="scale", reuse_lr=0.5, params={"unsolved": "none"})
+    ll = LiteLoRA(model, AdapterConfig(target_modules=["0", "2"], r=2), gate=gate, num_tasks=2, lr=1e-2,
+                  modules_to_save=["4"])
+    _train(ll, model, [_data(0), _data(1)])
+    rates, default = seen[-1]  # task 1's probe: a scale path on each of the two targets
+    assert default == 1e-2 and rates == [0.5, 0.5]

@@ -4,7 +4,7 @@ gate about the task in progress. A leaf: methods and gates both read it, neither
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import torch
@@ -26,7 +26,9 @@ class TaskContext:
     backward pass only over the steps it measures).
     ``consumed``: steps of the task a gate already took by keeping its probe; the trainer starts
     the task's loop there (an own loop may skip them too). ``num_classes``: the task's classes
-    (a generative task's label words), ``None`` where the caller did not say.
+    (a generative task's label words), ``None`` where the caller did not say. ``lrs``: learning
+    rates by ``id(parameter)`` for what trains at a rate other than the adapters' (a gate's reuse
+    paths at ``gate.reuse_lr``), which a rehearsal honours as the task's optimizer does.
     """
 
     task_id: int
@@ -38,3 +40,4 @@ class TaskContext:
     rehearse: Callable[..., list[float]] | None = None
     consumed: int = 0
     num_classes: int | None = None
+    lrs: dict[int, float] = field(default_factory=dict)

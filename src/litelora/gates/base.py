@@ -87,10 +87,11 @@ class GatePlugin:
         return not (self.config.first_task_recruits and ctx.task_id == 0) and bool(ctx.bank.candidates(ctx.task_id))
 
     # ------------------------------------------------------------------ shared pieces
-    def attach_reuse(self, bank: AdapterBank, task_id: int, targets: list[str]) -> list[torch.nn.Parameter]:
-        """Give each target the configured reuse path over its earlier adapters."""
+    def attach_reuse(self, ctx: TaskContext, targets: list[str]) -> list[torch.nn.Parameter]:
+        """Give each target the configured reuse path over its earlier adapters; their rate goes in
+        ``ctx.lrs``, so a probe's rehearsal trains them as the task will."""
         params: list[torch.nn.Parameter] = []
-        kind = self.config.reuse
+        kind, bank, task_id = self.config.reuse, ctx.bank, ctx.task_id
         if kind == "frozen":
             return params
         for target in targets:
@@ -106,6 +107,7 @@ class GatePlugin:
                 module = CoreReuse(names, U, V)
             slot.reuse[reuse_name(task_id)] = module
             params += list(module.parameters())
+        ctx.lrs.update({id(p): self.reuse_lr for p in params})
         return params
 
     def record(self, bank: AdapterBank, task_id: int, target: str, *, group: str, value: float, rank: int,

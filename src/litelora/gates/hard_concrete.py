@@ -109,7 +109,7 @@ class HardConcreteGate(GatePlugin):
             for target in targets:
                 ctx.bank.set_coefficient(target, ctx.task_id, self._coefficient(g))
         self._decided = False
-        reuse = self.attach_reuse(ctx.bank, ctx.task_id, list(candidates))
+        reuse = self.attach_reuse(ctx, list(candidates))
         groups = [{"params": [self.log_a], "lr": self.params.lr, "weight_decay": 0.0, "name": "gates"}]
         if reuse:
             groups.append({"params": reuse, "lr": self.reuse_lr, "weight_decay": 0.0, "name": "reuse"})

@@ -79,7 +79,7 @@ class LiteLoRAGate(GatePlugin):
             self.record_all_open(ctx)
             return []
         groups = group_targets(list(candidates), self.config.group)
-        reuse = self.attach_reuse(ctx.bank, ctx.task_id, list(candidates))
+        reuse = self.attach_reuse(ctx, list(candidates))
         scores = self.measure(ctx, candidates)
         group_scores = [sum(scores[t]["score"] for t in ts) / len(ts) for ts in groups.values()]
         if self.config.budget is not None:

@@ -137,7 +137,7 @@ class LiteLoRAV3Gate(GatePlugin):
         # ln K, read before the probe so that a task of unknown classes fails before any work
         chance = _chance_loss(ctx) if self.params.unsolved == "chance" else None
         groups = group_targets(list(candidates), self.config.group)
-        reuse = self.attach_reuse(ctx.bank, ctx.task_id, list(candidates))
+        reuse = self.attach_reuse(ctx, list(candidates))
         reading = run_probe(ctx, candidates, steps, spectrum=True, base_reading=self.params.unsolved == "carried",
                             span=REUSE_SPAN[self.config.reuse], keep=self.params.probe_counts)
         if self.params.probe_counts:

@@ -82,7 +82,7 @@ class ShuffledGate(GatePlugin):
         for targets in kinds.values():
             order = torch.randperm(len(targets), generator=generator).tolist()
             ranks.update({target: reference[targets[source]] for target, source in zip(targets, order)})
-        reuse = self.attach_reuse(ctx.bank, ctx.task_id, list(candidates))
+        reuse = self.attach_reuse(ctx, list(candidates))
         values = {t: ranks[t] / candidates[t].r for t in candidates}
         self.apply_ranks(ctx, group_targets(list(candidates), "module"), ranks, values)
         reuse = [p for p in reuse if p.requires_grad]  # a recruit dropped its reuse path

@@ -129,7 +129,7 @@ class LiteLoRA:
             train_inputs = lambda: (b for b, _ in batches())  # noqa: E731 - a closure over batches
         if rehearse_fn is None and batches is not None and loss_fn is not None:
             def rehearse_fn(n: int, on_step: Callable[[int, float], None] | None, keep: bool = False) -> list[float]:
-                return rehearse(self.model, loss_fn, batches, n, {}, self.lr, on_step, keep=keep)
+                return rehearse(self.model, loss_fn, batches, n, self.context.lrs, self.lr, on_step, keep=keep)
         self._ctx = TaskContext(task_id=task_id, num_tasks=self.num_tasks, bank=self.bank, train_inputs=train_inputs,
                                 run_model=forward or _forward(self.model), steps=steps, rehearse=rehearse_fn,
                                 num_classes=num_classes)

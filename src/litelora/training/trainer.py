@@ -359,8 +359,8 @@ class ContinualTrainer:
                                      seed=epoch_seed(cfg.seed, task.task_id, -1), device=self.device,
                                      shard=self.dist.shard)
 
-        return rehearse(self.model, loss, batches, steps, {id(p): cfg.head_lr for p in head_params}, cfg.lr, on_step,
-                        keep=keep)
+        lrs = {**self.lite.context.lrs, **{id(p): cfg.head_lr for p in head_params}}
+        return rehearse(self.model, loss, batches, steps, lrs, cfg.lr, on_step, keep=keep)
 
     def _wrap(self, task: Task, groups: list[dict[str, Any]]) -> tuple[nn.Module, list[nn.Parameter]]:
         """The loss as a (DDP-wrapped when distributed) module over what trains now, and the
