@@ -12,7 +12,7 @@ from torch import nn
 from litelora.adapters import AdapterBank, AdapterConfig
 from litelora.errors import ConfigError
 from litelora.methods import ContinualMethod, TaskContext, create_method, list_methods
-from litelora.methods.inflora import InfLoRA, complement_basis, input_covariances, project_off
+from litelora.methods.inflora import InfLoRA, complement_basis, input_covariances, project_off, token_mask
 from litelora.methods.sdlora import SDLoRA
 from litelora.testing import TinyFusedViT
 from method_helpers import D_IN, make_bank as _bank, make_ctx as _ctx, make_data as _data, train_steps as _train
@@ -330,3 +330,17 @@ def test_inflora_rejects_bad_params() -> None:
 
 
 # ---------------------------------------------------------------------------------------- SD-LoRA
+
+
+def test_decoder_cross_attention_keys_and_values_are_masked_by_the_encoders_tokens() -> None:
+    # Prompt and label lengths equal (the case a shape check cannot tell apart), different padding.
+    batch = {"attention_mask": torch.tensor([[1, 1, 1, 0]]), "labels": torch.tensor([[5, 6, -100, -100]])}
+    rows = torch.zeros(1, 4, 3)
+    encoder_tokens, labelled = [True, True, True, False], [True, True, False, False]
+    for name, expected in (("decoder.block.0.layer.1.EncDecAttention.k", encoder_tokens),
+                           ("decoder.block.0.layer.1.EncDecAttention.v", encoder_tokens),
+                           ("model.decoder.layers.0.encoder_attn.v_proj", encoder_tokens),
+                           ("decoder.block.0.layer.1.EncDecAttention.q", labelled),
+                           ("decoder.block.0.layer.0.SelfAttention.k", labelled),
+                           ("encoder.block.0.layer.0.SelfAttention.k", encoder_tokens)):
+        assert token_mask(batch, name, rows).tolist() == [expected], name

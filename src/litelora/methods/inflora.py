@@ -4,6 +4,7 @@ earlier tasks' input subspace, which a DualGPM memory keeps per target module.""
 from __future__ import annotations
 
 import math
+import re
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -38,12 +39,18 @@ def complement_basis(M: torch.Tensor) -> torch.Tensor:
 IGNORE_LABEL = -100  # positions a loss never reads (the transformers convention)
 
 
+# A decoder's cross-attention keys and values read the encoder's states (T5, BART/mBART, BERT-style).
+_CROSS_KV = re.compile(r"\.(EncDecAttention\.[kv]|encoder_attn\.[kv]_proj|crossattention\.self\.(key|value))$")
+
+
 def token_mask(batch: Any, module_name: str, rows: torch.Tensor) -> torch.Tensor | None:
     """Which of ``rows`` (B, L, d) are real tokens: the batch's ``attention_mask``, or for an
-    encoder-decoder model's decoder modules the positions with a label; ``None``: all rows."""
+    encoder-decoder model's decoder modules the positions with a label (except the cross-attention
+    keys and values, which read the encoder's tokens); ``None``: all rows."""
     if not isinstance(batch, dict) or rows.dim() != 3:
         return None
-    if ".decoder." in f".{module_name}" and "labels" in batch:
+    name = f".{module_name}"
+    if ".decoder." in name and "labels" in batch and not _CROSS_KV.search(name):
         mask = batch["labels"] != IGNORE_LABEL
     else:
         mask = batch.get("attention_mask")
