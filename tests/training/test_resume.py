@@ -64,6 +64,20 @@ def test_resume_with_the_litelora_gate_matches_uninterrupted(tmp_path, monkeypat
     assert (out / "gates.json").read_text() == (ref / "gates.json").read_text()
 
 
+SDLORA = {**SETS, "method": {"name": "sdlora"}, "gate": {"kind": "none"},
+          "train": {**SETS["train"], "weight_decay": 0.1}}
+
+
+@pytest.mark.parametrize("crash_at", [3, 6])
+def test_sdlora_resumes_mid_task_with_its_magnitude_group(tmp_path, monkeypatch, crash_at: int) -> None:
+    """SD-LoRA's shared alphas train in their own group (no weight decay) and are re-tied at each
+    task start: a run killed mid-task resumes to the uninterrupted run, bit for bit."""
+    ref, out = tmp_path / "ref", tmp_path / "run"
+    build_trainer(RunConfig.from_dict({**SDLORA, "output_dir": str(ref)})).run()
+    crash_then_resume(monkeypatch, lambda: RunConfig.from_dict({**SDLORA, "output_dir": str(out)}), crash_at)
+    _assert_same(_final(out), _final(ref))
+
+
 @pytest.mark.parametrize("crash_at", [1, 3, 6, 7, 11])
 def test_resume_after_crash_matches_uninterrupted(tmp_path, reference, monkeypatch, crash_at: int) -> None:
     """Crash right after the n-th checkpoint (mid-task, before and after the gate decision,
