@@ -173,17 +173,18 @@ def in_dtype(x: torch.Tensor, dtype: torch.dtype | None) -> torch.Tensor:
 
 def _concat_lora(x: torch.Tensor, adapters: list[tuple[str, LoraAdapter]],
                  mags: dict[str, torch.Tensor]) -> torch.Tensor:
-    """``x`` (..., d_in) through the adapters as one LoRA of rank sum(r): one pair of matmuls, in
-    the adapters' dtype (a gate's float32 coefficient does not promote a bfloat16 group)."""
+    """``x`` (..., d_in, already in the adapters' dtype: the slot casts it) through the adapters as
+    one LoRA of rank sum(r): one pair of matmuls. The coefficients take the adapters' dtype (a gate's
+    float32 coefficient would otherwise promote a bfloat16 group)."""
     if len(adapters) == 1:
         name, a = adapters[0]
         # Scale the rank-r intermediate, not the d_out-wide output: less work both ways.
         coef = (mags[name] * a.scale).to(a.lora_A.dtype)
-        return F.linear(F.linear(in_dtype(x, a.lora_A.dtype), a.lora_A) * coef, a.lora_B)
+        return F.linear(F.linear(x, a.lora_A) * coef, a.lora_B)
     A_cat = torch.cat([a.lora_A for _, a in adapters], dim=0)
     B_cat = torch.cat([a.lora_B for _, a in adapters], dim=1)
     coef = torch.cat([(mags[n] * a.scale).expand(a.r) for n, a in adapters]).to(A_cat.dtype)
-    return F.linear(F.linear(in_dtype(x, A_cat.dtype), A_cat) * coef, B_cat)
+    return F.linear(F.linear(x, A_cat) * coef, B_cat)
 
 
 class BankLinear(nn.Module):
