@@ -1,11 +1,15 @@
-"""Helpers of the hostile-input suites: run the CLI as a user types it, and fingerprint the
-folders that must not change."""
+"""Helpers of the hostile-input suites: run the CLI as a user types it, fingerprint the
+folders that must not change, and edit a saved tensor file."""
 
 from __future__ import annotations
 
 import hashlib
 import re
+from collections.abc import Callable
 from pathlib import Path
+
+import torch
+from safetensors.torch import load_file, save_file
 
 from litelora.cli.main import main
 
@@ -39,3 +43,10 @@ def fingerprint(root: Path) -> dict[str, str]:
         else:
             out[rel] = "dir"
     return out
+
+
+def edit_tensors(path: Path, edit: Callable[[dict[str, torch.Tensor]], None]) -> None:
+    """Load a safetensors file, let ``edit`` change the dict in place, and write it back."""
+    tensors = load_file(str(path))
+    edit(tensors)
+    save_file(tensors, str(path))

@@ -1,5 +1,6 @@
 """Commands that read a run never write over it (``export``, ``report``, ``analyze``, ``compare``
-outputs are checked against the run), and ``report`` on damaged run files is a one-line error
+outputs are checked against the run; ``export --force`` replaces only a previous export, whole, and a failed
+export leaves it as it was), and ``report`` on damaged run files is a one-line error
 naming the file, not an internal error."""
 
 from __future__ import annotations
@@ -9,7 +10,7 @@ import shutil
 from pathlib import Path
 
 import pytest
-from hostile import assert_clean_error, fingerprint, run_cli
+from hostile import assert_clean_error, edit_tensors, fingerprint, run_cli
 
 TRAIN = ["--set", "benchmark.name=tiny-text", "--set", "model.name=tiny-bert", "--set", "train.max_steps_per_task=2",
          "--set", "benchmark.options.num_tasks=2"]
@@ -125,3 +126,43 @@ def test_an_empty_run_directory_is_refused_not_defaulted(tmp_path, monkeypatch, 
     monkeypatch.chdir(tmp_path)
     assert_clean_error(*run_cli(capsys, "train", "--no-progress", flag, "", *TRAIN), needle, "train")
     assert not any(tmp_path.iterdir())  # no ./runs/default
+
+
+def test_export_with_force_replaces_the_whole_folder(run, tmp_path, capsys) -> None:
+    out = tmp_path / "exp"
+    assert run_cli(capsys, "export", str(run), str(out))[0] == 0
+    assert (out / "adapter_config.json").is_file() and (out / "litelora_head" / "head.json").is_file()
+    assert_clean_error(*run_cli(capsys, "export", str(run), str(out), "--format", "merged"),
+                       r"is not empty; pass --force", "export")
+    code, err = run_cli(capsys, "export", str(run), str(out), "--format", "merged", "--force")
+    assert code == 0, err
+    names = {p.name for p in out.iterdir()}
+    assert "adapter_config.json" not in names and "adapter_model.safetensors" not in names
+    assert "config.json" in names and (out / "litelora_head" / "head.safetensors").is_file()
+    assert not [p for p in tmp_path.iterdir() if p.name.startswith(".exp.")]  # no staging left behind
+
+
+def test_export_into_the_run_itself_is_refused(run, capsys) -> None:
+    before = fingerprint(run)
+    assert_clean_error(*run_cli(capsys, "export", str(run), str(run), "--force"), r"holds the run being exported",
+                       "export")
+    assert_clean_error(*run_cli(capsys, "export", str(run), str(run.parent), "--force"),
+                       r"holds the run being exported", "export")
+    assert fingerprint(run) == before
+
+
+def test_a_failed_export_leaves_the_previous_one(run, tmp_path, capsys) -> None:
+    out = tmp_path / "exp"
+    assert run_cli(capsys, "export", str(run), str(out))[0] == 0
+    before = fingerprint(out)
+    edit_tensors(run / "head" / "head.safetensors", lambda t: t["blocks.0.weight"].fill_(float("nan")))
+    code, err = run_cli(capsys, "export", str(run), str(out), "--force")
+    assert_clean_error(code, err, r"NaN", "export")
+    assert fingerprint(out) == before
+
+
+def test_report_refuses_a_folder_that_is_not_a_run(tmp_path, capsys) -> None:
+    folder = tmp_path / "plain"
+    folder.mkdir()
+    assert_clean_error(*run_cli(capsys, "report", str(folder)), r"not a litelora run directory", "report")
+    assert not any(folder.iterdir())

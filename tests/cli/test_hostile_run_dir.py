@@ -12,8 +12,7 @@ from pathlib import Path
 
 import pytest
 import torch
-from hostile import assert_clean_error, fingerprint, run_cli
-from safetensors.torch import load_file, save_file
+from hostile import assert_clean_error, edit_tensors, fingerprint, run_cli
 
 from litelora.reporting.run_dir import RunLock
 
@@ -53,12 +52,6 @@ def _link(path: Path, target: Path) -> None:
     elif path.exists() or path.is_symlink():
         path.unlink()
     path.symlink_to(target)
-
-
-def _edit_tensors(path: Path, edit: Callable[[dict[str, torch.Tensor]], None]) -> None:
-    tensors = load_file(str(path))
-    edit(tensors)
-    save_file(tensors, str(path))
 
 
 def _edit_json(path: Path, edit: Callable[[object], object]) -> None:
@@ -220,17 +213,17 @@ def _header_claiming(size: int) -> bytes:
 
 
 CONTENTS = [
-    ("lora_A one row", lambda r: _edit_tensors(_bank(r), lambda t: t.__setitem__(
+    ("lora_A one row", lambda r: edit_tensors(_bank(r), lambda t: t.__setitem__(
         _first(t, "lora_A"), t[_first(t, "lora_A")][:1].clone())), ["eval"], r"has shape \(1, \d+\), expected \(\d+, \d+\)"),
-    ("lora_B transposed", lambda r: _edit_tensors(_bank(r), lambda t: t.__setitem__(
+    ("lora_B transposed", lambda r: edit_tensors(_bank(r), lambda t: t.__setitem__(
         _first(t, "lora_B"), t[_first(t, "lora_B")].T.contiguous())), ["eval"], r"lora_B' has shape"),
-    ("lora_A NaN", lambda r: _edit_tensors(_bank(r), lambda t: t[_first(t, "lora_A")].fill_(float("nan"))),
+    ("lora_A NaN", lambda r: edit_tensors(_bank(r), lambda t: t[_first(t, "lora_A")].fill_(float("nan"))),
      ["eval"], r"holds NaN or infinite values"),
-    ("magnitude inf", lambda r: _edit_tensors(_bank(r), lambda t: t[_first(t, "magnitude")].fill_(float("inf"))),
+    ("magnitude inf", lambda r: edit_tensors(_bank(r), lambda t: t[_first(t, "magnitude")].fill_(float("inf"))),
      ["eval"], r"magnitude' holds NaN or infinite"),
-    ("magnitude missing", lambda r: _edit_tensors(_bank(r), lambda t: t.pop(_first(t, "magnitude"))),
+    ("magnitude missing", lambda r: edit_tensors(_bank(r), lambda t: t.pop(_first(t, "magnitude"))),
      ["eval"], r"magnitude' is missing"),
-    ("lora_A integer", lambda r: _edit_tensors(_bank(r), lambda t: t.__setitem__(
+    ("lora_A integer", lambda r: edit_tensors(_bank(r), lambda t: t.__setitem__(
         _first(t, "lora_A"), t[_first(t, "lora_A")].long())), ["eval"], r"expected a floating-point type"),
     ("bank truncated", lambda r: _bank(r).write_bytes(_bank(r).read_bytes()[:100]), ["eval"],
      r"adapters\.safetensors: not a readable safetensors file"),
@@ -239,7 +232,7 @@ CONTENTS = [
      r"not a readable safetensors file"),
     ("bank truncated analyze", lambda r: _bank(r).write_bytes(b"\0" * 8), ["analyze"],
      r"not a readable safetensors file"),
-    ("lora_A NaN analyze", lambda r: _edit_tensors(_bank(r), lambda t: t[_first(t, "lora_A")].fill_(float("nan"))),
+    ("lora_A NaN analyze", lambda r: edit_tensors(_bank(r), lambda t: t[_first(t, "lora_A")].fill_(float("nan"))),
      ["analyze"], r"holds NaN or infinite values"),
     ("bank.json a list", lambda r: _edit_json(r / "adapters/bank.json", lambda d: [d]), ["eval"],
      r"bank\.json: expected an object with 'config', 'targets' and 'tasks'"),
@@ -282,11 +275,11 @@ CONTENTS = [
      r"head\.json: expected an object with 'blocks'"),
     ("head.json not json", lambda r: (r / "head/head.json").write_text("nope"), ["eval"],
      r"head\.json: cannot be read as JSON"),
-    ("head one row", lambda r: _edit_tensors(r / "head/head.safetensors", lambda t: t.__setitem__(
+    ("head one row", lambda r: edit_tensors(r / "head/head.safetensors", lambda t: t.__setitem__(
         "blocks.0.weight", t["blocks.0.weight"][:1].clone())), ["eval"], r"blocks\.0\.weight' has shape \(1, \d+\)"),
-    ("head bias missing", lambda r: _edit_tensors(r / "head/head.safetensors", lambda t: t.pop("blocks.0.bias")),
+    ("head bias missing", lambda r: edit_tensors(r / "head/head.safetensors", lambda t: t.pop("blocks.0.bias")),
      ["eval"], r"blocks\.0\.bias' is missing"),
-    ("head NaN", lambda r: _edit_tensors(r / "head/head.safetensors", lambda t: t["blocks.0.weight"].fill_(
+    ("head NaN", lambda r: edit_tensors(r / "head/head.safetensors", lambda t: t["blocks.0.weight"].fill_(
         float("nan"))), ["eval"], r"holds NaN or infinite values"),
     ("head truncated", lambda r: (r / "head/head.safetensors").write_bytes(b"\x10"), ["eval"],
      r"head\.safetensors: not a readable safetensors file"),
@@ -323,6 +316,7 @@ def test_damaged_contents_are_refused_by_name(run, outside, tmp_path, capsys, da
 
 
 # ----------------------------------------------------------------- overwriting, output paths, locks
+# (export's own overwrite rules: test_hostile_outputs.py)
 def test_training_into_a_finished_run_is_refused_and_leaves_it_as_it_was(run, capsys) -> None:
     before = fingerprint(run)
     code, err = run_cli(capsys, "train", "--no-progress", "-o", str(run), *TRAIN)
@@ -366,46 +360,6 @@ def test_a_fresh_run_killed_before_its_first_checkpoint_restarts_on_resume(run, 
     code, err = run_cli(capsys, "train", "--no-progress", "--resume", str(run))
     assert code == 0, err
     assert (run / "results.json").is_file()
-
-
-def test_export_with_force_replaces_the_whole_folder(run, tmp_path, capsys) -> None:
-    out = tmp_path / "exp"
-    assert run_cli(capsys, "export", str(run), str(out))[0] == 0
-    assert (out / "adapter_config.json").is_file() and (out / "litelora_head" / "head.json").is_file()
-    assert_clean_error(*run_cli(capsys, "export", str(run), str(out), "--format", "merged"),
-                       r"is not empty; pass --force", "export")
-    code, err = run_cli(capsys, "export", str(run), str(out), "--format", "merged", "--force")
-    assert code == 0, err
-    names = {p.name for p in out.iterdir()}
-    assert "adapter_config.json" not in names and "adapter_model.safetensors" not in names
-    assert "config.json" in names and (out / "litelora_head" / "head.safetensors").is_file()
-    assert not [p for p in tmp_path.iterdir() if p.name.startswith(".exp.")]  # no staging left behind
-
-
-def test_export_into_the_run_itself_is_refused(run, capsys) -> None:
-    before = fingerprint(run)
-    assert_clean_error(*run_cli(capsys, "export", str(run), str(run), "--force"), r"holds the run being exported",
-                       "export")
-    assert_clean_error(*run_cli(capsys, "export", str(run), str(run.parent), "--force"),
-                       r"holds the run being exported", "export")
-    assert fingerprint(run) == before
-
-
-def test_a_failed_export_leaves_the_previous_one(run, tmp_path, capsys) -> None:
-    out = tmp_path / "exp"
-    assert run_cli(capsys, "export", str(run), str(out))[0] == 0
-    before = fingerprint(out)
-    _edit_tensors(run / "head" / "head.safetensors", lambda t: t["blocks.0.weight"].fill_(float("nan")))
-    code, err = run_cli(capsys, "export", str(run), str(out), "--force")
-    assert_clean_error(code, err, r"NaN", "export")
-    assert fingerprint(out) == before
-
-
-def test_report_refuses_a_folder_that_is_not_a_run(tmp_path, capsys) -> None:
-    folder = tmp_path / "plain"
-    folder.mkdir()
-    assert_clean_error(*run_cli(capsys, "report", str(folder)), r"not a litelora run directory", "report")
-    assert not any(folder.iterdir())
 
 
 def test_a_torn_event_line_hides_nothing_after_it(run) -> None:
