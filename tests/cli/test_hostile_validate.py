@@ -71,3 +71,21 @@ def test_validate_says_valid_after_reading_the_data_and_without_it_says_so(capsy
     assert_clean_error(*run_cli(capsys, "config", "validate", "--no-data", *BASE, "--set", "benchmark.name=split-mnist",
                                 "--set", "benchmark.options.num_tasks=0"),
                        r"benchmark\.options\.num_tasks must be between 1 and 1000", "config")
+
+
+def test_each_warning_is_printed_once(tmp_path) -> None:
+    """A setting is checked where the config is validated and again where its part is built; the user
+    reads each warning once (they read the gate's three times before)."""
+    import os
+    import subprocess
+    import sys
+
+    argv = [sys.executable, "-m", "litelora", "train", "--no-progress", "-o", str(tmp_path / "run"), *BASE,
+            "--set", "benchmark.options.num_tasks=2", "--set", "method.name=sdlora-rr", "--set", "adapter.r=4",
+            "--set", "gate.kind=none", "--set", "gate.budget=0.5"]
+    proc = subprocess.run(argv, capture_output=True, text=True, timeout=300,
+                          env={**os.environ, "OMP_NUM_THREADS": "1"})
+    assert proc.returncode == 0, proc.stderr
+    warned = [line for line in proc.stderr.splitlines() if line.startswith("litelora train: warning: ")]
+    assert len(warned) == 2, proc.stderr
+    assert "gate.budget has no effect" in warned[0] and "adapter.r=4 has no effect" in warned[1]

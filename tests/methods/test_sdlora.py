@@ -3,11 +3,13 @@ normalised directions, one trainable magnitude per task, the rank schedule, the 
 
 from __future__ import annotations
 
+import warnings
+
 import pytest
 import torch
 from torch import nn
 
-from litelora.adapters import save_bank
+from litelora.adapters import AdapterConfig, save_bank
 from litelora.errors import ConfigError
 from litelora.gates import GateConfig, RepresentabilityGate
 from litelora.methods import create_method
@@ -80,6 +82,19 @@ def test_sdlora_rr_follows_the_rank_schedule() -> None:
         ranks.append(bank.candidates(task)["2"].r)
     assert ranks == [10] * 4 + [8] * 4 + [6] * 2
     assert create_method("sdlora", {"rank_schedule": [[0, 3], [1, 2]]}).rank(5) == 2
+
+
+def test_a_rank_the_schedule_overrides_is_named_at_build() -> None:
+    """sdlora-rr's schedule sets every task's rank: an ``adapter.r`` or ``rank_pattern`` set beside it
+    would silently do nothing; a schedule that starts later leaves the first tasks to ``adapter.r``."""
+    with pytest.warns(UserWarning, match=r"adapter\.r=16 and adapter\.rank_pattern has no effect with method "
+                                         r"'sdlora-rr'.*10 \(task 0\) -> 8 \(task 4\) -> 6 \(task 8\)"):
+        create_method("sdlora-rr").check_adapter(AdapterConfig(r=16, rank_pattern={"2": 4}))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        create_method("sdlora-rr").check_adapter(AdapterConfig())  # the defaults: nothing set, nothing to say
+        create_method("sdlora", {"rank_schedule": [[2, 4]]}).check_adapter(AdapterConfig(r=16))
+        create_method("sdlora").check_adapter(AdapterConfig(r=16))
 
 
 @pytest.mark.parametrize("schedule, needle", [([[0, 10], [4, 0]], "rank"), ([[0, 10], [0, 8]], "increase"),

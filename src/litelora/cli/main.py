@@ -48,10 +48,17 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"litelora {args.command}: error: {message}", file=sys.stderr)
         return code
 
+    shown: set[str] = set()
+
     def one_line(message: Warning | str, category: type[Warning], filename: str, lineno: int,
                  line: str | None = None) -> str:
-        # Python's own format adds the source file and line of litelora's code: noise to a user.
-        return f"litelora {args.command}: warning: {' '.join(str(message).split())}\n"
+        # Python's own format adds the source file and line of litelora's code: noise to a user. A
+        # setting is checked where the config is validated and again where it is built: say it once.
+        text = f"litelora {args.command}: warning: {' '.join(str(message).split())}\n"
+        if text in shown:
+            return ""
+        shown.add(text)
+        return text
 
     format_before = warnings.formatwarning
     warnings.formatwarning = one_line  # printing only: recorded warnings (pytest.warns) are unchanged

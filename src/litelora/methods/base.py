@@ -9,6 +9,7 @@ from torch import nn
 
 from litelora._config import from_dict, to_dict
 from litelora.adapters.bank import AdapterBank
+from litelora.adapters.config import AdapterConfig
 from litelora.context import TaskContext
 from litelora.errors import ConfigError
 
@@ -53,6 +54,15 @@ class ContinualMethod:
     def check_num_tasks(self, num_tasks: int) -> None:
         """Raise ``ConfigError`` before anything trains where the settings cannot serve a stream of
         ``num_tasks`` tasks (a per-task schedule too short); nothing to check by default."""
+
+    def check_adapter(self, adapter: AdapterConfig) -> None:
+        """Raise ``ConfigError`` before anything trains where ``adapter`` cannot apply to this method
+        (warn where a field has no effect). ``init_lora_weights='gradient'`` needs a method that adds
+        an adapter per task and leaves its down-projection to the bank."""
+        if adapter.init_lora_weights == "gradient" and (self.designs_down_projection or not self.adds_candidates):
+            raise ConfigError(f"adapter.init_lora_weights='gradient' cannot apply to method {self.name!r}: "
+                              + ("it designs each adapter's A itself" if self.designs_down_projection
+                                 else "it adds no new adapter per task") + "; use 'lora'")
 
     def before_task(self, ctx: TaskContext) -> list[nn.Parameter]:
         """Add or reopen adapters for ``ctx.task_id``; return the parameters to train."""

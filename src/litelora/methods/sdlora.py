@@ -4,13 +4,14 @@ schedule) and -KD (representability gate) variants."""
 
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
 import torch
 from torch import nn
 
-from litelora.adapters.config import check_rank
+from litelora.adapters.config import AdapterConfig, check_rank
 from litelora.adapters.subspace import frobenius_inner
 from litelora.errors import ConfigError
 from litelora.methods.base import ContinualMethod, TaskContext
@@ -83,6 +84,18 @@ class SDLoRA(ContinualMethod):
         """The scheduled rank of ``task_id`` (``None``: the adapter config's rank)."""
         ranks = [r for first, r in self.schedule or [] if first <= task_id]
         return ranks[-1] if ranks else None
+
+    def check_adapter(self, adapter: AdapterConfig) -> None:
+        super().check_adapter(adapter)
+        if not self.schedule or self.schedule[0][0] != 0:
+            return  # adapter.r sets the ranks the schedule does not
+        unused = [f"adapter.r={adapter.r}"] if adapter.r != AdapterConfig().r else []
+        unused += ["adapter.rank_pattern"] if adapter.rank_pattern else []
+        if unused:
+            ranks = " -> ".join(f"{rank} (task {first})" for first, rank in self.schedule)
+            warnings.warn(f"{' and '.join(unused)} has no effect with method {self.name!r}: "
+                          f"method.params.rank_schedule sets every task's rank ({ranks}); change that instead",
+                          stacklevel=3)
 
     def before_task(self, ctx: TaskContext) -> list[nn.Parameter]:
         bank = ctx.bank

@@ -16,7 +16,6 @@ from litelora.methods import create_method
 from litelora.training.backbones import build_backbone, check_model_name
 from litelora.training.callbacks import Callback
 from litelora.training.config import RunConfig
-from litelora.training.controller import check_adapter_init
 from litelora.training.distributed import check_launch
 from litelora.training.pairing import gate_config_for, gate_for
 from litelora.training.trainer import ContinualTrainer
@@ -49,7 +48,7 @@ def validate(config: RunConfig) -> None:
     adapter init the method allows, the device and the launch)."""
     method = create_method(config.method.name, config.method.params)
     gate_for(method, config.gate, num_tasks=1)
-    check_adapter_init(method, config.adapter)
+    method.check_adapter(config.adapter)
     check_device(config.train.device)
     check_launch(config.train.device)
 

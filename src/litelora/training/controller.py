@@ -30,15 +30,6 @@ def _forward(model: nn.Module) -> Callable[[Any], Any]:
     return lambda batch: model(**batch) if isinstance(batch, dict) else model(batch)
 
 
-def check_adapter_init(method: ContinualMethod, adapter: AdapterConfig) -> None:
-    """``adapter.init_lora_weights='gradient'`` needs a method that adds an adapter per task and
-    leaves its down-projection to the bank."""
-    if adapter.init_lora_weights == "gradient" and (method.designs_down_projection or not method.adds_candidates):
-        raise ConfigError(f"adapter.init_lora_weights='gradient' cannot apply to method {method.name!r}: "
-                          + ("it designs each adapter's A itself" if method.designs_down_projection
-                             else "it adds no new adapter per task") + "; use 'lora'")
-
-
 class LiteLoRA:
     """Continual LoRA on ``model`` (modified in place: target layers are wrapped, every base
     parameter frozen except ``modules_to_save``).
@@ -75,7 +66,7 @@ class LiteLoRA:
         # No gate asked for: kind none, which still lets a method bring its own gate (sdlora-kd).
         self.gate: GatePlugin | None = gate_for(self.method, gate or GateConfig(kind="none"), num_tasks, seed=seed,
                                                 adapter_lr=lr)
-        check_adapter_init(self.method, adapter or AdapterConfig())
+        self.method.check_adapter(adapter or AdapterConfig())
         self.bank = AdapterBank(model, adapter or AdapterConfig())
         self.model = model
         self.num_tasks, self.lr = num_tasks, lr
