@@ -87,7 +87,7 @@ def test_sdlora_rr_follows_the_rank_schedule() -> None:
 def test_a_rank_the_schedule_overrides_is_named_at_build() -> None:
     """sdlora-rr's schedule sets every task's rank: an ``adapter.r`` or ``rank_pattern`` set beside it
     would silently do nothing; a schedule that starts later leaves the first tasks to ``adapter.r``."""
-    with pytest.warns(UserWarning, match=r"adapter\.r=16 and adapter\.rank_pattern has no effect with method "
+    with pytest.warns(UserWarning, match=r"adapter\.r=16 and adapter\.rank_pattern have no effect with method "
                                          r"'sdlora-rr'.*10 \(task 0\) -> 8 \(task 4\) -> 6 \(task 8\)"):
         create_method("sdlora-rr").check_adapter(AdapterConfig(r=16, rank_pattern={"2": 4}))
     with warnings.catch_warnings():

@@ -93,7 +93,8 @@ class SDLoRA(ContinualMethod):
         unused += ["adapter.rank_pattern"] if adapter.rank_pattern else []
         if unused:
             ranks = " -> ".join(f"{rank} (task {first})" for first, rank in self.schedule)
-            warnings.warn(f"{' and '.join(unused)} has no effect with method {self.name!r}: "
+            verb = "have" if len(unused) > 1 else "has"
+            warnings.warn(f"{' and '.join(unused)} {verb} no effect with method {self.name!r}: "
                           f"method.params.rank_schedule sets every task's rank ({ranks}); change that instead",
                           stacklevel=3)
 
