@@ -66,8 +66,9 @@ class LiteLoRA:
         # No gate asked for: kind none, which still lets a method bring its own gate (sdlora-kd).
         self.gate: GatePlugin | None = gate_for(self.method, gate or GateConfig(kind="none"), num_tasks, seed=seed,
                                                 adapter_lr=lr)
-        self.method.check_adapter(adapter or AdapterConfig())
-        self.bank = AdapterBank(model, adapter or AdapterConfig())
+        adapter = adapter or AdapterConfig()
+        self.method.check_adapter(adapter)
+        self.bank = AdapterBank(model, adapter)
         self.model = model
         self.num_tasks, self.lr = num_tasks, lr
         self.saved = self._unfreeze(model, modules_to_save)
