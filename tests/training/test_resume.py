@@ -52,14 +52,18 @@ def reference(tmp_path_factory):
 
 
 V2 = {**SETS, "gate": {"kind": "litelora", "budget": 0.5}}
+# v3 sizes ranks from its probe; with probe_counts the probe's steps are the task's first, so a
+# resume must rerun the probe and then skip the batches it already trained on.
+V3 = {**SETS, "gate": {"kind": "litelora-v3", "params": {"unsolved": "chance", "probe_counts": True}}}
 
 
 @pytest.mark.parametrize("crash_at", [2, 4, 7])
-def test_resume_with_the_litelora_gate_matches_uninterrupted(tmp_path, monkeypatch, crash_at: int) -> None:
+@pytest.mark.parametrize("sets", [V2, V3], ids=["v2", "v3-kept-probe"])
+def test_resume_with_the_litelora_gate_matches_uninterrupted(tmp_path, monkeypatch, crash_at: int, sets) -> None:
     """The probe reruns on resume from the restored task start and decides the same."""
     ref, out = tmp_path / "ref", tmp_path / "run"
-    build_trainer(RunConfig.from_dict({**V2, "output_dir": str(ref)})).run()
-    crash_then_resume(monkeypatch, lambda: RunConfig.from_dict({**V2, "output_dir": str(out)}), crash_at)
+    build_trainer(RunConfig.from_dict({**sets, "output_dir": str(ref)})).run()
+    crash_then_resume(monkeypatch, lambda: RunConfig.from_dict({**sets, "output_dir": str(out)}), crash_at)
     _assert_same(_final(out), _final(ref))
     assert (out / "gates.json").read_text() == (ref / "gates.json").read_text()
 
