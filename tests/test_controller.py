@@ -169,3 +169,12 @@ def test_a_probe_trains_the_reuse_paths_at_gate_reuse_lr(monkeypatch) -> None:
     _train(ll, model, [_data(0), _data(1)])
     rates, default = seen[-1]  # task 1's probe: a scale path on each of the two targets
     assert default == 1e-2 and rates == [0.5, 0.5]
+
+
+def test_the_method_checks_the_adapter_when_an_own_loop_builds_litelora() -> None:
+    """An own loop never passes through ``build_trainer``: ``LiteLoRA`` itself refuses an adapter
+    init its method cannot take and warns of a field the method overrides."""
+    with pytest.raises(ConfigError, match=r"init_lora_weights='gradient' cannot apply to method 'inflora'"):
+        LiteLoRA(_mlp(), AdapterConfig(target_modules=["0"], init_lora_weights="gradient"), "inflora", num_tasks=2)
+    with pytest.warns(UserWarning, match=r"adapter\.r=4 has no effect with method 'sdlora-rr'"):
+        LiteLoRA(_mlp(), AdapterConfig(target_modules=["0"], r=4), "sdlora-rr", num_tasks=2)

@@ -30,6 +30,8 @@ BEFORE_TRAINING = [
      r"adapter\.init_lora_weights='gradient' cannot apply to method 'inflora': it designs each adapter's A"),
     (["model.name=hf:./no/such/folder"], r"model\.name: cannot load '\./no/such/folder' as a transformers model: no such folder"),
     (["model.name=tiny-bertt"], r"unknown model 'tiny-bertt'\. Did you mean 'tiny-bert'"),
+    (["method.name=olora", "method.params.lambda_1_schedule=[0.5]"],
+     r"lambda_1_schedule has 1 values for a stream of 3 tasks"),
 ]
 
 
@@ -89,3 +91,23 @@ def test_each_warning_is_printed_once(tmp_path) -> None:
     warned = [line for line in proc.stderr.splitlines() if line.startswith("litelora train: warning: ")]
     assert len(warned) == 2, proc.stderr
     assert "gate.budget has no effect" in warned[0] and "adapter.r=4 has no effect" in warned[1]
+
+
+def test_build_trainer_warns_each_setting_once(tmp_path) -> None:
+    """The library path checks a config before the data loads and again as it builds; a user who
+    calls ``build_trainer`` reads each warning once, as the CLI's user does."""
+    import warnings
+
+    from litelora.training.build import build_trainer
+    from litelora.training.config import RunConfig
+
+    cfg = RunConfig.from_dict({"benchmark": {"name": "tiny-text", "options": {"num_tasks": 2}},
+                               "model": {"name": "tiny-bert", "max_length": 16}, "adapter": {"r": 4},
+                               "method": {"name": "sdlora-rr"}, "gate": {"kind": "none", "budget": 0.5},
+                               "train": {"progress": False}, "output_dir": str(tmp_path / "run")})
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        build_trainer(cfg)
+    said = [str(w.message) for w in caught if "has no effect" in str(w.message)]
+    assert len(said) == 2, said
+    assert any("gate.budget has no effect" in m for m in said) and any("adapter.r=4 has no effect" in m for m in said)

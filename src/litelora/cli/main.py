@@ -48,16 +48,16 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"litelora {args.command}: error: {message}", file=sys.stderr)
         return code
 
-    shown: set[str] = set()
+    shown: set[tuple[type[Warning], str]] = set()
 
     def one_line(message: Warning | str, category: type[Warning], filename: str, lineno: int,
                  line: str | None = None) -> str:
         # Python's own format adds the source file and line of litelora's code: noise to a user. A
         # setting is checked where the config is validated and again where it is built: say it once.
         text = f"litelora {args.command}: warning: {' '.join(str(message).split())}\n"
-        if text in shown:
+        if (category, text) in shown:
             return ""
-        shown.add(text)
+        shown.add((category, text))
         return text
 
     format_before = warnings.formatwarning

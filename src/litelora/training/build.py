@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import warnings
 from collections.abc import Sequence
 from typing import Any
 
@@ -63,7 +64,9 @@ def check_before_training(config: RunConfig, read_data: bool = True) -> TaskStre
     stream = None
     if read_data:
         stream = build_stream(config).validate()
-        gate_for(create_method(config.method.name, config.method.params), config.gate, num_tasks=len(stream.tasks))
+        method = create_method(config.method.name, config.method.params)
+        method.check_num_tasks(len(stream.tasks))
+        gate_for(method, config.gate, num_tasks=len(stream.tasks))
     check_model_name(config.model)
     return stream
 
@@ -95,8 +98,12 @@ def resolve_gate(config: RunConfig) -> RunConfig:
 def build_trainer(config: RunConfig, callbacks: Sequence[Callback] = ()) -> ContinualTrainer:
     """Validate, then build the stream (data errors surface here) and the model; ``callbacks``
     join the run's own (progress, events, checkpoints)."""
-    validate(config)
-    config = resolve_gate(config)
+    # The checks run before the data and the weights load, so a bad config fails fast; the
+    # trainer runs them again as it builds, and only its warnings are shown (each once).
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        validate(config)
+        config = resolve_gate(config)
     stream = build_stream(config)
     input_dim = stream.meta.get("input_dim")
     return ContinualTrainer(config, stream, build_backbone(config.model, input_dim), callbacks=callbacks)
