@@ -7,7 +7,7 @@ import json
 import re
 
 from litelora.cli.main import main
-from litelora.training.build import resolve_gate
+from litelora.training.pairing import resolve_gate
 from litelora.training.config import RunConfig
 
 # The default run, made small: the same benchmark, method and gate, a tiny model and a few steps.

@@ -100,6 +100,7 @@ class GenerativeModel(TaskModel):
     """
 
     kind: ClassVar[str] = ""
+    trains_head: ClassVar[bool] = False
     peft_task_type: ClassVar[str] = ""  # the PEFT task_type an export declares
     # Text put before the target (a causal LM continues "Answer:" with " word").
     target_separator: ClassVar[str] = ""

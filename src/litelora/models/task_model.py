@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import torch
 from torch import nn
@@ -26,6 +26,9 @@ class TaskModel(nn.Module):
 
     encoder: nn.Module
     default_targets: list[str]
+    # False where no head trains (a generative LM scores its label words): the base model's loss
+    # then measures the answer format as much as the task, which a gate's readings must allow for.
+    trains_head: ClassVar[bool] = True
 
     def attach(self, stream: TaskStream) -> None:
         """See the stream before training or evaluation (a generative model learns its label words)."""

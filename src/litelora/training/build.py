@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import dataclasses
 import warnings
 from collections.abc import Sequence
 from typing import Any
@@ -18,7 +17,7 @@ from litelora.training.backbones import build_backbone, check_model_name
 from litelora.training.callbacks import Callback
 from litelora.training.config import RunConfig
 from litelora.training.distributed import check_launch
-from litelora.training.pairing import gate_config_for, gate_for
+from litelora.training.pairing import gate_for
 from litelora.training.trainer import ContinualTrainer
 
 
@@ -88,13 +87,6 @@ def check_device(name: str) -> torch.device:
     return device
 
 
-def resolve_gate(config: RunConfig) -> RunConfig:
-    """``config`` with its gate as the run gets it (``gate.kind: auto`` resolved against the method),
-    so the run directory records the gate that ran."""
-    method = create_method(config.method.name, config.method.params)
-    return dataclasses.replace(config, gate=gate_config_for(method, config.gate))
-
-
 def build_trainer(config: RunConfig, callbacks: Sequence[Callback] = ()) -> ContinualTrainer:
     """Validate, then build the stream (data errors surface here) and the model; ``callbacks``
     join the run's own (progress, events, checkpoints)."""
@@ -103,7 +95,6 @@ def build_trainer(config: RunConfig, callbacks: Sequence[Callback] = ()) -> Cont
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         validate(config)
-        config = resolve_gate(config)
     stream = build_stream(config)
     input_dim = stream.meta.get("input_dim")
     return ContinualTrainer(config, stream, build_backbone(config.model, input_dim), callbacks=callbacks)

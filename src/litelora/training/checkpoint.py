@@ -184,6 +184,13 @@ def load_latest(root: Path, check: Callable[[dict[str, Any]], str | None] | None
     return None
 
 
+def seed_everything(seed: int) -> None:
+    """Seed the three RNGs a checkpoint carries (Python, NumPy, torch)."""
+    random.seed(seed)
+    np.random.seed(seed)
+    torch.manual_seed(seed)
+
+
 def rng_state() -> tuple[dict[str, Any], dict[str, torch.Tensor]]:
     """Python, NumPy and torch RNG states as (JSON, tensors)."""
     py = random.getstate()

@@ -16,19 +16,28 @@ from litelora.gates.config import DEFAULT_KIND
 
 # What ``gate.kind: auto`` becomes on a host that adds a candidate per task.
 AUTO_GATE = "litelora-v3"
-from litelora.methods import ContinualMethod
+# ... and its settings where the model trains no head and every task names its K classes: the base
+# model's loss there is mostly the answer format, which the first adapter teaches, so reading the
+# unsolved share against the base ("carried") reads most later tasks as solved; against ln K it
+# keeps the host's accuracy far better (docs/evidence.md, the generative family streams).
+AUTO_HEADLESS_PARAMS = {"unsolved": "chance"}
+from litelora.methods import ContinualMethod, create_method
+from litelora.training.config import RunConfig
 
 
-def gate_config_for(method: ContinualMethod, config: GateConfig) -> GateConfig:
+def gate_config_for(method: ContinualMethod, config: GateConfig, headless: bool = False) -> GateConfig:
     """``config``, or the method's ``default_gate`` when ``config`` asks for none (the run's own
     ``gate.*`` settings applied over it: ``gate.params.tau`` tunes sdlora-kd's gate); checked
     against the host (a gate decides over candidates, so the host must add one per task and target).
-    A run with no gate at all that sets a ``gate.*`` field is warned: nothing reads it."""
+    A run with no gate at all that sets a ``gate.*`` field is warned: nothing reads it.
+    ``headless``: the model trains no head and every task has at least 2 classes; ``gate.kind:
+    auto`` then adds ``AUTO_HEADLESS_PARAMS`` under any ``gate.params`` the run set."""
     default = getattr(method, "default_gate", None)
     if config.kind == DEFAULT_KIND and not default:
         # auto: the LiteLoRA gate where the host adds candidates for it to size, else none
         kind = AUTO_GATE if method.adds_candidates else "none"
-        config = dataclasses.replace(config, kind=kind)
+        params = {**AUTO_HEADLESS_PARAMS, **config.params} if headless and kind == AUTO_GATE else config.params
+        config = dataclasses.replace(config, kind=kind, params=params)
         if kind == "none":
             return config
     # A method that brings its own gate (sdlora-kd: SD-LoRA with the representability gate) keeps it
@@ -56,3 +65,10 @@ def gate_for(method: ContinualMethod, config: GateConfig, num_tasks: int, seed: 
              adapter_lr: float = 1e-3) -> GatePlugin | None:
     """The gate a run of ``method`` with ``config`` gets (``None``: no gate)."""
     return build_gate(gate_config_for(method, config), num_tasks, seed=seed, adapter_lr=adapter_lr)
+
+
+def resolve_gate(config: RunConfig, headless: bool = False) -> RunConfig:
+    """``config`` with its gate as the run gets it (``gate.kind: auto`` resolved against the method
+    and, by ``headless``, the model: see ``gate_config_for``), so the run records the gate that ran."""
+    method = create_method(config.method.name, config.method.params)
+    return dataclasses.replace(config, gate=gate_config_for(method, config.gate, headless))

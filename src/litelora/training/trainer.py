@@ -5,14 +5,12 @@ from __future__ import annotations
 
 import contextlib
 import math
-import random
 import time
 import warnings
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-import numpy as np
 import torch
 from torch import nn
 
@@ -40,6 +38,7 @@ from litelora.training.checkpoint import (
     optimizer_to_checkpoint,
     rng_state,
     save_checkpoint,
+    seed_everything,
     set_rng_state,
 )
 from litelora.training.config import RunConfig
@@ -49,6 +48,7 @@ from litelora.training.evaluation import evaluate_task
 from litelora.models.classifier import as_task_model
 from litelora.training.guards import check_finite, grad_norm
 from litelora.training.optim import apply_schedule, build_optimizer
+from litelora.training.pairing import resolve_gate
 from litelora.training.progress import (
     Progress,
     live_model_tensors,
@@ -81,7 +81,6 @@ class ContinualTrainer:
 
     def __init__(self, config: RunConfig, stream: TaskStream, model: Backbone | TaskModel,
                  callbacks: Sequence[Callback] = ()) -> None:
-        self.config = config
         self.stream = stream.validate()
         for problem in self.stream.problems():
             warnings.warn(f"{stream.name}: {problem}; that task cannot reach full accuracy "
@@ -91,6 +90,9 @@ class ContinualTrainer:
         self.device = self.dist.device
         self.model = as_task_model(model, config.model.head, config.model.alignment, config.train.seed)
         self.model.attach(self.stream)
+        # gate.kind auto is resolved here, where the model is known, so that the run records the gate that ran.
+        headless = not self.model.trains_head and all(len(t.classes) > 1 for t in self.stream.tasks)
+        self.config = config = resolve_gate(config, headless)
         # The bank, the host method and the gate: the object a user's own loop drives as well.
         self.lite = LiteLoRA(self.model.encoder, resolve_targets(config.adapter, self.model), config.method.name,
                              config.gate, num_tasks=len(stream.tasks), lr=config.train.lr, seed=config.train.seed,
@@ -148,7 +150,7 @@ class ContinualTrainer:
                         if resume else None)
             ckpt = self._resume_point(force, identity) if resume else None
             if ckpt is None:
-                _seed_everything(cfg.train.seed)
+                seed_everything(cfg.train.seed)
                 self.run_dir.start_fresh(force=force, after_crash=resume)
                 # config.yaml first: a folder killed after it is a run that --resume starts over.
                 self.run_dir.write_config(cfg.to_dict())
@@ -391,9 +393,4 @@ def resolve_targets(adapter: AdapterConfig, model: TaskModel) -> AdapterConfig:
         return adapter
     return replace(adapter, target_modules=list(model.default_targets))
 
-
-def _seed_everything(seed: int) -> None:
-    random.seed(seed)
-    np.random.seed(seed)
-    torch.manual_seed(seed)
 
