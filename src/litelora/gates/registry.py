@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import dataclasses
+from typing import Any
+
 from litelora._registry import Registry
 from litelora.errors import ConfigError
 from litelora.gates.base import GatePlugin
@@ -34,6 +37,18 @@ GATES.register("shuffled")(ShuffledGate)
 def gate_params_class(kind: str) -> type | None:
     """The ``Params`` dataclass of gate ``kind`` (``None``: it takes no settings)."""
     return getattr(GATES.get(kind), "Params", None)
+
+
+def params_with_defaults(kind: str, params: dict[str, Any]) -> dict[str, Any]:
+    """``params`` with every default of gate ``kind``'s ``Params`` filled in: one setting whether a
+    config writes a default out or leaves it (``params`` as given where ``kind`` is not registered)."""
+    cls = gate_params_class(kind) if kind in GATES else None
+    if cls is None:
+        return dict(params)
+    defaults = {f.name: f.default if f.default is not dataclasses.MISSING else f.default_factory()
+                for f in dataclasses.fields(cls)
+                if f.default is not dataclasses.MISSING or f.default_factory is not dataclasses.MISSING}
+    return {**defaults, **params}
 
 
 def readers_of(name: str) -> list[str]:

@@ -69,6 +69,9 @@ def gate_for(method: ContinualMethod, config: GateConfig, num_tasks: int, seed: 
 
 def resolve_gate(config: RunConfig, headless: bool = False) -> RunConfig:
     """``config`` with its gate as the run gets it (``gate.kind: auto`` resolved against the method
-    and, by ``headless``, the model: see ``gate_config_for``), so the run records the gate that ran."""
+    and, by ``headless``, the model: see ``gate_config_for``), so the run records the gate that ran.
+    Silent: the gate built from it warns about its settings, once."""
     method = create_method(config.method.name, config.method.params)
-    return dataclasses.replace(config, gate=gate_config_for(method, config.gate, headless))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        return dataclasses.replace(config, gate=gate_config_for(method, config.gate, headless))

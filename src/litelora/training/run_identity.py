@@ -25,7 +25,10 @@ from litelora.benchmarks.stream import Task, TaskStream
 from litelora.errors import ConfigError, DataError
 from litelora.reporting import RunDirectory
 from litelora.training.checkpoint import list_checkpoints
-from litelora.training.config import TrainConfig
+from litelora.gates.config import DEFAULT_KIND
+from litelora.gates.registry import params_with_defaults
+from litelora.training.config import RunConfig, TrainConfig
+from litelora.training.pairing import resolve_gate
 from litelora.training.progress import ALWAYS_MUTABLE, changed_fields
 
 RUN_FILE = "run.json"
@@ -148,7 +151,20 @@ def _added_since(recorded: dict[str, Any]) -> dict[str, Any]:
         # Adapters then took their layer's dtype: for a float32 model, what either value gives.
         half = (recorded.get("model") or {}).get("dtype") in ("bfloat16", "float16")
         recorded = {**recorded, "adapter": {**adapter, "autocast_adapter_dtype": not half}}
+    gate = recorded.get("gate")
+    if isinstance(gate, dict) and gate.get("kind") == DEFAULT_KIND:
+        # A trainer built without build_trainer recorded auto, which then never looked at the model.
+        recorded = {**recorded, "gate": resolve_gate(RunConfig.from_dict(recorded)).to_dict()["gate"]}
     return recorded
+
+
+def _gate_defaults(config: dict[str, Any]) -> dict[str, Any]:
+    """``config`` with the gate's defaults written into ``gate.params``, so that a default left out
+    and the same value written out compare equal."""
+    gate = config.get("gate")
+    if not isinstance(gate, dict):
+        return config
+    return {**config, "gate": {**gate, "params": params_with_defaults(str(gate.get("kind")), gate.get("params") or {})}}
 
 
 def check_resumable(run_dir: RunDirectory, identity: dict[str, Any], config: dict[str, Any], stream: TaskStream,
@@ -156,12 +172,14 @@ def check_resumable(run_dir: RunDirectory, identity: dict[str, Any], config: dic
     """Refuse a resume whose config or stream differs from the run's record, by field name,
     unless allowed; record the allowed changes in ``run.json`` and return the new identity."""
     where = f"cannot resume {run_dir.root}"
-    fields = [f for f in changed_fields(_added_since(identity["config"]), config) if f not in ALWAYS_MUTABLE]
+    fields = [f for f in changed_fields(_gate_defaults(_added_since(identity["config"])), _gate_defaults(config))
+              if f not in ALWAYS_MUTABLE]
     refused = [f for f in fields if not _covered(f, allow_changes)]
     if refused:
         raise ConfigError(f"{where}: config fields {refused} differ from the config the run was started on "
                           f"({RUN_FILE}); allow them explicitly (--allow-change FIELD) if that is intended, or "
-                          "start over with --force")
+                          f"start over with --force (litelora train --resume {run_dir.root} continues with the "
+                          "run's own config.yaml)")
     fingerprint = stream_fingerprint(stream)
     changes = stream_changes(identity["stream"], fingerprint)
     fixed = [f for f in changes if not _covered(f, STREAM_ALLOWABLE)]
