@@ -102,6 +102,7 @@ CASES = [
                                                       r"\(it is read by hard_concrete\)"),
     (["gate.reuse=banana"], r"gate\.reuse: 'banana' is not allowed"),
     (["gate.kind=hard_concrete", "gate.lam=-1"], r"gate\.params\.lam must be >= 0"),  # the flat, older layout
+    (["gate.lam=0.05", "gate.params=true"], r"gate\.params: expected a mapping, got bool True"),  # found by the fuzzer
     (["foo.bar=1"], r"foo: unknown field\. Known fields: benchmark"),
     (["train.lrr=1"], r"train\.lrr: unknown field; did you mean 'lr'\?"),
     (["train.lr"], r"--set 'train\.lr': expected dotted\.key=value"),

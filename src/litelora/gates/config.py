@@ -104,6 +104,8 @@ class GateConfig:
         if not flat:
             return data
         data = dict(data)
+        if not isinstance(data.get("params") or {}, dict):  # read as a mapping below, before the field check
+            raise ConfigError(f"gate.params: expected a mapping, got {type(data['params']).__name__} {data['params']!r}")
         params = dict(data.get("params") or {})
         kind = data.get("kind", DEFAULT_KIND)  # auto or none: the gate is not known yet, keep the field
         for name in flat:
