@@ -42,3 +42,11 @@ def test_the_default_run_prints_what_the_gate_recruited_against_the_host(tmp_pat
     assert f"active adapters {active} of the host's {host}" in out
     assert f"adapter parameters {results['adapter_params']:,} of the host's {results['host_adapter_params']:,}" in out
     assert sum(int(k) for _, k, *_ in lines) == active
+
+
+def test_a_model_without_a_head_gets_the_chance_reading_and_the_banner_says_so(tmp_path, capsys) -> None:
+    assert main(["train", "--no-progress", "-o", str(tmp_path / "gen"), "--set", "benchmark.name=tiny-text",
+                 "--set", "benchmark.options={num_tasks: 2, train_per_class: 4, test_per_class: 1}",
+                 "--set", "model.name=tiny-llama", "--set", "model.max_length=160",
+                 "--set", "train.max_steps_per_task=2", "--set", "train.num_threads=1"]) == 0
+    assert "gate litelora-v3 (unsolved: chance);" in capsys.readouterr().out

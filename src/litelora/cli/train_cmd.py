@@ -54,10 +54,12 @@ def run(args: argparse.Namespace) -> int:
     if args.no_progress:
         config.train.progress = False
     trainer = build_trainer(config)
-    config = trainer.config  # the gate as resolved for the method (gate.kind=auto)
+    config = trainer.config  # the gate as resolved for the method and the model (gate.kind=auto)
     stream = trainer.stream
+    settings = ", ".join(f"{k}: {v}" for k, v in config.gate.params.items())
+    gate = f"{config.gate.kind} ({settings})" if settings else config.gate.kind
     print(f"benchmark {stream.name}: {len(stream.tasks)} tasks, {stream.num_classes} classes ({stream.scenario}), "
-          f"model {config.model.name}, method {config.method.name}, gate {config.gate.kind}; "
+          f"model {config.model.name}, method {config.method.name}, gate {gate}; "
           f"{len(trainer.bank.targets)} target modules")
     result = trainer.run(resume=bool(args.resume), allow_changes=args.allow_change, force=args.force)
     print_summary(result.accuracy_matrix, result.metrics, [d.to_dict() for d in result.gate_decisions])
