@@ -237,7 +237,8 @@ def test_import_shape_mismatch_names_the_key(tmp_path: Path) -> None:
 
 def test_a_peft_classification_adapter_imports_onto_its_encoder(tmp_path: Path) -> None:
     """The usual PEFT SEQ_CLS folder (``bert.`` prefix, the classifier in modules_to_save) loads
-    onto the bare encoder: LoRA factors by their encoder names, the classifier left out, said so."""
+    onto the bare encoder: LoRA factors by their encoder names, the classifier left out, said so;
+    rank and alpha patterns keyed by the task model's full names still apply to their modules."""
     from transformers import BertConfig, BertForSequenceClassification
 
     cfg = BertConfig(vocab_size=100, hidden_size=32, num_hidden_layers=2, num_attention_heads=2,
@@ -245,12 +246,17 @@ def test_a_peft_classification_adapter_imports_onto_its_encoder(tmp_path: Path) 
     torch.manual_seed(0)
     classifier = BertForSequenceClassification(cfg).eval()
     encoder = copy.deepcopy(classifier.bert)
-    peft_model = get_peft_model(classifier, LoraConfig(task_type="SEQ_CLS", r=4, lora_alpha=8,
+    patterns = {"rank_pattern": {"bert.encoder.layer.0.attention.self.query": 2},
+                "alpha_pattern": {"bert.encoder.layer.1.attention.self.value": 32}}
+    peft_model = get_peft_model(classifier, LoraConfig(task_type="SEQ_CLS", r=4, lora_alpha=8, **patterns,
                                                        target_modules=["query", "value"], init_lora_weights=False))
     peft_model.save_pretrained(str(tmp_path / "cls"))
     with pytest.warns(UserWarning, match=r"classifier\.bias.*modules_to_save.*not imported"):
         bank = import_peft(encoder, tmp_path / "cls")
     assert len(bank.targets) == 4 and all(t.startswith("encoder.layer.") for t in bank.targets)
+    scales = {t: [(a.r, a.scale) for a in bank.slot(t).adapters.values()] for t in bank.targets}
+    assert scales["encoder.layer.0.attention.self.query"] == [(2, 4.0)]
+    assert scales["encoder.layer.1.attention.self.value"] == [(4, 8.0)]
     x = {"input_ids": torch.randint(0, 100, (2, 7)), "attention_mask": torch.ones(2, 7, dtype=torch.long)}
     with torch.no_grad():
         expected = peft_model.base_model.model.bert(**x).last_hidden_state

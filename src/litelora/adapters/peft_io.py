@@ -212,19 +212,21 @@ def _is_saved_module(key: str, saved: list[str]) -> bool:
     return "modules_to_save" in parts or any(name in parts[:-1] for name in saved if isinstance(name, str))
 
 
-def align_module_names(loras: dict[str, Lora], names: set[str]) -> dict[str, Lora]:
-    """``loras`` keyed by the model's own module names: a folder saved from a task model
-    (``BertForSequenceClassification``: ``bert.encoder...``) loaded onto its encoder
-    (``encoder...``) drops the leading components every key shares, when that makes them all match."""
+def align_module_names(loras: dict[str, Lora], names: set[str]) -> tuple[dict[str, Lora], str]:
+    """``loras`` keyed by the model's own module names, and the prefix dropped to get them (``""``
+    when none): a folder saved from a task model (``BertForSequenceClassification``:
+    ``bert.encoder...``) loaded onto its encoder (``encoder...``) drops the leading components every
+    key shares, when that makes them all match. The folder's ``rank_pattern`` / ``alpha_pattern``
+    keys name modules with that prefix, so look them up as ``prefix + name``."""
     if all(m in names for m in loras):
-        return loras
+        return loras, ""
     depth = min(m.count(".") for m in loras)
     for k in range(1, depth + 1):
         prefixes = {".".join(m.split(".")[:k]) for m in loras}
         stripped = {m.split(".", k)[k]: v for m, v in loras.items()}
         if len(prefixes) == 1 and all(m in names for m in stripped):
-            return stripped
-    return loras
+            return stripped, f"{prefixes.pop()}."
+    return loras, ""
 
 
 def check_peft_config(cfg: Any, where: Path) -> None:
@@ -296,10 +298,10 @@ def import_peft_tasks(
     read = {}
     for task_id, d in dirs.items():
         cfg, loras = read_peft(d)
-        read[task_id] = (d, cfg, align_module_names(loras, set(names)))
-    for d, cfg, loras in read.values():
-        _check_against_model(names, d, cfg, loras)
-    modules = list(dict.fromkeys(m for _, _, loras in read.values() for m in loras))
+        read[task_id] = (d, cfg, *align_module_names(loras, set(names)))
+    for d, cfg, loras, prefix in read.values():
+        _check_against_model(names, d, cfg, loras, prefix)
+    modules = list(dict.fromkeys(m for _, _, loras, _ in read.values() for m in loras))
     # A fullmatch regex of the exact names: a list would also match ``x.0`` for ``0``.
     targets = "|".join(re.escape(m) for m in modules)
     first = next(iter(read.values()))[1]
@@ -307,11 +309,11 @@ def import_peft_tasks(
                                             lora_alpha=float(first.get("lora_alpha", 8)),
                                             lora_dropout=float(first.get("lora_dropout") or 0.0),
                                             init_lora_weights="zeros"))
-    for task_id, (_, cfg, loras) in read.items():
+    for task_id, (_, cfg, loras, prefix) in read.items():
         bank.add_task(task_id, targets=[])  # registers the task; its adapters are built from the file below
         for module, (A, B) in loras.items():
             spec, slot = bank.specs[module], bank.slot(module)
-            r, scale = peft_scale(cfg, module)
+            r, scale = peft_scale(cfg, prefix + module)
             adapter = bank.new_adapter(module, r, scale, task_id)
             adapter.lora_A.copy_(A.reshape(r, spec.in_features))
             adapter.lora_B.copy_(B.reshape(spec.out_features, r))
@@ -321,7 +323,7 @@ def import_peft_tasks(
 
 
 def _check_against_model(names: dict[str, nn.Module], adapter_dir: str | os.PathLike[str], cfg: dict[str, Any],
-                         loras: dict[str, Lora]) -> None:
+                         loras: dict[str, Lora], prefix: str) -> None:
     for module, (A, B) in loras.items():
         layer = names.get(module)
         kind = None
@@ -334,7 +336,7 @@ def _check_against_model(names: dict[str, nn.Module], adapter_dir: str | os.Path
             found = type(layer).__name__ if layer is not None else "missing"
             raise AdapterError(f"{adapter_dir}: module {module!r} is {found} in this model; only nn.Linear and "
                                f"1x1 nn.Conv2d are supported (is this folder for another base model?)")
-        r = peft_scale(cfg, module)[0]
+        r = peft_scale(cfg, prefix + module)[0]
         d_in, d_out = LAYER_KINDS[kind][1](layer)  # type: ignore[arg-type]
         tail = (1, 1) if kind == "conv1x1" else ()
         if A.shape != (r, d_in, *tail) or B.shape != (d_out, r, *tail):
