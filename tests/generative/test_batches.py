@@ -125,6 +125,18 @@ def test_long_inputs_are_cut_but_the_template_is_kept() -> None:
     assert not model.prompt_ids(task, "fig", reserved=1)[1]
 
 
+def test_cut_prompts_are_counted_and_warned_about() -> None:
+    """The end of a cut example is lost (a pair input's second part): the user is told, per task."""
+    stream = toy_stream()
+    task = stream.tasks[0]
+    long = type(task)(task.task_id, task.name, task.classes,
+                      [Example("apple " * 20, 0), *task.train[1:]], task.test)
+    model = causal()
+    with pytest.warns(UserWarning, match=r"'kinds': 1 of 48 training prompts are longer than model\.max_length=24"):
+        model.add_task(long)
+    assert model.report()["generation"]["truncated_prompts"] == {"kinds": 1}
+
+
 def _adapter_grads(**options) -> torch.Tensor:
     from litelora.adapters import AdapterBank, AdapterConfig
 
@@ -146,3 +158,15 @@ def test_gradient_checkpointing_and_autocast_keep_the_adapter_gradients() -> Non
     assert torch.allclose(_adapter_grads(gradient_checkpointing=True), plain, atol=1e-6)
     bf16 = _adapter_grads(autocast="bfloat16")
     assert torch.nn.functional.cosine_similarity(bf16, plain, dim=0) > 0.98
+
+
+def test_label_words_that_exact_match_cannot_tell_apart_are_refused() -> None:
+    from litelora.benchmarks.stream import TaskStream
+    from litelora.errors import DataError
+
+    stream = toy_stream()
+    names = ["kinds:fruit", "kinds:Fruit!", "moods:glad", "moods:sad"]
+    clash = TaskStream("clash", "cil", stream.tasks, names, class_order=list(range(4)))
+    with pytest.raises(DataError, match=r"task 'kinds': label words 'fruit' and 'Fruit!' are the same answer"):
+        causal().attach(clash)
+    causal(scoring="rank").attach(clash)  # ranking scores the tokens themselves: they differ

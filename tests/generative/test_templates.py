@@ -12,8 +12,9 @@ from litelora.training.config import RunConfig
 @pytest.mark.parametrize(("text", "expected"), [
     ("  Business\n", "business"),
     ("SPORTS", "sports"),
-    ("\tvery negative  ", "very negative"),  # inner whitespace is kept
-    ("Yes.", "yes."),  # punctuation is kept: O-LoRA compares strip().lower() only
+    ("\tvery  negative  ", "very negative"),  # whitespace runs collapse
+    ("Yes.", "yes"),  # punctuation goes, as in the O-LoRA evaluation
+    ("not_entailment", "notentailment"),  # ... all of it, also inside a word
     ("", ""),
 ])
 def test_normalize_answer(text: str, expected: str) -> None:
@@ -23,9 +24,10 @@ def test_normalize_answer(text: str, expected: str) -> None:
 def test_exact_match_cases() -> None:
     assert exact_match(" Fresh", "fresh")
     assert exact_match("tech\n", "Tech")
-    assert not exact_match("fresh!", "fresh")
+    assert exact_match("Fresh!", "fresh")
+    assert exact_match("very  negative", "very negative")
     assert not exact_match("fres", "fresh")
-    assert not exact_match("very  negative", "very negative")
+    assert not exact_match("very negative", "negative")
 
 
 def test_target_text_drops_the_task_prefix() -> None:

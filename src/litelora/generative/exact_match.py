@@ -1,12 +1,17 @@
-"""Exact match after the normalisation the O-LoRA evaluation uses: surrounding whitespace
-stripped, lower case."""
+"""Exact match after the answer normalisation of the O-LoRA evaluation (inherited from
+InstructUIE: SQuAD's rule without dropping articles): lower case, ASCII punctuation removed,
+whitespace runs collapsed to one space and trimmed."""
 
 from __future__ import annotations
 
+import string
+
+_NO_PUNCTUATION = str.maketrans("", "", string.punctuation)
+
 
 def normalize_answer(text: str) -> str:
-    """``"  Business\\n"`` -> ``"business"``; inner whitespace and punctuation are kept."""
-    return text.strip().lower()
+    """``"  Very  Negative.\\n"`` -> ``"very negative"``."""
+    return " ".join(text.lower().translate(_NO_PUNCTUATION).split())
 
 
 def exact_match(prediction: str, target: str) -> bool:

@@ -24,7 +24,7 @@ from litelora.errors import ConfigError, DataError
 from litelora.generative.codec import TextCodec
 from litelora.models.config import GenerationConfig
 from litelora.generative.decoding import until_eos
-from litelora.generative.exact_match import exact_match
+from litelora.generative.exact_match import exact_match, normalize_answer
 from litelora.models.templates import PromptTemplates, target_text
 from litelora.models.task_model import TaskModel
 
@@ -160,6 +160,18 @@ class GenerativeModel(TaskModel):
         self._target_cache.clear()
         for task in stream.tasks:
             self.prompt_ids(task, "", self.reserved_prompt_tokens)
+            if self.generation.scoring == "exact_match":
+                self._check_answers_differ(task)
+
+    def _check_answers_differ(self, task: Task) -> None:
+        """Two label words of one task that normalise alike could never be told apart."""
+        seen: dict[str, str] = {}
+        for word in self.options(task):
+            other = seen.setdefault(normalize_answer(word), word)
+            if other != word:
+                raise DataError(f"task {task.name!r}: label words {other!r} and {word!r} are the same answer "
+                                "to exact match (case, punctuation and spacing are ignored); rename one, or "
+                                "set model.generation.scoring=rank")
 
     def target(self, label: int) -> str:
         if not self.class_names:
@@ -210,6 +222,11 @@ class GenerativeModel(TaskModel):
             warnings.warn(f"task {task.name!r}: {n_targets} of {len(task.train)} training targets ({words[:3]}) "
                           f"are longer than model.generation.max_target_length="
                           f"{self.generation.max_target_length} tokens and are truncated; raise it", stacklevel=2)
+        if n_prompts:
+            # The end goes: for a pair input ("premise [SEP] hypothesis") that can be the whole second part.
+            warnings.warn(f"task {task.name!r}: {n_prompts} of {len(task.train)} training prompts are longer than "
+                          f"model.max_length={self.max_length} tokens; their example text is cut at the end "
+                          "(raise model.max_length where the end matters)", stacklevel=2)
         return []
 
     def collate(self, examples: Sequence[Example], task: Task) -> dict[str, torch.Tensor]:
