@@ -170,3 +170,6 @@ def test_label_words_that_exact_match_cannot_tell_apart_are_refused() -> None:
     with pytest.raises(DataError, match=r"task 'kinds': label words 'fruit' and 'Fruit!' are the same answer"):
         causal().attach(clash)
     causal(scoring="rank").attach(clash)  # ranking scores the tokens themselves: they differ
+    # The same word for two classes (a recurring label, merged by method joint) is one answer: allowed.
+    causal().attach(TaskStream("twice", "cil", stream.tasks, ["kinds:fruit", "other:fruit", *names[2:]],
+                               class_order=list(range(4))))

@@ -164,14 +164,16 @@ class GenerativeModel(TaskModel):
                 self._check_answers_differ(task)
 
     def _check_answers_differ(self, task: Task) -> None:
-        """Two label words of one task that normalise alike could never be told apart."""
-        seen: dict[str, str] = {}
+        """Two different label words of one task that normalise alike could never be told apart. (The
+        same word for two classes is one answer by design: a merged stream's recurring label.)"""
+        seen: dict[str, str] = {}  # normalised answer -> the first word that gave it
         for word in self.options(task):
-            other = seen.setdefault(normalize_answer(word), word)
-            if other != word:
-                raise DataError(f"task {task.name!r}: label words {other!r} and {word!r} are the same answer "
+            answer = normalize_answer(word)
+            if seen.get(answer, word) != word:
+                raise DataError(f"task {task.name!r}: label words {seen[answer]!r} and {word!r} are the same answer "
                                 "to exact match (case, punctuation and spacing are ignored); rename one, or "
                                 "set model.generation.scoring=rank")
+            seen[answer] = word
 
     def target(self, label: int) -> str:
         if not self.class_names:
