@@ -61,7 +61,7 @@ def field_docs(cls: type, prefix: str = "") -> list[FieldDoc]:
             out += field_docs(tp, path + ".")  # type: ignore[arg-type]
             continue
         help_text = str(f.metadata.get("help") or entries.get(f.name, "")).strip()
-        out.append(FieldDoc(path, _type_name(tp), _default(f), help_text))
+        out.append(FieldDoc(path, _type_name(tp), field_default(f), help_text))
     return out
 
 
@@ -71,7 +71,8 @@ def sections(cls: type) -> list[str]:
     return [f.name for f in dataclasses.fields(cls) if dataclasses.is_dataclass(hints[f.name])]
 
 
-def _default(f: dataclasses.Field) -> Any:
+def field_default(f: dataclasses.Field) -> Any:
+    """A config field's default as plain data (``None`` where the field has none)."""
     if f.default is not dataclasses.MISSING:
         return to_dict(f.default)
     if f.default_factory is not dataclasses.MISSING:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 from typing import Any
 
+from litelora._config_docs import field_default
 from litelora._registry import Registry
 from litelora.errors import ConfigError
 from litelora.gates.base import GatePlugin
@@ -45,10 +46,7 @@ def params_with_defaults(kind: str, params: dict[str, Any]) -> dict[str, Any]:
     cls = gate_params_class(kind) if kind in GATES else None
     if cls is None:
         return dict(params)
-    defaults = {f.name: f.default if f.default is not dataclasses.MISSING else f.default_factory()
-                for f in dataclasses.fields(cls)
-                if f.default is not dataclasses.MISSING or f.default_factory is not dataclasses.MISSING}
-    return {**defaults, **params}
+    return {**{f.name: field_default(f) for f in dataclasses.fields(cls)}, **params}
 
 
 def readers_of(name: str) -> list[str]:
