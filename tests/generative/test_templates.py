@@ -69,3 +69,5 @@ def test_template_without_input_and_unknown_type_are_errors() -> None:
         PromptTemplates(task_types={"x": "nope"})
     with pytest.raises(ConfigError, match="not a valid template"):
         PromptTemplates({"topic": "{input"})
+    with pytest.raises(ConfigError, match=r"templates\['topic'\]: the template places the example 2 times; write \{input\} once"):
+        PromptTemplates({"topic": "{input}\nAgain: {input}\nAnswer:"})

@@ -29,7 +29,8 @@ def packaged_templates() -> dict[str, Any]:
 
 
 def check_template(kind: str, template: str) -> None:
-    """Raise ``ConfigError`` for a template with a field other than ``FIELDS`` or without ``{input}``."""
+    """Raise ``ConfigError`` for a template with a field other than ``FIELDS``, or that does not
+    place ``{input}`` exactly once."""
     where = f"templates[{kind!r}]"
     try:
         fields = [name for _, name, _, _ in string.Formatter().parse(template) if name is not None]
@@ -41,6 +42,11 @@ def check_template(kind: str, template: str) -> None:
         raise ConfigError(f"{where}: unknown field(s) {unknown}; a template may use {list(FIELDS)} only")
     if "input" not in fields:
         raise ConfigError(f"{where}: the template never places the example; add {{input}}")
+    if fields.count("input") > 1:
+        # A prompt over model.max_length is cut inside its one input; a second copy would stay
+        # whole, so the cut could not keep the prompt within the length it checks.
+        raise ConfigError(f"{where}: the template places the example {fields.count('input')} times; "
+                          "write {input} once (a long example is cut there)")
 
 
 def target_text(class_name: str) -> str:
@@ -96,4 +102,4 @@ class PromptTemplates:
         sentinel = "\x00INPUT\x00"
         filled = template.format(input=sentinel, **fields)
         prefix, _, suffix = filled.partition(sentinel)
-        return Prompt(prefix, text, suffix.replace(sentinel, text))
+        return Prompt(prefix, text, suffix)
