@@ -170,6 +170,12 @@ def test_label_words_that_exact_match_cannot_tell_apart_are_refused() -> None:
     with pytest.raises(DataError, match=r"task 'kinds': label words 'fruit' and 'Fruit!' are the same answer"):
         causal().attach(clash)
     causal(scoring="rank").attach(clash)  # ranking scores the tokens themselves: they differ
-    # The same word for two classes (a recurring label, merged by method joint) is one answer: allowed.
-    causal().attach(TaskStream("twice", "cil", stream.tasks, ["kinds:fruit", "other:fruit", *names[2:]],
-                               class_order=list(range(4))))
+    # One answer for classes of two sources (a recurring label merged by method joint, spelt
+    # alike or not) is one label: allowed.
+    for other in ("other:fruit", "other:Fruit"):
+        causal().attach(TaskStream("twice", "cil", stream.tasks, ["kinds:fruit", other, *names[2:]],
+                                   class_order=list(range(4))))
+    # A word with nothing left after normalising would count an empty generation as right.
+    with pytest.raises(DataError, match=r"task 'moods': label word '\?!' is empty to exact match"):
+        causal().attach(TaskStream("empty", "cil", stream.tasks, ["kinds:fruit", "kinds:nut", "moods:glad", "moods:?!"],
+                                   class_order=list(range(4))))

@@ -164,16 +164,26 @@ class GenerativeModel(TaskModel):
                 self._check_answers_differ(task)
 
     def _check_answers_differ(self, task: Task) -> None:
-        """Two different label words of one task that normalise alike could never be told apart. (The
-        same word for two classes is one answer by design: a merged stream's recurring label.)"""
-        seen: dict[str, str] = {}  # normalised answer -> the first word that gave it
-        for word in self.options(task):
+        """Exact match compares normalised text (case, punctuation and spacing ignored), so within
+        one source of labels (a class name's ``task:`` prefix; names without one are one source)
+        two label words that normalise alike could never be told apart, and a word that normalises
+        to nothing would credit an empty generation. Across sources a shared answer is one label
+        recurring (``sports`` of BBC and ``Sports`` of AG News, merged by method joint): allowed."""
+        seen: dict[tuple[str, str], str] = {}  # (source, normalised answer) -> the word that gave it
+        for label in task.classes:
+            name = self.class_names[label]
+            word = target_text(name)
             answer = normalize_answer(word)
-            if seen.get(answer, word) != word:
-                raise DataError(f"task {task.name!r}: label words {seen[answer]!r} and {word!r} are the same answer "
+            if not answer:
+                raise DataError(f"task {task.name!r}: label word {word!r} is empty to exact match (case, punctuation "
+                                "and spacing are ignored), so an empty generation would count as right; rename "
+                                "it, or set model.generation.scoring=rank")
+            key = (name.rsplit(":", 1)[0] if ":" in name else "", answer)
+            if key in seen:
+                raise DataError(f"task {task.name!r}: label words {seen[key]!r} and {word!r} are the same answer "
                                 "to exact match (case, punctuation and spacing are ignored); rename one, or "
                                 "set model.generation.scoring=rank")
-            seen[answer] = word
+            seen[key] = word
 
     def target(self, label: int) -> str:
         if not self.class_names:
