@@ -81,7 +81,7 @@ def test_an_edited_config_is_refused_by_name_and_allowed_by_name(run, capsys, ol
         return
     before = fingerprint(run)
     assert_clean_error(*_resume(capsys, run), rf"config fields \['{field}'\] differ from the config the run was "
-                                              r"started on \(run\.json\).*--allow-change FIELD", "train")
+                                              rf"started on \(run\.json: {field}=.+\).*--allow-change FIELD", "train")
     assert fingerprint(run) == before
     code, err = _resume(capsys, run, "--allow-change", field)
     assert code == 0, err

@@ -125,8 +125,9 @@ def _known_fields(config: dict[str, Any], prefix: str = "") -> set[str]:
 
 
 def check_allowed_names(allow_changes: Sequence[str], config: dict[str, Any]) -> None:
-    """Every ``--allow-change`` name must be a config field (or section) or a stream field."""
-    known = _known_fields(config) | set(STREAM_ALLOWABLE)
+    """Every ``--allow-change`` name must be a config field (or section; a gate param left at its
+    default counts, as a refusal may name it) or a stream field."""
+    known = _known_fields(_gate_defaults(config)) | set(STREAM_ALLOWABLE)
     for name in allow_changes:
         if name not in known:
             close = difflib.get_close_matches(name, sorted(known), n=1)
@@ -154,17 +155,35 @@ def _added_since(recorded: dict[str, Any]) -> dict[str, Any]:
     gate = recorded.get("gate")
     if isinstance(gate, dict) and gate.get("kind") == DEFAULT_KIND:
         # A trainer built without build_trainer recorded auto, which then never looked at the model.
-        recorded = {**recorded, "gate": resolve_gate(RunConfig.from_dict(recorded)).to_dict()["gate"]}
+        recorded = {**recorded, "gate": _resolved_gate(recorded.get("method"), gate)}
     return recorded
+
+
+def _resolved_gate(method: Any, gate: dict[str, Any]) -> dict[str, Any]:
+    """A recorded ``auto`` gate section as it ran, read with its method section only: a field
+    retired since elsewhere in the record is then named by the comparison, not failed on here."""
+    try:
+        config = RunConfig.from_dict({"method": method or {}, "gate": gate})
+    except ConfigError:
+        return gate  # a method or gate setting since retired: the comparison names what differs
+    return resolve_gate(config).to_dict()["gate"]
 
 
 def _gate_defaults(config: dict[str, Any]) -> dict[str, Any]:
     """``config`` with the gate's defaults written into ``gate.params``, so that a default left out
     and the same value written out compare equal."""
     gate = config.get("gate")
-    if not isinstance(gate, dict):
-        return config
+    if not isinstance(gate, dict) or not isinstance(gate.get("params") or {}, dict):
+        return config  # a hand-edited record: compared as written
     return {**config, "gate": {**gate, "params": params_with_defaults(str(gate.get("kind")), gate.get("params") or {})}}
+
+
+def _value_at(config: dict[str, Any], field: str) -> Any:
+    for key in field.split("."):
+        if not isinstance(config, dict):
+            return None
+        config = config.get(key)  # type: ignore[assignment]
+    return config
 
 
 def check_resumable(run_dir: RunDirectory, identity: dict[str, Any], config: dict[str, Any], stream: TaskStream,
@@ -172,14 +191,18 @@ def check_resumable(run_dir: RunDirectory, identity: dict[str, Any], config: dic
     """Refuse a resume whose config or stream differs from the run's record, by field name,
     unless allowed; record the allowed changes in ``run.json`` and return the new identity."""
     where = f"cannot resume {run_dir.root}"
-    fields = [f for f in changed_fields(_gate_defaults(_added_since(identity["config"])), _gate_defaults(config))
-              if f not in ALWAYS_MUTABLE]
+    old, new = _added_since(identity["config"]), config
+    if (old.get("gate") or {}).get("kind") == (new.get("gate") or {}).get("kind"):
+        # The same gate: a default left out and written out compare equal. (Across kinds each side's
+        # defaults would all read as changed, where gate.kind names the change.)
+        old, new = _gate_defaults(old), _gate_defaults(new)
+    fields = [f for f in changed_fields(old, new) if f not in ALWAYS_MUTABLE]
     refused = [f for f in fields if not _covered(f, allow_changes)]
     if refused:
+        started = ", ".join(f"{f}={_value_at(old, f)!r}" for f in refused)
         raise ConfigError(f"{where}: config fields {refused} differ from the config the run was started on "
-                          f"({RUN_FILE}); allow them explicitly (--allow-change FIELD) if that is intended, or "
-                          f"start over with --force (litelora train --resume {run_dir.root} continues with the "
-                          "run's own config.yaml)")
+                          f"({RUN_FILE}: {started}); set them back (--set FIELD=VALUE), allow them explicitly "
+                          "(--allow-change FIELD) if that is intended, or start over with --force")
     fingerprint = stream_fingerprint(stream)
     changes = stream_changes(identity["stream"], fingerprint)
     fixed = [f for f in changes if not _covered(f, STREAM_ALLOWABLE)]
