@@ -245,7 +245,7 @@ def test_a_peft_classification_adapter_imports_onto_its_encoder(tmp_path: Path) 
                      intermediate_size=64, num_labels=3)
     torch.manual_seed(0)
     classifier = BertForSequenceClassification(cfg).eval()
-    encoder = copy.deepcopy(classifier.bert)
+    encoder, spare = copy.deepcopy(classifier.bert), copy.deepcopy(classifier.bert)
     patterns = {"rank_pattern": {"bert.encoder.layer.0.attention.self.query": 2},
                 "alpha_pattern": {"bert.encoder.layer.1.attention.self.value": 32}}
     peft_model = get_peft_model(classifier, LoraConfig(task_type="SEQ_CLS", r=4, lora_alpha=8, **patterns,
@@ -261,3 +261,11 @@ def test_a_peft_classification_adapter_imports_onto_its_encoder(tmp_path: Path) 
     with torch.no_grad():
         expected = peft_model.base_model.model.bert(**x).last_hidden_state
         torch.testing.assert_close(encoder(**x).last_hidden_state, expected, atol=1e-5, rtol=0)
+    # A wrong shape is named by the key the folder holds (with the task model's prefix).
+    weights = load_file(str(tmp_path / "cls" / "adapter_model.safetensors"))
+    key = "base_model.model.bert.encoder.layer.1.attention.self.value.lora_A.weight"
+    weights[key] = torch.zeros(3, 32)
+    save_file(weights, str(tmp_path / "cls" / "adapter_model.safetensors"), metadata={"format": "pt"})
+    with pytest.raises(AdapterError, match=r"base_model\.model\.bert\.encoder\.layer\.1\.attention\.self\.value\.lora_A/B "
+                                           r"have shapes \(3, 32\)"):
+        import_peft(spare, tmp_path / "cls")

@@ -341,6 +341,6 @@ def _check_against_model(names: dict[str, nn.Module], adapter_dir: str | os.Path
         tail = (1, 1) if kind == "conv1x1" else ()
         if A.shape != (r, d_in, *tail) or B.shape != (d_out, r, *tail):
             raise AdapterError(
-                f"{adapter_dir}: {PREFIX}{module}.lora_A/B have shapes {tuple(A.shape)}/{tuple(B.shape)}; expected "
+                f"{adapter_dir}: {PREFIX}{prefix}{module}.lora_A/B have shapes {tuple(A.shape)}/{tuple(B.shape)}; expected "
                 f"{(r, d_in, *tail)}/{(d_out, r, *tail)} from the config rank and the model"
             )
