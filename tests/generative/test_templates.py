@@ -71,3 +71,6 @@ def test_template_without_input_and_unknown_type_are_errors() -> None:
         PromptTemplates({"topic": "{input"})
     with pytest.raises(ConfigError, match=r"templates\['topic'\]: the template places the example 2 times; write \{input\} once"):
         PromptTemplates({"topic": "{input}\nAgain: {input}\nAnswer:"})
+    for spec in ("{input!r}", "{input:.3}"):
+        with pytest.raises(ConfigError, match=r"templates\['topic'\]: write the example as a plain \{input\}"):
+            PromptTemplates({"topic": f"Review: {spec}\nAnswer:"})

@@ -30,18 +30,24 @@ def packaged_templates() -> dict[str, Any]:
 
 def check_template(kind: str, template: str) -> None:
     """Raise ``ConfigError`` for a template with a field other than ``FIELDS``, or that does not
-    place ``{input}`` exactly once."""
+    place a plain ``{input}`` (no conversion or format spec) exactly once."""
     where = f"templates[{kind!r}]"
     try:
-        fields = [name for _, name, _, _ in string.Formatter().parse(template) if name is not None]
+        parsed = [(name, spec, conversion) for _, name, spec, conversion in string.Formatter().parse(template)
+                  if name is not None]
     except ValueError as err:
         raise ConfigError(f"{where}: not a valid template ({err}); write fields as {{input}}, "
                           "and literal braces as {{ and }}") from None
+    fields = [name for name, _, _ in parsed]
     unknown = sorted({f for f in fields if f not in FIELDS})
     if unknown:
         raise ConfigError(f"{where}: unknown field(s) {unknown}; a template may use {list(FIELDS)} only")
     if "input" not in fields:
         raise ConfigError(f"{where}: the template never places the example; add {{input}}")
+    if any(name == "input" and (spec or conversion) for name, spec, conversion in parsed):
+        # The example is placed as it is (a long one is cut there); a spec would format a stand-in.
+        raise ConfigError(f"{where}: write the example as a plain {{input}}, without a conversion (!r) or "
+                          "format spec (:...)")
     if fields.count("input") > 1:
         # A prompt over model.max_length is cut inside its one input; a second copy would stay
         # whole, so the cut could not keep the prompt within the length it checks.
