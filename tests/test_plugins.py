@@ -160,3 +160,20 @@ def test_broken_method_plugins_are_skipped_with_a_warning_naming_them(plugin_dir
     assert typo.returncode == 1 and "unknown method 'echo-methd'. Did you mean 'echo-method'" in typo.stderr
     chosen = _cli(plugin_dir, "train", "-o", str(tmp_path / "r"), "--set", "method.name=stops", cwd=tmp_path)
     assert chosen.returncode == 1 and "litelora train: error: method.name: method 'stops': entry point" in chosen.stderr
+
+
+def test_build_trainer_shows_a_broken_plugin_warning(plugin_dir: Path, tmp_path: Path) -> None:
+    """build_trainer checks a config with warnings silenced (the trainer repeats them); a plugin
+    registry first loaded there still warns about its broken entry points, once per process."""
+    src = Path(__file__).resolve().parents[1] / "src"
+    code = ("from litelora.training.build import build_trainer\n"
+            "from litelora.training.config import RunConfig\n"
+            "build_trainer(RunConfig.from_dict({'benchmark': {'name': 'tiny-text', 'options': {'num_tasks': 2}},"
+            " 'model': {'name': 'tiny-bert', 'max_length': 16}, 'train': {'progress': False},"
+            f" 'output_dir': {str(tmp_path / 'run')!r}}}))\n")
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(plugin_dir), str(src)])}
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, cwd=tmp_path,
+                          timeout=300)
+    assert done.returncode == 0, done.stderr
+    assert "entry point 'broken'" in done.stderr and "failed to load" in done.stderr  # the gates' broken one
+    assert "entry point 'stops'" in done.stderr  # and the methods'

@@ -12,7 +12,9 @@ from litelora.benchmarks import TaskStream, build_benchmark
 from litelora.benchmarks.registry import check_options
 from litelora.benchmarks.scenarios import merge_tasks
 from litelora.errors import ConfigError
+from litelora.gates.registry import GATES
 from litelora.methods import create_method
+from litelora.methods.registry import METHODS
 from litelora.training.backbones import build_backbone, check_model_name
 from litelora.training.callbacks import Callback
 from litelora.training.config import RunConfig
@@ -91,7 +93,10 @@ def build_trainer(config: RunConfig, callbacks: Sequence[Callback] = ()) -> Cont
     """Validate, then build the stream (data errors surface here) and the model; ``callbacks``
     join the run's own (progress, events, checkpoints)."""
     # The checks run before the data and the weights load, so a bad config fails fast; the
-    # trainer runs them again as it builds, and only its warnings are shown (each once).
+    # trainer runs them again as it builds, and only its warnings are shown (each once). Plugins
+    # load first: a broken entry point warns once per process, which the silence would swallow.
+    METHODS.load_plugins()
+    GATES.load_plugins()
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         validate(config)
