@@ -54,21 +54,18 @@ def converged_label(suite: dict[str, Any], host: str) -> str:
     """``yes`` / ``no (+x.x)`` from the suite's own ``<host>-2x-epochs`` runs (the diagonal's mean
     rise, in points, when the epochs double); without them, ``yes (in-run)`` / ``no (in-run +x.x)``
     from the host's learning curves (the late rise, ``train.curve_points``); else ``not checked``.
-    A host row with extra settings (``inclora+gradient-init``) reads its own doubled runs, else its
-    plain host's (the schedule is the suite's), and only then learning curves, its own first, as
-    ``reproduce/convergence.py`` lets doubling decide."""
+    Only the host's own runs count: a host row with extra settings (``inclora+gradient-init``)
+    trains differently from the plain host, whose plateau does not stand for it."""
     if not all("accuracy_matrix" in r for r in suite.get("runs", [])):
         return "not checked"  # summaries written before runs kept their matrices
-    for name in dict.fromkeys([host, host.split("+")[0]]):  # doubling first, its own then the plain host's
-        base, twice = matrices(suite, name), matrices(suite, name + DOUBLED_SUFFIX)
-        if base and set(base) & set(twice):
-            verdict = convergence_check(base, twice)
-            return "yes" if verdict["converged"] else f"no (+{100 * verdict['mean_rise']:.1f})"
-    for name in dict.fromkeys([host, host.split("+")[0]]):
-        base, own = matrices(suite, name), curves(suite, name)
-        if base and own:
-            late = late_rise_check(own, base)
-            return "yes (in-run)" if late["plateaued"] else f"no (in-run +{100 * late['mean_late_rise']:.1f})"
+    base, twice = matrices(suite, host), matrices(suite, host + DOUBLED_SUFFIX)
+    if base and set(base) & set(twice):
+        verdict = convergence_check(base, twice)
+        return "yes" if verdict["converged"] else f"no (+{100 * verdict['mean_rise']:.1f})"
+    own = curves(suite, host)
+    if base and own:
+        late = late_rise_check(own, base)
+        return "yes (in-run)" if late["plateaued"] else f"no (in-run +{100 * late['mean_late_rise']:.1f})"
     return "not checked"
 
 
