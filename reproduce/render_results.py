@@ -200,7 +200,8 @@ def section_claims(results: dict[str, dict[str, Any]]) -> list[str]:
              f"(absolute) below the host's or above it; the paper's reduction band is {BAND[0]:.0%}-{BAND[1]:.0%} of "
              f"the adapters, and a reduction counts from {BAND[0]:.0%} up. A suite *discriminates* for a host "
              f"when the host beats its own \"adapters closed after task 0\" by at least "
-             f"{DISCRIMINATES_BY * 100:.0f} points and by more than the seed spread: only there can a gate's "
+             f"{DISCRIMINATES_BY * 100:.0f} points and by more than the seed spread, on the task orders both ran "
+             "(at least 2): only there can a gate's "
              "choice of adapters matter, so only those pairs, on a suite also shown converged, count as "
              "evidence.", ""]
     if verdict:

@@ -8,6 +8,7 @@ points and by more than the seed spread.
 
 from __future__ import annotations
 
+import statistics
 from typing import Any
 
 from committed import group_stats, runs_by_row_and_seed
@@ -43,30 +44,39 @@ def final_acc_by_seed(suite: dict[str, Any], group: str) -> dict[int, float]:
             if r["group"] == group and "final_acc_sample" in r.get("metrics", {})}
 
 
-def _reference_groups(suite: dict[str, Any], host: str,
-                      results: dict[str, dict[str, Any]] | None) -> dict[str, Any]:
-    """The groups to look ``host``'s closed-after-task-0 reference up in: the suite's own, over
-    those of the suite its spec names as ``reference_suite`` when that suite ran the very same host
-    runs (equal final accuracy on every seed), so the reference is paired with this host too."""
+def _reference(suite: dict[str, Any], host: str,
+               results: dict[str, dict[str, Any]] | None) -> tuple[dict[str, Any], str] | None:
+    """(the suite holding ``host``'s closed-after-task-0 reference, its row name): the suite's own
+    ``<host>-closed-after-task-0``, else its ``closed-after-task-0``, else the same in the suite its
+    spec names as ``reference_suite``, where that suite ran the very same host runs (equal final
+    accuracy on every seed), so the reference is paired with this host too. ``None``: none ran."""
+    own = [f"{host}-{CLOSED}", CLOSED]
+    for name in own:
+        if name in suite["groups"]:
+            return suite, name
     ref = (suite.get("spec") or {}).get("reference_suite")
     if not ref or results is None or ref not in results:
-        return suite["groups"]
+        return None
     mine, theirs = final_acc_by_seed(suite, host), final_acc_by_seed(results[ref], host)
-    same = bool(mine) and mine.keys() == theirs.keys() and all(abs(mine[k] - theirs[k]) < 1e-9 for k in mine)
-    return {**results[ref]["groups"], **suite["groups"]} if same else suite["groups"]
+    if not (mine and mine.keys() == theirs.keys() and all(abs(mine[k] - theirs[k]) < 1e-9 for k in mine)):
+        return None
+    return next(((results[ref], name) for name in own if name in results[ref]["groups"]), None)
 
 
 def discriminates(suite: dict[str, Any], host: str, results: dict[str, dict[str, Any]] | None = None) -> bool | None:
-    """Does ``host`` beat "closed after task 0" (its own ``<host>-closed-after-task-0`` where the
-    suite ran one, else the suite's ``closed-after-task-0``, else those of its ``reference_suite``)
-    by at least 3 points and by more than the seed spread? ``None`` where no reference was run."""
-    groups = _reference_groups(suite, host, results)
-    closed = f"{host}-{CLOSED}" if f"{host}-{CLOSED}" in groups else CLOSED
-    if closed not in groups or host not in groups:
+    """Does ``host`` beat "closed after task 0" (see ``_reference``) by at least 3 points and by
+    more than the seed spread, on the task orders (seeds) both ran? ``None`` where no reference ran,
+    or fewer than 2 orders are shared (one order has no spread to beat)."""
+    found = _reference(suite, host, results)
+    if found is None:
         return None
-    h, c = groups[host]["final_acc_sample"], groups[closed]["final_acc_sample"]
-    gap = h["mean"] - c["mean"]
-    return gap >= DISCRIMINATES_BY - 1e-9 and gap > max(h["std"], c["std"])
+    h, c = final_acc_by_seed(suite, host), final_acc_by_seed(*found)
+    seeds = sorted(set(h) & set(c))
+    if len(seeds) < 2:
+        return None
+    hs, cs = [h[s] for s in seeds], [c[s] for s in seeds]
+    gap = statistics.mean(hs) - statistics.mean(cs)
+    return gap >= DISCRIMINATES_BY - 1e-9 and gap > max(statistics.stdev(hs), statistics.stdev(cs))
 
 
 def paired_differences(suite: dict[str, Any], host: str, gated: str) -> dict[int, float]:

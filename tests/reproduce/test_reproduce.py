@@ -30,6 +30,15 @@ def _flat_runs(groups: dict) -> list[dict]:
             for g, st in groups.items() for seed in range(st["final_acc_sample"]["n"])]
 
 
+def _spread_runs(groups: dict) -> list[dict]:
+    """One run per seed of every row, spread so that their mean and sample std are the row's
+    (n = 2 or 3; the same offsets on every row, so rows stay paired seed by seed)."""
+    offsets = {2: (-0.5 ** 0.5, 0.5 ** 0.5), 3: (-1.0, 0.0, 1.0)}
+    return [{"group": g, "seed": seed, "metrics": {"final_acc_sample": st["final_acc_sample"]["mean"]
+                                                   + k * st["final_acc_sample"]["std"]}}
+            for g, st in groups.items() for seed, k in enumerate(offsets[st["final_acc_sample"]["n"]])]
+
+
 def test_results_page_is_generated_from_the_committed_json() -> None:
     render = _load("render_results")
     assert (ROOT / "docs" / "results.md").read_text() == render.render(), (
@@ -90,9 +99,16 @@ def test_a_suite_discriminates_when_its_host_beats_closed_after_task_0(tmp_path:
                   "olora": acc(0.80, 0.02), "olora+litelora": acc(0.80, 0.02),
                   "olora-closed-after-task-0": acc(0.79, 0.01)}
         (tmp_path / f"{name}.json").write_text(json.dumps({"suite": name, "spec": {}, "groups": groups,
-                                                           "runs": _flat_runs(groups)}))
+                                                           "runs": _spread_runs(groups)}))
     results = render.load_results(tmp_path)
     assert [render.verdicts(results[n])[0]["discriminates"] for n in ("far", "near", "noisy")] == [True, False, False]
+    # One task order has no spread to beat: not measured, whatever the gap.
+    one = {"suite": "one", "spec": {}, "groups": {}, "runs": [
+        {"group": g, "seed": 0, "metrics": {"final_acc_sample": a}}
+        for g, a in (("inclora", 0.9), ("inclora+litelora", 0.9), ("closed-after-task-0", 0.5))]}
+    one["groups"] = {r["group"]: {"final_acc_sample": {"mean": r["metrics"]["final_acc_sample"], "std": 0.0, "n": 1}}
+                     for r in one["runs"]}
+    assert render.verdicts(one)[0]["discriminates"] is None
     assert [v["discriminates"] for v in render.verdicts(results["far"])] == [True, False]
     text = render.render(tmp_path, tmp_path)
     assert "| far | inclora (litelora) | 3 | yes |" in text and "| near | inclora (litelora) | 3 | no |" in text
@@ -111,7 +127,9 @@ def test_the_verdict_lists_only_discriminating_pairs_with_paired_differences(tmp
               "olora": acc(0.80, 0.02), "olora+litelora": acc(0.80, 0.02), "olora-closed-after-task-0": acc(0.79, 0.01)}
     runs = [{"group": g, "seed": s, "metrics": {"final_acc_sample": a}}
             for g, s, a in (("inclora", 0, 0.82), ("inclora", 1, 0.78), ("inclora+litelora", 0, 0.78),
-                            ("inclora+litelora", 1, 0.80), ("olora", 0, 0.8), ("olora+litelora", 0, 0.8))]
+                            ("inclora+litelora", 1, 0.80), ("olora", 0, 0.8), ("olora+litelora", 0, 0.8),
+                            ("closed-after-task-0", 0, 0.61), ("closed-after-task-0", 1, 0.59),
+                            ("olora-closed-after-task-0", 0, 0.79))]
     (tmp_path / "s.json").write_text(json.dumps({"suite": "s", "spec": {}, "groups": groups, "runs": runs}))
     suite = render.load_results(tmp_path)["s"]
     v = render.verdicts(suite)[0]
@@ -145,7 +163,8 @@ def test_a_gate_behind_its_host_is_judged_on_the_seeds_both_ran(tmp_path: Path) 
     # 2 ahead of the host's two-seed mean.
     groups = {"inclora": acc(0.85, 2), "inclora+litelora": acc(0.87, 1), "closed-after-task-0": acc(0.60, 2)}
     runs = [{"group": g, "seed": s, "metrics": {"final_acc_sample": a}}
-            for g, s, a in (("inclora", 0, 0.90), ("inclora", 1, 0.80), ("inclora+litelora", 0, 0.87))]
+            for g, s, a in (("inclora", 0, 0.90), ("inclora", 1, 0.80), ("inclora+litelora", 0, 0.87),
+                            ("closed-after-task-0", 0, 0.62), ("closed-after-task-0", 1, 0.58))]
     (tmp_path / "s.json").write_text(json.dumps({"suite": "s", "spec": {}, "groups": groups, "runs": runs}))
     v = render.verdicts(render.load_results(tmp_path)["s"])[0]
     assert v["delta"] == pytest.approx(-0.03) and v["matched"] is False
@@ -168,7 +187,8 @@ def test_a_gate_ahead_of_its_host_is_judged_on_the_orders_both_ran_and_never_unp
     groups = {"inclora": acc(0.80, 2), "inclora+litelora": acc(0.733, 3), "closed-after-task-0": acc(0.60, 2)}
     runs = [{"group": g, "seed": s, "metrics": {"final_acc_sample": a, "adapter_reduction": 0.3}}
             for g, s, a in (("inclora", 0, 0.80), ("inclora", 1, 0.80), ("inclora+litelora", 0, 0.80),
-                            ("inclora+litelora", 1, 0.80), ("inclora+litelora", 2, 0.60))]
+                            ("inclora+litelora", 1, 0.80), ("inclora+litelora", 2, 0.60),
+                            ("closed-after-task-0", 0, 0.60), ("closed-after-task-0", 1, 0.60))]
     (tmp_path / "s.json").write_text(json.dumps({"suite": "s", "spec": {}, "groups": groups, "runs": runs}))
     v = render.verdicts(render.load_results(tmp_path)["s"])[0]
     assert v["n"] == 2 and not v["judged"] and v["gate_stats"]["final_acc_sample"]["mean"] == pytest.approx(0.80)
@@ -177,7 +197,7 @@ def test_a_gate_ahead_of_its_host_is_judged_on_the_orders_both_ran_and_never_unp
     assert "not judged (2 of 3 task orders)" in verdict
     # No order in common: nothing paired, nothing judged, no difference of unpaired means.
     for run in runs:
-        run["seed"] += 3 if run["group"] == "inclora" else 0
+        run["seed"] += 3 if run["group"] in ("inclora", "closed-after-task-0") else 0
     (tmp_path / "s.json").write_text(json.dumps({"suite": "s", "spec": {}, "groups": groups, "runs": runs}))
     v = render.verdicts(render.load_results(tmp_path)["s"])[0]
     assert v["n"] == 0 and v["delta"] is None and not v["matched"] and v["reduction"] is None
@@ -188,24 +208,30 @@ def test_a_gate_ahead_of_its_host_is_judged_on_the_orders_both_ran_and_never_unp
 def test_a_suite_borrows_closed_after_task_0_only_from_a_suite_with_the_same_host_runs(tmp_path: Path) -> None:
     render = _load("render_results")
 
-    def acc(mean: float, red: float = 0.2) -> dict:
-        return {"final_acc_sample": {"mean": mean, "std": 0.01, "n": 1}, "adapter_reduction": {"mean": red, "std": 0, "n": 1}}
+    def summary(name: str, rows: dict[str, list[float]], **spec: str) -> dict:
+        runs = [{"group": g, "seed": s, "metrics": {"final_acc_sample": a, "adapter_reduction": 1 - 240 / 300}}
+                for g, accs in rows.items() for s, a in enumerate(accs)]
+        groups = {g: {"final_acc_sample": {"mean": sum(a) / len(a), "std": 0.01, "n": len(a)},
+                      "adapter_reduction": {"mean": 1 - 240 / 300, "std": 0, "n": len(a)}} for g, a in rows.items()}
+        return {"suite": name, "spec": spec, "groups": groups, "runs": runs}
 
-    def runs(host_acc: float) -> list[dict]:
-        return [{"group": g, "seed": 0, "metrics": {"final_acc_sample": host_acc}}
-                for g in ("inclora", "inclora+litelora-b0.75")]
-
-    base = {"inclora": acc(0.8), "closed-after-task-0": acc(0.6)}
-    (tmp_path / "base.json").write_text(json.dumps({"suite": "base", "spec": {}, "groups": base, "runs": runs(0.8)}))
-    for name, host_acc in (("same", 0.8), ("other", 0.79)):
-        groups = {"inclora": acc(host_acc), "inclora+litelora-b0.75": acc(host_acc, 1 - 240 / 300)}
-        (tmp_path / f"{name}.json").write_text(json.dumps(
-            {"suite": name, "spec": {"reference_suite": "base"}, "groups": groups, "runs": runs(host_acc)}))
+    host = [0.80, 0.82, 0.78]
+    base = summary("base", {"inclora": host, "closed-after-task-0": [0.60, 0.61, 0.59]})
+    same = summary("same", {"inclora": host, "inclora+litelora-b0.75": host}, reference_suite="base")
+    other = summary("other", {"inclora": [a - 0.01 for a in host], "inclora+litelora-b0.75": host},
+                    reference_suite="base")
+    # A suite's own reference comes first, over its reference suite's (even a host-specific one there).
+    own = summary("own", {"inclora": host, "inclora+litelora-b0.75": host, "closed-after-task-0": [0.79, 0.81, 0.77]},
+                  reference_suite="base2")
+    base2 = summary("base2", {"inclora": host, "inclora-closed-after-task-0": [0.60, 0.61, 0.59]})
+    for data in (base, same, other, own, base2):
+        (tmp_path / f"{data['suite']}.json").write_text(json.dumps(data))
     results = render.load_results(tmp_path)
-    same, other = render.verdicts(results["same"], results)[0], render.verdicts(results["other"], results)[0]
-    assert same["discriminates"] is True and same["in_band"]  # 1 - 240/300 < 0.2 in floating point
-    assert other["discriminates"] is None  # its host runs differ: base's reference is not paired with them
+    same_v, other_v = render.verdicts(results["same"], results)[0], render.verdicts(results["other"], results)[0]
+    assert same_v["discriminates"] is True and same_v["in_band"]  # 1 - 240/300 < 0.2 in floating point
+    assert other_v["discriminates"] is None  # its host runs differ: base's reference is not paired with them
     assert render.verdicts(results["same"])[0]["discriminates"] is None  # without the other suites
+    assert render.verdicts(results["own"], results)[0]["discriminates"] is False  # its own 0.79 is 1 point behind
 
 
 # The default run covers the pipeline (text runs, gate, analysis, report, page); the slow run adds
