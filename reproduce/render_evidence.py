@@ -25,16 +25,20 @@ PAIRED_GATES = ("gate", "litelora", "hard_concrete")
 def host_pairs(groups: dict[str, Any]) -> list[tuple[str, str]]:
     """(host, gated) group names present in a suite, in the suite's order: ``X+gate`` and any
     gate variant ``X+gate-<what>`` (likewise ``X+litelora``, ``X+hard_concrete``) pair with ``X``;
-    a gated row with more settings after its gate (``X+litelora-v3+gradient-init``) pairs with the
-    host row carrying the same settings (``X+gradient-init``), so the two differ only by the
-    gate; until the suite has that row it pairs with nothing."""
+    a gated row with more settings after its gate (``X+litelora-v3+gradient-init``,
+    ``X+litelora+gradient-init``) pairs with the host row carrying the same settings
+    (``X+gradient-init``), and a doubled-epoch gated row (``X+gate-2x-epochs``) with the doubled
+    host (``X-2x-epochs``), so the two differ only by the gate; until the suite has that row it
+    pairs with nothing."""
     pairs = []
     for g in groups:
         for x in groups:
-            if not any(x == f"{g}+{k}" or x.startswith(f"{g}+{k}-") for k in PAIRED_GATES):
+            doubled = x.endswith(DOUBLED_SUFFIX)
+            core = x[:-len(DOUBLED_SUFFIX)] if doubled else x
+            if not any(core == f"{g}+{k}" or core.startswith((f"{g}+{k}-", f"{g}+{k}+")) for k in PAIRED_GATES):
                 continue
-            extras = x[len(g) + 1:].split("+")[1:]
-            same = f"{g}+{'+'.join(extras)}" if extras else g
+            extras = core[len(g) + 1:].split("+")[1:]
+            same = (f"{g}+{'+'.join(extras)}" if extras else g) + (DOUBLED_SUFFIX if doubled else "")
             if same in groups:
                 pairs.append((same, x))
     return pairs
@@ -44,10 +48,12 @@ def pair_label(host: str, gated: str) -> str:
     """``host`` alone for its suite's own ``+gate``; else ``host (gate)``, the gate as the gated row names it."""
     if gated == f"{host}+gate":
         return host
-    if gated.startswith(host + "+"):
-        return f"{host} ({gated[len(host) + 1:]})"
-    base = host.split("+")[0]
-    return f"{host} ({gated[len(base) + 1:].split('+')[0]})"
+    doubled = host.endswith(DOUBLED_SUFFIX) and gated.endswith(DOUBLED_SUFFIX)
+    h, g = (host[:-len(DOUBLED_SUFFIX)], gated[:-len(DOUBLED_SUFFIX)]) if doubled else (host, gated)
+    if g.startswith(h + "+"):
+        return f"{host} ({g[len(h) + 1:]})"
+    base = h.split("+")[0]
+    return f"{host} ({g[len(base) + 1:].split('+')[0]})"
 
 
 def converged_label(suite: dict[str, Any], host: str) -> str:
@@ -197,7 +203,8 @@ def _by_seed(suite: dict[str, Any], group: str) -> dict[int, dict[str, Any]]:
 
 
 def family_rows(suite: dict[str, Any], host: str, gated: str) -> dict[str, dict[str, float]]:
-    """Per kind (first of family, recurring, repeat), over ``gated``'s runs and their tasks 1..:
+    """Per kind (first of family, recurring, repeat), over ``gated``'s runs whose order (seed) the
+    host and closed-after-task-0 (where the suite ran it) ran too, and their tasks 1..:
     mean adapters recruited, rank sum and parameters, and the accuracy right after the task and at
     the end for the gate, the host and closed-after-task-0 on the same seed (same order): the
     host's own (``<host>-closed-after-task-0``) where the suite ran one."""
@@ -207,6 +214,8 @@ def family_rows(suite: dict[str, Any], host: str, gated: str) -> dict[str, dict[
     for seed, run in _by_seed(suite, gated).items():
         if "families" not in run or "gates" not in run:
             continue
+        if seed not in hosts or (closed and seed not in closed):
+            continue  # the columns side by side read the same orders, or the order is left out
         kinds = task_kinds(run["families"], run["tasks"], run["repeat_of"])
         rows = {"gate": run, "host": hosts.get(seed), "closed": closed.get(seed)}
         for t, digest in enumerate(run["gates"]["tasks"]):

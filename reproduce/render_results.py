@@ -148,10 +148,11 @@ def _paired(v: dict[str, Any]) -> str:
 
 
 def _points(x: float) -> str:
-    """A difference in points to one decimal, or as many more (up to 4) as it takes not to print the
-    0.5-point bar itself for a value on either side of it: -0.52 is below the bar, "-0.5" would read
-    as on it. A value the verdict counts as on the bar (within its tolerance) prints as the bar."""
-    for digits in range(1, 5):
+    """A difference in points to one decimal, or as many more (up to 7: past the verdict's
+    tolerance) as it takes not to print the 0.5-point bar itself for a value on either side of it:
+    -0.52 is below the bar, "-0.5" would read as on it. A value the verdict counts as on the bar
+    (within its tolerance) prints as the bar."""
+    for digits in range(1, 8):
         text = f"{x:+.{digits}f}"
         if abs(float(text)) != 0.5 or abs(abs(x) - 0.5) <= 1e-7:
             break
@@ -175,8 +176,11 @@ def section_verdict(results: dict[str, dict[str, Any]],
             red = "-" if v["reduction"] is None else f"{v['reduction']:.0%}"
             params = f"{g['param_reduction']['mean']:.0%}" if "param_reduction" in g else "-"
             converged = converged_label(results[name], v["host"])
-            held = "yes" if v["matched"] and v["in_band"] else (
-                "no: fewer than 20% saved" if not v["in_band"] else "no: below the 0.5-point bar")
+            misses = [why for failed, why in ((not v["in_band"], f"fewer than {BAND[0]:.0%} saved"),
+                                              (not v["matched"], "below the 0.5-point bar")) if failed]
+            held = "no: " + ", and ".join(misses) if misses else "yes"
+            if v["n"] and v["reduction"] is None:
+                held = "not measured (a gated run records no adapter count)"
             if not v["n"]:
                 held = "not judged (no task order both ran)"
             elif not v["judged"]:

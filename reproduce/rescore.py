@@ -67,6 +67,15 @@ def host_of(group: str, groups: list[str], default: str) -> str:
     return default
 
 
+def still_current(record: dict[str, Any], trained: dict[str, Any] | None) -> bool:
+    """Whether a committed score ``record`` is of the run the suite's summary records now
+    (``trained``): the same accuracy on the run's own test set. A run retrained since (another
+    checkout, a changed setting) reads another, and its old score would pair with the new host."""
+    if trained is None:
+        return True  # the suite's summary lost the run: the score stands for what was rescored
+    return abs(trained["metrics"]["final_acc_sample"] - record["own_final_acc"]) < 1e-9
+
+
 def summarize(spec: dict[str, Any], scored: list[dict[str, Any]], host: str, extra: int) -> dict[str, Any]:
     """Per row: the final accuracy on the run's own test set and on the larger one (mean ± std over
     seeds), and the paired difference from its host (:func:`host_of`, ``host`` by default) on the
@@ -114,6 +123,7 @@ def main(argv: list[str] | None = None) -> int:
     suite_root = args.root / spec["suite"]
     out = args.results / f"rescored_{spec['suite']}.json"
     kept = runs_by_row_and_seed(committed_summary(out, test_extra=args.test_extra))
+    trained = runs_by_row_and_seed(committed_summary(args.results / f"{spec['suite']}.json"))
     scored = []
     for run in expand(spec):
         skipped = only is not None and run["group"] not in only
@@ -121,8 +131,12 @@ def main(argv: list[str] | None = None) -> int:
         result = None if skipped else scored_run(suite_root / run["name"], cache, args.threads,
                                                  ["--test-extra", str(args.test_extra)])
         if result is None:  # not scored now (--only), scored on another checkout, or not finished
-            if (run["group"], run["seed"]) in kept:
-                scored.append(kept[run["group"], run["seed"]])
+            record = kept.get((run["group"], run["seed"]))
+            if record is not None and still_current(record, trained.get((run["group"], run["seed"]))):
+                scored.append(record)
+            elif record is not None:
+                print(f"{run['name']}: its committed score is of an earlier run (the suite's record now reads "
+                      "another accuracy on its own test set); dropped until rescored", flush=True)
             continue
         own = json.loads((suite_root / run["name"] / "results.json").read_text())["metrics"]["final_acc_sample"]
         scored.append({"group": run["group"], "seed": run["seed"], "final_acc": result["final_acc_sample"],

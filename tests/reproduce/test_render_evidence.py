@@ -34,8 +34,8 @@ def _suite() -> dict:
     runs = [_gated(0, [2, 1, 0]), _gated(1, [2, 0, 0]),
             *[{"run": f"inclora_s{s}", "group": "inclora", "seed": s, "accuracy_matrix": _matrix(0.9, 0.7)}
               for s in (0, 1)],
-            {"run": "closed-after-task-0_s0", "group": "closed-after-task-0", "seed": 0,
-             "accuracy_matrix": _matrix(0.4, 0.3)}]
+            *[{"run": f"closed-after-task-0_s{s}", "group": "closed-after-task-0", "seed": s,
+               "accuracy_matrix": _matrix(0.4, 0.3)} for s in (0, 1)]]
     acc = {"final_acc_sample": {"mean": 0.7, "std": 0.0, "n": 2}}
     return {"suite": "fam", "spec": {"title": "fam"}, "runs": runs,
             "groups": {"inclora": acc, "inclora+litelora": acc, "closed-after-task-0": acc}}
@@ -47,9 +47,14 @@ def test_the_family_table_splits_first_recurring_and_repeat() -> None:
     assert rows["recurring"]["recruited"] == 0.5 and rows["recurring"]["rank_sum"] == 4.0
     assert rows["repeat"]["recruited"] == 0.0
     assert rows["repeat"]["after_gate"] == 0.8 and rows["repeat"]["after_host"] == 0.9
-    assert rows["repeat"]["after_closed"] == 0.4  # one seed of closed-after-task-0: its mean
+    assert rows["repeat"]["after_closed"] == 0.4
     lines = render_evidence.section_families(_suite(), [("inclora", "inclora+litelora")])
     assert "| inclora+litelora | recurring | 2 | 0.5 | 4.0 | 50 | 0.800 / 0.900 / 0.400 | 0.600 / 0.700 / 0.300 |" in lines
+    # The columns side by side read the same orders: an order closed-after-task-0 did not run is left out.
+    suite = _suite()
+    suite["runs"] = [r for r in suite["runs"] if (r["group"], r["seed"]) != ("closed-after-task-0", 1)]
+    rows = render_evidence.family_rows(suite, "inclora", "inclora+litelora")
+    assert rows["first"]["n"] == 1 and rows["recurring"]["recruited"] == 1.0  # seed 0's alone
 
 
 def test_a_suite_without_families_gets_no_family_table() -> None:
@@ -102,6 +107,13 @@ def test_a_gated_row_pairs_with_the_host_row_that_differs_only_by_the_gate() -> 
     assert render_evidence.pair_label("inclora+gradient-init", "inclora+litelora-v3+gradient-init") == \
         "inclora+gradient-init (litelora-v3)"
     assert render_evidence.pair_label("inclora", "inclora+litelora-v3") == "inclora (litelora-v3)"
+    # A gate without a variant, then a setting; a doubled-epoch gated row pairs with the doubled host only.
+    groups = dict.fromkeys(["inclora", "inclora+gradient-init", "inclora+litelora+gradient-init",
+                            "inclora+gate-2x-epochs", "inflora", "inflora-2x-epochs", "inflora+gate-2x-epochs"])
+    assert render_evidence.host_pairs(groups) == [
+        ("inclora+gradient-init", "inclora+litelora+gradient-init"), ("inflora-2x-epochs", "inflora+gate-2x-epochs"),
+    ]  # inclora+gate-2x-epochs: no inclora-2x-epochs row to pair with, never the 1x host
+    assert render_evidence.pair_label("inflora-2x-epochs", "inflora+gate-2x-epochs") == "inflora-2x-epochs (gate)"
 
 
 def test_a_difference_beside_the_bar_prints_which_side_it_is_on() -> None:

@@ -367,3 +367,25 @@ def test_every_committed_run_was_trained_with_the_command_its_suite_gives_now() 
             assert committed.ran_with(record, run["set"]), f"{path.name}: {record['run']} ran another command"
             checked += 1
     assert checked > 400
+
+
+def test_the_verdict_names_every_half_that_failed_and_an_unmeasured_reduction(tmp_path: Path) -> None:
+    render, group_stats = _load("render_results"), _load("committed").group_stats
+    host, closed = [0.80, 0.82, 0.78], [0.60, 0.61, 0.59]
+
+    def suite(gate_acc: float, reduction: float | None) -> dict:
+        rows = {"inclora": (host, 0.0), "inclora+litelora": ([gate_acc] * 3, reduction),
+                "closed-after-task-0": (closed, 0.0)}
+        runs = [{"group": g, "seed": s, "metrics": {"final_acc_sample": a, "adapter_reduction": red}}
+                for g, (accs, red) in rows.items() for s, a in enumerate(accs)]
+        groups = {g: group_stats([r["metrics"] for r in runs if r["group"] == g],
+                                 ["final_acc_sample", "adapter_reduction"]) for g in rows}
+        return {"suite": "s", "spec": {}, "groups": groups, "runs": runs}
+
+    for gate_acc, reduction, held in ((0.70, 0.1, "no: fewer than 20% saved, and below the 0.5-point bar"),
+                                      (0.80, 0.1, "no: fewer than 20% saved"),
+                                      (0.70, 0.5, "no: below the 0.5-point bar"),
+                                      (0.80, None, "not measured (a gated run records no adapter count)")):
+        (tmp_path / "s.json").write_text(json.dumps(suite(gate_acc, reduction)))
+        table = "\n".join(render.section_verdict(render.load_results(tmp_path)))
+        assert table.rstrip().endswith(f"| {held} (suite not shown converged) |"), table

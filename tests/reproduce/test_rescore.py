@@ -84,6 +84,22 @@ def test_a_suite_is_rescored_resumed_and_rendered(tmp_path: Path) -> None:
     assert json.loads((tmp_path / "rescored_tiny.json").read_text())["runs"] == []
 
 
+def test_a_committed_score_of_an_earlier_run_is_dropped(tmp_path: Path) -> None:
+    """Where the run directory is gone, a committed score stands only while the suite's summary
+    still records the run it scored (the same accuracy on the run's own test set)."""
+    spec = {"suite": "s", "seeds": [0], "experiments": [{"name": "host"}, {"name": "gate"}]}
+    (tmp_path / "s.yaml").write_text(json.dumps(spec))
+    scored = [_scored("host", 0, 0.80), _scored("gate", 0, 0.75)]
+    (tmp_path / "rescored_s.json").write_text(json.dumps(rescore.summarize(spec, scored, "host", 40)))
+    trained = [{"group": r["group"], "seed": 0, "metrics": {"final_acc_sample": r["own_final_acc"]}} for r in scored]
+    trained[1]["metrics"]["final_acc_sample"] = 0.70  # the gate row was trained again since
+    (tmp_path / "s.json").write_text(json.dumps({"suite": "s", "runs": trained}))
+    args = [str(tmp_path / "s.yaml"), "--test-extra", "40", "--root", str(tmp_path / "gone"), "--results", str(tmp_path)]
+    assert rescore.main(args) == 0
+    out = json.loads((tmp_path / "rescored_s.json").read_text())
+    assert [r["group"] for r in out["runs"]] == ["host"] and "gate" not in out["rescored_groups"]
+
+
 def test_a_row_pairs_with_the_row_its_name_extends() -> None:
     groups = ["olora", "inflora", "inflora+litelora-b0.5", "inflora+uniform-r1", "closed-after-task-0",
               "olora-2x-epochs", "inflora+gradient-init", "inflora+litelora-v3+gradient-init"]
