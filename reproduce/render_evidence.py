@@ -60,17 +60,22 @@ def converged_label(suite: dict[str, Any], host: str) -> str:
     """``yes`` / ``no (+x.x)`` from the suite's own ``<host>-2x-epochs`` runs (the diagonal's mean
     rise, in points, when the epochs double); without them, ``yes (in-run)`` / ``no (in-run +x.x)``
     from the host's learning curves (the late rise, ``train.curve_points``); else ``not checked``.
-    Only the host's own runs count: a host row with extra settings (``inclora+gradient-init``)
-    trains differently from the plain host, whose plateau does not stand for it."""
+    Where both exist and disagree, doubling decides and the curves' reading follows it
+    (``yes; in-run +1.2``). Only the host's own runs count: a host row with extra settings
+    (``inclora+gradient-init``) trains differently from the plain host, whose plateau does not
+    stand for it."""
     if not all("accuracy_matrix" in r for r in suite.get("runs", [])):
         return "not checked"  # summaries written before runs kept their matrices
-    base, twice = matrices(suite, host), matrices(suite, host + DOUBLED_SUFFIX)
+    base, twice, own = matrices(suite, host), matrices(suite, host + DOUBLED_SUFFIX), curves(suite, host)
+    late = late_rise_check(own, base) if base and own else None
     if base and set(base) & set(twice):
         verdict = convergence_check(base, twice)
-        return "yes" if verdict["converged"] else f"no (+{100 * verdict['mean_rise']:.1f})"
-    own = curves(suite, host)
-    if base and own:
-        late = late_rise_check(own, base)
+        label = "yes" if verdict["converged"] else f"no (+{100 * verdict['mean_rise']:.1f})"
+        if late is not None and late["plateaued"] != verdict["converged"]:
+            # doubling decides (it may cover fewer orders); the curves' disagreement stays in view
+            label += f"; in-run {100 * late['mean_late_rise']:+.1f}"
+        return label
+    if late is not None:
         return "yes (in-run)" if late["plateaued"] else f"no (in-run +{100 * late['mean_late_rise']:.1f})"
     return "not checked"
 

@@ -90,6 +90,8 @@ def test_the_verdict_reads_converged_from_the_suites_own_doubled_host() -> None:
     points = [[[4, 0.78]], [[4, 0.80]], [], []]  # late rises +2, +0; tasks 2 and 3 kept no curve
     curved = [{**run("inclora", s, 0.80), "task_curves": [{"steps": 8, "points": p} for p in points]} for s in (0, 1)]
     assert render_evidence.converged_label({"runs": curved}, "inclora") == "no (in-run +1.0)"
+    # Doubling decides where both ran; curves that disagree are shown beside it.
+    assert render_evidence.converged_label({"runs": [*curved, *flat["runs"][2:]]}, "inclora") == "yes; in-run +1.0"
     # A host row with extra settings reads only its own runs: the plain host's do not stand for it.
     assert render_evidence.converged_label(flat, "inclora+gradient-init") == "not checked"
     assert render_evidence.converged_label({"runs": curved}, "inclora+gradient-init") == "not checked"
