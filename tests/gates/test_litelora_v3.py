@@ -2,7 +2,8 @@
 
 Run-level checks on the planted stream (a head per task) and a headless linear model trained through
 ``LiteLoRA`` (nothing but adapters learns): equal to the host where every module recruits at full
-rank, a verbatim repeat of a plateaued task recruits nothing, a new subspace recruits its rank."""
+rank (forced open, or so decided; with gradient init only forced open, as a decided recruit starts
+from the directions the gate measured), a verbatim repeat of a plateaued task recruits nothing, a new subspace recruits its rank."""
 
 from __future__ import annotations
 
@@ -39,7 +40,8 @@ def _planted(tmp_path, gate: dict, epochs: int = 2, plan: list[str] | None = Non
     return trainer, trainer.run()
 
 
-def test_every_module_at_full_rank_is_the_host_with_and_without_gradient_init(tmp_path) -> None:
+def test_a_gate_forced_open_is_the_host_with_and_without_gradient_init(tmp_path) -> None:
+    """gate.budget=1 recruits every module at full rank and probes as the host's gradient init does."""
     for init in ("lora", "gradient"):
         _, host = _planted(tmp_path, {"kind": "none"}, init=init, name=f"host_{init}")
         _, gated = _planted(tmp_path, {"kind": "litelora-v3", "budget": 1.0}, init=init, name=f"gated_{init}")
@@ -50,6 +52,16 @@ def test_every_module_at_full_rank_is_the_host_with_and_without_gradient_init(tm
         assert gated.metrics["param_reduction"] == 0.0
     _, plain = _planted(tmp_path, {"kind": "none"}, name="host_plain_again")
     assert host.accuracy_matrix != plain.accuracy_matrix  # gradient init is not a no-op
+
+
+def test_a_gated_task_that_recruits_every_module_at_full_rank_is_the_host(tmp_path) -> None:
+    """Through the gate's probe and rank choice (not forced open): every module decided at full
+    rank trains as the host does, bit for bit (the probe leaves model and random state as found)."""
+    _, host = _planted(tmp_path, {"kind": "none"}, name="host")
+    _, gated = _planted(tmp_path, {"kind": "litelora-v3", "params": {"novelty": 0.0, "min_rank": 2}}, name="gated")
+    assert all(d.rank == d.full_rank == 2 for d in gated.gate_decisions)
+    assert any(d.scores for d in gated.gate_decisions)  # decided from a probe's reading, not forced open
+    assert gated.accuracy_matrix == host.accuracy_matrix
 
 
 def test_rank_zero_everywhere_is_the_closed_model_of_v2(tmp_path) -> None:

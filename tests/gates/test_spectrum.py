@@ -126,6 +126,14 @@ def test_allocate_ranks_never_exceeds_the_budget_and_grows_with_it() -> None:
     assert previous == allocate_ranks(spectra, max_ranks, costs, threshold=0.1)  # the cap no longer binds
 
 
+def test_a_binding_budget_buys_the_largest_demands_first() -> None:
+    """Two directions' worth of budget go to a's 0.9 and 0.8, not b's 0.3 (listed first) nor c's."""
+    spectra = _spectra({"b": [0.3, 0.0], "a": [0.9, 0.8], "c": [0.2, 0.15]})
+    costs = {"b": 10, "a": 10, "c": 10}
+    assert allocate_ranks(spectra, dict.fromkeys(costs, 2), costs, 0.1, param_budget=20) == {"b": 0, "a": 2, "c": 0}
+    assert allocate_ranks(spectra, dict.fromkeys(costs, 2), costs, 0.1, param_budget=39) == {"b": 1, "a": 2, "c": 0}
+
+
 def test_allocate_ranks_breaks_ties_towards_the_earlier_target() -> None:
     spectra = _spectra({"first": [0.3, 0.0], "second": [0.3, 0.0]})
     ranks = allocate_ranks(spectra, {"first": 2, "second": 2}, {"first": 5, "second": 5}, 0.05, param_budget=5)

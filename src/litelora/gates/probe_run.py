@@ -24,8 +24,9 @@ from litelora.gates.spectrum import Spectrum, novel_spectrum
 
 MIN_PROBE_STEPS = 4
 # The probe's default length, a fraction of the task's steps: the gates' and gradient
-# initialisation's alike, so a gate with every module recruited and the host with gradient
-# initialisation are the same run.
+# initialisation's alike, so a gate forced open (gate.budget=1) and the host with gradient
+# initialisation are the same run. (A recruit the gate decides starts from the directions it
+# measured, by gate.reuse: under frozen reuse the whole gradient's, not those outside the old span.)
 DEFAULT_PROBE = 0.3
 
 
