@@ -202,3 +202,19 @@ def test_long_enough_search_does_not_warn(recwarn) -> None:
     _, _, gate, ctx, _ = _setup(lam=0.01, lr=0.05)
     gate.after_step(ctx, 1, 60)
     assert not [w for w in recwarn if "gate searches" in str(w.message)]
+
+
+def test_the_decision_folds_the_gate_into_b_so_the_function_does_not_jump() -> None:
+    """A recruit learned under its gate value z (here strictly between 0 and 1); from the decision
+    on it runs at coefficient 1 with z folded into B: the model's eval output is unchanged."""
+    model, bank, gate, ctx, _ = _setup(budget=1.0)
+    with torch.no_grad():
+        gate.log_a.copy_(torch.tensor([0.3, -0.2, 0.1]))
+    z = deterministic_gate(gate.log_a.detach())
+    assert ((z > 0.05) & (z < 0.95)).all()  # the fold is not the identity
+    model.eval()
+    x = torch.randn(5, 8, generator=torch.Generator().manual_seed(0))
+    with torch.no_grad():
+        before = model(x)
+        assert gate.decide(ctx) == [True, True, True]
+        torch.testing.assert_close(model(x), before, atol=1e-6, rtol=0)

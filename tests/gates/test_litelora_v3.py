@@ -275,8 +275,10 @@ def test_unsolved_at_chance_in_an_own_loop_needs_the_number_of_classes() -> None
 
 
 def test_what_a_core_reuse_path_stores_counts_against_the_parameter_saving(tmp_path) -> None:
-    _, result = _planted(tmp_path, {"kind": "litelora-v3", "reuse": "core", "params": {"novelty": 0.999}},
-                         name="core")
+    trainer, result = _planted(tmp_path, {"kind": "litelora-v3", "reuse": "core", "params": {"novelty": 0.999}},
+                               name="core")
+    reuse = [p for t in trainer.bank.targets for p in trainer.bank.slot(t).reuse.parameters()]
+    assert reuse and not any(p.requires_grad for p in reuse)  # each task's reuse path froze as its task ended
     m = result.metrics
     assert m["reuse_params"] > 0  # every later module closed and trained a core over its old span
     assert m["param_reduction"] == pytest.approx(1.0 - (m["adapter_params"] + m["reuse_params"])

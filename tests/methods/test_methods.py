@@ -75,7 +75,7 @@ def test_methods_cope_with_a_removed_candidate(name: str) -> None:
 def _olora_small(**params: object) -> tuple[ContinualMethod, AdapterBank, TaskContext]:
     bank = _bank(nn.Sequential(nn.Linear(2, 2)), targets=["0"], r=1)
     method = create_method("olora", params)
-    As = [[[1.0, 2.0]], [[0.0, 1.0]], [[3.0, -1.0]]]
+    As = [[[1.0, 2.0]], [[0.0, 3.0]], [[4.0, -1.0]]]
     for task in range(3):
         ctx = _ctx(bank, task, data=[{"x": torch.randn(4, 2)}])
         method.before_task(ctx)
@@ -89,8 +89,9 @@ def _olora_small(**params: object) -> tuple[ContinualMethod, AdapterBank, TaskCo
 
 def test_olora_penalty_equals_hand_computed_value_and_reaches_new_A_only() -> None:
     method, bank, ctx = _olora_small(lambda_1=0.5, lambda_2=0.1)
-    # |A0 A2^T| = |3 - 2| = 1, |A1 A2^T| = |-1| = 1; ||A2|| = sqrt(10), ||B2|| = sqrt(5)
-    expected = 0.5 * 2.0 + 0.1 * (math.sqrt(10) + math.sqrt(5))
+    # |A0 A2^T| = |4 - 2| = 2, |A1 A2^T| = |-3| = 3 (an L1 sum: 5, where squares would give 13);
+    # ||A2|| = sqrt(17), ||B2|| = sqrt(5)
+    expected = 0.5 * 5.0 + 0.1 * (math.sqrt(17) + math.sqrt(5))
     assert method.extra_loss(ctx).item() == pytest.approx(expected, rel=1e-6)
     method, bank, ctx = _olora_small(lambda_1=0.5)
     method.extra_loss(ctx).backward()
@@ -102,7 +103,7 @@ def test_olora_penalty_equals_hand_computed_value_and_reaches_new_A_only() -> No
 
 def test_olora_schedule_overrides_lambda_and_first_task_has_no_penalty() -> None:
     method, _, ctx = _olora_small(lambda_1_schedule=[0.0, 0.5, 5.0])
-    assert method.extra_loss(ctx).item() == pytest.approx(5.0 * 2.0)
+    assert method.extra_loss(ctx).item() == pytest.approx(5.0 * 5.0)  # task 2 reads the schedule's 5.0, not lambda_1
     bank = _bank()
     method = create_method("olora")
     ctx = _ctx(bank, 0)
