@@ -296,6 +296,20 @@ def test_min_rank_recruits_the_same_modules_at_a_higher_rank(tmp_path) -> None:
     assert all(d.rank in (0, d.full_rank) for d in full.gate_decisions)
 
 
+def test_a_gate_budget_recruits_the_neediest_modules_at_their_spectral_rank(tmp_path) -> None:
+    """gate.budget: the top fraction of modules by need (x unsolved, one value per task), each at
+    the rank its spectrum gives, at least 1."""
+    _, result = _planted(tmp_path, {"kind": "litelora-v3", "budget": 0.34}, name="budget")
+    later = sorted({d.task for d in result.gate_decisions} - {0})
+    assert later
+    for task in later:
+        decisions = [d for d in result.gate_decisions if d.task == task]
+        recruits = [d for d in decisions if d.recruit]
+        assert len(recruits) == round(0.34 * len(decisions))
+        assert min(d.scores["need"] for d in recruits) >= max(d.scores["need"] for d in decisions if not d.recruit)
+        assert all(d.rank == max(1, int(d.scores["directions"])) for d in recruits)
+
+
 @pytest.mark.parametrize("params, message", [
     ({"min_rank": 0}, r"gate\.params\.min_rank must be a positive integer rank, got 0"),
     ({"min_rank": True}, r"gate\.params\.min_rank: expected an integer, got bool True"),
@@ -334,3 +348,34 @@ def test_a_negative_loss_reads_as_nothing_left_at_chance() -> None:
     reading = ProbeReading(needs={}, progress=1.0, closed_loss=-0.5)
     assert gate.unsolved(reading, math.log(2)) == 0.0
     assert gate.unsolved(ProbeReading(needs={}, progress=1.0, closed_loss=5.0), math.log(2)) == 1.0
+
+
+@pytest.mark.parametrize(("reuse", "recruits"), [("core", False), ("frozen", True)])
+def test_an_update_inside_the_old_span_is_novel_only_where_a_closed_module_cannot_give_it(
+        reuse: str, recruits: bool) -> None:
+    """Task 1 asks for the old adapter's update once more (B0 A0, inside its span). A closed module
+    with gate.reuse=core trains U C V^T there, so the probe projects it out and reads no novel
+    demand: the module reuses. With frozen reuse a closed module gives nothing: the same task recruits."""
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Linear(D, D, bias=False))
+    lite = LiteLoRA(model, AdapterConfig(target_modules=["0"], r=2), "inclora",
+                    GateConfig(kind="litelora-v3", reuse=reuse, params={"unsolved": "none"}), num_tasks=2)
+    x = torch.eye(D) * math.sqrt(D)  # inputs whose covariance is the identity: the gradient is the update itself
+    lite.start_task(0, 8, batches=lambda: iter([(x, x)]), loss_fn=lambda a, b: (model(a) - b).pow(2).mean())
+    with torch.no_grad():  # task 0's adapter, as if trained: a rank-2 update
+        adapter = lite.bank.candidates(0)["0"]
+        adapter.lora_A.copy_(torch.randn(2, D))
+        adapter.lora_B.copy_(torch.randn(D, 2))
+    lite.end_task()
+    with torch.no_grad():
+        with lite.bank.disable_adapters():
+            base = model(x)
+        target = 2 * model(x) - base  # the old update applied twice
+
+    def loss_fn(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+        return (model(a) - b).pow(2).mean()
+
+    lite.start_task(1, 40, batches=lambda: iter([(x, target)]), loss_fn=loss_fn)
+    [decision] = lite.end_task()
+    assert decision.recruit is recruits, decision.scores
+    assert (decision.scores["need"] < 1e-9) is not recruits  # exactly inside the span: nothing left over
