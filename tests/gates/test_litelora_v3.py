@@ -379,3 +379,30 @@ def test_an_update_inside_the_old_span_is_novel_only_where_a_closed_module_canno
     [decision] = lite.end_task()
     assert decision.recruit is recruits, decision.scores
     assert (decision.scores["need"] < 1e-9) is not recruits  # exactly inside the span: nothing left over
+
+
+def test_a_core_reuse_path_spans_every_earlier_adapter() -> None:
+    """Two earlier adapters of rank 2: the core's bases hold both adapters' B columns and A rows."""
+    from litelora.adapters import AdapterBank
+    from litelora.gates.base import reuse_name
+    from litelora.methods import TaskContext, create_method
+
+    torch.manual_seed(0)
+    bank = AdapterBank(nn.Sequential(nn.Linear(D, D, bias=False)), AdapterConfig(target_modules=["0"], r=2))
+    method = create_method("inclora")
+    for task in range(3):
+        ctx = TaskContext(task_id=task, num_tasks=3, bank=bank)
+        method.before_task(ctx)
+        if task < 2:
+            with torch.no_grad():
+                bank.candidates(task)["0"].lora_B.copy_(torch.randn(D, 2))
+            method.after_task(ctx)
+    gate = build_gate(GateConfig(kind="litelora-v3", reuse="core"), num_tasks=3)
+    gate.attach_reuse(ctx, ["0"])
+    core = bank.slot("0").reuse[reuse_name(2)]
+    assert core.U.shape[1] == core.V.shape[1] == 4
+    for task in (0, 1):
+        old = bank.candidates(task)["0"]
+        B, A = old.lora_B.detach().to(core.U.dtype), old.lora_A.detach().to(core.V.dtype)
+        torch.testing.assert_close(core.U @ (core.U.T @ B), B)
+        torch.testing.assert_close(A @ core.V @ core.V.T, A)
