@@ -155,6 +155,22 @@ def _padded(ids: list[list[int]], length: int) -> dict[str, torch.Tensor]:
     return {"input_ids": torch.tensor(rows), "attention_mask": torch.tensor(mask)}
 
 
+def test_the_covariance_pass_runs_without_dropout_and_restores_the_mode() -> None:
+    """BERT's dropout (0.1) would add energy that is not in the inputs: the pass runs in eval mode,
+    so two passes agree, and a model in training mode is left in it (an own loop's dropout stays)."""
+    from litelora.testing import tiny_bert
+
+    torch.manual_seed(0)
+    model = tiny_bert().train()
+    bank = AdapterBank(model, AdapterConfig(target_modules=["query"], r=2))
+    batch = _padded([[5, 9, 13, 2, 7]], 5)
+    ctx = TaskContext(0, 2, bank, train_inputs=lambda: iter([batch]), run_model=lambda b: model(**b).last_hidden_state)
+    first, second = InfLoRA().covariances(ctx), InfLoRA().covariances(ctx)
+    assert model.training
+    for target in first:
+        assert torch.equal(first[target], second[target])
+
+
 def test_padding_changes_neither_the_covariance_nor_the_designed_a() -> None:
     """The same two sentences padded to 7 and to 20 tokens: padding rows never enter X^T X, so
     InfLoRA designs the same down-projection (and without the mask it would not)."""
