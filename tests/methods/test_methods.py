@@ -71,6 +71,25 @@ def test_methods_cope_with_a_removed_candidate(name: str) -> None:
         assert method.memory["2"].shape[1] > 0
 
 
+def test_seqlora_trains_one_adapter_through_every_task() -> None:
+    """Task 0's adapters are the only ones; each task trains them on (what the previous task left)
+    and freezes them when it ends."""
+    method, bank = create_method("seqlora"), _bank()
+    seen = []
+    for task in range(3):
+        ctx = _ctx(bank, task)
+        params = method.before_task(ctx)
+        assert params and all(p.requires_grad for p in params)
+        before = [p.detach().clone() for p in params]
+        _train(method, ctx, params)
+        assert any(not torch.equal(b, p) for b, p in zip(before, params))
+        seen.append({id(p) for p in params})
+        method.after_task(ctx)
+        assert not any(p.requires_grad for p in params)
+    assert bank.tasks == [0] and seen[0] == seen[1] == seen[2]
+    assert bank.active_adapters() == {"0": [0], "2": [0]}
+
+
 # ---------------------------------------------------------------------------------------- O-LoRA
 def _olora_small(**params: object) -> tuple[ContinualMethod, AdapterBank, TaskContext]:
     bank = _bank(nn.Sequential(nn.Linear(2, 2)), targets=["0"], r=1)
