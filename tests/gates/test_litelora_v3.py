@@ -310,6 +310,19 @@ def test_a_gate_budget_recruits_the_neediest_modules_at_their_spectral_rank(tmp_
         assert all(d.rank == max(1, int(d.scores["directions"])) for d in recruits)
 
 
+def test_a_group_recruits_as_a_whole_where_any_of_its_modules_would(tmp_path) -> None:
+    """gate.group=task: the first gated task decides before anything differs from the per-module
+    run, so it recruits every module iff any module recruited there, each at its own rank, at least 1."""
+    _, single = _planted(tmp_path, {"kind": "litelora-v3", "params": {"novelty": 0.3}}, name="module")
+    _, whole = _planted(tmp_path, {"kind": "litelora-v3", "group": "task", "params": {"novelty": 0.3}}, name="task")
+    alone = {d.target: d.rank for d in single.gate_decisions if d.task == 1}
+    assert 0 in alone.values() and any(alone.values())  # a mixed decision, which the group must overrule
+    grouped = {d.target: d.rank for d in whole.gate_decisions if d.task == 1}
+    assert grouped == {t: max(1, k) for t, k in alone.items()}
+    for task in {d.task for d in whole.gate_decisions}:
+        assert len({d.recruit for d in whole.gate_decisions if d.task == task}) == 1  # all or none
+
+
 @pytest.mark.parametrize("params, message", [
     ({"min_rank": 0}, r"gate\.params\.min_rank must be a positive integer rank, got 0"),
     ({"min_rank": True}, r"gate\.params\.min_rank: expected an integer, got bool True"),
