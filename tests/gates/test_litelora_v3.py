@@ -363,6 +363,13 @@ def test_a_negative_loss_reads_as_nothing_left_at_chance() -> None:
     assert gate.unsolved(ProbeReading(needs={}, progress=1.0, closed_loss=5.0), math.log(2)) == 1.0
 
 
+@pytest.mark.parametrize(("reading", "expected"), [("carried", 0.25), ("progress", 0.6), ("none", 1.0)])
+def test_each_unsolved_reading_takes_its_own_measure(reading: str, expected: float) -> None:
+    gate = build_gate(GateConfig(kind="litelora-v3", params={"unsolved": reading}), num_tasks=2)
+    probe = ProbeReading(needs={}, progress=0.6, closed_loss=0.5, base_loss=2.0)  # carried: 0.5 / 2.0
+    assert gate.unsolved(probe) == pytest.approx(expected)
+
+
 @pytest.mark.parametrize(("reuse", "recruits"), [("core", False), ("frozen", True)])
 def test_an_update_inside_the_old_span_is_novel_only_where_a_closed_module_cannot_give_it(
         reuse: str, recruits: bool) -> None:
