@@ -380,3 +380,21 @@ def test_decoder_cross_attention_keys_and_values_are_masked_by_the_encoders_toke
                            ("decoder.block.0.layer.0.SelfAttention.k", labelled),
                            ("encoder.block.0.layer.0.SelfAttention.k", encoder_tokens)):
         assert token_mask(batch, name, rows).tolist() == [expected], name
+
+
+def test_inflora_refuses_a_state_that_does_not_fit_by_name() -> None:
+    method, bank = InfLoRA(), _bank()
+    ctx = _ctx(bank, 0)
+    method.before_task(ctx)
+    method.after_task(ctx)
+    state = method.state_dict()
+    fresh = InfLoRA()
+    fresh.load_state_dict(state, bank)  # a state that fits loads
+    assert {t: m.shape for t, m in fresh.memory.items()} == {t: m.shape for t, m in method.memory.items()}
+    with pytest.raises(ConfigError, match=r"unexpected key 'extra/0'; expected memory/<t> or complement/<t>"):
+        InfLoRA().load_state_dict({**state, "extra/0": torch.zeros(1)}, bank)
+    with pytest.raises(ConfigError, match=r"memory and complement flags name different targets: \['2'\]"):
+        InfLoRA().load_state_dict({k: v for k, v in state.items() if k != "complement/2"}, bank)
+    moved = {k.replace("/0", "/9"): v for k, v in state.items()}
+    with pytest.raises(ConfigError, match=r"memories of targets \['9'\] that this model does not have"):
+        InfLoRA().load_state_dict(moved, bank)
