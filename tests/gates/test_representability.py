@@ -101,3 +101,38 @@ def test_budget_keeps_the_least_representable_fraction_and_folds_the_rest() -> N
     assert bank.active_adapters() == {"0": [0], "1": [0], "2": [0, 1], "3": [0, 1]}
     residuals = [d.gate for d in gate.decisions_for(1)]
     assert residuals[0] < 1e-6 < residuals[1] < residuals[2] and residuals[2] > residuals[0]
+
+
+def _three_tasks(reuse: str):
+    """Task 2's candidate is exactly 0.5 x task 0's update - 0.8 x task 1's (both share A, so the
+    combination has the candidates' rank 2)."""
+    torch.manual_seed(0)
+    model = tiny_mlp()
+    bank = AdapterBank(model, AdapterConfig(target_modules=["2"], r=2, init_lora_weights="gaussian"))
+    method = create_method("inclora")
+    gate = RepresentabilityGate(GateConfig(kind="representability", reuse=reuse, params={"tau": 1e-6}), num_tasks=3)
+    for t in range(3):
+        ctx = TaskContext(task_id=t, num_tasks=3, bank=bank)
+        method.before_task(ctx)
+        gate.before_task(ctx)
+        with torch.no_grad():
+            first = bank.candidates(0)["2"]
+            if t == 1:
+                bank.candidates(1)["2"].lora_A.copy_(first.lora_A)
+            if t == 2:
+                second, new = bank.candidates(1)["2"], bank.candidates(2)["2"]
+                new.lora_A.copy_(first.lora_A)
+                new.lora_B.copy_(0.5 * first.lora_B - 0.8 * second.lora_B)
+        gate.after_training(ctx)
+        method.after_task(ctx)
+    return bank, gate
+
+
+def test_a_fold_over_two_earlier_adapters_gives_each_its_own_coefficient() -> None:
+    x = torch.randn(5, 16)
+    for reuse in ("scale", "core"):
+        bank, gate = _three_tasks(reuse)
+        assert [d.decision for d in gate.decisions_for(2)] == ["reuse"] and bank.active_adapters() == {"2": [0, 1]}
+        layer, (a0, a1) = bank.layer("2"), (bank.candidates(t)["2"] for t in (0, 1))
+        update = 1.5 * a0.scale * a0.lora_B @ a0.lora_A + 0.2 * a1.scale * a1.lora_B @ a1.lora_A
+        torch.testing.assert_close(layer(x), layer.base_layer(x) + x @ update.T, atol=1e-5, rtol=0)
