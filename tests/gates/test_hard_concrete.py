@@ -218,3 +218,11 @@ def test_the_decision_folds_the_gate_into_b_so_the_function_does_not_jump() -> N
         before = model(x)
         assert gate.decide(ctx) == [True, True, True]
         torch.testing.assert_close(model(x), before, atol=1e-6, rtol=0)
+
+
+def test_the_gate_decides_once_its_search_steps_are_done() -> None:
+    """decide_at=0.5 of 10 steps: the search takes steps 1-5 and the decision follows step 5, once."""
+    _, bank, gate, ctx, _ = _setup(budget=1.0, decide_at=0.5)
+    decided = [step for step in range(1, 11) if gate.after_step(ctx, step, 10)]
+    assert decided == [5]
+    assert len(gate.decisions_for(1)) == 3

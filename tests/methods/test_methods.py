@@ -237,7 +237,7 @@ def test_covariance_accumulates_xtx_of_all_tokens_in_float64_across_batches() ->
     exact = X.T @ X
     # each batch's product is a float32 matmul: float32 accuracy relative to the matrix's scale
     assert float((C - exact).abs().max() / exact.abs().max()) < 1e-6
-    # and the subspace InfLoRA designs from it is the float64 one
+    # and its leading subspace (what InfLoRA designs A from) is the exact one
     top = lambda M: torch.linalg.eigh(M).eigenvectors[:, -4:]  # noqa: E731
     assert float((top(C).T @ top(exact)).pow(2).sum()) == pytest.approx(4.0, abs=1e-6)
     ctx = TaskContext(0, 2, bank, train_inputs=lambda: iter(xs), run_model=model)
