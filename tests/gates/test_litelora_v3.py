@@ -200,7 +200,7 @@ def _run_headless(gate: GateConfig | None, steps: int = 250, init: str = "lora")
 def test_without_a_head_a_repeat_reuses_and_an_orthogonal_task_recruits_its_rank() -> None:
     lite, losses = _run_headless(GateConfig(kind="litelora-v3"))
     ranks = {d.task: d.rank for d in lite.decisions}
-    assert ranks == {0: 4, 1: 0, 2: ranks[2]} and 1 <= ranks[2] <= 3  # rank 2, within one
+    assert ranks == {0: 4, 1: 0, 2: 2}  # the orthogonal task's update has rank 2
     (repeat,) = [d for d in lite.decisions if d.task == 1]
     assert repeat.scores["unsolved"] < 0.05 and repeat.scores["closed_loss"] < 0.01 * repeat.scores["base_loss"]
     assert losses[-1] < 0.01 * losses[2 * 250]  # task 2 was learnt at the rank the gate chose
