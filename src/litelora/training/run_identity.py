@@ -179,6 +179,7 @@ def _gate_defaults(config: dict[str, Any]) -> dict[str, Any]:
 
 
 def _value_at(config: dict[str, Any], field: str) -> Any:
+    """The value at dotted ``field`` of a nested config dict; ``None`` where it is absent."""
     for key in field.split("."):
         if not isinstance(config, dict):
             return None
@@ -192,7 +193,7 @@ def check_resumable(run_dir: RunDirectory, identity: dict[str, Any], config: dic
     unless allowed; record the allowed changes in ``run.json`` and return the new identity."""
     where = f"cannot resume {run_dir.root}"
     old, new = _added_since(identity["config"]), config
-    if (old.get("gate") or {}).get("kind") == (new.get("gate") or {}).get("kind"):
+    if _value_at(old, "gate.kind") == _value_at(new, "gate.kind"):
         # The same gate: a default left out and written out compare equal. (Across kinds each side's
         # defaults would all read as changed, where gate.kind names the change.)
         old, new = _gate_defaults(old), _gate_defaults(new)
