@@ -83,3 +83,16 @@ def test_the_gate_cost_quoted_in_the_readme_matches_the_benchmark(readme: str) -
     chance = default["host+v3-chance-probe-counts"]["paired_over_host"]["wall_s"]
     assert (f"v3 costs {v3:.2f}x its host's wall time on the default stream, {chance:.2f}x with "
             "`gate.params.unsolved=chance` and `gate.params.probe_counts=true`") in readme
+
+
+def test_the_sequential_host_quoted_in_the_readme_matches_its_json(suite: dict, readme: str) -> None:
+    own = _points(list(paired_differences(suite, "inclora", "seqlora").values()))
+    rescored = json.loads((RESULTS / f"rescored_{SUITE}.json").read_text())["rescored_groups"]["seqlora"]["vs_host"]
+    assert rescored["host"] == "inclora" and rescored["n"] == 3
+    larger = _points(rescored["by_seed"])
+    seq, host = suite["groups"]["seqlora"], suite["groups"]["inclora"]
+    adapters, total = round(seq["active_adapters"]["mean"]), round(host["active_adapters"]["mean"])
+    saved = round(100 * (1 - seq["adapter_params"]["mean"] / host["adapter_params"]["mean"]))
+    assert saved == round(100 * (1 - adapters / total))  # adapters and parameters alike
+    assert (f"ends {own[0]:.1f} ± {own[1]:.1f} points below inclora ({larger[0]:.1f} ± {larger[1]:.1f} on larger "
+            f"test sets) with {adapters} adapters of {total}: {saved}% fewer adapters and parameters") in readme
