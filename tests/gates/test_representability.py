@@ -133,6 +133,8 @@ def test_a_fold_over_two_earlier_adapters_gives_each_its_own_coefficient() -> No
     for reuse in ("scale", "core"):
         bank, gate = _three_tasks(reuse)
         assert [d.decision for d in gate.decisions_for(2)] == ["reuse"] and bank.active_adapters() == {"2": [0, 1]}
+        fold = list(bank.slot("2").reuse.parameters())
+        assert fold and not any(p.requires_grad for p in fold)  # a fold after training: nothing left to train
         layer, (a0, a1) = bank.layer("2"), (bank.candidates(t)["2"] for t in (0, 1))
         update = 1.5 * a0.scale * a0.lora_B @ a0.lora_A + 0.2 * a1.scale * a1.lora_B @ a1.lora_A
         torch.testing.assert_close(layer(x), layer.base_layer(x) + x @ update.T, atol=1e-5, rtol=0)
