@@ -227,3 +227,18 @@ def test_params_reject_bad_values(kw) -> None:
         LiteLoRAGate(GateConfig(kind="litelora", params=kw), num_tasks=2)
     with pytest.raises(ConfigError, match="gate.reuse_lr"):
         GateConfig(kind="litelora", reuse_lr=0.0)
+
+
+def test_a_group_recruits_where_its_mean_score_passes_the_threshold(tmp_path) -> None:
+    """gate.group=task: one decision per task, on the mean of its modules' scores (not their max)."""
+    _, result = _planted(tmp_path, {"kind": "litelora", "group": "task", "params": {"novelty": 0.2}}, name="grouped")
+    later = sorted({d.task for d in result.gate_decisions} - {0})
+    mixed = set()
+    for task in later:
+        decisions = [d for d in result.gate_decisions if d.task == task]
+        scores = [d.scores["score"] for d in decisions]
+        assert len({d.recruit for d in decisions}) == 1
+        mean = sum(scores) / len(scores)
+        assert decisions[0].recruit is (mean > 0.2)
+        mixed.add(mean > 0.2 if min(scores) <= 0.2 < max(scores) else None)
+    assert {True, False} <= mixed  # modules that disagree, decided both ways: by the mean, not the max or min
