@@ -99,7 +99,7 @@ def test_short_search_keeps_every_needed_module(tmp_path) -> None:
 
 
 def test_lower_threshold_recruits_at_least_as_much(tmp_path) -> None:
-    counts = [_planted(tmp_path, {"kind": "litelora", "novelty": nv}, name=f"nv{nv}")[1].metrics["active_adapters"]
+    counts = [_planted(tmp_path, {"kind": "litelora", "params": {"novelty": nv}}, name=f"nv{nv}")[1].metrics["active_adapters"]
               for nv in (0.05, 0.2, 0.6)]
     assert counts[0] >= counts[1] >= counts[2] >= 3
     assert counts[0] > counts[2]

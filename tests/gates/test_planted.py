@@ -27,7 +27,7 @@ def _match_rate(trainer, result) -> float:
 
 
 def test_gate_matches_planted_truth_and_accuracy(tmp_path) -> None:
-    trainer, gated = _run(tmp_path, {"kind": "hard_concrete", "lam": 0.1, "lr": 0.1})
+    trainer, gated = _run(tmp_path, {"kind": "hard_concrete", "params": {"lam": 0.1, "lr": 0.1}})
     _, full = _run(tmp_path, {"kind": "none"})
     assert _match_rate(trainer, gated) >= 0.9
     assert gated.metrics["final_acc_task_mean"] >= full.metrics["final_acc_task_mean"] - 0.01
@@ -38,5 +38,5 @@ def test_gate_matches_planted_truth_and_accuracy(tmp_path) -> None:
 @pytest.mark.parametrize(("lam", "active"), [(0.0, 15), (100.0, 3)])
 def test_lambda_extremes(tmp_path, lam: float, active: int) -> None:
     """lambda = 0 closes nothing; a huge lambda closes everything after the first task."""
-    _, result = _run(tmp_path, {"kind": "hard_concrete", "lam": lam, "lr": 0.1})
+    _, result = _run(tmp_path, {"kind": "hard_concrete", "params": {"lam": lam, "lr": 0.1}})
     assert result.metrics["active_adapters"] == active

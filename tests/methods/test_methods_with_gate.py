@@ -121,7 +121,7 @@ def test_inflora_each_adapted_module_is_unchanged_on_its_memory_subspace(dims: i
 # ---------------------------------------------------------------------------------------- with the gate
 # Gates that close every candidate after task 0: the first gate with a penalty it cannot resist,
 # and the LiteLoRA gate with a threshold no score reaches (it closes before anything trains).
-CLOSE_ALL = {"hard_concrete": None, "litelora": {"kind": "litelora", "novelty": 0.999}}
+CLOSE_ALL = {"hard_concrete": None, "litelora": {"kind": "litelora", "params": {"novelty": 0.999}}}
 
 
 def _planted(tmp_path, method: str, params: dict[str, Any], gate: dict | None = None) -> RunConfig:
@@ -131,7 +131,7 @@ def _planted(tmp_path, method: str, params: dict[str, Any], gate: dict | None = 
         "method": {"name": method, "params": params},
         "adapter": {"target_modules": ["in_a", "in_b", "fc"], "r": 2, "lora_alpha": 2},
         # gate lr 0.3 (0.1 there): 8 search steps a task must surely close every gate
-        "gate": gate or {"kind": "hard_concrete", "lam": 100.0, "lr": 0.3},
+        "gate": gate or {"kind": "hard_concrete", "params": {"lam": 100.0, "lr": 0.3}},
         "train": {"epochs": 2, "batch_size": 32, "lr": 0.01, "head_lr": 0.05, "progress": False, "seed": 0},
         "output_dir": str(tmp_path / "run"),
     })
@@ -142,7 +142,7 @@ def _tiny_text(tmp_path, method: str, params: dict[str, Any], gate: dict | None 
         "benchmark": {"name": "tiny-text"},
         "model": {"name": "tiny-bert", "max_length": 16},
         "method": {"name": method, "params": params},
-        "gate": gate or {"kind": "hard_concrete", "lam": 100.0, "lr": 0.5},
+        "gate": gate or {"kind": "hard_concrete", "params": {"lam": 100.0, "lr": 0.5}},
         "train": {"epochs": 1, "batch_size": 8, "progress": False, "lr": 5e-3},
         "output_dir": str(tmp_path / "run"),
     })

@@ -44,7 +44,7 @@ def test_unknown_schedule_is_a_config_error_naming_the_field() -> None:
 def _config(out, **train) -> RunConfig:
     return RunConfig.from_dict({
         "benchmark": {"name": "tiny-text"}, "model": {"name": "tiny-bert", "max_length": 16},
-        "gate": {"kind": "hard_concrete", "lam": 0.05, "decide_at": 0.5},
+        "gate": {"kind": "hard_concrete", "params": {"lam": 0.05, "decide_at": 0.5}},
         "train": {"epochs": 2, "batch_size": 8, "progress": False, "lr": 5e-3, "head_lr": 1e-2,
                   "lr_schedule": "cosine", "num_threads": 1, **train},
         "output_dir": str(out)})

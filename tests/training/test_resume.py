@@ -19,7 +19,7 @@ from crash_helpers import crash_then_resume
 SETS = {
     "benchmark": {"name": "tiny-text"},
     "model": {"name": "tiny-bert", "max_length": 16},
-    "gate": {"kind": "hard_concrete", "lam": 0.05, "decide_at": 0.5},
+    "gate": {"kind": "hard_concrete", "params": {"lam": 0.05, "decide_at": 0.5}},
     "train": {"epochs": 2, "batch_size": 8, "progress": False, "lr": 5e-3, "checkpoint_every": 2,
               "num_threads": 1},
 }
