@@ -96,3 +96,11 @@ def test_the_sequential_host_quoted_in_the_readme_matches_its_json(suite: dict, 
     assert saved == round(100 * (1 - adapters / total))  # adapters and parameters alike
     assert (f"ends {own[0]:.1f} ± {own[1]:.1f} points below inclora ({larger[0]:.1f} ± {larger[1]:.1f} on larger "
             f"test sets) with {adapters} adapters of {total}: {saved}% fewer adapters and parameters") in readme
+
+
+def test_the_planted_seqlora_gap_quoted_in_the_readme_matches_its_json(readme: str) -> None:
+    results = load_results(RESULTS)
+    gaps = {round(_points(list(paired_differences(results[name], "inclora", "seqlora").values()))[0])
+            for name in ("gate_v3_planted", "gate_v3_planted_copy")}
+    assert len(gaps) == 1
+    assert f"(seqlora) ends {gaps.pop()} points under the host" in readme
