@@ -389,3 +389,11 @@ def test_the_verdict_names_every_half_that_failed_and_an_unmeasured_reduction(tm
         (tmp_path / "s.json").write_text(json.dumps(suite(gate_acc, reduction)))
         table = "\n".join(render.section_verdict(render.load_results(tmp_path)))
         assert table.rstrip().endswith(f"| {held} (suite not shown converged) |"), table
+
+
+def test_a_suite_with_seqlora_alone_gets_its_reference_line() -> None:
+    render = _load("render_results")
+    acc = {"final_acc_sample": {"mean": 0.867, "std": 0.03, "n": 3}}
+    lines = render.section_references({"s": {"groups": {"inclora": acc, "seqlora": acc}}, "t": {"groups": {"inclora": acc}}})
+    assert lines == ["", "Reference lines (s): seqlora, one adapter trained on every task in turn, reaches 0.867 ± 0.030. "
+                         "A host that does not beat seqlora gains nothing from its per-task adapters on that stream."]
