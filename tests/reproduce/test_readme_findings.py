@@ -104,3 +104,13 @@ def test_the_planted_seqlora_gap_quoted_in_the_readme_matches_its_json(readme: s
             for name in ("gate_v3_planted", "gate_v3_planted_copy")}
     assert len(gaps) == 1
     assert f"(seqlora) ends {gaps.pop()} points under the host" in readme
+
+
+def test_the_core_reuse_order_quoted_in_the_readme_matches_its_json(suite: dict, readme: str) -> None:
+    core = paired_differences(suite, "inclora", "inclora+litelora-v3-chance-core")
+    frozen = paired_differences(suite, "inclora", "inclora+litelora-v3-chance")
+    (seed,) = core  # one order so far: the README says it is not judged
+    saved = round(100 * (1 - next(r["metrics"]["active_adapters"] for r in suite["runs"]
+                                  if r["group"] == "inclora+litelora-v3-chance-core") / 420))
+    assert (f"first measured order ends {-100 * core[seed]:.1f} points below inclora where frozen reuse ends "
+            f"{-100 * frozen[seed]:.1f} below, at {saved}% fewer adapters (not judged until 3 orders ran)") in readme
