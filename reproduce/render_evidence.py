@@ -22,6 +22,11 @@ CLOSED = "closed-after-task-0"
 PAIRED_GATES = ("gate", "litelora", "hard_concrete")
 
 
+def _undoubled(name: str) -> tuple[str, str]:
+    """(``name`` without a trailing ``-2x-epochs``, that suffix or ``""``)."""
+    return (name[:-len(DOUBLED_SUFFIX)], DOUBLED_SUFFIX) if name.endswith(DOUBLED_SUFFIX) else (name, "")
+
+
 def host_pairs(groups: dict[str, Any]) -> list[tuple[str, str]]:
     """(host, gated) group names present in a suite, in the suite's order: ``X+gate`` and any
     gate variant ``X+gate-<what>`` (likewise ``X+litelora``, ``X+hard_concrete``) pair with ``X``;
@@ -33,12 +38,11 @@ def host_pairs(groups: dict[str, Any]) -> list[tuple[str, str]]:
     pairs = []
     for g in groups:
         for x in groups:
-            doubled = x.endswith(DOUBLED_SUFFIX)
-            core = x[:-len(DOUBLED_SUFFIX)] if doubled else x
+            core, doubled = _undoubled(x)
             if not any(core == f"{g}+{k}" or core.startswith((f"{g}+{k}-", f"{g}+{k}+")) for k in PAIRED_GATES):
                 continue
             extras = core[len(g) + 1:].split("+")[1:]
-            same = (f"{g}+{'+'.join(extras)}" if extras else g) + (DOUBLED_SUFFIX if doubled else "")
+            same = (f"{g}+{'+'.join(extras)}" if extras else g) + doubled
             if same in groups:
                 pairs.append((same, x))
     return pairs
@@ -48,8 +52,9 @@ def pair_label(host: str, gated: str) -> str:
     """``host`` alone for its suite's own ``+gate``; else ``host (gate)``, the gate as the gated row names it."""
     if gated == f"{host}+gate":
         return host
-    doubled = host.endswith(DOUBLED_SUFFIX) and gated.endswith(DOUBLED_SUFFIX)
-    h, g = (host[:-len(DOUBLED_SUFFIX)], gated[:-len(DOUBLED_SUFFIX)]) if doubled else (host, gated)
+    (h, host_doubled), (g, gated_doubled) = _undoubled(host), _undoubled(gated)
+    if host_doubled != gated_doubled:
+        h, g = host, gated
     if g.startswith(h + "+"):
         return f"{host} ({g[len(h) + 1:]})"
     base = h.split("+")[0]

@@ -289,6 +289,16 @@ def apply_override(data: dict[str, Any], assignment: str) -> None:
     node[parts[-1]] = value
 
 
+def lookup(config: Any, dotted: str) -> tuple[bool, Any]:
+    """(found, value) at ``a.b.c`` of nested dicts; ``(False, None)`` where any part is absent."""
+    node = config
+    for part in dotted.split("."):
+        if not isinstance(node, dict) or part not in node:
+            return False, None
+        node = node[part]
+    return True, node
+
+
 def merge_dicts(base: dict[str, Any], update: dict[str, Any]) -> dict[str, Any]:
     """Recursive merge; ``update`` wins (later config files override earlier ones)."""
     out = dict(base)

@@ -7,26 +7,35 @@ from litelora.methods import TaskContext, create_method
 from litelora.testing import tiny_mlp
 
 
-def _two_tasks(reuse: str, in_span: bool, old_magnitude: float = 1.0):
+def _run(reuse: str, num_tasks: int, edit):
+    """inclora on one target of a tiny MLP under the representability gate (tau 1e-6); ``edit(bank,
+    t)`` sets task t's adapters (no_grad) after they are added and before the gate decides."""
     model = tiny_mlp()
     bank = AdapterBank(model, AdapterConfig(target_modules=["2"], r=2, init_lora_weights="gaussian"))
     method = create_method("inclora")
-    gate = RepresentabilityGate(GateConfig(kind="representability", reuse=reuse, params={"tau": 1e-6}), num_tasks=2)
-    for t in range(2):
-        ctx = TaskContext(task_id=t, num_tasks=2, bank=bank)
+    gate = RepresentabilityGate(GateConfig(kind="representability", reuse=reuse, params={"tau": 1e-6}),
+                                num_tasks=num_tasks)
+    for t in range(num_tasks):
+        ctx = TaskContext(task_id=t, num_tasks=num_tasks, bank=bank)
         method.before_task(ctx)
         gate.before_task(ctx)
-        if t == 1:
-            with torch.no_grad():
-                bank.candidates(0)["2"].magnitude.fill_(old_magnitude)
-        if t == 1 and in_span:
-            old, new = bank.candidates(0)["2"], bank.candidates(1)["2"]
-            with torch.no_grad():  # new update = 0.7 x old update: exactly representable
-                new.lora_A.copy_(old.lora_A)
-                new.lora_B.copy_(0.7 * old.lora_B)
+        with torch.no_grad():
+            edit(bank, t)
         gate.after_training(ctx)
         method.after_task(ctx)
     return model, bank, gate
+
+
+def _two_tasks(reuse: str, in_span: bool, old_magnitude: float = 1.0):
+    def edit(bank, t):
+        if t == 1:
+            bank.candidates(0)["2"].magnitude.fill_(old_magnitude)
+        if t == 1 and in_span:
+            old, new = bank.candidates(0)["2"], bank.candidates(1)["2"]
+            new.lora_A.copy_(old.lora_A)  # new update = 0.7 x old update: exactly representable
+            new.lora_B.copy_(0.7 * old.lora_B)
+
+    return _run(reuse, 2, edit)
 
 
 def test_representable_candidate_is_folded_into_scale() -> None:
@@ -106,25 +115,17 @@ def test_budget_keeps_the_least_representable_fraction_and_folds_the_rest() -> N
 def _three_tasks(reuse: str):
     """Task 2's candidate is exactly 0.5 x task 0's update - 0.8 x task 1's (both share A, so the
     combination has the candidates' rank 2)."""
+    def edit(bank, t):
+        first = bank.candidates(0)["2"]
+        if t == 1:
+            bank.candidates(1)["2"].lora_A.copy_(first.lora_A)
+        if t == 2:
+            second, new = bank.candidates(1)["2"], bank.candidates(2)["2"]
+            new.lora_A.copy_(first.lora_A)
+            new.lora_B.copy_(0.5 * first.lora_B - 0.8 * second.lora_B)
+
     torch.manual_seed(0)
-    model = tiny_mlp()
-    bank = AdapterBank(model, AdapterConfig(target_modules=["2"], r=2, init_lora_weights="gaussian"))
-    method = create_method("inclora")
-    gate = RepresentabilityGate(GateConfig(kind="representability", reuse=reuse, params={"tau": 1e-6}), num_tasks=3)
-    for t in range(3):
-        ctx = TaskContext(task_id=t, num_tasks=3, bank=bank)
-        method.before_task(ctx)
-        gate.before_task(ctx)
-        with torch.no_grad():
-            first = bank.candidates(0)["2"]
-            if t == 1:
-                bank.candidates(1)["2"].lora_A.copy_(first.lora_A)
-            if t == 2:
-                second, new = bank.candidates(1)["2"], bank.candidates(2)["2"]
-                new.lora_A.copy_(first.lora_A)
-                new.lora_B.copy_(0.5 * first.lora_B - 0.8 * second.lora_B)
-        gate.after_training(ctx)
-        method.after_task(ctx)
+    _, bank, gate = _run(reuse, 3, edit)
     return bank, gate
 
 

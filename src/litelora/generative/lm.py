@@ -25,7 +25,7 @@ from litelora.generative.codec import TextCodec
 from litelora.models.config import GenerationConfig
 from litelora.generative.decoding import until_eos
 from litelora.generative.exact_match import exact_match, normalize_answer
-from litelora.models.templates import PromptTemplates, target_text
+from litelora.models.templates import PromptTemplates, label_source, target_text
 from litelora.models.task_model import TaskModel
 
 IGNORE = -100  # label of a position that carries no loss (prompt, padding)
@@ -178,7 +178,7 @@ class GenerativeModel(TaskModel):
                 raise DataError(f"task {task.name!r}: label word {word!r} is empty to exact match (case, punctuation "
                                 "and spacing are ignored), so an empty generation would count as right; rename "
                                 "it, or set model.generation.scoring=rank")
-            key = (name.rsplit(":", 1)[0] if ":" in name else "", answer)
+            key = (label_source(name), answer)
             if key in seen:
                 raise DataError(f"task {task.name!r}: label words {seen[key]!r} and {word!r} are the same answer "
                                 "to exact match (case, punctuation and spacing are ignored); rename one, or "

@@ -60,6 +60,12 @@ def target_text(class_name: str) -> str:
     return class_name.rsplit(":", 1)[-1].strip()
 
 
+def label_source(class_name: str) -> str:
+    """The task prefix a multi-dataset stream gives a class name (before the last ``:``; ``""``
+    where there is none): which source's label word :func:`target_text` reads."""
+    return class_name.rsplit(":", 1)[0] if ":" in class_name else ""
+
+
 @dataclass(frozen=True)
 class Prompt:
     """A rendered prompt split around the example, so a long input can be cut without losing

@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from litelora._config import lookup
 from litelora._io import read_json
 from litelora.errors import ConfigError, DataError
 from litelora.metrics import aggregate_seeds
@@ -107,15 +108,6 @@ class Comparison:
 
 
 # ----------------------------------------------------------------------------- reading
-def _lookup(config: Any, dotted: str) -> tuple[bool, Any]:
-    node = config
-    for part in dotted.split("."):
-        if not isinstance(node, dict) or part not in node:
-            return False, None
-        node = node[part]
-    return True, node
-
-
 def _fmt_value(v: Any) -> str:
     if isinstance(v, float):
         return f"{v:g}"
@@ -129,13 +121,13 @@ def default_label(run_info: dict[str, Any]) -> str:
     ``novelty=...`` for litelora, ``budget=...`` when a budget replaces the threshold); method params set in the config follow in
     parentheses, so two runs of one method with other params get two groups."""
     method = str(run_info.get("method", "?"))
-    found_params, params = _lookup(run_info.get("config"), "method.params")
+    found_params, params = lookup(run_info.get("config"), "method.params")
     if found_params and isinstance(params, dict) and params:
         method += " (" + ", ".join(f"{k}={_fmt_value(v)}" for k, v in sorted(params.items())) + ")"
     gate = run_info.get("gate") or "none"
     if gate == "none":
         return method
-    found, gate_cfg = _lookup(run_info.get("config"), "gate")
+    found, gate_cfg = lookup(run_info.get("config"), "gate")
     # The field that sets how much each gate closes (a plugin gate shows its name alone).
     strength = {"hard_concrete": "lam", "representability": "tau", "litelora": "novelty",
                 "random": "budget"}.get(str(gate), "")
@@ -152,7 +144,7 @@ def _label(run_info: dict[str, Any], label_from: Sequence[str] | None, file: Pat
     config = run_info.get("config")
     parts = []
     for key in label_from:
-        found, value = _lookup(config, key)
+        found, value = lookup(config, key)
         if not found:
             raise ConfigError(f"--label-from {key!r}: {file} has no config field {key!r} under run_info.config "
                               "(use dotted config keys such as method.name or gate.lam)")
@@ -192,7 +184,7 @@ def load_run_summary(run_dir: str | os.PathLike[str], label_from: Sequence[str] 
     run_info = results.get("run_info") if isinstance(results.get("run_info"), dict) else {}
     train_info = results.get("train_info") if isinstance(results.get("train_info"), dict) else {}
     seed = train_info.get("seed")
-    seed = _lookup(run_info.get("config"), "train.seed")[1] if seed is None else seed
+    seed = lookup(run_info.get("config"), "train.seed")[1] if seed is None else seed
     seed = seed if isinstance(seed, int) and not isinstance(seed, bool) else None
     metrics = {k: _number(results["metrics"].get(k), k, file) for k in METRIC_KEYS}
     benchmark = run_info.get("benchmark")

@@ -21,6 +21,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from litelora._config import lookup
 from litelora.benchmarks.stream import Task, TaskStream
 from litelora.errors import ConfigError, DataError
 from litelora.reporting import RunDirectory
@@ -178,29 +179,20 @@ def _gate_defaults(config: dict[str, Any]) -> dict[str, Any]:
     return {**config, "gate": {**gate, "params": params_with_defaults(str(gate.get("kind")), gate.get("params") or {})}}
 
 
-def _value_at(config: dict[str, Any], field: str) -> Any:
-    """The value at dotted ``field`` of a nested config dict; ``None`` where it is absent."""
-    for key in field.split("."):
-        if not isinstance(config, dict):
-            return None
-        config = config.get(key)  # type: ignore[assignment]
-    return config
-
-
 def check_resumable(run_dir: RunDirectory, identity: dict[str, Any], config: dict[str, Any], stream: TaskStream,
                     allow_changes: Sequence[str]) -> dict[str, Any]:
     """Refuse a resume whose config or stream differs from the run's record, by field name,
     unless allowed; record the allowed changes in ``run.json`` and return the new identity."""
     where = f"cannot resume {run_dir.root}"
     old, new = _added_since(identity["config"]), config
-    if _value_at(old, "gate.kind") == _value_at(new, "gate.kind"):
+    if lookup(old, "gate.kind") == lookup(new, "gate.kind"):
         # The same gate: a default left out and written out compare equal. (Across kinds each side's
         # defaults would all read as changed, where gate.kind names the change.)
         old, new = _gate_defaults(old), _gate_defaults(new)
     fields = [f for f in changed_fields(old, new) if f not in ALWAYS_MUTABLE]
     refused = [f for f in fields if not _covered(f, allow_changes)]
     if refused:
-        started = ", ".join(f"{f}={_value_at(old, f)!r}" for f in refused)
+        started = ", ".join(f"{f}={lookup(old, f)[1]!r}" for f in refused)
         raise ConfigError(f"{where}: config fields {refused} differ from the config the run was started on "
                           f"({RUN_FILE}: {started}); set them back (--set FIELD=VALUE), allow them explicitly "
                           "(--allow-change FIELD) if that is intended, or start over with --force")
