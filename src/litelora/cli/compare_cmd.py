@@ -15,7 +15,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("run_dirs", nargs="+", metavar="RUN_DIR", help="finished run directories (holding results.json)")
     p.add_argument("-o", "--output-dir", default="comparison", help="output folder (default ./comparison)")
     p.add_argument("--label-from", action="append", default=[], metavar="KEY[,KEY...]",
-                   help="group by these dotted config keys instead (e.g. method.name,gate.lam); repeatable")
+                   help="group by these dotted config keys instead (e.g. method.name,gate.params.lam); repeatable")
     p.set_defaults(func=run)
 
 

@@ -45,8 +45,10 @@ class GateConfig:
         (the name configs have used since v2, and still v2, so that they keep their meaning; ``auto``
         is what picks v3), ``hard_concrete`` (the first, learned L0 gate, kept as an
         ablation), ``representability`` (training-free: drop a trained candidate whose update the
-        earlier adapters represent) or ``random`` (a random ``budget`` fraction of groups: the
-        ablation a gate's decisions must beat at equal count), or a gate an installed package
+        earlier adapters represent), ``random`` (a random ``budget`` fraction of groups: the
+        ablation a gate's decisions must beat at equal count), ``uniform`` (every module at one
+        rank: the evenly spread ablation), ``shuffled`` (another run's ranks per task at random
+        modules: the placement ablation), or a gate an installed package
         registers (``litelora list gates``).
     group: one gate per target ``module``, per ``layer`` (all targets of a block) or ``task``.
     budget: fraction of groups recruited per task, in (0, 1]: the top ``round(budget x groups)``
