@@ -128,7 +128,9 @@ class InfLoRAParams:
 @register_method("inflora")
 class InfLoRA(ContinualMethod):
     """Per target: A = top-r left singular vectors of (I - M M^T) C_t over sqrt(3), frozen;
-    B (zero init) trains; scale 1. After the task, M grows to capture eps_t of the energy."""
+    B (zero init) trains; scale 1. After the task, M grows to capture eps_t of the energy.
+    Where (I - M M^T) C_t has fewer than r directions with energy the adapter has that rank,
+    and none where it has none (the task's inputs lie inside the memory)."""
 
     Params = InfLoRAParams
     designs_down_projection = True
@@ -179,15 +181,23 @@ class InfLoRA(ContinualMethod):
         with torch.no_grad():
             for target, adapter in bank.candidates(ctx.task_id).items():
                 C = covs[target]
+                total = float(torch.trace(C))  # the task's input energy, before the projection
                 if target in self.memory:
                     C = project_off(C, self.memory[target].to(C.device), self.complement[target])
                 U, S, _ = torch.linalg.svd(C)
-                # Directions without energy are arbitrary (maybe inside M): leave those rows zero.
-                keep = int((S > _TOL * S[0]).sum()) if S.numel() and S[0] > 0 else 0
-                A = torch.zeros_like(adapter.lora_A, dtype=torch.float64)
+                # Directions without energy are arbitrary (maybe inside M), and a row of A along one
+                # would map every input to 0, leaving its column of B nothing to learn: the adapter
+                # keeps only the directions with energy (none left: the inputs lie inside the
+                # memory, and the candidate goes, so counts and exports hold only what can train).
+                # Energy is relative to the unprojected inputs': what the projection leaves of a
+                # task inside the memory is rounding, however large its top value is beside the rest.
+                keep = int((S > _TOL * total).sum()) if total > 0 else 0
                 n = min(adapter.r, keep)
-                A[:n] = U[:, :n].T / math.sqrt(3)
-                adapter.lora_A.copy_(A.to(adapter.lora_A.dtype))
+                if n == 0:
+                    bank.remove_candidate(target, ctx.task_id)
+                    continue
+                adapter = bank.resize_candidate(target, ctx.task_id, n)
+                adapter.lora_A.copy_((U[:, :n].T / math.sqrt(3)).to(adapter.lora_A.dtype))
                 adapter.lora_B.zero_()
             for adapter in bank.candidates(ctx.task_id).values():
                 adapter.lora_A.requires_grad_(False)
