@@ -21,7 +21,7 @@ import yaml
 from render_evidence import (DEFAULT_END, DEFAULT_START, converged_label, default_run_block, host_pairs, mean_std,
                              section_carried, section_convergence, section_families, section_redundancy,
                              section_rescored, sync_readme)
-from verdict import BAND, DISCRIMINATES_BY, EVIDENCE_ORDERS, MATCH_TOLERANCE, verdicts
+from verdict import BAND, DISCRIMINATES_BY, EVIDENCE_ORDERS, MATCH_TOLERANCE, repeated_pairs, verdicts
 
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
@@ -164,6 +164,7 @@ def section_verdict(results: dict[str, dict[str, Any]],
     """The evidence: every host/gate pair on a suite that discriminates for that host (``rows``:
     each suite's ``verdicts``, computed here when not given)."""
     rows = rows or {name: verdicts(results[name], results) for name in _ordered(results)}
+    repeats = repeated_pairs(results, _ordered(results), rows)
     lines = ["| suite | converged | host (gate) | seeds | adapters saved | parameters saved | final acc: host "
              "| final acc: + gate | paired difference, points: mean ± std (by seed) | adapter KiB: host / + gate "
              "| wall s: host / + gate | claim held |",
@@ -187,6 +188,8 @@ def section_verdict(results: dict[str, dict[str, Any]],
                 held = f"not judged ({v['n']} of {EVIDENCE_ORDERS} task orders): {held}"
             if not converged.startswith("yes"):
                 held += " (suite not shown converged)"
+            if (name, v["gated"]) in repeats:
+                held += f" (the same runs as {repeats[name, v['gated']]}'s: counted there)"
             lines.append(
                 f"| {name} | {converged} | {v['label']} | {v['n']} | {red} | {params} | {_m(h, 'final_acc_sample')} "
                 f"| {_m(g, 'final_acc_sample')} | {_paired(v)} | {_kib(h)} / {_kib(g)} "
@@ -215,8 +218,11 @@ def section_claims(results: dict[str, dict[str, Any]]) -> list[str]:
              "| final acc. difference (gate - host) | matched | difference within the seed spread |",
              "|---|---|---|---|---|---|---|---|---|"]
     held = total = held_disc = total_disc = 0
+    repeats = repeated_pairs(results, _ordered(results), rows)
     for name in _ordered(results):
         for v in rows[name]:
+            if (name, v["gated"]) in repeats:
+                continue  # one experiment listed in two suites counts once, in the first
             total += 1
             held += v["matched"] and v["in_band"]
             if v["discriminates"] and v["judged"] and converged_label(results[name], v["host"]).startswith("yes"):
@@ -232,7 +238,8 @@ def section_claims(results: dict[str, dict[str, Any]]) -> list[str]:
                   f"{EVIDENCE_ORDERS} task orders on a suite that discriminates (its host beats \"adapters closed "
                   f"after task 0\" by at least "
                   f"{DISCRIMINATES_BY * 100:.0f} points and by more than the seed spread) and is shown "
-                  "converged; only those count as evidence. *Within the seed spread* means the difference is no "
+                  "converged; only those count as evidence. A pair whose runs another suite lists too counts "
+                  "once. *Within the seed spread* means the difference is no "
                   "larger than the larger of the two standard deviations over seeds: with 3 seeds such a "
                   "difference is not evidence either way."]
     return lines + section_references(results)

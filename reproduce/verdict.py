@@ -85,6 +85,30 @@ def paired_differences(suite: dict[str, Any], host: str, gated: str) -> dict[int
     return {seed: g[seed] - h[seed] for seed in sorted(h) if seed in g}
 
 
+def _commands(suite: dict[str, Any], group: str) -> dict[int, str]:
+    return {r["seed"]: r["command"] for r in suite.get("runs", []) if r["group"] == group and "command" in r}
+
+
+def repeated_pairs(results: dict[str, dict[str, Any]], order: list[str],
+                   rows: dict[str, list[dict[str, Any]]]) -> dict[tuple[str, str], str]:
+    """(suite, gated row) -> the earlier suite (in ``order``) whose host and gated runs had the same
+    commands on the same seeds: one experiment listed in two suites (a later suite repeats an earlier
+    one's host and gate beside new rows), which a count of evidence must take once."""
+    seen: dict[frozenset[tuple[int, str, str]], str] = {}
+    repeats = {}
+    for name in order:
+        for v in rows[name]:
+            host, gated = _commands(results[name], v["host"]), _commands(results[name], v["gated"])
+            key = frozenset((seed, host[seed], gated[seed]) for seed in v["paired"] if seed in host and seed in gated)
+            if len(key) < len(v["paired"]) or not key:
+                continue  # a run without its command: nothing to compare
+            if key in seen:
+                repeats[name, v["gated"]] = seen[key]
+            else:
+                seen[key] = name
+    return repeats
+
+
 def verdicts(suite: dict[str, Any], results: dict[str, dict[str, Any]] | None = None) -> list[dict[str, Any]]:
     """Per host: accuracy difference, reduction, and whether each claim held, all on the seeds
     (task orders) both the host and its gate ran: ``n`` of them, ``delta`` the mean paired
