@@ -159,12 +159,12 @@ def _points(x: float) -> str:
     return text
 
 
-def section_verdict(results: dict[str, dict[str, Any]],
-                    rows: dict[str, list[dict[str, Any]]] | None = None) -> list[str]:
+def section_verdict(results: dict[str, dict[str, Any]], rows: dict[str, list[dict[str, Any]]] | None = None,
+                    repeats: dict[tuple[str, str], str] | None = None) -> list[str]:
     """The evidence: every host/gate pair on a suite that discriminates for that host (``rows``:
-    each suite's ``verdicts``, computed here when not given)."""
+    each suite's ``verdicts``; ``repeats``: their ``repeated_pairs``; computed here when not given)."""
     rows = rows or {name: verdicts(results[name], results) for name in _ordered(results)}
-    repeats = repeated_pairs(results, _ordered(results), rows)
+    repeats = repeated_pairs(results, _ordered(results), rows) if repeats is None else repeats
     lines = ["| suite | converged | host (gate) | seeds | adapters saved | parameters saved | final acc: host "
              "| final acc: + gate | paired difference, points: mean ± std (by seed) | adapter KiB: host / + gate "
              "| wall s: host / + gate | claim held |",
@@ -200,7 +200,8 @@ def section_verdict(results: dict[str, dict[str, Any]],
 
 def section_claims(results: dict[str, dict[str, Any]]) -> list[str]:
     rows = {name: verdicts(results[name], results) for name in _ordered(results)}
-    verdict = section_verdict(results, rows)
+    repeats = repeated_pairs(results, _ordered(results), rows)
+    verdict = section_verdict(results, rows, repeats)
     lines = ["## Which claims held here", "",
              f"A gate *matches* its host when its final accuracy, paired with the host's by task order (seed) "
              f"and averaged over the orders both ran, is at most {MATCH_TOLERANCE:.1%} "
@@ -218,7 +219,6 @@ def section_claims(results: dict[str, dict[str, Any]]) -> list[str]:
              "| final acc. difference (gate - host) | matched | difference within the seed spread |",
              "|---|---|---|---|---|---|---|---|---|"]
     held = total = held_disc = total_disc = 0
-    repeats = repeated_pairs(results, _ordered(results), rows)
     for name in _ordered(results):
         for v in rows[name]:
             if (name, v["gated"]) in repeats:

@@ -85,10 +85,6 @@ def paired_differences(suite: dict[str, Any], host: str, gated: str) -> dict[int
     return {seed: g[seed] - h[seed] for seed in sorted(h) if seed in g}
 
 
-def _commands(suite: dict[str, Any], group: str) -> dict[int, str]:
-    return {r["seed"]: r["command"] for r in suite.get("runs", []) if r["group"] == group and "command" in r}
-
-
 def repeated_pairs(results: dict[str, dict[str, Any]], order: list[str],
                    rows: dict[str, list[dict[str, Any]]]) -> dict[tuple[str, str], str]:
     """(suite, gated row) -> the earlier suite (in ``order``) whose host and gated runs had the same
@@ -97,10 +93,11 @@ def repeated_pairs(results: dict[str, dict[str, Any]], order: list[str],
     seen: dict[frozenset[tuple[int, str, str]], str] = {}
     repeats = {}
     for name in order:
+        runs = runs_by_row_and_seed(results[name])
         for v in rows[name]:
-            host, gated = _commands(results[name], v["host"]), _commands(results[name], v["gated"])
-            key = frozenset((seed, host[seed], gated[seed]) for seed in v["paired"] if seed in host and seed in gated)
-            if len(key) < len(v["paired"]) or not key:
+            key = frozenset((seed, runs[v["host"], seed].get("command"), runs[v["gated"], seed].get("command"))
+                            for seed in v["paired"])
+            if not key or any(host is None or gated is None for _, host, gated in key):
                 continue  # a run without its command: nothing to compare
             if key in seen:
                 repeats[name, v["gated"]] = seen[key]
