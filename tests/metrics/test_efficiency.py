@@ -12,24 +12,24 @@ from litelora.metrics import adapter_reduction, aggregate_seeds, parameter_bytes
 
 
 def test_adapter_reduction() -> None:
-    # 4 tasks x 3 modules = 12 possible adapters.
-    assert adapter_reduction(6, 4, 3) == pytest.approx(0.5)
-    assert adapter_reduction(3, 4, 3) == pytest.approx(0.75)
-    assert adapter_reduction(12, 4, 3) == 0.0
-    assert adapter_reduction(0, 4, 3) == 1.0
+    # 4 tasks x 3 modules = 12 adapters the host keeps.
+    assert adapter_reduction(6, 12) == pytest.approx(0.5)
+    assert adapter_reduction(3, 12) == pytest.approx(0.75)
+    assert adapter_reduction(12, 12) == 0.0
+    assert adapter_reduction(0, 12) == 1.0
+    assert adapter_reduction(4, 5) == pytest.approx(0.2)  # the host itself kept 5
 
 
 @pytest.mark.parametrize(
     ("args", "match"),
     [
-        ((1, 0, 3), "> 0"),
-        ((0, 4, 0), "> 0"),
-        ((1, -2, -3), ">= 0"),
-        ((-1, 2, 2), r"in \[0, 4\], got -1"),
-        ((5, 2, 2), r"in \[0, 4\], got 5"),
+        ((1, 0), "host_adapters > 0, got 0"),
+        ((0, -3), "host_adapters > 0, got -3"),
+        ((-1, 4), r"in \[0, 4\], got -1"),
+        ((5, 4), r"in \[0, 4\], got 5"),
     ],
 )
-def test_adapter_reduction_rejects(args: tuple[int, int, int], match: str) -> None:
+def test_adapter_reduction_rejects(args: tuple[int, int], match: str) -> None:
     with pytest.raises(DataError, match=match):
         adapter_reduction(*args)
 

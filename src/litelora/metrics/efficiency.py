@@ -13,24 +13,19 @@ import torch
 from litelora.errors import DataError
 
 
-def adapter_reduction(active: int, num_tasks: int, num_modules: int) -> float:
-    """Fraction of adapters saved versus one adapter per task per module, in [0, 1].
+def adapter_reduction(active: int, host_adapters: int) -> float:
+    """Fraction of the host's adapters saved, in [0, 1]: ``1 - active / host_adapters``.
 
-    ``1 - active / (num_tasks * num_modules)``: 0.0 when every task recruited a new
-    adapter at every target module, approaching 1.0 as more are reused.
+    ``host_adapters`` is what the host alone would have kept: one adapter per task per target
+    module, less any the host's own design removed (InfLoRA drops a candidate whose inputs carry no
+    energy off its memory), so a gate is credited only with what it closed. 0.0 when every task
+    recruited at every module the host filled, approaching 1.0 as more are reused.
     """
-    if num_tasks < 0 or num_modules < 0:
-        raise DataError(
-            f"num_tasks and num_modules must be >= 0, got {num_tasks} and {num_modules}"
-        )
-    total = num_tasks * num_modules
-    if total == 0:
-        raise DataError(
-            f"adapter_reduction needs num_tasks * num_modules > 0, got {num_tasks} * {num_modules}"
-        )
-    if active < 0 or active > total:
-        raise DataError(f"active adapters must be in [0, {total}], got {active}")
-    return 1.0 - active / total
+    if host_adapters <= 0:
+        raise DataError(f"adapter_reduction needs host_adapters > 0, got {host_adapters}")
+    if active < 0 or active > host_adapters:
+        raise DataError(f"active adapters must be in [0, {host_adapters}], got {active}")
+    return 1.0 - active / host_adapters
 
 
 def parameter_bytes(num_params: int, dtype: torch.dtype) -> int:

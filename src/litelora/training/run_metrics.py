@@ -19,21 +19,22 @@ def run_metrics(bank: AdapterBank, method: ContinualMethod, R: list[list[float]]
     """``R`` (T x T accuracies), ``n_test`` (test examples per task), ``wall`` (training seconds per
     task) and ``trainable`` (trainable parameters per task) with the final bank's adapters; the
     reduction is ``None`` for a method that adds no candidate per task (seqlora). ``decisions``
-    (a gate's) give what the host would have stored: the parameters the gate kept plus those it
-    freed, so ``param_reduction`` is against the host's own adapters. What the gate stores instead
+    (a gate's) give what the host would have stored: the adapters and parameters the gate kept plus
+    those it closed, so ``max_adapters``, ``adapter_reduction`` and ``param_reduction`` are against
+    the host's own adapters (a candidate the host itself removed never counts as saved). What the gate stores instead
     (its reuse paths: a core or magnitudes where it closed a module) counts against the saving."""
     summary = bank.summary()
     params = int(summary["adapter_params"])  # type: ignore[arg-type]
     host_params = params + sum(d.params_freed for d in decisions)
     stored = params + int(summary["reuse_params"])  # type: ignore[call-overload]
-    T, modules = len(R), len(bank.targets)
     active = int(summary["active_adapters"])  # type: ignore[arg-type]
-    reduction = adapter_reduction(active, T, modules) if method.adds_candidates else None
+    host_adapters = active + sum(d.rank == 0 for d in decisions)
+    reduction = adapter_reduction(active, host_adapters) if method.adds_candidates and host_adapters else None
     return {
         **summarize(np.array(R), n_test=n_test),
         "active_adapters": active,
         "active_adapters_per_task": [bank.num_active(t) for t in bank.tasks],
-        "max_adapters": T * modules,
+        "max_adapters": host_adapters,
         "adapter_reduction": reduction,
         "adapter_params": params,
         "host_adapter_params": host_params,
