@@ -1,7 +1,10 @@
 """Helpers of the hostile-input suites: run the CLI as a user types it, fingerprint the
-folders that must not change, and edit a saved tensor file."""
+folders that must not change, edit a saved tensor file and read which checkpoint a resume
+started from."""
 
 from __future__ import annotations
+
+import json
 
 import hashlib
 import re
@@ -50,3 +53,9 @@ def edit_tensors(path: Path, edit: Callable[[dict[str, torch.Tensor]], None]) ->
     tensors = load_file(str(path))
     edit(tensors)
     save_file(tensors, str(path))
+
+
+def resumed_from(run: Path) -> str:
+    """The checkpoint the run's last resume started from (its ``resume`` event)."""
+    events = [json.loads(line) for line in (run / "events.jsonl").read_text().splitlines()]
+    return [e for e in events if e["event"] == "resume"][-1]["checkpoint"]

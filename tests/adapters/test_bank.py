@@ -65,6 +65,8 @@ def test_concatenation_is_exact() -> None:
     layer = bank.layer("2")
     A, B = bank.concatenated("2")
     assert A.shape == (9, 16) and B.shape == (16, 9)
+    hand = sum(a.magnitude * a.scale * a.lora_B @ a.lora_A for a in bank.slot("2").adapters.values())
+    torch.testing.assert_close(B @ A, hand, atol=1e-6, rtol=0)  # by hand: task 1's magnitude 0.3 included
     expected = layer.base_layer(x) + x @ A.T @ B.T
     torch.testing.assert_close(layer(x), expected, atol=1e-5, rtol=0)
 

@@ -67,20 +67,37 @@ def test_structure_changes_and_merges_wait_for_unfold() -> None:
     bank.merge_adapters()
 
 
-def test_a_run_folds_only_while_training(tmp_path) -> None:
-    """The same run with and without folding: the same decisions and matrix up to float error."""
+def test_a_run_folds_only_while_training(tmp_path, monkeypatch) -> None:
+    """The same run with and without folding: later tasks fold the earlier adapters only where
+    asked, and both runs make the same decisions and end with the same matrix up to float error."""
+    import json
+
     from litelora.training.build import build_trainer
     from litelora.training.config import RunConfig
 
-    results = []
+    folded: list[int] = []
+    real = AdapterBank.fold_frozen
+
+    def counting(self: AdapterBank) -> int:
+        folded.append(real(self))
+        return folded[-1]
+
+    monkeypatch.setattr(AdapterBank, "fold_frozen", counting)
+    results, decisions, counts = [], [], []
     for fold in (True, False):
+        folded.clear()
+        out = tmp_path / f"fold{fold}"
         cfg = RunConfig.from_dict({
             "benchmark": {"name": "tiny-text"}, "model": {"name": "tiny-bert", "max_length": 16},
             "train": {"epochs": 1, "batch_size": 8, "progress": False, "fold_frozen": fold, "num_threads": 1},
-            "output_dir": str(tmp_path / f"fold{fold}"),
+            "output_dir": str(out),
         })
         trainer = build_trainer(cfg)
         results.append(trainer.run())
         assert not any(layer.folded for layer in trainer.bank._layers())
+        decisions.append([(d["task"], d["target"], d["rank"]) for d in json.loads((out / "gates.json").read_text())])
+        counts.append(list(folded))
+    assert counts[1] == [] and sum(counts[0]) > 0  # folding ran only where asked, and folded something
+    assert decisions[0] == decisions[1] and decisions[0]
     (a, b) = (r.accuracy_matrix for r in results)
-    assert all(abs(x - y) <= 0.05 for ra, rb in zip(a, b) for x, y in zip(ra, rb))
+    assert all(abs(x - y) <= 1e-6 for ra, rb in zip(a, b) for x, y in zip(ra, rb))

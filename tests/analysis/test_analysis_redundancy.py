@@ -117,12 +117,15 @@ def test_analyze_cli_on_peft_folders_matches_the_bank(tmp_path, capsys) -> None:
     assert list(mixed["modules"]) == ["2"] and mixed["notes"]
 
 
-def test_analyze_cli_errors() -> None:
-    parser = _parser()
-    for argv in (["analyze"], ["analyze", "--peft", "x"], ["analyze", "/nonexistent/run"]):
-        args = parser.parse_args(argv)
-        with pytest.raises(ConfigError):
-            args.func(args)
+@pytest.mark.parametrize(("argv", "needle"), [
+    (["analyze"], r"give a RUN_DIR, or --peft DIR \[DIR \.\.\.\] with -o OUT"),
+    (["analyze", "--peft", "x"], r"--peft needs -o OUT: there is no run directory to write into"),
+    (["analyze", "/nonexistent/run"], r"/nonexistent/run holds no config\.yaml: not a litelora run directory"),
+])
+def test_analyze_cli_errors(argv: list[str], needle: str) -> None:
+    args = _parser().parse_args(argv)
+    with pytest.raises(ConfigError, match=needle):
+        args.func(args)
 
 
 def test_one_task_and_zero_adapters_give_notes_not_errors() -> None:

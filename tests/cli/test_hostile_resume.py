@@ -11,7 +11,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-from hostile import assert_clean_error, fingerprint, run_cli
+from hostile import assert_clean_error, fingerprint, resumed_from, run_cli
 
 STEPS = ["--set", "gate.kind=none", "--set", "model.name=tiny-bert", "--set", "train.max_steps_per_task=3",
          "--set", "train.checkpoint_every=1",
@@ -202,11 +202,12 @@ def test_a_checkpoint_with_recomputed_digests_is_checked_against_the_run(run, ca
 
 
 def test_one_forged_checkpoint_falls_back_to_the_one_before(run, capsys) -> None:
-    newest = _ckpts(run)[-1]
+    previous, newest = _ckpts(run)[-2:]
     _forge_state(newest, _progress("next_task", 99))
     with pytest.warns(UserWarning, match=r"skipping checkpoint: ckpt-\d+: next_task=99"):
         code, err = _resume(capsys, run)
     assert code == 0, err
+    assert resumed_from(run) == previous.name
 
 
 def test_a_checkpoint_copied_from_another_run_with_its_number_edited_is_refused(run, tmp_path, capsys) -> None:
@@ -222,9 +223,11 @@ def test_a_checkpoint_copied_from_another_run_with_its_number_edited_is_refused(
     _forge_state(target, lambda s: None)
     manifest = json.loads((target / "manifest.json").read_text())
     (target / "manifest.json").write_text(json.dumps({**manifest, "seq": seq}))
+    own = _ckpts(run)[-2].name  # the run's newest own checkpoint: the foreign one sorts after it
     with pytest.warns(UserWarning, match=r"belongs to another run \(run id f{32}"):
         code, err = _resume(capsys, run)
-    assert code == 0, err  # the run's own checkpoint before it is used
+    assert code == 0, err
+    assert resumed_from(run) == own  # the run's own checkpoint before it is used
 
 
 RUN_FILE_DAMAGE = [

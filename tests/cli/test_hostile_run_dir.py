@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 import torch
-from hostile import assert_clean_error, edit_tensors, fingerprint, run_cli
+from hostile import assert_clean_error, edit_tensors, fingerprint, resumed_from, run_cli
 
 from litelora.reporting.run_dir import RunLock
 
@@ -193,13 +193,14 @@ def test_resume_refuses_when_no_checkpoint_is_intact_and_deletes_nothing(run, ou
 
 
 def test_one_forged_checkpoint_falls_back_to_the_intact_one(run, outside, capsys) -> None:
-    newest = _ckpts(run)[-1]
+    previous, newest = _ckpts(run)[-2:]
     manifest = json.loads((newest / "manifest.json").read_text())
     manifest["files"]["../../../outside/secret.txt"] = manifest["files"]["state.json"]
     (newest / "manifest.json").write_text(json.dumps(manifest))
     with pytest.warns(UserWarning, match="not a plain file name"):
         code, err = run_cli(capsys, "train", "--no-progress", "--resume", str(run))
     assert code == 0, err
+    assert resumed_from(run) == previous.name
 
 
 # ----------------------------------------------------------------- damaged or foreign contents

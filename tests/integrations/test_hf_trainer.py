@@ -7,8 +7,8 @@ import math
 
 import pytest
 import torch
-from tiny_bert_cls import assert_export_reproduces, band_rows, tiny_classifier
-from transformers import TrainingArguments
+from tiny_bert_cls import assert_export_reproduces, assert_pruned, band_rows, candidate_ids, tiny_classifier
+from transformers import TrainerCallback, TrainingArguments
 
 from litelora import AdapterConfig, GateConfig, LiteLoRA
 from litelora.errors import ConfigError
@@ -52,6 +52,17 @@ def test_two_tasks_through_the_transformers_trainer_with_the_litelora_gate(tmp_p
     assert_export_reproduces(lite, model, tmp_path / "peft")
 
 
+class _Candidates(TrainerCallback):
+    """Reads task ``task``'s candidates as training begins, before the gate decides."""
+
+    def __init__(self, lite: LiteLoRA, task: int) -> None:
+        self.lite, self.task = lite, task
+        self.ids: dict[str, set[int]] = {}
+
+    def on_train_begin(self, args, state, control, **kwargs) -> None:  # noqa: ANN001
+        self.ids = candidate_ids(self.lite, self.task)
+
+
 def test_a_gate_that_decides_during_training_prunes_the_optimizer(tmp_path) -> None:
     model = tiny_classifier()
     gate = GateConfig(kind="hard_concrete", params={"lam": 2.0, "lr": 2.0, "decide_at": 0.5})
@@ -59,14 +70,12 @@ def test_a_gate_that_decides_during_training_prunes_the_optimizer(tmp_path) -> N
                     modules_to_save=["classifier"])
     LiteLoRATrainer(args=_args(tmp_path, 8), train_dataset=_Task([0, 1]), lite=lite, task_id=0).train()
     trainer = LiteLoRATrainer(args=_args(tmp_path, 8), train_dataset=_Task([2, 3], seed=1), lite=lite, task_id=1)
+    seen = _Candidates(lite, 1)
+    trainer.add_callback(seen)
     trainer.train()
-    assert len(trainer.decisions) == 4
-    live = {id(p) for g in trainer.optimizer.param_groups for p in g["params"]}
-    closed = [d for d in trainer.decisions if d.decision == "reuse"]
-    assert closed, "the penalty was meant to close some candidates"
-    assert all(id(p) in live for p in model.classifier.parameters())
-    assert not any(id(p) in live for n, p in model.named_parameters() if "task_001" in n and not p.requires_grad)
-    assert lite.bank.num_active(1) == 4 - len(closed)
+    assert len(trainer.decisions) == 4 and len(seen.ids) == 4
+    assert_pruned(lite, trainer.decisions, seen.ids, trainer.optimizer)
+    assert lite.bank.num_active(1) == 4 - sum(d.decision == "reuse" for d in trainer.decisions)
 
 
 def test_the_model_must_be_the_one_litelora_wraps(tmp_path) -> None:

@@ -10,7 +10,7 @@ import torch
 
 pl = pytest.importorskip("lightning.pytorch", reason="Lightning is not installed (pip install lightning)")
 
-from tiny_bert_cls import assert_export_reproduces, band_rows, tiny_classifier  # noqa: E402
+from tiny_bert_cls import assert_export_reproduces, assert_pruned, band_rows, candidate_ids, tiny_classifier  # noqa: E402
 
 from litelora import AdapterConfig, GateConfig, LiteLoRA  # noqa: E402
 from litelora.errors import ConfigError  # noqa: E402
@@ -71,6 +71,17 @@ class WithoutTerms(LiteLoRACallback):
         return None
 
 
+class Candidates(pl.Callback):
+    """Reads task ``task``'s candidates as training starts, before the gate decides."""
+
+    def __init__(self, lite: LiteLoRA, task: int) -> None:
+        self.lite, self.task = lite, task
+        self.ids: dict[str, set[int]] = {}
+
+    def on_train_start(self, trainer, pl_module) -> None:  # noqa: ANN001
+        self.ids = candidate_ids(self.lite, self.task)
+
+
 @pytest.mark.parametrize("callback_class", [LiteLoRACallback, WithoutTerms])
 def test_the_loss_terms_reach_the_gradient_and_a_mid_task_decision_prunes_the_optimizer(callback_class) -> None:
     model = tiny_classifier()
@@ -79,8 +90,8 @@ def test_the_loss_terms_reach_the_gradient_and_a_mid_task_decision_prunes_the_op
                     modules_to_save=["classifier"])
     module = Classifier(lite)
     _fit(module, lite, 0, _loader([0, 1]), steps=8)
-    callback = callback_class(lite, task_id=1)
-    trainer = pl.Trainer(max_steps=8, accelerator="cpu", callbacks=[callback], logger=False,
+    callback, seen = callback_class(lite, task_id=1), Candidates(lite, 1)
+    trainer = pl.Trainer(max_steps=8, accelerator="cpu", callbacks=[callback, seen], logger=False,
                          enable_checkpointing=False, enable_progress_bar=False, enable_model_summary=False)
     trainer.fit(module, _loader([2, 3], seed=1))
     closed = [d for d in callback.decisions if d.decision == "reuse"]
@@ -89,9 +100,8 @@ def test_the_loss_terms_reach_the_gradient_and_a_mid_task_decision_prunes_the_op
         assert not closed  # without its penalty no gate closes in 4 search steps
         return
     assert closed  # the penalty, added by the callback and not by training_step, closed some
-    live = {id(p) for g in trainer.optimizers[0].param_groups for p in g["params"]}
-    assert all(id(p) in live for p in model.classifier.parameters())
-    assert not any(id(p) in live for n, p in model.named_parameters() if "task_001" in n and not p.requires_grad)
+    assert len(seen.ids) == 4
+    assert_pruned(lite, callback.decisions, seen.ids, trainer.optimizers[0])
     assert lite.bank.num_active(1) == 4 - len(closed)
 
 

@@ -44,3 +44,24 @@ def assert_export_reproduces(lite: LiteLoRA, model: BertForSequenceClassificatio
     model.eval()
     with torch.no_grad():
         torch.testing.assert_close(peft_model(**batch).logits, model(**batch).logits, atol=1e-5, rtol=0)
+
+
+def assert_pruned(lite: LiteLoRA, decisions: list, candidates: dict[str, set[int]],
+                  optimizer: torch.optim.Optimizer) -> None:
+    """A mid-task decision left the optimizer exactly right: the parameters of every candidate the
+    gate closed are gone from its groups and its state, every recruit's are still there, and so is
+    the head. ``candidates``: each target's candidate parameter ids, read before the gate decided
+    (a closed candidate is no longer in the model to look up)."""
+    live = {id(p) for g in optimizer.param_groups for p in g["params"]}
+    state = {id(p) for p in optimizer.state}
+    closed = set().union(*(candidates[d.target] for d in decisions if d.decision == "reuse"))
+    kept = set().union(*(candidates[d.target] for d in decisions if d.decision != "reuse"))
+    assert closed, "the gate was meant to close some candidates"
+    assert closed.isdisjoint(live) and closed.isdisjoint(state)
+    assert kept <= live
+    assert all(id(p) in live for p in lite.model.classifier.parameters())
+
+
+def candidate_ids(lite: LiteLoRA, task: int) -> dict[str, set[int]]:
+    """Each target's candidate parameter ids for ``task`` (an open task: before the gate decides)."""
+    return {t: {id(p) for p in a.parameters()} for t, a in lite.bank.candidates(task).items()}

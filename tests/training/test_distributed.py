@@ -68,7 +68,8 @@ def _train_cmd(out: Path, extra: list[str]) -> list[str]:
                     reason="torchrun not installed")
 @pytest.mark.parametrize("gate", [False, True])
 def test_torchrun_two_processes_trains_writes_once_and_matches_a_single_process_run(tmp_path: Path, gate: bool) -> None:
-    extra = ["--set", "gate.kind=hard_concrete", "--set", "gate.lam=0.5"] if gate else []
+    # gate.kind=auto would gate the "ungated" case too (v3): the host alone must say none
+    extra = ["--set", "gate.kind=hard_concrete", "--set", "gate.lam=0.5"] if gate else ["--set", "gate.kind=none"]
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
     torchrun = str(Path(sys.executable).parent / "torchrun")
     ddp = subprocess.run([torchrun, "--nproc_per_node", "2", "--master_port", "29517" if gate else "29518",

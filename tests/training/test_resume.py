@@ -112,7 +112,7 @@ def test_damaged_checkpoint_falls_back_to_previous(tmp_path, reference) -> None:
     assert sorted(p.name for p in root.rglob("*")) == before  # the damaged run is left for the user
     with pytest.warns(UserWarning):
         build_trainer(_config(out)).run(resume=True, force=True)
-    assert load_latest(root) is not None  # started over, as asked
+    _assert_same(_final(out), reference)  # started over, as asked, and ran to the same end
 
 
 def test_resume_refuses_a_changed_config(tmp_path) -> None:
@@ -128,7 +128,7 @@ def test_resume_refuses_a_changed_config(tmp_path) -> None:
     build_trainer(changed).run(resume=True, allow_changes=["train.lr"])
 
 
-def test_nan_stops_with_message_and_keeps_last_checkpoint(tmp_path, monkeypatch) -> None:
+def test_nan_stops_with_message_and_keeps_last_checkpoint(tmp_path, reference) -> None:
     out = tmp_path / "run"
     trainer = build_trainer(_config(out))
     calls = {"n": 0}
@@ -143,8 +143,8 @@ def test_nan_stops_with_message_and_keeps_last_checkpoint(tmp_path, monkeypatch)
         trainer.run()
     ckpt = load_latest(out / "checkpoints")
     assert ckpt is not None and ckpt.state["start"]["progress"]["next_task"] == 1
-    build_trainer(_config(out)).run(resume=True)  # resumable
-    assert (out / "results.json").is_file()
+    build_trainer(_config(out)).run(resume=True)
+    _assert_same(_final(out), reference)  # resumed from task 1's start, as if nothing had happened
 
 
 def test_lock_stops_a_second_writer(tmp_path) -> None:
