@@ -16,7 +16,6 @@ import tempfile
 import time
 from dataclasses import dataclass
 from datetime import datetime, timezone
-from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 from typing import Any
 
@@ -74,14 +73,6 @@ def make_inputs(model: nn.Module, batch: int, seq_len: int, seed: int = 0) -> di
         return {"pixel_values": torch.randn(batch, 3, cfg.image_size, cfg.image_size, generator=g)}
     return {"input_ids": torch.randint(0, cfg.vocab_size, (batch, seq_len), generator=g),
             "attention_mask": torch.ones(batch, seq_len, dtype=torch.long)}
-
-
-def tokens_per_example(model: nn.Module, seq_len: int) -> int:
-    """Sequence length the encoder sees: ``seq_len`` for text, patches + [CLS] for a ViT."""
-    cfg = model.config  # type: ignore[union-attr]
-    if getattr(cfg, "model_type", "") == "vit":
-        return (cfg.image_size // cfg.patch_size) ** 2 + 1
-    return seq_len
 
 
 def qv_targets(model: nn.Module) -> list[str]:
@@ -158,13 +149,6 @@ def bootstrap_ci(xs: list[float], level: float = 0.95, n: int = 2000, seed: int 
 
 def quantile(xs: list[float], q: float) -> float:
     return statistics.quantiles(xs, n=100, method="inclusive")[int(q * 100) - 1] if len(xs) > 1 else xs[0]
-
-
-def pkg_version(name: str) -> str | None:
-    try:
-        return version(name)
-    except PackageNotFoundError:
-        return None
 
 
 def run_info(argv: list[str] | None, settings: dict[str, object]) -> dict[str, object]:

@@ -7,7 +7,7 @@ from collections import defaultdict
 from collections.abc import Sequence
 
 from litelora.benchmarks.stream import Example, Scenario, Task, TaskStream
-from litelora.errors import ConfigError, DataError
+from litelora.errors import ConfigError
 
 
 def resolve_class_order(
@@ -91,23 +91,6 @@ def _group(examples: Sequence[Example], remap: dict[int, int]) -> dict[int, list
     for ex in examples:
         if ex.label in remap:
             out[remap[ex.label]].append(Example(ex.input, remap[ex.label]))
-    return out
-
-
-def sample_per_class(
-    examples: Sequence[Example], per_class: int, seed: int, *, what: str = "data"
-) -> list[Example]:
-    """At most ``per_class`` examples of every class, drawn with ``seed``, in a stable order."""
-    if per_class <= 0:
-        raise DataError(f"{what}: per-class sample size must be > 0, got {per_class}")
-    by_class: dict[int, list[Example]] = defaultdict(list)
-    for ex in examples:
-        by_class[ex.label].append(ex)
-    rng = random.Random(seed)
-    out: list[Example] = []
-    for label in sorted(by_class):
-        pool = by_class[label]
-        out.extend(rng.sample(pool, per_class) if len(pool) > per_class else pool)
     return out
 
 
