@@ -53,3 +53,22 @@ def runs_by_row_and_seed(summary: dict[str, Any]) -> dict[tuple[str, int], dict[
     """The records of a loaded summary's ``runs`` list keyed by (row, seed). Every summary the
     reproduce scripts write keeps each run's ``group`` and ``seed``."""
     return {(r["group"], r["seed"]): r for r in summary.get("runs", [])}
+
+
+def final_acc_by_seed(suite: dict[str, Any], group: str) -> dict[int, float]:
+    """seed -> final accuracy of ``group``'s run on that seed."""
+    return {r["seed"]: r["metrics"]["final_acc_sample"] for r in suite.get("runs", [])
+            if r["group"] == group and "final_acc_sample" in r.get("metrics", {})}
+
+
+def reference_suite(suite: dict[str, Any], host: str, results: Mapping[str, dict[str, Any]] | None) -> dict[str, Any] | None:
+    """The suite this one's spec names as ``reference_suite``, where that suite ran the very same
+    ``host`` runs (equal final accuracy on every seed), so what was measured on its host (the
+    closed-after-task-0 reference, the doubled-epoch check) stands for this suite's too; else ``None``."""
+    ref = (suite.get("spec") or {}).get("reference_suite")
+    if not ref or results is None or ref not in results:
+        return None
+    mine, theirs = final_acc_by_seed(suite, host), final_acc_by_seed(results[ref], host)
+    if not (mine and mine.keys() == theirs.keys() and all(abs(mine[k] - theirs[k]) < 1e-9 for k in mine)):
+        return None
+    return results[ref]

@@ -11,6 +11,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from committed import reference_suite
 from convergence import DOUBLED_SUFFIX, curves, matrices
 
 from litelora.metrics import convergence_check, late_rise_check
@@ -61,14 +62,21 @@ def pair_label(host: str, gated: str) -> str:
     return f"{host} ({g[len(base) + 1:].split('+')[0]})"
 
 
-def converged_label(suite: dict[str, Any], host: str) -> str:
+def converged_label(suite: dict[str, Any], host: str, results: dict[str, dict[str, Any]] | None = None) -> str:
     """``yes`` / ``no (+x.x)`` from the suite's own ``<host>-2x-epochs`` runs (the diagonal's mean
     rise, in points, when the epochs double); without them, ``yes (in-run)`` / ``no (in-run +x.x)``
     from the host's learning curves (the late rise, ``train.curve_points``); else ``not checked``.
     Where both exist and disagree, doubling decides and the curves' reading follows it
     (``yes; in-run +1.2``). Only the host's own runs count: a host row with extra settings
     (``inclora+gradient-init``) trains differently from the plain host, whose plateau does not
-    stand for it."""
+    stand for it. A suite that reruns its ``reference_suite``'s very host runs and checked nothing
+    itself reads that suite's label (``results``: every suite by name)."""
+    own_label = _own_converged_label(suite, host)
+    ref = reference_suite(suite, host, results) if own_label == "not checked" else None
+    return own_label if ref is None else _own_converged_label(ref, host)
+
+
+def _own_converged_label(suite: dict[str, Any], host: str) -> str:
     if not all("accuracy_matrix" in r for r in suite.get("runs", [])):
         return "not checked"  # summaries written before runs kept their matrices
     base, twice, own = matrices(suite, host), matrices(suite, host + DOUBLED_SUFFIX), curves(suite, host)

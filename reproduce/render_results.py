@@ -176,7 +176,7 @@ def section_verdict(results: dict[str, dict[str, Any]], rows: dict[str, list[dic
             h, g = v["host_stats"], v["gate_stats"]
             red = "-" if v["reduction"] is None else f"{v['reduction']:.0%}"
             params = f"{g['param_reduction']['mean']:.0%}" if "param_reduction" in g else "-"
-            converged = converged_label(results[name], v["host"])
+            converged = converged_label(results[name], v["host"], results)
             misses = [why for failed, why in ((not v["in_band"], f"fewer than {BAND[0]:.0%} saved"),
                                               (not v["matched"], "below the 0.5-point bar")) if failed]
             held = "no: " + ", and ".join(misses) if misses else "yes"
@@ -225,7 +225,7 @@ def section_claims(results: dict[str, dict[str, Any]]) -> list[str]:
                 continue  # one experiment listed in two suites counts once, in the first
             total += 1
             held += v["matched"] and v["in_band"]
-            if v["discriminates"] and v["judged"] and converged_label(results[name], v["host"]).startswith("yes"):
+            if v["discriminates"] and v["judged"] and converged_label(results[name], v["host"], results).startswith("yes"):
                 total_disc += 1
                 held_disc += v["matched"] and v["in_band"]
             red = "-" if v["reduction"] is None else f"{v['reduction']:.2f}"

@@ -11,7 +11,7 @@ from __future__ import annotations
 import statistics
 from typing import Any
 
-from committed import group_stats, runs_by_row_and_seed
+from committed import final_acc_by_seed, group_stats, reference_suite, runs_by_row_and_seed
 from render_evidence import host_pairs, pair_label
 
 # A gate "matches" its host when its final accuracy, paired by order and averaged over the orders
@@ -38,29 +38,18 @@ CLOSED = "closed-after-task-0"
 DISCRIMINATES_BY = 0.03
 
 
-def final_acc_by_seed(suite: dict[str, Any], group: str) -> dict[int, float]:
-    """seed -> final accuracy of ``group``'s run on that seed."""
-    return {r["seed"]: r["metrics"]["final_acc_sample"] for r in suite.get("runs", [])
-            if r["group"] == group and "final_acc_sample" in r.get("metrics", {})}
-
-
 def _reference(suite: dict[str, Any], host: str,
                results: dict[str, dict[str, Any]] | None) -> tuple[dict[str, Any], str] | None:
     """(the suite holding ``host``'s closed-after-task-0 reference, its row name): the suite's own
-    ``<host>-closed-after-task-0``, else its ``closed-after-task-0``, else the same in the suite its
-    spec names as ``reference_suite``, where that suite ran the very same host runs (equal final
-    accuracy on every seed), so the reference is paired with this host too. ``None``: none ran."""
+    ``<host>-closed-after-task-0``, else its ``closed-after-task-0``, else the same in its
+    ``reference_suite`` where that suite ran the very same host runs (``committed.reference_suite``),
+    so the reference is paired with this host too. ``None``: none ran."""
     own = [f"{host}-{CLOSED}", CLOSED]
     for name in own:
         if name in suite["groups"]:
             return suite, name
-    ref = (suite.get("spec") or {}).get("reference_suite")
-    if not ref or results is None or ref not in results:
-        return None
-    mine, theirs = final_acc_by_seed(suite, host), final_acc_by_seed(results[ref], host)
-    if not (mine and mine.keys() == theirs.keys() and all(abs(mine[k] - theirs[k]) < 1e-9 for k in mine)):
-        return None
-    return next(((results[ref], name) for name in own if name in results[ref]["groups"]), None)
+    ref = reference_suite(suite, host, results)
+    return None if ref is None else next(((ref, name) for name in own if name in ref["groups"]), None)
 
 
 def discriminates(suite: dict[str, Any], host: str, results: dict[str, dict[str, Any]] | None = None) -> bool | None:

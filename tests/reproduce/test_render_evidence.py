@@ -100,6 +100,20 @@ def test_the_verdict_reads_converged_from_the_suites_own_doubled_host() -> None:
         "no (in-run +1.0)"
 
 
+def test_a_suite_that_reruns_its_reference_suites_host_reads_that_suites_check() -> None:
+    def run(group: str, seed: int, diag: float, final: float = 0.70) -> dict:
+        return {"group": group, "seed": seed, "accuracy_matrix": _matrix(diag, 0.6),
+                "metrics": {"final_acc_sample": final + seed / 100}}
+
+    ref = {"runs": [run("inclora", s, 0.80) for s in (0, 1)] + [run("inclora-2x-epochs", s, 0.83) for s in (0, 1)]}
+    more = {"spec": {"reference_suite": "ref"}, "runs": [run("inclora", s, 0.80) for s in (0, 1)]}
+    assert render_evidence.converged_label(more, "inclora", {"ref": ref}) == "no (+3.0)"
+    assert render_evidence.converged_label(more, "inclora") == "not checked"  # the other suites not given
+    # Host runs that ended elsewhere are other runs: the reference suite's check is not theirs.
+    other = {**more, "runs": [run("inclora", s, 0.80, final=0.65) for s in (0, 1)]}
+    assert render_evidence.converged_label(other, "inclora", {"ref": ref}) == "not checked"
+
+
 def test_a_gated_row_pairs_with_the_host_row_that_differs_only_by_the_gate() -> None:
     groups = dict.fromkeys(["inclora", "inclora+gradient-init", "inclora+litelora-v3",
                             "inclora+litelora-v3+gradient-init", "olora+litelora-v2+gradient-init", "olora"])
