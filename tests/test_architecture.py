@@ -1,5 +1,5 @@
 """The dependency direction (pyproject's ``[tool.importlinter]`` contracts) holds, and the
-check would catch a planted violation."""
+check would catch a planted violation; ruff finds nothing; no Python file outgrows 400 lines."""
 
 from __future__ import annotations
 
@@ -43,3 +43,13 @@ def test_ruff_finds_nothing() -> None:
     proc = subprocess.run([sys.executable, "-m", "ruff", "check", "src", "tests", "perf", "reproduce"],
                           cwd=ROOT, capture_output=True, text=True, timeout=300)
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-1000:]
+
+
+MAX_LINES = 400
+
+
+def test_no_python_file_is_over_400_lines() -> None:
+    files = [p for d in ("src", "tests", "reproduce", "perf") for p in (ROOT / d).rglob("*.py")]
+    assert len(files) > 100  # the walk found the code
+    long = {str(p.relative_to(ROOT)): n for p in files if (n := len(p.read_text().splitlines())) > MAX_LINES}
+    assert not long, f"split these by idea (the house keeps a file under {MAX_LINES} lines): {long}"
