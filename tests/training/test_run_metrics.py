@@ -8,6 +8,7 @@ import pytest
 
 from litelora.adapters import AdapterBank, AdapterConfig
 from litelora.gates import GateDecision
+from litelora.methods import create_method
 from litelora.methods.inflora import InfLoRA
 from litelora.testing import tiny_mlp
 from litelora.training.run_metrics import run_metrics
@@ -52,3 +53,11 @@ def test_a_host_run_saves_nothing_against_itself() -> None:
     m = run_metrics(bank, InfLoRA(), R, n_test=[10, 10, 10], wall=[1.0, 1.0, 1.0], trainable=[1, 1, 1])
     assert m["max_adapters"] == m["active_adapters"] == 4
     assert m["adapter_reduction"] == 0.0
+
+
+def test_a_method_with_one_adapter_per_module_keeps_tasks_x_targets_as_its_count() -> None:
+    bank = AdapterBank(tiny_mlp(d_in=6, hidden=8, d_out=3), AdapterConfig(target_modules=["0", "2"], r=2))
+    bank.add_task(0)  # seqlora trains task 0's adapters on through every task
+    R = [[0.9, 0.0, 0.0], [0.8, 0.7, 0.0], [0.8, 0.7, 0.6]]
+    m = run_metrics(bank, create_method("seqlora"), R, n_test=[10, 10, 10], wall=[1.0] * 3, trainable=[1] * 3)
+    assert m["active_adapters"] == 2 and m["max_adapters"] == 6 and m["adapter_reduction"] is None
