@@ -122,3 +122,18 @@ def test_the_core_reuse_row_quoted_in_the_readme_matches_its_json(suite: dict, r
             f"{params}% fewer parameters ({l_mean:.1f} ± {l_std:.1f} on larger test sets), where frozen reuse "
             f"ends {f_mean:.1f} ± {f_std:.1f} below ({fl_mean:.1f} ± {fl_std:.1f}) at {frozen}% fewer "
             "adapters") in readme
+
+
+def test_the_unrelated_stream_quoted_in_the_readme_matches_its_json(readme: str) -> None:
+    suite = load_results(RESULTS)["generative_unrelated_16ep"]
+    row = "inclora+litelora-v3-chance"
+    mean, std = _points(list(paired_differences(suite, "inclora", row).values()))
+    adapters, params = _saved(suite["groups"], row)
+    active = [r["metrics"]["active_adapters"] - 60 for r in suite["runs"] if r["group"] == row]  # task 0 is ungated
+    assert len(active) == 3
+    assert f"recruits in {sum(active)} of {3 * 4 * 60} later modules" in readme  # 4 later tasks, 60 modules, 3 orders
+    assert (f"ends {mean:.1f} ± {std:.1f} points below inclora at {adapters}% fewer adapters and "
+            f"{params}% fewer parameters") in readme
+    check = json.loads((RESULTS / "convergence_generative_unrelated_16ep.json").read_text())
+    assert check["converged"] and check["seeds"] == [0]
+    assert f"32 epochs move the host's diagonal {check['mean_rise'] * 100:+.1f} points" in readme
