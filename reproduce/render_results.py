@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 import yaml
-from render_evidence import (DEFAULT_END, DEFAULT_START, converged_label, default_run_block, host_pairs, mean_std,
+from render_evidence import (DEFAULT_END, DEFAULT_START, default_run_block, host_pairs, mean_std,
                              section_carried, section_convergence, section_families, section_redundancy,
                              section_rescored, sync_readme)
 from verdict import BAND, DISCRIMINATES_BY, EVIDENCE_ORDERS, MATCH_TOLERANCE, repeated_pairs, verdicts
@@ -176,7 +176,7 @@ def section_verdict(results: dict[str, dict[str, Any]], rows: dict[str, list[dic
             h, g = v["host_stats"], v["gate_stats"]
             red = "-" if v["reduction"] is None else f"{v['reduction']:.0%}"
             params = f"{g['param_reduction']['mean']:.0%}" if "param_reduction" in g else "-"
-            converged = converged_label(results[name], v["host"], results)
+            converged = v["converged"]
             misses = [why for failed, why in ((not v["in_band"], f"fewer than {BAND[0]:.0%} saved"),
                                               (not v["matched"], "below the 0.5-point bar")) if failed]
             held = "no: " + ", and ".join(misses) if misses else "yes"
@@ -225,7 +225,7 @@ def section_claims(results: dict[str, dict[str, Any]]) -> list[str]:
                 continue  # one experiment listed in two suites counts once, in the first
             total += 1
             held += v["matched"] and v["in_band"]
-            if v["discriminates"] and v["judged"] and converged_label(results[name], v["host"], results).startswith("yes"):
+            if v["discriminates"] and v["judged"] and v["converged"].startswith("yes"):
                 total_disc += 1
                 held_disc += v["matched"] and v["in_band"]
             red = "-" if v["reduction"] is None else f"{v['reduction']:.2f}"

@@ -12,7 +12,7 @@ import statistics
 from typing import Any
 
 from committed import final_acc_by_seed, group_stats, reference_suite, runs_by_row_and_seed
-from render_evidence import host_pairs, pair_label
+from render_evidence import converged_label, host_pairs, pair_label
 
 # A gate "matches" its host when its final accuracy, paired by order and averaged over the orders
 # both ran, is at most this far below the host's (half a point).
@@ -98,7 +98,8 @@ def repeated_pairs(results: dict[str, dict[str, Any]], order: list[str],
 def verdicts(suite: dict[str, Any], results: dict[str, dict[str, Any]] | None = None) -> list[dict[str, Any]]:
     """Per host: accuracy difference, reduction, and whether each claim held, all on the seeds
     (task orders) both the host and its gate ran: ``n`` of them, ``delta`` the mean paired
-    difference (``None`` where no seed is shared: nothing is judged without pairing)."""
+    difference (``None`` where no seed is shared: nothing is judged without pairing); ``converged``
+    the suite's convergence label for the host (``render_evidence.converged_label``)."""
     rows = []
     for host, gated in host_pairs(suite["groups"]):
         paired = paired_differences(suite, host, gated)
@@ -119,6 +120,7 @@ def verdicts(suite: dict[str, Any], results: dict[str, dict[str, Any]] | None = 
             # 240 of 300 adapters is 20% fewer, whatever the float says
             "in_band": red is not None and red >= BAND[0] - 1e-9,
             "discriminates": discriminates(suite, host, results),
+            "converged": converged_label(suite, host, results),
             "paired": paired,
         })
     return rows

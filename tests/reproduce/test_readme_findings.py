@@ -14,7 +14,8 @@ import pytest
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT / "reproduce"))
 from render_results import load_results  # noqa: E402
-from verdict import final_acc_by_seed, paired_differences  # noqa: E402
+from committed import final_acc_by_seed  # noqa: E402
+from verdict import paired_differences  # noqa: E402
 
 RESULTS = ROOT / "reproduce" / "results"
 SUITE = "families_generative_16ep"
