@@ -135,6 +135,13 @@ def test_the_unrelated_stream_quoted_in_the_readme_matches_its_json(readme: str)
     assert f"recruits in {sum(active)} of {3 * 4 * 60} later modules" in readme  # 4 later tasks, 60 modules, 3 orders
     assert (f"ends {mean:.1f} ± {std:.1f} points below inclora at {adapters}% fewer adapters and "
             f"{params}% fewer parameters") in readme
+    uniform = "inclora+uniform-r1"
+    u_mean, u_std = _points(list(paired_differences(suite, "inclora", uniform).values()))
+    assert (f"ends {u_mean:.1f} ± {u_std:.1f} points below inclora at {_saved(suite['groups'], uniform)[1]}% "
+            "fewer parameters and above the gate on every order") in readme
+    over_gate = list(paired_differences(suite, row, uniform).values())
+    assert len(over_gate) == 3 and min(over_gate) > 0
+    assert f"(+{statistics.mean(over_gate) * 100:.1f} points on average)" in readme
     check = json.loads((RESULTS / "convergence_generative_unrelated_16ep.json").read_text())
     assert check["converged"] and check["seeds"] == [0, 1]
     per_order = " and ".join(f"{check['per_seed'][str(s)]['mean_rise'] * 100:+.1f}" for s in check["seeds"])
