@@ -28,8 +28,13 @@ def readme() -> str:
 
 
 @pytest.fixture(scope="module")
-def suite() -> dict:
-    return load_results(RESULTS)[SUITE]
+def results() -> dict[str, dict]:
+    return load_results(RESULTS)  # every committed suite, read once for the module
+
+
+@pytest.fixture(scope="module")
+def suite(results: dict[str, dict]) -> dict:
+    return results[SUITE]
 
 
 def _points(diffs: list[float]) -> tuple[float, float]:
@@ -99,8 +104,7 @@ def test_the_sequential_host_quoted_in_the_readme_matches_its_json(suite: dict, 
             f"test sets) with {adapters} adapters of {total}: {saved}% fewer adapters and parameters") in readme
 
 
-def test_the_planted_seqlora_gap_quoted_in_the_readme_matches_its_json(readme: str) -> None:
-    results = load_results(RESULTS)
+def test_the_planted_seqlora_gap_quoted_in_the_readme_matches_its_json(results: dict[str, dict], readme: str) -> None:
     gaps = {round(_points(list(paired_differences(results[name], "inclora", "seqlora").values()))[0])
             for name in ("gate_v3_planted", "gate_v3_planted_copy")}
     assert len(gaps) == 1
@@ -125,8 +129,8 @@ def test_the_core_reuse_row_quoted_in_the_readme_matches_its_json(suite: dict, r
             "adapters") in readme
 
 
-def test_the_unrelated_stream_quoted_in_the_readme_matches_its_json(readme: str) -> None:
-    suite = load_results(RESULTS)["generative_unrelated_16ep"]
+def test_the_unrelated_stream_quoted_in_the_readme_matches_its_json(results: dict[str, dict], readme: str) -> None:
+    suite = results["generative_unrelated_16ep"]
     row = "inclora+litelora-v3-chance"
     mean, std = _points(list(paired_differences(suite, "inclora", row).values()))
     adapters, params = _saved(suite["groups"], row)
